@@ -1,0 +1,47 @@
+"""``ganforge`` command line: one subcommand per module in :mod:`ganforge.commands`.
+
+Command modules import torch and friends inside their ``run`` function so that ``--help`` is instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from ganforge import __version__
+from ganforge.errors import GanforgeError
+
+# Order here is the order in `ganforge --help`.
+COMMAND_MODULES = ["train", "data"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ganforge", description="Train, evaluate, compare and share GANs for image generation."
+    )
+    parser.add_argument("--version", action="version", version=f"ganforge {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"ganforge.commands.{name}").register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "run", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.run(args) or 0)
+    except GanforgeError as exc:
+        print(f"ganforge: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("ganforge: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

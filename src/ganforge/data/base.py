@@ -1,0 +1,113 @@
+"""The in-memory dataset every source decodes into, and the description each source registers."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+CACHE_ENV = "GANFORGE_CACHE"
+
+
+def default_cache_dir() -> Path:
+    """``$GANFORGE_CACHE`` when set, else ``~/.cache/ganforge``."""
+    env = os.environ.get(CACHE_ENV)
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "ganforge"
+
+
+@dataclass
+class TensorDataset:
+    """A whole dataset decoded once and kept in memory.
+
+    Images are uint8 ``(N, C, H, W)``; 2-D toy data are float32 ``(N, D)``. Labels are int64 ``(N,)``
+    and all zero when the dataset has no classes (``num_classes == 0``).
+    """
+
+    data: torch.Tensor
+    labels: torch.Tensor
+    num_classes: int
+    name: str
+    class_names: list[str] | None = None
+    skipped: int = 0  # unreadable files dropped while decoding
+
+    def __post_init__(self) -> None:
+        if len(self.data) != len(self.labels):
+            raise ValueError(f"{len(self.data)} samples but {len(self.labels)} labels")
+        if self.is_image and self.data.dtype != torch.uint8:
+            raise ValueError(f"images must be uint8, got {self.data.dtype}")
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    @property
+    def is_image(self) -> bool:
+        return self.data.dim() == 4
+
+    @property
+    def channels(self) -> int:
+        return self.data.shape[1] if self.is_image else 0
+
+    @property
+    def resolution(self) -> int:
+        return self.data.shape[-1] if self.is_image else 0
+
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        return tuple(self.data.shape[1:])
+
+
+def to_model_range(batch: torch.Tensor) -> torch.Tensor:
+    """uint8 images -> float in [-1, 1]; float data (toy points) pass through unchanged."""
+    if batch.dtype == torch.uint8:
+        return batch.float().div_(127.5).sub_(1.0)
+    return batch
+
+
+def to_uint8(images: torch.Tensor) -> torch.Tensor:
+    """[-1, 1] floats -> uint8, the same rounding a PNG writer applies (NVIDIA's rule)."""
+    return (images.detach().float() * 127.5 + 128).clamp_(0, 255).to(torch.uint8)
+
+
+def pad_to(images: torch.Tensor, size: int) -> torch.Tensor:
+    """Zero-pad uint8 images symmetrically to ``size`` (28x28 digit sets -> 32x32, as is customary)."""
+    h, w = images.shape[-2:]
+    if h > size or w > size:
+        raise ValueError(f"cannot pad {h}x{w} images to {size}x{size}")
+    top, left = (size - h) // 2, (size - w) // 2
+    return F.pad(images, (left, size - w - left, top, size - h - top))
+
+
+def resize_images(images: torch.Tensor, size: int, chunk: int = 2048) -> torch.Tensor:
+    """Resize square uint8 images to ``size`` (antialiased bilinear), in chunks to bound memory."""
+    if images.shape[-1] == size and images.shape[-2] == size:
+        return images
+    out = []
+    for part in images.split(chunk):
+        resized = F.interpolate(part.float(), size=(size, size), mode="bilinear", antialias=True,
+                                align_corners=False)
+        out.append(resized.round_().clamp_(0, 255).to(torch.uint8))
+    return torch.cat(out)
+
+
+@dataclass(frozen=True)
+class DatasetSource:
+    """What a dataset name means: its description for ``ganforge data list`` and how to load it.
+
+    ``load(arg, cache_dir, download)`` returns the dataset at its native resolution; ``arg`` is the
+    part after ``name:`` for parameterised sources (``folder:PATH``, ``toy2d:ring``), else None.
+    """
+
+    name: str
+    description: str
+    load: Callable[[str | None, Path, bool], TensorDataset]
+    resolution: int | None = None  # native side length after padding; None for points / folders
+    channels: int | None = None
+    num_classes: int | None = None
+    size: int | None = None  # training samples
+    is_present: Callable[[Path], bool] = field(default=lambda cache_dir: True)
+    takes_argument: bool = False
+    example: str = ""
