@@ -40,7 +40,7 @@ def load_dataset(spec: str, *, cache_dir: Path | None = None, resolution: int | 
                  download: bool = True) -> TensorDataset:
     """Load a dataset by name, resized to ``resolution`` when given (images only)."""
     source, arg = split_spec(spec)
-    dataset = source.load(arg, Path(cache_dir) if cache_dir else default_cache_dir(), download)
+    dataset = source.load(arg, Path(cache_dir) if cache_dir else default_cache_dir(), download, resolution)
     if resolution and dataset.is_image and dataset.resolution != resolution:
         dataset.data = resize_images(dataset.data, resolution)
     return dataset

@@ -97,13 +97,15 @@ def resize_images(images: torch.Tensor, size: int, chunk: int = 2048) -> torch.T
 class DatasetSource:
     """What a dataset name means: its description for ``ganforge data list`` and how to load it.
 
-    ``load(arg, cache_dir, download)`` returns the dataset at its native resolution; ``arg`` is the
-    part after ``name:`` for parameterised sources (``folder:PATH``, ``toy2d:ring``), else None.
+    ``load(arg, cache_dir, download, resolution)`` returns the dataset; ``arg`` is the part after
+    ``name:`` for parameterised sources (``folder:PATH``, ``toy2d:ring``), else None. ``resolution`` is
+    the requested side length (None = the source's native one); sources with a native resolution may
+    ignore it, since :func:`ganforge.data.load_dataset` resizes afterwards.
     """
 
     name: str
     description: str
-    load: Callable[[str | None, Path, bool], TensorDataset]
+    load: Callable[[str | None, Path, bool, int | None], TensorDataset]
     resolution: int | None = None  # native side length after padding; None for points / folders
     channels: int | None = None
     num_classes: int | None = None

