@@ -13,7 +13,7 @@ from ganforge import __version__
 from ganforge.errors import GanforgeError
 
 # Order here is the order in `ganforge --help`.
-COMMAND_MODULES = ["data"]
+COMMAND_MODULES = ["train", "data"]
 
 
 def build_parser() -> argparse.ArgumentParser:

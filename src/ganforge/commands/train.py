@@ -1,0 +1,92 @@
+"""``ganforge train``: train a GAN and write its run folder."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+# Options a resumed run may change; everything else must match the run being continued.
+RESUMABLE_CHANGES = {"steps", "device", "sample_every", "checkpoint_every", "log_every", "cache_dir"}
+
+
+def add_training_flags(parser: argparse.ArgumentParser) -> None:
+    """The flags that map 1:1 onto TrainConfig keys. Defaults are suppressed so that only flags the
+    user typed override the config file."""
+    S = argparse.SUPPRESS
+    add = parser.add_argument
+    add("--model", default=S, help="model family (default dcgan)")
+    add("--data", default=S, help="dataset: digits5k, mnist, fashion-mnist, cifar10, celeba, folder:PATH, toy2d:ring")
+    add("--loss", default=S, help="loss: bce, minimax, lsgan, hinge, wasserstein (default bce)")
+    add("--steps", type=int, default=S, help="generator updates to train for (default 1500)")
+    add("--batch-size", type=int, default=S, help="images per batch (default 64)")
+    add("--lr-g", type=float, default=S, help="generator learning rate (default 2e-4)")
+    add("--lr-d", type=float, default=S, help="discriminator learning rate (default 2e-4)")
+    add("--betas", default=S, help="Adam betas as 'b1,b2' (default 0.5,0.999)")
+    add("--optimizer", default=S, help="adam or rmsprop (default adam)")
+    add("--z-dim", type=int, default=S, help="latent dimension (default 100)")
+    add("--width", type=int, default=S, help="base channel count of G and D (default 64)")
+    add("--resolution", type=int, default=S, help="image side length (default: the dataset's)")
+    add("--n-critic", type=int, default=S, help="discriminator steps per generator step (default 1)")
+    add("--seed", type=int, default=S, help="random seed (default 0)")
+    add("--run-dir", default=S, help="output folder (default runs/<model>-<data>-<timestamp>)")
+    add("--cache-dir", default=S, help="dataset cache (default $GANFORGE_CACHE or ~/.cache/ganforge)")
+    add("--sample-every", type=int, default=S, help="save a sample grid every N steps (default 250)")
+    add("--checkpoint-every", type=int, default=S, help="checkpoint every N steps (default 500)")
+    add("--log-every", type=int, default=S, help="history/TensorBoard row every N steps (default 10)")
+    add("--device", default=S, help="auto, cpu or cuda (default auto)")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "train", help="train a GAN and write its run folder",
+        description="Train a GAN. With no flags: a DCGAN on the embedded digits5k set (about 5 minutes on 2 CPU cores).",
+    )
+    parser.add_argument("--config", type=Path, help="YAML file with the same keys as the flags (flags override it)")
+    add_training_flags(parser)
+    parser.add_argument("--resume", action="store_true", help="continue --run-dir from checkpoints/last.pt")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.set_defaults(run=run)
+
+
+CONTROL_KEYS = {"config", "resume", "overwrite", "no_progress", "run", "command"}
+
+
+def flag_values(args: argparse.Namespace) -> dict[str, Any]:
+    return {k: v for k, v in vars(args).items() if k not in CONTROL_KEYS}
+
+
+def resolve_config(args: argparse.Namespace):
+    from ganforge.config import build_config, read_yaml_config
+    from ganforge.errors import GanforgeError
+    from ganforge.training.rundir import RunPaths
+
+    flags = flag_values(args)
+    file_values = read_yaml_config(args.config) if args.config else {}
+    if not args.resume:
+        return build_config(file_values, flags)
+    run_dir = flags.get("run_dir") or file_values.get("run_dir")
+    if not run_dir:
+        raise GanforgeError("--resume needs --run-dir pointing at the run to continue")
+    saved = read_yaml_config(RunPaths(Path(run_dir).expanduser()).config)
+    saved_config = build_config(saved, {"run_dir": run_dir})
+    requested = build_config(saved, file_values, flags, {"run_dir": run_dir})
+    changed = [k for k, v in requested.to_dict().items()
+               if v != saved_config.to_dict()[k] and k not in RESUMABLE_CHANGES]
+    if changed:
+        raise GanforgeError(f"cannot change {', '.join(changed)} when resuming; only "
+                            f"{', '.join(sorted(RESUMABLE_CHANGES))} may differ from {run_dir}/config.yaml")
+    return requested
+
+
+def run(args: argparse.Namespace) -> int:
+    from ganforge.training import train
+
+    config = resolve_config(args)
+    result = train(config, resume=args.resume, overwrite=args.overwrite, progress=not args.no_progress)
+    last = result.last
+    print(f"done: {result.steps} steps in {result.seconds:.0f}s ({result.images_per_s:.0f} img/s); "
+          f"loss_d {last.get('loss_d', float('nan')):.3f} loss_g {last.get('loss_g', float('nan')):.3f}; "
+          f"run folder: {result.run_dir}")
+    return 0

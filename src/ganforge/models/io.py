@@ -1,0 +1,84 @@
+"""generator.safetensors + generator.json: a trained generator that loads without any pickle."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from ganforge.errors import GanforgeError
+from ganforge.fileio import atomic_path, atomic_write_text
+from ganforge.models.base import ModelSpec
+
+WEIGHTS_FILE = "generator.safetensors"
+SPEC_FILE = "generator.json"
+FORMAT = "ganforge-generator"
+
+
+@dataclass(frozen=True)
+class GeneratorInfo:
+    """What generator.json says about the saved generator."""
+
+    spec: ModelSpec
+    meta: dict[str, Any]  # step, ema, dataset, class_names, versions, training config
+
+
+def save_generator(folder: Path, generator: nn.Module, spec: ModelSpec, meta: dict[str, Any]) -> None:
+    """Write the generator's tensors (safetensors) and the JSON needed to rebuild it, atomically."""
+    folder = Path(folder)
+    tensors = {name: t.detach().to("cpu").contiguous() for name, t in generator.state_dict().items()}
+    with atomic_path(folder / WEIGHTS_FILE) as tmp:
+        save_file(tensors, str(tmp))
+    document = {"format": FORMAT, "version": 1, "spec": spec.to_dict(), **meta}
+    atomic_write_text(folder / SPEC_FILE, json.dumps(document, indent=2, default=str) + "\n")
+
+
+def _spec_path(path: Path) -> Path:
+    path = Path(path).expanduser()
+    if path.is_dir():
+        path = path / SPEC_FILE
+    if not path.is_file():
+        raise GanforgeError(f"no {SPEC_FILE} at {path}; pass a finished run folder or its {SPEC_FILE}")
+    return path
+
+
+def read_generator_info(path: Path) -> GeneratorInfo:
+    spec_path = _spec_path(path)
+    try:
+        document = json.loads(spec_path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise GanforgeError(f"cannot read {spec_path}: {exc}; re-export the generator") from None
+    if not isinstance(document, dict) or document.get("format") != FORMAT:
+        raise GanforgeError(f"{spec_path} is not a ganforge generator description")
+    try:
+        spec = ModelSpec.from_dict(document.pop("spec"))
+    except (KeyError, TypeError) as exc:
+        raise GanforgeError(f"{spec_path} has a malformed 'spec' ({exc})") from None
+    return GeneratorInfo(spec=spec, meta=document)
+
+
+def load_generator(path: Path, device: torch.device | str = "cpu") -> tuple[nn.Module, GeneratorInfo]:
+    """Rebuild the generator described by ``path`` (a run folder or generator.json), in eval mode."""
+    from ganforge.models import MODELS  # the registry imports this module
+
+    info = read_generator_info(path)
+    weights = _spec_path(path).parent / WEIGHTS_FILE
+    try:
+        tensors = load_file(str(weights))
+    except (OSError, SafetensorError) as exc:
+        raise GanforgeError(f"cannot load {weights}: {exc}; the file is missing or not safetensors") from None
+    family = MODELS.get(info.spec.family)
+    family.check(info.spec)
+    generator, _ = family.build(info.spec)
+    try:
+        generator.load_state_dict(tensors)
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[0]
+        raise GanforgeError(f"{weights} does not match {SPEC_FILE}: {first}") from None
+    return generator.to(device).eval(), info
