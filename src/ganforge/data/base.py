@@ -110,6 +110,24 @@ class DatasetSource:
     channels: int | None = None
     num_classes: int | None = None
     size: int | None = None  # training samples
-    is_present: Callable[[Path], bool] = field(default=lambda cache_dir: True)
-    takes_argument: bool = False
+    # True/False: the needed files are (not) in the cache; None: not applicable (``folder:PATH``)
+    is_present: Callable[[Path], bool | None] = field(default=lambda cache_dir: True)
+    takes_argument: bool = False  # the ':' argument is required (``folder:PATH``, ``toy2d:ring``)
     example: str = ""
+    argument_optional: bool = False  # ``celeba`` or ``celeba:Smiling``
+    metavar: str = "ARG"  # how ``ganforge data list`` names the argument
+    choices: tuple[str, ...] = ()  # the only valid arguments, when they form a fixed set
+    classes_note: str | None = None  # shown instead of ``num_classes`` when it depends on the argument
+    # fetch and verify every file the source needs into the cache; None when nothing is downloadable
+    download_files: Callable[[Path], list[Path]] | None = None
+
+    @property
+    def usage(self) -> str:
+        """How the name is written on the command line: ``toy2d:ring|grid``, ``celeba[:ATTR]``."""
+        if self.choices:
+            return f"{self.name}:{'|'.join(self.choices)}"
+        if self.takes_argument:
+            return f"{self.name}:{self.metavar}"
+        if self.argument_optional:
+            return f"{self.name}[:{self.metavar}]"
+        return self.name

@@ -109,7 +109,7 @@ class HistoryWriter:
                 csv.writer(handle).writerow(columns)
         else:
             self._truncate(resume_step, keep_row)
-        self._handle = open(path, "a", newline="")
+        self._handle = open(path, "a", newline="")  # noqa: SIM115 - held open for the whole run
         self._writer = csv.DictWriter(self._handle, fieldnames=columns, restval="", extrasaction="ignore")
 
     def _truncate(self, resume_step: int, keep_row) -> None:
