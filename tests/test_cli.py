@@ -1,0 +1,87 @@
+"""Bad input to `ganforge train`: one line on stderr, exit code 2, nothing written or overwritten."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from ganforge.cli import main
+
+
+def run_cli(capsys, *args):
+    code = main(list(args))
+    captured = capsys.readouterr()
+    return code, captured.err
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    (["--model", "dcgna"], "unknown model 'dcgna' (did you mean 'dcgan'?); choose one of: "),
+    (["--loss", "hinje"], "unknown loss 'hinje' (did you mean 'hinge'?); choose one of: "),
+    (["--data", "mnsit"], "unknown dataset 'mnsit' (did you mean 'mnist'?); choose one of: "),
+    (["--steps", "0"], "steps must be a positive whole number"),
+    (["--batch-size", "-1"], "batch-size must be a positive whole number"),
+    (["--lr-g", "0"], "lr-g must be a positive number"),
+    (["--batch-size", "6000"], "batch size 6000 is larger than the dataset (5000 samples)"),
+    (["--resolution", "48"], "dcgan builds 32x32 or 64x64 images"),
+])
+def test_bad_training_input(tmp_path, capsys, args, expected):
+    run_dir = tmp_path / "run"
+    code, err = run_cli(capsys, "train", "--run-dir", str(run_dir), "--no-progress", *args)
+    assert code == 2
+    assert expected in err
+    assert err.startswith("ganforge: error: ") and err.count("\n") == 1
+    assert not run_dir.exists(), "a refused run must not create its folder"
+
+
+def test_unknown_name_lists_valid_names(tmp_path, capsys):
+    _, err = run_cli(capsys, "train", "--model", "nope", "--run-dir", str(tmp_path / "r"))
+    assert "dcgan" in err.split("choose one of:")[1]
+
+
+def test_existing_run_folder_is_not_touched(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "notes.txt").write_text("mine")
+    code, err = run_cli(capsys, "train", "--run-dir", str(run_dir), "--steps", "2")
+    assert code == 2 and "already exists and is not empty" in err and "--overwrite" in err
+    # --overwrite only replaces ganforge run folders, never an arbitrary folder
+    code, err = run_cli(capsys, "train", "--run-dir", str(run_dir), "--steps", "2", "--overwrite")
+    assert code == 2 and "not a ganforge run folder" in err
+    assert (run_dir / "notes.txt").read_text() == "mine"
+
+
+def test_overwrite_replaces_a_previous_run(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    tiny = ["--width", "8", "--batch-size", "8", "--z-dim", "8", "--no-progress", "--run-dir", str(run_dir)]
+    assert main(["train", "--steps", "3", *tiny]) == 0
+    (run_dir / "samples" / "stale.png").write_bytes(b"x")
+    assert main(["train", "--steps", "2", "--overwrite", *tiny]) == 0
+    assert not (run_dir / "samples" / "stale.png").exists()
+    assert "steps: 2" in (run_dir / "config.yaml").read_text()
+
+
+def test_resume_without_checkpoint(tmp_path, capsys):
+    code, err = run_cli(capsys, "train", "--run-dir", str(tmp_path / "none"), "--resume")
+    assert code == 2 and ("does not exist" in err or "cannot read config file" in err)
+
+
+def test_config_file_with_unknown_key(tmp_path, capsys):
+    config = tmp_path / "c.yaml"
+    config.write_text("stpes: 5\n")
+    code, err = run_cli(capsys, "train", "--config", str(config), "--run-dir", str(tmp_path / "r"))
+    assert code == 2 and "did you mean 'steps'" in err
+
+
+def test_cuda_requested_without_gpu(tmp_path, capsys, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    code, err = run_cli(capsys, "train", "--device", "cuda", "--run-dir", str(tmp_path / "r"))
+    assert code == 2 and "no CUDA GPU is visible" in err
+
+
+def test_console_entry_point_runs_as_module():
+    result = subprocess.run([sys.executable, "-m", "ganforge", "--help"], capture_output=True, text=True)
+    assert result.returncode == 0 and "train" in result.stdout
