@@ -1,37 +1,98 @@
-"""``ganforge data list``: the datasets ganforge knows, with size, resolution, classes and presence."""
+"""``ganforge data list|download|info``: the datasets ganforge knows, fetching them, checking one."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
+CACHE_HELP = "dataset cache folder (default: $GANFORGE_CACHE or ~/.cache/ganforge)"
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("data", help="list and prepare datasets")
     actions = parser.add_subparsers(dest="data_command", metavar="ACTION", required=True)
+
     listing = actions.add_parser("list", help="print every dataset with its size and local presence")
-    listing.add_argument("--cache-dir", type=Path, default=None,
-                         help="dataset cache folder (default: $GANFORGE_CACHE or ~/.cache/ganforge)")
+    listing.add_argument("--cache-dir", type=Path, default=None, help=CACHE_HELP)
     listing.set_defaults(run=run_list)
+
+    fetch = actions.add_parser("download", help="download and verify a dataset's files into the cache",
+                               description="Download and verify (md5) the files of the named datasets. "
+                                           "Without network, place the files by hand in <cache>/NAME/.")
+    fetch.add_argument("names", nargs="+", metavar="NAME", help="dataset name(s), e.g. mnist cifar10 celeba")
+    fetch.add_argument("--cache-dir", type=Path, default=None, help=CACHE_HELP)
+    fetch.set_defaults(run=run_download)
+
+    info = actions.add_parser("info", help="load a dataset and print its shape, classes and skipped files")
+    info.add_argument("spec", metavar="DATASET", help="e.g. mnist, celeba:Smiling, folder:~/pictures")
+    info.add_argument("--resolution", type=int, default=None, help="resize images to this side length")
+    info.add_argument("--cache-dir", type=Path, default=None, help=CACHE_HELP)
+    info.add_argument("--no-download", action="store_true", help="fail instead of downloading missing files")
+    info.set_defaults(run=run_info)
 
 
 def _fmt(value: object) -> str:
     return "-" if value is None else str(value)
 
 
-def run_list(args: argparse.Namespace) -> int:
-    from ganforge.data import DATASETS, default_cache_dir
+def _present(value: bool | None) -> str:
+    return "n/a" if value is None else ("yes" if value else "no")
 
-    cache_dir = args.cache_dir or default_cache_dir()
-    rows = [("name", "images", "resolution", "channels", "classes", "present", "description")]
-    for name, source in DATASETS.items():
-        shown = source.example if source.takes_argument else name
+
+def _cache_dir(args: argparse.Namespace) -> Path:
+    from ganforge.data import default_cache_dir
+
+    return Path(args.cache_dir).expanduser() if args.cache_dir else default_cache_dir()
+
+
+def run_list(args: argparse.Namespace) -> int:
+    from ganforge.data import DATASETS
+
+    cache_dir = _cache_dir(args)
+    rows = [("name", "samples", "resolution", "channels", "classes", "present", "description")]
+    for _name, source in DATASETS.items():
         res = f"{source.resolution}x{source.resolution}" if source.resolution else None
-        present = "yes" if source.is_present(cache_dir) else "no"
-        rows.append((shown, _fmt(source.size), _fmt(res), _fmt(source.channels), _fmt(source.num_classes),
-                     present, source.description))
+        classes = source.classes_note if source.classes_note is not None else _fmt(source.num_classes)
+        rows.append((source.usage, _fmt(source.size), _fmt(res), _fmt(source.channels), classes,
+                     _present(source.is_present(cache_dir)), source.description))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) + "  " + row[-1])
     print(f"\ncache folder: {cache_dir}")
+    print("files go to <cache folder>/<name>/: fetch them with `ganforge data download NAME`, "
+          "or place the files there by hand")
+    return 0
+
+
+def run_download(args: argparse.Namespace) -> int:
+    from ganforge.data import split_spec
+
+    cache_dir = _cache_dir(args)
+    sources = [split_spec(name)[0] for name in args.names]  # every name is checked before any download
+    for source in sources:
+        if source.download_files is None:
+            print(f"{source.name}: nothing to download ({source.description})")
+            continue
+        for path in source.download_files(cache_dir):
+            print(f"{source.name}: {path} (md5 verified)")
+    return 0
+
+
+def run_info(args: argparse.Namespace) -> int:
+    from ganforge.data import load_dataset
+
+    dataset = load_dataset(args.spec, cache_dir=_cache_dir(args), resolution=args.resolution,
+                           download=not args.no_download)
+    print(f"dataset:  {dataset.name}")
+    print(f"samples:  {len(dataset)}")
+    print(f"shape:    {tuple(dataset.sample_shape)} {str(dataset.data.dtype).removeprefix('torch.')}")
+    if dataset.num_classes:
+        counts = dataset.labels.bincount(minlength=dataset.num_classes).tolist()
+        names = dataset.class_names or [str(i) for i in range(dataset.num_classes)]
+        print(f"classes:  {dataset.num_classes}: " + ", ".join(f"{n} ({c})" for n, c in zip(names, counts,
+                                                                                            strict=True)))
+    else:
+        print("classes:  none (unlabelled)")
+    if dataset.skipped:
+        print(f"skipped:  {dataset.skipped} unreadable files")
     return 0

@@ -2,6 +2,9 @@
 
 ``load_dataset("digits5k")``, ``load_dataset("folder:~/pics", resolution=64)``: every source decodes
 once into a :class:`TensorDataset` kept in memory.
+
+Downloaded files live in ``<cache>/<name>/`` (cache: ``--cache-dir``, ``$GANFORGE_CACHE`` or
+``~/.cache/ganforge``); slow decodings (CelebA, big folders) are cached in ``<cache>/decoded/``.
 """
 
 from __future__ import annotations
@@ -16,23 +19,33 @@ from ganforge.data.base import (
     to_model_range,
     to_uint8,
 )
+from ganforge.data.celeba import CELEBA
+from ganforge.data.cifar import CIFAR10
 from ganforge.data.digits import DIGITS5K
-from ganforge.errors import GanforgeError
+from ganforge.data.folder import FOLDER
+from ganforge.data.mnist import FASHION_MNIST, MNIST
+from ganforge.data.toy2d import TOY2D, TOY2D_NAMES, sample_toy2d, toy2d_modes
+from ganforge.errors import GanforgeError, did_you_mean
 from ganforge.registry import Registry
 
 DATASETS: Registry[DatasetSource] = Registry("dataset")
-for _source in (DIGITS5K,):
+for _source in (DIGITS5K, MNIST, FASHION_MNIST, CIFAR10, CELEBA, FOLDER, TOY2D):
     DATASETS.register(_source.name, _source)
 
 
 def split_spec(spec: str) -> tuple[DatasetSource, str | None]:
-    """'folder:PATH' -> (folder source, 'PATH'); 'mnist' -> (mnist source, None)."""
+    """'folder:PATH' -> (folder source, 'PATH'); 'mnist' -> (mnist source, None); 'celeba[:ATTR]'."""
     name, sep, arg = spec.partition(":")
     source = DATASETS.get(name)
-    if source.takes_argument and not (sep and arg):
-        raise GanforgeError(f"dataset '{name}' needs an argument, e.g. --data {source.example}")
-    if not source.takes_argument and sep:
+    accepts_argument = source.takes_argument or source.argument_optional
+    if sep and not accepts_argument:
         raise GanforgeError(f"dataset '{name}' takes no ':' argument; use --data {name}")
+    if (source.takes_argument and not arg) or (sep and not arg):
+        raise GanforgeError(f"dataset '{name}' needs an argument after ':', e.g. --data {source.example}")
+    if source.choices and arg not in source.choices:
+        valid = ", ".join(f"{name}:{choice}" for choice in source.choices)
+        raise GanforgeError(f"unknown {name} variant '{arg}'{did_you_mean(arg, source.choices)}; "
+                            f"choose one of: {valid}")
     return source, (arg if sep else None)
 
 
@@ -40,11 +53,13 @@ def load_dataset(spec: str, *, cache_dir: Path | None = None, resolution: int | 
                  download: bool = True) -> TensorDataset:
     """Load a dataset by name, resized to ``resolution`` when given (images only)."""
     source, arg = split_spec(spec)
+    if resolution is not None and resolution < 1:
+        raise GanforgeError(f"resolution must be a positive number of pixels, got {resolution}")
     dataset = source.load(arg, Path(cache_dir) if cache_dir else default_cache_dir(), download, resolution)
     if resolution and dataset.is_image and dataset.resolution != resolution:
         dataset.data = resize_images(dataset.data, resolution)
     return dataset
 
 
-__all__ = ["DATASETS", "DatasetSource", "TensorDataset", "default_cache_dir", "load_dataset",
-           "split_spec", "to_model_range", "to_uint8"]
+__all__ = ["DATASETS", "TOY2D_NAMES", "DatasetSource", "TensorDataset", "default_cache_dir", "load_dataset",
+           "sample_toy2d", "split_spec", "to_model_range", "to_uint8", "toy2d_modes"]
