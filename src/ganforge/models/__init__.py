@@ -2,22 +2,32 @@
 
 from __future__ import annotations
 
-from ganforge.models.base import ModelFamily, ModelSpec, normal_init, sample_noise
+from torch import nn
+
+from ganforge.models.base import OPTION_HELP, ModelFamily, ModelSpec, normal_init, sample_noise
 from ganforge.models.dcgan import DCGAN
 from ganforge.models.io import load_generator, save_generator
+from ganforge.models.mlp import MLP
+from ganforge.models.resnet import RESNET
+from ganforge.models.sagan import SAGAN
 from ganforge.registry import Registry
 
 MODELS: Registry[ModelFamily] = Registry("model")
-for _family in (DCGAN,):
+for _family in (DCGAN, MLP, SAGAN, RESNET):
     MODELS.register(_family.name, _family)
 
 
-def build_gan(spec: ModelSpec):
+def build_gan(spec: ModelSpec) -> tuple[nn.Module, nn.Module]:
     """Build (generator, discriminator) for ``spec`` after the family has checked it."""
     family = MODELS.get(spec.family)
     family.check(spec)
     return family.build(spec)
 
 
-__all__ = ["MODELS", "ModelFamily", "ModelSpec", "build_gan", "load_generator", "normal_init",
-           "sample_noise", "save_generator"]
+def models_help() -> str:
+    """The registered families, one per line, for ``--help`` and error messages."""
+    return "\n".join(MODELS.get(name).summary for name in MODELS.names())
+
+
+__all__ = ["MODELS", "OPTION_HELP", "ModelFamily", "ModelSpec", "build_gan", "load_generator", "models_help",
+           "normal_init", "sample_noise", "save_generator"]

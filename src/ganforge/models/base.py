@@ -1,4 +1,4 @@
-"""What every model family provides, and the spec that rebuilds a generator."""
+"""What every model family provides, the spec that rebuilds a generator, and the checks they share."""
 
 from __future__ import annotations
 
@@ -9,12 +9,15 @@ from typing import Any
 import torch
 from torch import nn
 
+from ganforge.errors import GanforgeError, did_you_mean
+
 
 @dataclass(frozen=True)
 class ModelSpec:
     """Everything needed to rebuild a network pair; serialized into generator.json.
 
     ``resolution`` is 0 for point data, where ``channels`` is the data dimension.
+    ``options`` holds the family switches documented in :data:`OPTION_HELP`.
     """
 
     family: str
@@ -32,13 +35,19 @@ class ModelSpec:
     def from_dict(cls, data: dict[str, Any]) -> ModelSpec:
         return cls(**data)
 
+    @property
+    def is_points(self) -> bool:
+        return self.resolution == 0
+
 
 @dataclass(frozen=True)
 class ModelFamily:
     """A registered family: ``build(spec) -> (generator, discriminator)``.
 
     ``check(spec)`` raises GanforgeError for specs the family cannot build (e.g. an unsupported
-    resolution), before any weights are allocated.
+    resolution), before any weights are allocated. ``resolutions`` are the image sizes it builds;
+    ``data_kinds`` says whether it takes "image" and/or "points" data; ``options`` are the
+    ``spec.options`` keys it accepts.
     """
 
     name: str
@@ -47,10 +56,30 @@ class ModelFamily:
     check: Callable[[ModelSpec], None]
     resolutions: tuple[int, ...] = (32, 64)
     data_kinds: tuple[str, ...] = ("image",)
+    options: tuple[str, ...] = ()
+
+    @property
+    def summary(self) -> str:
+        """One line for ``--help`` and error messages: what it is and what it accepts."""
+        sizes = "/".join(str(r) for r in self.resolutions)
+        kinds = f"{sizes} px images" + (" or 2-D points" if "points" in self.data_kinds else "")
+        return f"{self.name}: {self.description} ({kinds})"
+
+
+# The spec.options keys any family may accept, and what they mean; families list the ones they take.
+OPTION_HELP = {
+    "spectral_norm": "true: spectral norm on every D layer (families that use it by default ignore it)",
+    "pack": "PacGAN packing degree m >= 1: D scores m samples stacked along channels (mlp: features)",
+    "arch": "'default' or 'pacgan' (mlp only): the PacGAN 2-D toy networks",
+}
+ARCHES = ("default", "pacgan")
 
 
 def normal_init(module: nn.Module, std: float = 0.02) -> None:
-    """DCGAN initialisation: conv/linear weights N(0, std), BN gamma N(1, std), biases 0."""
+    """DCGAN initialisation: conv/linear weights N(0, std), BN gamma N(1, std), biases 0.
+
+    Call before spectral norm is applied: afterwards ``layer.weight`` is a computed tensor.
+    """
     for layer in module.modules():
         if isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
             nn.init.normal_(layer.weight, 0.0, std)
@@ -65,3 +94,61 @@ def sample_noise(num: int, z_dim: int, *, generator: torch.Generator | None = No
                  device: torch.device | str = "cpu") -> torch.Tensor:
     """Standard normal latents; with a seeded CPU generator the same seed gives the same z anywhere."""
     return torch.randn(num, z_dim, generator=generator).to(device)
+
+
+# -- spec checks shared by the families ------------------------------------------------------------
+
+def pack_factor(spec: ModelSpec) -> int:
+    return int(spec.options.get("pack", 1))
+
+
+def spectral_norm_forced(spec: ModelSpec) -> bool:
+    return bool(spec.options.get("spectral_norm", False))
+
+
+def check_options(spec: ModelSpec, accepted: tuple[str, ...]) -> None:
+    """Reject unknown keys and badly typed values; pack > 1 cannot be combined with labels."""
+    if not isinstance(spec.options, dict):
+        raise GanforgeError(f"model options must be a mapping of name: value, got {spec.options!r}")
+    for key in spec.options:
+        if key not in accepted:
+            valid = ", ".join(accepted) or "none"
+            where = " (only --model mlp takes it)" if key == "arch" else ""
+            raise GanforgeError(f"model {spec.family} does not take option '{key}'{where}"
+                                f"{did_you_mean(key, accepted)}; remove it (valid options: {valid})")
+    sn = spec.options.get("spectral_norm", False)
+    if not isinstance(sn, bool):
+        raise GanforgeError(f"option spectral_norm must be true or false, got {sn!r}")
+    pack = spec.options.get("pack", 1)
+    if isinstance(pack, bool) or not isinstance(pack, int) or pack < 1:
+        raise GanforgeError(f"option pack must be a whole number >= 1 (--pack M), got {pack!r}")
+    if pack > 1 and spec.num_classes > 0:
+        raise GanforgeError(f"--pack {pack} cannot be combined with --conditional: a packed D scores several "
+                            "samples with different labels at once; drop one of the two")
+    arch = spec.options.get("arch", "default")
+    if arch not in ARCHES:
+        raise GanforgeError(f"option arch must be one of {', '.join(ARCHES)}, got {arch!r}"
+                            f"{did_you_mean(str(arch), ARCHES)}")
+
+
+def check_sizes(spec: ModelSpec) -> None:
+    for name in ("z_dim", "channels", "width"):
+        value = getattr(spec, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise GanforgeError(f"{name} must be a positive whole number, got {value!r}")
+    if isinstance(spec.num_classes, bool) or not isinstance(spec.num_classes, int) or spec.num_classes < 0:
+        raise GanforgeError(f"num_classes must be a whole number >= 0, got {spec.num_classes!r}")
+
+
+def check_image_spec(spec: ModelSpec, accepted: tuple[str, ...], resolutions: tuple[int, ...] = (32, 64)) -> None:
+    """The checks of every image-only family: sizes, options, resolution."""
+    check_sizes(spec)
+    check_options(spec, accepted)
+    if spec.is_points:
+        raise GanforgeError(f"{spec.family} builds images, but the data are {spec.channels}-D points; "
+                            "use --model mlp for point data")
+    if spec.resolution not in resolutions:
+        sizes = " or ".join(f"{r}x{r}" for r in resolutions)
+        flags = " or ".join(f"--resolution {r}" for r in resolutions)
+        raise GanforgeError(f"{spec.family} builds {sizes} images, not {spec.resolution}x{spec.resolution}; "
+                            f"pass {flags}")

@@ -2,6 +2,8 @@
 
 Generator: z -> 4x4 -> ... -> resolution, channels halving at each doubling, ReLU, tanh output.
 Discriminator: the mirror image with LeakyReLU(0.2), no BN on the first layer, a 4x4 conv to one score.
+Conditional: class-conditional BN in G, a projection term on D's last feature map.
+Unconditional state_dict keys are those of the plain Sequential, so older generator files still load.
 """
 
 from __future__ import annotations
@@ -11,12 +13,39 @@ import math
 import torch
 from torch import nn
 
-from ganforge.errors import GanforgeError
-from ganforge.models.base import ModelFamily, ModelSpec, normal_init
+from ganforge.models.base import (
+    ModelFamily,
+    ModelSpec,
+    check_image_spec,
+    normal_init,
+    pack_factor,
+    spectral_norm_forced,
+)
+from ganforge.models.layers import (
+    ClassProjection,
+    apply_spectral_norm,
+    batch_norm2d,
+    check_channels,
+    class_labels,
+    run_layers,
+)
+
+OPTIONS = ("spectral_norm", "pack")
 
 
 def _num_upsamples(resolution: int) -> int:
     return int(math.log2(resolution)) - 2
+
+
+def generator_channels(spec: ModelSpec) -> list[int]:
+    """Feature channels from 4x4 up to resolution/2: width * 2^(n-1), ..., width."""
+    n_up = _num_upsamples(spec.resolution)
+    return [spec.width * 2 ** (n_up - 1 - i) for i in range(n_up)]
+
+
+def discriminator_channels(spec: ModelSpec) -> list[int]:
+    """Feature channels from resolution/2 down to 4x4: width, ..., width * 2^(n-1)."""
+    return generator_channels(spec)[::-1]
 
 
 class DCGANGenerator(nn.Module):
@@ -24,53 +53,70 @@ class DCGANGenerator(nn.Module):
         super().__init__()
         self.z_dim = spec.z_dim
         self.num_classes = spec.num_classes
-        n_up = _num_upsamples(spec.resolution)
-        channels = [spec.width * 2 ** (n_up - 1 - i) for i in range(n_up)]
+        k = spec.num_classes
+        channels = generator_channels(spec)
         layers: list[nn.Module] = [
             nn.ConvTranspose2d(spec.z_dim, channels[0], 4, 1, 0, bias=False),
-            nn.BatchNorm2d(channels[0]),
+            batch_norm2d(channels[0], k),
             nn.ReLU(True),
         ]
         for c_in, c_out in zip(channels, channels[1:], strict=False):
-            layers += [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(True)]
+            layers += [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=False), batch_norm2d(c_out, k), nn.ReLU(True)]
         layers += [nn.ConvTranspose2d(channels[-1], spec.channels, 4, 2, 1, bias=False), nn.Tanh()]
         self.net = nn.Sequential(*layers)
         normal_init(self)
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        return self.net(z.view(z.shape[0], self.z_dim, 1, 1))
+        labels = class_labels(labels, z.shape[0], self.num_classes, "dcgan generator")
+        return run_layers(self.net, z.view(z.shape[0], self.z_dim, 1, 1), labels)
 
 
 class DCGANDiscriminator(nn.Module):
     def __init__(self, spec: ModelSpec) -> None:
         super().__init__()
         self.num_classes = spec.num_classes
-        n_down = _num_upsamples(spec.resolution)
-        channels = [spec.width * 2**i for i in range(n_down)]
-        layers: list[nn.Module] = [nn.Conv2d(spec.channels, channels[0], 4, 2, 1, bias=False),
+        self.pack = pack_factor(spec)
+        self.in_channels = spec.channels * self.pack
+        sn = spectral_norm_forced(spec)
+        channels = discriminator_channels(spec)
+        # With spectral norm, BatchNorm goes (as in SNGAN's standard CNN): dividing by the batch std
+        # would undo the Lipschitz bound SN buys. Convs then keep their biases, as nothing absorbs them.
+        layers: list[nn.Module] = [nn.Conv2d(self.in_channels, channels[0], 4, 2, 1, bias=sn),
                                    nn.LeakyReLU(0.2, True)]
         for c_in, c_out in zip(channels, channels[1:], strict=False):
-            layers += [nn.Conv2d(c_in, c_out, 4, 2, 1, bias=False), nn.BatchNorm2d(c_out), nn.LeakyReLU(0.2, True)]
+            layers.append(nn.Conv2d(c_in, c_out, 4, 2, 1, bias=sn))
+            if not sn:
+                layers.append(nn.BatchNorm2d(c_out))
+            layers.append(nn.LeakyReLU(0.2, True))
+        # The final 4x4 conv is psi, a linear map of the flattened 4x4 features phi.
         layers.append(nn.Conv2d(channels[-1], 1, 4, 1, 0, bias=False))
         self.net = nn.Sequential(*layers)
+        self.projection = ClassProjection(spec.num_classes, channels[-1] * 16) if spec.num_classes else None
         normal_init(self)
+        if sn:
+            apply_spectral_norm(self)
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        return self.net(x).view(x.shape[0])
+        check_channels(x, self.in_channels, "dcgan discriminator")
+        labels = class_labels(labels, x.shape[0], self.num_classes, "dcgan discriminator")
+        features = self.net[:-1](x)
+        scores = self.net[-1](features).view(x.shape[0])
+        if self.projection is not None:
+            scores = scores + self.projection(features.flatten(1), labels)
+        return scores
 
 
 def check(spec: ModelSpec) -> None:
-    if spec.resolution not in (32, 64):
-        raise GanforgeError(
-            f"dcgan builds 32x32 or 64x64 images, not {spec.resolution}x{spec.resolution}; "
-            "pass --resolution 32 or --resolution 64"
-        )
-    if spec.num_classes:
-        raise GanforgeError("dcgan is unconditional here; drop --conditional")
+    check_image_spec(spec, OPTIONS)
 
 
 def build(spec: ModelSpec) -> tuple[nn.Module, nn.Module]:
     return DCGANGenerator(spec), DCGANDiscriminator(spec)
 
 
-DCGAN = ModelFamily("dcgan", "DCGAN (Radford et al. 2016), 32 or 64 px, BatchNorm", build=build, check=check)
+DCGAN = ModelFamily(
+    "dcgan",
+    "DCGAN (Radford et al. 2016): transposed convs + BatchNorm; conditional BN in G and a projection D "
+    "when conditional; --spectral-norm swaps D's BatchNorm for spectral norm",
+    build=build, check=check, options=OPTIONS,
+)

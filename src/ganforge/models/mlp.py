@@ -1,0 +1,138 @@
+"""Fully connected GANs: the vanilla GAN (Goodfellow et al. 2014) and the PacGAN 2-D toy networks.
+
+``arch: default`` (scaled by ``width``):
+- images: G z -> 4w -> 8w -> 16w -> C*H*W with ReLU and tanh; D flatten -> 8w -> 4w with LeakyReLU(0.2).
+- points: G and D have three hidden layers of 4w units; G's output is linear (points are not bounded).
+``arch: pacgan`` (points only; PacGAN, Lin et al. 2018, fixed sizes, ``width`` unused):
+- G 4 x [Linear 400 without bias, BatchNorm1d, ReLU] -> Linear; D 3 x maxout(200 units, 5 pieces) -> Linear;
+  all weights N(0, 0.02).
+Conditional: G concatenates a learned label embedding to z; D is a projection discriminator on its last
+hidden layer. ``pack`` multiplies D's input features; ``spectral_norm`` normalises every D layer.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from ganforge.errors import GanforgeError
+from ganforge.models.base import (
+    ModelFamily,
+    ModelSpec,
+    check_options,
+    check_sizes,
+    normal_init,
+    pack_factor,
+    spectral_norm_forced,
+)
+from ganforge.models.layers import ClassProjection, Maxout, apply_spectral_norm, check_channels, class_labels
+
+OPTIONS = ("spectral_norm", "pack", "arch")
+PACGAN_G_UNITS, PACGAN_G_LAYERS = 400, 4
+PACGAN_D_UNITS, PACGAN_D_PIECES, PACGAN_D_LAYERS = 200, 5, 3
+
+
+def _sample_shape(spec: ModelSpec) -> tuple[int, ...]:
+    if spec.is_points:
+        return (spec.channels,)
+    return (spec.channels, spec.resolution, spec.resolution)
+
+
+def _is_pacgan(spec: ModelSpec) -> bool:
+    return spec.options.get("arch", "default") == "pacgan"
+
+
+def _mlp(sizes: list[int], activation: nn.Module) -> list[nn.Module]:
+    layers: list[nn.Module] = []
+    for n_in, n_out in zip(sizes, sizes[1:], strict=False):
+        layers += [nn.Linear(n_in, n_out), activation]
+    return layers
+
+
+class MLPGenerator(nn.Module):
+    def __init__(self, spec: ModelSpec) -> None:
+        super().__init__()
+        self.z_dim = spec.z_dim
+        self.num_classes = spec.num_classes
+        self.sample_shape = _sample_shape(spec)
+        out_dim = math.prod(self.sample_shape)
+        # A label embedding as wide as the number of classes: a learned one-hot code (Mirza & Osindero).
+        self.embed = nn.Embedding(spec.num_classes, spec.num_classes) if spec.num_classes else None
+        in_dim = spec.z_dim + spec.num_classes
+        if _is_pacgan(spec):
+            layers: list[nn.Module] = []
+            for n_in in [in_dim] + [PACGAN_G_UNITS] * (PACGAN_G_LAYERS - 1):
+                layers += [nn.Linear(n_in, PACGAN_G_UNITS, bias=False), nn.BatchNorm1d(PACGAN_G_UNITS),
+                           nn.ReLU(True)]
+            layers.append(nn.Linear(PACGAN_G_UNITS, out_dim))
+        else:
+            hidden = [4 * spec.width] * 3 if spec.is_points else [4 * spec.width, 8 * spec.width, 16 * spec.width]
+            layers = _mlp([in_dim, *hidden], nn.ReLU(True)) + [nn.Linear(hidden[-1], out_dim)]
+            if not spec.is_points:
+                layers.append(nn.Tanh())
+        self.net = nn.Sequential(*layers)
+        if _is_pacgan(spec):
+            normal_init(self.net)
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        labels = class_labels(labels, z.shape[0], self.num_classes, "mlp generator")
+        h = z if self.embed is None else torch.cat([z, self.embed(labels)], dim=1)
+        return self.net(h).view(z.shape[0], *self.sample_shape)
+
+
+class MLPDiscriminator(nn.Module):
+    def __init__(self, spec: ModelSpec) -> None:
+        super().__init__()
+        self.num_classes = spec.num_classes
+        self.pack = pack_factor(spec)
+        self.in_channels = spec.channels * self.pack
+        in_dim = math.prod(_sample_shape(spec)) * self.pack
+        if _is_pacgan(spec):
+            sizes = [in_dim] + [PACGAN_D_UNITS] * PACGAN_D_LAYERS
+            layers: list[nn.Module] = [Maxout(n_in, n_out, PACGAN_D_PIECES)
+                                       for n_in, n_out in zip(sizes, sizes[1:], strict=False)]
+        else:
+            hidden = [4 * spec.width] * 3 if spec.is_points else [8 * spec.width, 4 * spec.width]
+            sizes = [in_dim, *hidden]
+            layers = _mlp(sizes, nn.LeakyReLU(0.2, True))
+        self.features = nn.Sequential(*layers)
+        self.linear = nn.Linear(sizes[-1], 1)
+        self.projection = ClassProjection(spec.num_classes, sizes[-1]) if spec.num_classes else None
+        if _is_pacgan(spec):
+            normal_init(self)
+        if spectral_norm_forced(spec):
+            apply_spectral_norm(self)
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        check_channels(x, self.in_channels, "mlp discriminator")
+        labels = class_labels(labels, x.shape[0], self.num_classes, "mlp discriminator")
+        phi = self.features(x.flatten(1))
+        scores = self.linear(phi).squeeze(1)
+        if self.projection is not None:
+            scores = scores + self.projection(phi, labels)
+        return scores
+
+
+def check(spec: ModelSpec) -> None:
+    check_sizes(spec)
+    check_options(spec, OPTIONS)
+    if _is_pacgan(spec) and not spec.is_points:
+        raise GanforgeError("arch pacgan is the PacGAN 2-D toy network and takes point data (e.g. "
+                            "--data toy2d:grid); drop it for images")
+    if not spec.is_points and spec.resolution not in (32, 64):
+        raise GanforgeError(f"mlp builds 32x32 or 64x64 images or 2-D points, not "
+                            f"{spec.resolution}x{spec.resolution}; pass --resolution 32 or --resolution 64")
+
+
+def build(spec: ModelSpec) -> tuple[nn.Module, nn.Module]:
+    return MLPGenerator(spec), MLPDiscriminator(spec)
+
+
+MLP = ModelFamily(
+    "mlp",
+    "vanilla fully connected GAN (Goodfellow et al. 2014) for images or points; arch pacgan: the PacGAN "
+    "2-D toy networks; label embedding in G + projection D when conditional",
+    build=build, check=check, data_kinds=("image", "points"), options=OPTIONS,
+)

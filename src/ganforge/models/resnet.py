@@ -1,0 +1,160 @@
+"""SNGAN ResNet generator and discriminator (Miyato et al. 2018, the CIFAR-10 architecture).
+
+G: z -> linear -> 4x4 x (4*width) -> up-ResBlocks (3 for 32 px, 4 for 64 px) -> BN, ReLU, conv3x3, tanh.
+D: optimized first block (down), one (32 px) or two (64 px) down ResBlocks, two plain ResBlocks, ReLU,
+global sum pooling, linear; 2*width channels; spectral norm on every layer.
+With width 64 this is exactly the paper's CIFAR model (256 channels in G, 128 in D). Conditional: CBN in
+the G blocks, projection D (Miyato & Koyama 2018). Init as in the reference code: Glorot-uniform with
+gain sqrt(2) on the residual convs, gain 1 elsewhere.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ganforge.models.base import ModelFamily, ModelSpec, check_image_spec, pack_factor
+from ganforge.models.layers import (
+    ClassProjection,
+    apply_norm,
+    apply_spectral_norm,
+    batch_norm2d,
+    check_channels,
+    class_labels,
+    xavier_init,
+)
+
+OPTIONS = ("spectral_norm", "pack")
+RESIDUAL_GAIN = math.sqrt(2)
+
+
+def _num_up_blocks(resolution: int) -> int:
+    return int(math.log2(resolution)) - 2  # from 4x4
+
+
+class GBlock(nn.Module):
+    """BN-ReLU-up-conv3x3-BN-ReLU-conv3x3, plus a 1x1-conv shortcut (learnable, since it upsamples)."""
+
+    def __init__(self, in_channels: int, out_channels: int, num_classes: int) -> None:
+        super().__init__()
+        self.bn1 = batch_norm2d(in_channels, num_classes)
+        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, 1, 1)
+        self.bn2 = batch_norm2d(out_channels, num_classes)
+        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, 1, 1)
+        self.shortcut = nn.Conv2d(in_channels, out_channels, 1)
+        xavier_init(self, RESIDUAL_GAIN)
+        xavier_init(self.shortcut)
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        h = F.relu(apply_norm(self.bn1, x, labels))
+        h = self.conv1(F.interpolate(h, scale_factor=2))
+        h = self.conv2(F.relu(apply_norm(self.bn2, h, labels)))
+        # A 1x1 conv commutes with nearest upsampling, so convolving first is the same map at 1/4 the cost.
+        return h + F.interpolate(self.shortcut(x), scale_factor=2)
+
+
+class DBlock(nn.Module):
+    """ReLU-conv3x3-ReLU-conv3x3 (then 2x2 average pooling when downsampling), plus a shortcut."""
+
+    def __init__(self, in_channels: int, out_channels: int, downsample: bool) -> None:
+        super().__init__()
+        self.downsample = downsample
+        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, 1, 1)
+        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, 1, 1)
+        learnable = downsample or in_channels != out_channels
+        self.shortcut = nn.Conv2d(in_channels, out_channels, 1) if learnable else None
+        xavier_init(self, RESIDUAL_GAIN)
+        if self.shortcut is not None:
+            xavier_init(self.shortcut)
+
+    def _down(self, x: torch.Tensor) -> torch.Tensor:
+        return F.avg_pool2d(x, 2) if self.downsample else x
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.conv2(F.relu(self.conv1(F.relu(x))))
+        skip = x if self.shortcut is None else self._down(self.shortcut(x))
+        return self._down(h) + skip
+
+
+class OptimizedDBlock(nn.Module):
+    """D's first block: no ReLU before the first conv (it would clip the image), shortcut pools first."""
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, 1, 1)
+        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, 1, 1)
+        self.shortcut = nn.Conv2d(in_channels, out_channels, 1)
+        xavier_init(self, RESIDUAL_GAIN)
+        xavier_init(self.shortcut)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = F.avg_pool2d(self.conv2(F.relu(self.conv1(x))), 2)
+        return h + self.shortcut(F.avg_pool2d(x, 2))
+
+
+class ResNetGenerator(nn.Module):
+    def __init__(self, spec: ModelSpec) -> None:
+        super().__init__()
+        self.z_dim = spec.z_dim
+        self.num_classes = spec.num_classes
+        self.channels = 4 * spec.width
+        self.linear = nn.Linear(spec.z_dim, 16 * self.channels)
+        self.blocks = nn.ModuleList(GBlock(self.channels, self.channels, spec.num_classes)
+                                    for _ in range(_num_up_blocks(spec.resolution)))
+        self.bn = nn.BatchNorm2d(self.channels)
+        self.conv_out = nn.Conv2d(self.channels, spec.channels, 3, 1, 1)
+        xavier_init(self.linear)
+        xavier_init(self.conv_out)
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        labels = class_labels(labels, z.shape[0], self.num_classes, "resnet generator")
+        h = self.linear(z).view(z.shape[0], self.channels, 4, 4)
+        for block in self.blocks:
+            h = block(h, labels)
+        return torch.tanh(self.conv_out(F.relu(self.bn(h))))
+
+
+class ResNetDiscriminator(nn.Module):
+    def __init__(self, spec: ModelSpec) -> None:
+        super().__init__()
+        self.num_classes = spec.num_classes
+        self.pack = pack_factor(spec)
+        self.in_channels = spec.channels * self.pack
+        ch = 2 * spec.width
+        n_down = _num_up_blocks(spec.resolution) - 1  # the optimized block does the first one; end at 8x8
+        blocks: list[nn.Module] = [OptimizedDBlock(self.in_channels, ch)]
+        blocks += [DBlock(ch, ch, downsample=True) for _ in range(n_down - 1)]
+        blocks += [DBlock(ch, ch, downsample=False) for _ in range(2)]
+        self.blocks = nn.Sequential(*blocks)
+        self.linear = nn.Linear(ch, 1)
+        xavier_init(self.linear)
+        self.projection = ClassProjection(spec.num_classes, ch) if spec.num_classes else None
+        apply_spectral_norm(self)
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        check_channels(x, self.in_channels, "resnet discriminator")
+        labels = class_labels(labels, x.shape[0], self.num_classes, "resnet discriminator")
+        phi = F.relu(self.blocks(x)).sum(dim=(2, 3))
+        scores = self.linear(phi).squeeze(1)
+        if self.projection is not None:
+            scores = scores + self.projection(phi, labels)
+        return scores
+
+
+def check(spec: ModelSpec) -> None:
+    check_image_spec(spec, OPTIONS)
+
+
+def build(spec: ModelSpec) -> tuple[nn.Module, nn.Module]:
+    return ResNetGenerator(spec), ResNetDiscriminator(spec)
+
+
+RESNET = ModelFamily(
+    "resnet",
+    "SNGAN ResNet (Miyato et al. 2018, CIFAR architecture; one more block each at 64 px): spectral norm "
+    "in D; conditional BN + projection D when conditional",
+    build=build, check=check, options=OPTIONS,
+)

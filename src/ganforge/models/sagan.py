@@ -1,0 +1,105 @@
+"""SAGAN (Zhang et al. 2019) for small images: a DCGAN-shaped backbone with self-attention.
+
+As in the paper's small-resolution setups (and the common 64 px reimplementations):
+- G: z -> 4x4 transposed conv, then stride-2 transposed convs halving the channels, BN (conditional BN
+  when conditional) + ReLU, one self-attention block on the last hidden map (16x16 for 32 px, 32x32
+  for 64 px), a transposed conv to the image and tanh.
+- D: stride-2 convs doubling the channels with LeakyReLU(0.1), self-attention on the first map (16x16
+  for 32 px, 32x32 for 64 px), down to 4x4, global sum pooling, a linear score plus the projection
+  term when conditional.
+- Spectral norm on every conv/linear layer of both G and D (including the attention 1x1 convs).
+The paper's hinge loss and TTUR learning rates are training presets, not part of the networks.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ganforge.models.base import ModelFamily, ModelSpec, check_image_spec, normal_init, pack_factor
+from ganforge.models.dcgan import discriminator_channels, generator_channels
+from ganforge.models.layers import (
+    ClassProjection,
+    SelfAttention2d,
+    apply_spectral_norm,
+    batch_norm2d,
+    check_channels,
+    class_labels,
+    run_layers,
+)
+
+OPTIONS = ("spectral_norm", "pack")
+
+
+class SAGANGenerator(nn.Module):
+    def __init__(self, spec: ModelSpec) -> None:
+        super().__init__()
+        self.z_dim = spec.z_dim
+        self.num_classes = spec.num_classes
+        k = spec.num_classes
+        channels = generator_channels(spec)
+        layers: list[nn.Module] = [
+            nn.ConvTranspose2d(spec.z_dim, channels[0], 4, 1, 0, bias=False),
+            batch_norm2d(channels[0], k),
+            nn.ReLU(True),
+        ]
+        for c_in, c_out in zip(channels, channels[1:], strict=False):
+            layers += [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=False), batch_norm2d(c_out, k), nn.ReLU(True)]
+        layers += [
+            SelfAttention2d(channels[-1]),  # at resolution / 2
+            nn.ConvTranspose2d(channels[-1], spec.channels, 4, 2, 1),
+            nn.Tanh(),
+        ]
+        self.net = nn.Sequential(*layers)
+        normal_init(self)
+        apply_spectral_norm(self)
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        labels = class_labels(labels, z.shape[0], self.num_classes, "sagan generator")
+        return run_layers(self.net, z.view(z.shape[0], self.z_dim, 1, 1), labels)
+
+
+class SAGANDiscriminator(nn.Module):
+    def __init__(self, spec: ModelSpec) -> None:
+        super().__init__()
+        self.num_classes = spec.num_classes
+        self.pack = pack_factor(spec)
+        self.in_channels = spec.channels * self.pack
+        channels = discriminator_channels(spec)
+        layers: list[nn.Module] = [
+            nn.Conv2d(self.in_channels, channels[0], 4, 2, 1),
+            nn.LeakyReLU(0.1, True),
+            SelfAttention2d(channels[0]),  # at resolution / 2
+        ]
+        for c_in, c_out in zip(channels, channels[1:], strict=False):
+            layers += [nn.Conv2d(c_in, c_out, 4, 2, 1), nn.LeakyReLU(0.1, True)]
+        self.features = nn.Sequential(*layers)
+        self.linear = nn.Linear(channels[-1], 1)
+        self.projection = ClassProjection(spec.num_classes, channels[-1]) if spec.num_classes else None
+        normal_init(self)
+        apply_spectral_norm(self)
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        check_channels(x, self.in_channels, "sagan discriminator")
+        labels = class_labels(labels, x.shape[0], self.num_classes, "sagan discriminator")
+        phi = self.features(x).sum(dim=(2, 3))  # global sum pooling, as in the SAGAN/BigGAN D
+        scores = self.linear(phi).squeeze(1)
+        if self.projection is not None:
+            scores = scores + self.projection(phi, labels)
+        return scores
+
+
+def check(spec: ModelSpec) -> None:
+    check_image_spec(spec, OPTIONS)
+
+
+def build(spec: ModelSpec) -> tuple[nn.Module, nn.Module]:
+    return SAGANGenerator(spec), SAGANDiscriminator(spec)
+
+
+SAGAN = ModelFamily(
+    "sagan",
+    "Self-Attention GAN (Zhang et al. 2019): DCGAN-shaped, self-attention at resolution/2 in G and D, "
+    "spectral norm in both; conditional BN + projection D when conditional",
+    build=build, check=check, options=OPTIONS,
+)
