@@ -1,7 +1,9 @@
-"""Training configuration: one typed dataclass, strict validation, YAML in and out.
+"""Training configuration: one typed dataclass, strict validation, YAML in and out, paper presets.
 
-Precedence: dataclass defaults < ``--config FILE`` < command-line flags. Unknown keys are errors with
-the closest valid key suggested, so a typo never silently trains the wrong thing.
+Precedence: dataclass defaults < ``--preset NAME`` < ``--config FILE`` < command-line flags. Unknown
+keys are errors with the closest valid key suggested, so a typo never silently trains the wrong thing.
+The resolved values (preset included) are all written to config.yaml, so a run folder always says
+exactly what was trained, whatever preset produced it.
 """
 
 from __future__ import annotations
@@ -45,6 +47,17 @@ class TrainConfig:
     checkpoint_every: int = 500
     log_every: int = 10
     device: str = "auto"
+    # -- families, regularizers and tricks (0 / false / none = off) --------------------------------
+    preset: str | None = None  # provenance: the preset these values started from (see PRESETS)
+    arch: str | None = None  # a family's architecture variant, e.g. "pacgan" for the mlp 2-D nets
+    conditional: bool = False  # feed the dataset's class labels to G and D
+    spectral_norm: bool = False  # force spectral normalisation on D's layers
+    gp: float = 0.0  # WGAN-GP gradient penalty weight lambda (Gulrajani et al. 2017; paper: 10)
+    r1: float = 0.0  # R1 penalty weight gamma on real data (Mescheder et al. 2018)
+    clip: float = 0.0  # WGAN weight clipping: D's parameters clamped to [-clip, clip] after each D step
+    ema_kimg: float = 0.0  # EMA of G with this half-life in thousands of images (StyleGAN2-ADA: 10)
+    augment: str = "none"  # "diffaug": DiffAugment color,translation,cutout on D's inputs
+    pack: int = 1  # PacGAN: D judges `pack` samples at once (concatenated along channels)
 
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
@@ -53,9 +66,62 @@ class TrainConfig:
 
 
 POSITIVE_INTS = ("steps", "batch_size", "z_dim", "width", "n_critic", "sample_every", "checkpoint_every",
-                 "log_every")
+                 "log_every", "pack")
 POSITIVE_FLOATS = ("lr_g", "lr_d")
-CHOICES = {"device": ("auto", "cpu", "cuda"), "optimizer": ("adam", "rmsprop")}
+NON_NEGATIVE_FLOATS = ("gp", "r1", "clip", "ema_kimg")
+OPTIONAL_TEXT = ("run_dir", "cache_dir", "preset", "arch")
+CHOICES = {"device": ("auto", "cpu", "cuda"), "optimizer": ("adam", "rmsprop"), "augment": ("none", "diffaug")}
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A paper's published training setup, applied under the config file and the flags."""
+
+    description: str
+    values: dict[str, Any]
+
+
+# Steps, sampling and logging intervals are deliberately absent: schedules depend on the hardware.
+# Batch sizes are the papers' (pass --batch-size to trade fidelity for speed on a CPU).
+PRESETS: dict[str, Preset] = {
+    "gan": Preset("vanilla GAN (Goodfellow et al. 2014): MLP G and D, non-saturating loss",
+                  {"model": "mlp", "loss": "bce", "optimizer": "adam", "lr_g": 2e-4, "lr_d": 2e-4,
+                   "betas": (0.5, 0.999), "batch_size": 64, "n_critic": 1}),
+    "dcgan": Preset("DCGAN (Radford et al. 2016): Adam 2e-4, beta1 0.5, batch 128",
+                    {"model": "dcgan", "loss": "bce", "optimizer": "adam", "lr_g": 2e-4, "lr_d": 2e-4,
+                     "betas": (0.5, 0.999), "batch_size": 128, "z_dim": 100, "n_critic": 1}),
+    "wgan": Preset("WGAN (Arjovsky et al. 2017): RMSprop 5e-5, clip 0.01, 5 critic steps",
+                   {"model": "dcgan", "loss": "wasserstein", "optimizer": "rmsprop", "lr_g": 5e-5,
+                    "lr_d": 5e-5, "clip": 0.01, "n_critic": 5, "batch_size": 64}),
+    # The paper's CIFAR ResNet; ganforge's resnet critic also carries spectral norm (the paper's has no
+    # normalisation), which is closer than a BatchNorm critic, whose penalty would not be per-sample.
+    "wgan-gp": Preset("WGAN-GP (Gulrajani et al. 2017): ResNet, Adam 1e-4 betas (0, 0.9), lambda 10, "
+                      "5 critic steps",
+                      {"model": "resnet", "loss": "wasserstein", "optimizer": "adam", "lr_g": 1e-4,
+                       "lr_d": 1e-4, "betas": (0.0, 0.9), "gp": 10.0, "n_critic": 5, "batch_size": 64}),
+    "lsgan": Preset("LSGAN (Mao et al. 2017): least squares, Adam 2e-4 beta1 0.5",
+                    {"model": "dcgan", "loss": "lsgan", "optimizer": "adam", "lr_g": 2e-4, "lr_d": 2e-4,
+                     "betas": (0.5, 0.999), "batch_size": 64, "n_critic": 1}),
+    "hinge": Preset("hinge loss with spectral norm (Miyato et al. 2018, standard CNN, setting C)",
+                    {"model": "dcgan", "loss": "hinge", "spectral_norm": True, "optimizer": "adam",
+                     "lr_g": 2e-4, "lr_d": 2e-4, "betas": (0.5, 0.999), "batch_size": 64, "n_critic": 1}),
+    "sagan": Preset("SAGAN (Zhang et al. 2019): hinge, TTUR lr_d 4e-4 lr_g 1e-4, betas (0, 0.9)",
+                    {"model": "sagan", "loss": "hinge", "spectral_norm": True, "optimizer": "adam",
+                     "lr_g": 1e-4, "lr_d": 4e-4, "betas": (0.0, 0.9), "batch_size": 256, "n_critic": 1}),
+    "sngan": Preset("SNGAN (Miyato et al. 2018): ResNet, hinge, Adam 2e-4 betas (0, 0.9), 5 D steps",
+                    {"model": "resnet", "loss": "hinge", "spectral_norm": True, "optimizer": "adam",
+                     "lr_g": 2e-4, "lr_d": 2e-4, "betas": (0.0, 0.9), "n_critic": 5, "batch_size": 64}),
+    "cgan": Preset("conditional GAN (Mirza & Osindero 2014) on the DCGAN recipe: class-conditional BN in G, "
+                   "projection D (Miyato & Koyama 2018)",
+                   {"model": "dcgan", "loss": "bce", "conditional": True, "optimizer": "adam", "lr_g": 2e-4,
+                    "lr_d": 2e-4, "betas": (0.5, 0.999), "batch_size": 64, "n_critic": 1}),
+    # PacGAN's Table 1 "GAN" row; PacGAN2/PacGAN4 are this preset with --pack 2 / --pack 4.
+    "pacgan2d": Preset("PacGAN 2-D protocol (Lin et al. 2018): PacGAN's MLPs, Adam 1e-4 betas (0.8, 0.999), "
+                       "batch 100, z_dim 2, pack 1 (= the GAN row)",
+                       {"model": "mlp", "arch": "pacgan", "data": "toy2d:ring", "loss": "bce",
+                        "optimizer": "adam", "lr_g": 1e-4, "lr_d": 1e-4, "betas": (0.8, 0.999),
+                        "batch_size": 100, "z_dim": 2, "n_critic": 1, "pack": 1}),
+}
 
 
 def field_names() -> list[str]:
@@ -113,7 +179,9 @@ def _coerce(name: str, value: Any, default: Any) -> Any:
     expected = type(default) if default is not None else None
     if name in ("resolution",):
         expected = int
-    if name in ("run_dir", "cache_dir"):
+    if name in OPTIONAL_TEXT:
+        if isinstance(value, (bool, int, float)) and name in ("preset", "arch"):
+            raise GanforgeError(f"{name} must be text, got {value!r}")
         return str(value)
     if expected is bool:
         if isinstance(value, bool):
@@ -138,11 +206,29 @@ def _coerce(name: str, value: Any, default: Any) -> Any:
     return value
 
 
+def preset_layer(*layers: dict[str, Any]) -> dict[str, Any]:
+    """The values of the preset the layers name (the last layer naming one wins), or nothing.
+
+    Returned as the lowest layer, so a config file and flags override what the preset sets.
+    """
+    name = None
+    for layer in layers:
+        for key, value in layer.items():
+            if str(key).replace("-", "_") == "preset":
+                name = value
+    if name is None:
+        return {}
+    if not isinstance(name, str) or name not in PRESETS:
+        raise GanforgeError(f"unknown preset '{name}'{did_you_mean(str(name), PRESETS)}; "
+                            f"choose one of: {', '.join(PRESETS)}")
+    return {**PRESETS[name].values, "preset": name}
+
+
 def build_config(*layers: dict[str, Any]) -> TrainConfig:
-    """Apply key/value layers (later wins) over the defaults, then validate."""
+    """Apply the named preset, then key/value layers (later wins) over the defaults, then validate."""
     defaults = TrainConfig()
     values: dict[str, Any] = {}
-    for layer in layers:
+    for layer in (preset_layer(*layers), *layers):
         for name, value in normalize_keys(layer, "the options").items():
             values[name] = _coerce(name, value, getattr(defaults, name))
     config = dataclasses.replace(defaults, **values)
@@ -171,6 +257,27 @@ def validate(config: TrainConfig) -> None:
             )
     if config.resolution is not None and config.resolution <= 0:
         raise GanforgeError(f"resolution must be a positive whole number, got {config.resolution}")
+    for name in NON_NEGATIVE_FLOATS:
+        value = getattr(config, name)
+        if not (value >= 0 and math.isfinite(value)):
+            raise GanforgeError(f"{name.replace('_', '-')} must be a number >= 0 (0 = off), got {value}")
+    if config.preset is not None and config.preset not in PRESETS:
+        raise GanforgeError(f"unknown preset '{config.preset}'{did_you_mean(config.preset, PRESETS)}; "
+                            f"choose one of: {', '.join(PRESETS)}")
+    validate_combination(config)
+
+
+def validate_combination(config: TrainConfig) -> None:
+    """Options that contradict each other; each is a one-line error naming both sides."""
+    if config.clip and config.gp:
+        raise GanforgeError(f"--clip {config.clip:g} and --gp {config.gp:g} are two ways to keep the critic "
+                            "Lipschitz; use one (WGAN: --clip, WGAN-GP: --gp)")
+    if config.batch_size % config.pack:
+        raise GanforgeError(f"--pack {config.pack} must divide --batch-size {config.batch_size}: D judges "
+                            "groups of pack samples")
+    if config.pack > 1 and config.conditional:
+        raise GanforgeError("--pack and --conditional cannot be combined: a packed D input mixes samples of "
+                            "different classes; drop one")
 
 
 def dump_config(config: TrainConfig, path: Path, meta: dict[str, str]) -> None:

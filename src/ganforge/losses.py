@@ -65,3 +65,52 @@ LOSSES.register("wasserstein", GanLoss(
     g_loss=lambda fake: -fake.mean(),
     d_output=_identity,
 ))
+
+
+# -- regularizers ---------------------------------------------------------------------------------
+# Pure functions of (D, real, fake). `discriminator` is any callable taking (x, labels) -> (N,) scores,
+# so the loop can pass D wrapped with packing. Penalties return the weighted term to add to D's loss.
+
+Critic = Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor]
+
+
+def _float32_grad(discriminator: Critic, x: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+    """d(sum of scores)/dx per sample, flattened, computed in float32 with autocast off.
+
+    Half precision underflows the small input gradients these penalties square, so the penalty path
+    always runs in float32 even when the rest of the step is autocast.
+    """
+    x = x.detach().float().requires_grad_(True)
+    with torch.autocast(device_type=x.device.type, enabled=False):
+        scores = discriminator(x, labels).float()
+        (grad,) = torch.autograd.grad(scores.sum(), x, create_graph=True)
+    return grad.reshape(len(grad), -1)
+
+
+def gradient_penalty(discriminator: Critic, real: torch.Tensor, fake: torch.Tensor, weight: float,
+                     labels: torch.Tensor | None = None, *, generator: torch.Generator | None = None,
+                     ) -> torch.Tensor:
+    """WGAN-GP (Gulrajani et al. 2017): ``weight * E[(||grad D(x_hat)|| - 1)^2]``.
+
+    ``x_hat`` is a uniform random interpolate between each real and fake sample (one mixing factor per
+    sample, drawn from ``generator`` so a resumed run draws the same ones).
+    """
+    shape = (len(real),) + (1,) * (real.dim() - 1)
+    alpha = torch.rand(shape, generator=generator, device=real.device, dtype=torch.float32)
+    mixed = alpha * real.detach().float() + (1 - alpha) * fake.detach().float()
+    grad = _float32_grad(discriminator, mixed, labels)
+    return weight * (grad.norm(2, dim=1) - 1).pow(2).mean()
+
+
+def r1_penalty(discriminator: Critic, real: torch.Tensor, weight: float,
+               labels: torch.Tensor | None = None) -> torch.Tensor:
+    """R1 (Mescheder et al. 2018): ``weight / 2 * E[||grad D(x_real)||^2]`` on real data only."""
+    grad = _float32_grad(discriminator, real, labels)
+    return 0.5 * weight * grad.pow(2).sum(dim=1).mean()
+
+
+@torch.no_grad()
+def clip_weights_(discriminator: torch.nn.Module, limit: float) -> None:
+    """WGAN weight clipping: clamp every parameter of D to [-limit, limit], in place."""
+    for parameter in discriminator.parameters():
+        parameter.clamp_(-limit, limit)

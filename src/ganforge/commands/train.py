@@ -6,6 +6,9 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+# Kept in sync with ganforge.config.PRESETS by a test; listed here so --help imports nothing heavy.
+PRESET_NAMES = ("gan", "dcgan", "wgan", "wgan-gp", "lsgan", "hinge", "sagan", "sngan", "cgan", "pacgan2d")
+
 # Options a resumed run may change; everything else must match the run being continued.
 RESUMABLE_CHANGES = {"steps", "device", "sample_every", "checkpoint_every", "log_every", "cache_dir"}
 
@@ -35,6 +38,22 @@ def add_training_flags(parser: argparse.ArgumentParser) -> None:
     add("--checkpoint-every", type=int, default=S, help="checkpoint every N steps (default 500)")
     add("--log-every", type=int, default=S, help="history/TensorBoard row every N steps (default 10)")
     add("--device", default=S, help="auto, cpu or cuda (default auto)")
+    group = parser.add_argument_group("families, regularizers and tricks (0 / off by default)")
+    add = group.add_argument
+    add("--preset", default=S, metavar="NAME",
+        help="a paper's settings, under --config and flags: " + ", ".join(PRESET_NAMES))
+    add("--arch", default=S, help="architecture variant of the model family (e.g. pacgan for mlp)")
+    add("--conditional", action=argparse.BooleanOptionalAction, default=S,
+        help="feed the dataset's class labels to G and D; grids get one row per class")
+    add("--spectral-norm", action=argparse.BooleanOptionalAction, default=S,
+        help="spectral normalisation on D's layers (Miyato et al. 2018)")
+    add("--gp", type=float, default=S, metavar="LAMBDA", help="WGAN-GP gradient penalty weight (paper: 10)")
+    add("--r1", type=float, default=S, metavar="GAMMA", help="R1 penalty weight on real data")
+    add("--clip", type=float, default=S, metavar="C", help="WGAN weight clipping of D to [-C, C] (paper: 0.01)")
+    add("--ema-kimg", type=float, default=S, metavar="KIMG",
+        help="EMA of G with a half-life of KIMG thousand images (StyleGAN2-ADA: 10); samples use it")
+    add("--augment", default=S, metavar="POLICY", help="none or diffaug (DiffAugment color,translation,cutout)")
+    add("--pack", type=int, default=S, metavar="M", help="PacGAN: D judges M samples at once (default 1)")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -1,8 +1,13 @@
 """The one training loop every model, loss and regularizer plugs into.
 
 ``Trainer.train_step`` runs ``n_critic`` discriminator updates and one generator update. Everything
-random (batch order, latents) comes from state the checkpoint stores, so a resumed run continues
-exactly where an uninterrupted one would be.
+random (batch order, latents, augmentations, penalty interpolates) comes from state the checkpoint
+stores, so a resumed run continues exactly where an uninterrupted one would be.
+
+What D sees is ``pack(augment(x))``: DiffAugment (optional) on every real and fake batch, in D's and G's
+updates alike, then PacGAN packing (optional) of ``pack`` consecutive samples into one D input.
+Conditional runs give G and D the real batch's labels, and G's samples use those same labels (see
+``Trainer.train_step``).
 """
 
 from __future__ import annotations
@@ -24,9 +29,11 @@ from ganforge import __version__
 from ganforge.config import TrainConfig, dump_config
 from ganforge.data import TensorDataset, load_dataset, to_model_range
 from ganforge.errors import GanforgeError
-from ganforge.losses import LOSSES
+from ganforge.losses import LOSSES, clip_weights_, gradient_penalty, r1_penalty
 from ganforge.models import ModelSpec, build_gan, save_generator
+from ganforge.training.augment import diff_augment
 from ganforge.training.checkpoint import link_or_copy, load_checkpoint, save_checkpoint
+from ganforge.training.ema import ema_beta, make_ema, update_ema
 from ganforge.training.rundir import (
     HISTORY_COLUMNS,
     HistoryWriter,
@@ -37,6 +44,8 @@ from ganforge.training.rundir import (
 )
 
 SAMPLE_GRID_SIZE = 64
+GRID_COLUMNS = 8  # sample grids are 8 wide; conditional grids have one row per class
+MAX_GRID_ROWS = 64  # classes shown in a conditional grid (celeba-style attribute sets have few)
 
 
 class Callback(Protocol):
@@ -79,13 +88,45 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def check_data_options(config: TrainConfig, dataset: TensorDataset) -> None:
+    """Options that only make sense for some datasets; checked before anything is built."""
+    if config.conditional and dataset.num_classes == 0:
+        raise GanforgeError(f"--conditional needs class labels, but dataset '{config.data}' has none; "
+                            "drop --conditional or use a labelled dataset")
+    if config.augment != "none" and not dataset.is_image:
+        raise GanforgeError(f"--augment {config.augment} transforms images; '{config.data}' holds points, "
+                            "drop --augment")
+
+
 def model_spec(config: TrainConfig, dataset: TensorDataset) -> ModelSpec:
+    check_data_options(config, dataset)
     if dataset.is_image:
         resolution, channels = dataset.resolution, dataset.channels
     else:
         resolution, channels = 0, dataset.sample_shape[0]
+    options: dict[str, Any] = {}
+    if config.spectral_norm:
+        options["spectral_norm"] = True
+    if config.pack > 1:
+        options["pack"] = config.pack
+    if config.arch:
+        options["arch"] = config.arch
     return ModelSpec(family=config.model, z_dim=config.z_dim, resolution=resolution, channels=channels,
-                     num_classes=0, width=config.width)
+                     num_classes=dataset.num_classes if config.conditional else 0, width=config.width,
+                     options=options)
+
+
+def pack_samples(x: torch.Tensor, pack: int) -> torch.Tensor:
+    """PacGAN packing: (N, C, ...) -> (N/pack, pack*C, ...), consecutive samples side by side in channels."""
+    if pack == 1:
+        return x
+    return x.reshape(x.shape[0] // pack, pack * x.shape[1], *x.shape[2:])
+
+
+def conditional_grid_labels(num_classes: int, columns: int = GRID_COLUMNS,
+                            max_rows: int = MAX_GRID_ROWS) -> torch.Tensor:
+    """Row r of a conditional sample grid is class r: labels (0,0,..,0, 1,1,..,1, ...)."""
+    return torch.arange(min(num_classes, max_rows)).repeat_interleave(columns)
 
 
 def make_optimizer(config: TrainConfig, params, lr: float) -> torch.optim.Optimizer:
@@ -139,6 +180,9 @@ class Trainer:
         generator, discriminator = build_gan(self.spec)
         self.generator: nn.Module = generator.to(device)
         self.discriminator: nn.Module = discriminator.to(device)
+        # Samples, the saved generator and metrics use the EMA copy when there is one.
+        self.generator_ema: nn.Module | None = make_ema(self.generator) if config.ema_kimg else None
+        self.ema_beta = ema_beta(config.batch_size, config.ema_kimg) if config.ema_kimg else 0.0
         self.opt_g = make_optimizer(config, self.generator.parameters(), config.lr_g)
         self.opt_d = make_optimizer(config, self.discriminator.parameters(), config.lr_d)
         # The whole dataset lives on the training device; batches are gathered by index.
@@ -146,9 +190,38 @@ class Trainer:
         self.labels = dataset.labels.to(device)
         self.sampler = EpochSampler(len(dataset), config.batch_size, config.seed, device)
         self.noise_rng = torch.Generator(device=device).manual_seed(config.seed + 1)
+        # A second stream for augmentations and penalty interpolates, so turning them on leaves the
+        # latents (and the batches) of a run unchanged.
+        self.aux_rng = torch.Generator(device=device).manual_seed(config.seed + 3)
         self.step = 0
         fixed_rng = torch.Generator().manual_seed(config.seed + 2)
         self.fixed_z = torch.randn(SAMPLE_GRID_SIZE, config.z_dim, generator=fixed_rng).to(device)
+        self.fixed_labels = self._fixed_labels()
+
+    @property
+    def sampling_generator(self) -> nn.Module:
+        """The generator to sample from: the EMA copy when ``--ema-kimg`` is on, else G itself."""
+        return self.generator_ema if self.generator_ema is not None else self.generator
+
+    @property
+    def penalized(self) -> bool:
+        return bool(self.config.gp or self.config.r1)
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """history.csv columns beyond the standard ones, from the options this run uses."""
+        return ("penalty",) if self.penalized else ()
+
+    def _fixed_labels(self) -> torch.Tensor | None:
+        if not self.config.conditional:
+            return None
+        classes = self.dataset.num_classes
+        if self.dataset.is_image:
+            labels = conditional_grid_labels(classes)
+            self.fixed_z = self.fixed_z[:GRID_COLUMNS].repeat(len(labels) // GRID_COLUMNS, 1)
+        else:  # a scatter plot: the fixed points cycle through the classes
+            labels = torch.arange(len(self.fixed_z)) % classes
+        return labels.to(self.device)
 
     # -- one update ---------------------------------------------------------------------------------
     def next_real(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -158,43 +231,77 @@ class Trainer:
     def noise(self, num: int) -> torch.Tensor:
         return torch.randn(num, self.config.z_dim, generator=self.noise_rng, device=self.device)
 
+    def d_input(self, x: torch.Tensor) -> torch.Tensor:
+        """What D judges: the batch augmented (DiffAugment, when on) and packed (PacGAN, when on)."""
+        if self.config.augment == "diffaug":
+            x = diff_augment(x, self.aux_rng)
+        return pack_samples(x, self.config.pack)
+
+    def d_penalty(self, real: torch.Tensor, fake: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        """The weighted gradient penalties on D's inputs (already augmented and packed)."""
+        D, cfg = self.discriminator, self.config
+        penalty = real.new_zeros((), dtype=torch.float32)
+        if cfg.gp:
+            penalty = penalty + gradient_penalty(D, real, fake, cfg.gp, labels, generator=self.aux_rng)
+        if cfg.r1:
+            penalty = penalty + r1_penalty(D, real, cfg.r1, labels)
+        return penalty
+
     def train_step(self) -> dict[str, torch.Tensor]:
-        """n_critic D updates, then one G update. Returns detached scalars (no host sync)."""
-        G, D, batch = self.generator, self.discriminator, self.config.batch_size
+        """n_critic D updates, then one G update. Returns detached scalars (no host sync).
+
+        Conditional runs generate fakes with the real batch's labels rather than uniformly drawn ones:
+        every D step then compares real and fake batches with identical class counts (no class-frequency
+        signal, lower variance), fakes follow the data's class prior even when it is not uniform, and no
+        extra random numbers are consumed.
+        """
+        G, D, cfg = self.generator, self.discriminator, self.config
         D.requires_grad_(True)
-        for critic_step in range(self.config.n_critic):
+        for critic_step in range(cfg.n_critic):
             real, labels = self.next_real()
-            last = critic_step == self.config.n_critic - 1
+            cond = labels if cfg.conditional else None
+            last = critic_step == cfg.n_critic - 1
             # The last critic step's fakes keep their graph so the G update reuses them (one G
             # forward per step, as in the reference DCGAN loop).
             with torch.set_grad_enabled(last):
-                fake = G(self.noise(batch), labels)
-            real_scores = D(real, labels)
-            fake_scores = D(fake.detach(), labels)
+                fake = G(self.noise(cfg.batch_size), cond)
+            real_in, fake_in = self.d_input(real), self.d_input(fake.detach())
+            real_scores = D(real_in, cond)
+            fake_scores = D(fake_in, cond)
             loss_d = self.loss.d_loss(real_scores, fake_scores)
+            penalty = self.d_penalty(real_in, fake_in, cond) if self.penalized else None
             self.opt_d.zero_grad(set_to_none=True)
-            loss_d.backward()
+            (loss_d if penalty is None else loss_d + penalty).backward()
             self.opt_d.step()
+            if cfg.clip:
+                clip_weights_(D, cfg.clip)
         D.requires_grad_(False)  # G's update needs gradients through D, not for D's weights
-        loss_g = self.loss.g_loss(D(fake, labels))
+        loss_g = self.loss.g_loss(D(self.d_input(fake), cond))
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         self.opt_g.step()
+        if self.generator_ema is not None:
+            update_ema(self.generator_ema, G, self.ema_beta)
         self.step += 1
-        return {
+        scalars = {
             "loss_d": loss_d.detach(),
             "loss_g": loss_g.detach(),
             "d_real": self.loss.d_output(real_scores.detach()).mean(),
             "d_fake": self.loss.d_output(fake_scores.detach()).mean(),
         }
+        if penalty is not None:
+            scalars["penalty"] = penalty.detach()
+        return scalars
 
     # -- sampling ----------------------------------------------------------------------------------
     @torch.no_grad()
     def fixed_samples(self) -> torch.Tensor:
-        was_training = self.generator.training
-        self.generator.eval()
-        samples = self.generator(self.fixed_z, None)
-        self.generator.train(was_training)
+        """The sample grid's fixed latents (and, when conditional, one class per row) through G or its EMA."""
+        generator = self.sampling_generator
+        was_training = generator.training
+        generator.eval()
+        samples = generator(self.fixed_z, self.fixed_labels)
+        generator.train(was_training)
         return samples.cpu()
 
     # -- state ---------------------------------------------------------------------------------------
@@ -207,8 +314,10 @@ class Trainer:
             "opt_g": self.opt_g.state_dict(),
             "opt_d": self.opt_d.state_dict(),
             "noise_rng": self.noise_rng.get_state(),
+            "aux_rng": self.aux_rng.get_state(),
             "torch_rng": torch.get_rng_state(),
             "spec": self.spec.to_dict(),
+            **({"generator_ema": self.generator_ema.state_dict()} if self.generator_ema is not None else {}),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -217,6 +326,9 @@ class Trainer:
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_d.load_state_dict(state["opt_d"])
         self.noise_rng.set_state(state["noise_rng"])
+        self.aux_rng.set_state(state["aux_rng"])
+        if self.generator_ema is not None:
+            self.generator_ema.load_state_dict(state["generator_ema"])
         torch.set_rng_state(state["torch_rng"])
         self.step = int(state["step"])
         self.sampler.batches_drawn = int(state["batches_drawn"])
@@ -299,7 +411,8 @@ class TrainingRun:
             self.window.load_state_dict(checkpoint["window"], device)
             self.elapsed_before = float(checkpoint["elapsed"])
         dump_config(config, self.paths.config, _meta())
-        self.columns = HISTORY_COLUMNS + tuple(c for cb in self.callbacks for c in cb.columns)
+        self.columns = (HISTORY_COLUMNS + self.trainer.columns
+                        + tuple(c for cb in self.callbacks for c in cb.columns))
         log_every = config.log_every
         self.history = HistoryWriter(
             self.paths.history, self.columns,
@@ -318,7 +431,7 @@ class TrainingRun:
         from ganforge.viz import render_samples, save_png
 
         reference = None if self.trainer.dataset.is_image else self.trainer.dataset.data
-        picture = render_samples(self.trainer.fixed_samples(), nrow=8, reference=reference)
+        picture = render_samples(self.trainer.fixed_samples(), nrow=GRID_COLUMNS, reference=reference)
         save_png(picture, self.paths.samples / "final.png" if final else self.paths.sample_grid(step))
         return picture
 
@@ -329,15 +442,18 @@ class TrainingRun:
         self.save_generator()
 
     def save_generator(self) -> None:
-        meta = {"step": self.trainer.step, "ema": False, "dataset": self.config.data,
-                "class_names": self.trainer.dataset.class_names, "config": self.config.to_dict(), **_meta()}
-        save_generator(self.paths.root, self.trainer.generator, self.trainer.spec, meta)
+        trainer = self.trainer
+        meta = {"step": trainer.step, "ema": trainer.generator_ema is not None, "dataset": self.config.data,
+                "class_names": trainer.dataset.class_names, "config": self.config.to_dict(), **_meta()}
+        save_generator(self.paths.root, trainer.sampling_generator, trainer.spec, meta)
 
     def finish_artifacts(self) -> None:
         from ganforge.viz import plot_loss_curves, save_gif
 
         frames = sorted(self.paths.samples.glob("step_*.png"))
-        save_gif(frames + [self.paths.samples / "final.png"], self.paths.progress_gif)
+        if self.trainer.step % self.config.sample_every:  # else final.png repeats the last step grid
+            frames.append(self.paths.samples / "final.png")
+        save_gif(frames, self.paths.progress_gif)
         plot_loss_curves(self.paths.history, self.paths.loss_curves,
                          title=f"{self.config.model} / {self.config.loss} on {self.config.data}")
 

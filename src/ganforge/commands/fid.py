@@ -1,0 +1,110 @@
+"""``ganforge fid A B``: FID between two image sets (folders, zips, .npz statistics or dataset names)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "fid", help="FID between two image folders, zips or saved .npz statistics",
+        description="Fréchet Inception Distance between A and B, each an image folder (searched recursively), "
+                    "a .zip of images, a statistics .npz (from `ganforge stats` or pytorch-fid) or a dataset "
+                    "name such as digits5k. Protocol: FID Inception (TF 2015-12-05) pool3, uint8 images, "
+                    "TF1 legacy bilinear resize to 299, (x-128)/128, float64 statistics with N-1. "
+                    "A is treated as the reference: its features are cached, so comparing many B against "
+                    "the same A extracts A only once.")
+    parser.add_argument("a", metavar="A", help="reference: folder, .zip, .npz statistics or dataset name")
+    parser.add_argument("b", metavar="B", help="images to score: folder, .zip, .npz statistics or dataset name")
+    parser.add_argument("--metrics", default="fid",
+                        help="comma-separated metrics among fid, kid, is, pr, dc (default fid; all but fid "
+                             "need images, not .npz statistics)")
+    parser.add_argument("--batch-size", type=int, default=32, help="images per forward pass (default 32)")
+    parser.add_argument("--inception-weights", type=Path, default=None, metavar="PATH",
+                        help="FID Inception weights: pytorch-fid .pth or NVIDIA TorchScript "
+                             "(default: $GANFORGE_INCEPTION_WEIGHTS, the cache, or a download)")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    parser.add_argument("--cache-dir", type=Path, default=None,
+                        help="cache folder (default: $GANFORGE_CACHE or ~/.cache/ganforge)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    parser.set_defaults(run=run)
+
+
+def _is_stats_file(arg: str) -> bool:
+    return arg.lower().endswith(".npz")
+
+
+def _describe(side: str, fs) -> str:
+    origin = fs.protocol.get("weights_sha256")
+    note = "" if origin else " (no protocol fields: not written by ganforge, assumed compatible)"
+    skipped = f", {len(fs.skipped)} unreadable skipped" if fs.skipped else ""
+    cached = ", from cache" if fs.from_cache else ""
+    return f"{side}: {fs.description}, N={fs.count or 'unknown'}{skipped}{cached}{note}"
+
+
+def run(args: argparse.Namespace) -> int:
+    from ganforge.errors import GanforgeError
+    from ganforge.metrics.evaluate import compute_metrics
+    from ganforge.metrics.extractor import get_extractor
+    from ganforge.metrics.reference import load_stats, reference_features
+    from ganforge.metrics.specs import resolve_metrics
+
+    specs = resolve_metrics(args.metrics)
+    if args.batch_size < 1:
+        raise GanforgeError(f"--batch-size must be >= 1, got {args.batch_size}")
+    for arg in (args.a, args.b):
+        if _is_stats_file(arg) and not Path(arg).expanduser().is_file():
+            raise GanforgeError(f"statistics file '{arg}' does not exist")
+    need_logits = any(spec.needs_logits for spec in specs)
+    extractor = None
+    if not (_is_stats_file(args.a) and _is_stats_file(args.b)):
+        extractor = get_extractor(args.inception_weights, need_logits=need_logits, device=args.device,
+                                  batch_size=args.batch_size, cache_dir=args.cache_dir)
+        if need_logits:
+            extractor.require_logits()
+    progress = not args.no_progress
+
+    if _is_stats_file(args.a):
+        real = load_stats(args.a)
+    else:
+        real = reference_features(args.a, extractor=extractor, cache_dir=args.cache_dir, progress=progress)
+    if _is_stats_file(args.b):
+        fake = load_stats(args.b)
+    else:
+        fake = extractor.extract(args.b, with_logits=need_logits, progress=progress,
+                                 description=f"{args.b}")
+    _check_compatible(real, fake)
+    values, protocol = compute_metrics(specs, real, fake)
+
+    base = extractor.protocol() if extractor else {k: v for k, v in real.protocol.items() if k != "reference_key"}
+    report = {**values, "protocol": {**base, "num_a": real.count, "num_b": fake.count,
+                                     "skipped_a": len(real.skipped), "skipped_b": len(fake.skipped), **protocol}}
+    if args.json:
+        print(json.dumps(report, indent=None, default=str))
+        return 0
+    for name, value in values.items():
+        print(f"{name.upper() if name in ('fid', 'kid', 'is') else name}: {value:.6g}")
+    print(_describe("A", real))
+    print(_describe("B", fake))
+    shown = {k: v for k, v in report["protocol"].items()
+             if k not in ("num_a", "num_b", "skipped_a", "skipped_b", "warnings")}
+    for key, value in shown.items():
+        print(f"  {key}: {value}")
+    for warning in protocol.get("warnings", []):
+        print(f"  warning: {warning}")
+    return 0
+
+
+def _check_compatible(a, b) -> None:
+    from ganforge.errors import GanforgeError
+
+    for field in ("weights_sha256", "resize"):
+        va, vb = a.protocol.get(field), b.protocol.get(field)
+        if va and vb and va != vb:
+            raise GanforgeError(f"A and B were made with different {field} ({str(va)[:16]} vs {str(vb)[:16]}); "
+                                "their features are not comparable")
+    if a.stats.mu.shape != b.stats.mu.shape:
+        raise GanforgeError(f"A has {a.stats.mu.shape[0]}-d features, B {b.stats.mu.shape[0]}-d")

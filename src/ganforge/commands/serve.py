@@ -1,0 +1,43 @@
+"""``ganforge serve RUNS_DIR``: a local web page to browse runs and sample their generators."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    from ganforge.web.server import DEFAULT_HOST, DEFAULT_PORT  # stdlib only: keeps --help fast
+
+    parser = subparsers.add_parser(
+        "serve", help="web page to browse runs and sample their generators",
+        description="Serve a web page listing the runs under RUNS_DIR: generate grids by seed, class and "
+                    "truncation, animate interpolations, see training curves. No extra dependency, works "
+                    "offline; listens on the loopback only unless --host says otherwise.",
+    )
+    parser.add_argument("runs_dir", type=Path, metavar="RUNS_DIR", help="folder holding run folders (or one run)")
+    parser.add_argument("--host", default=DEFAULT_HOST,
+                        help=f"address to listen on (default {DEFAULT_HOST}; 0.0.0.0 exposes it to your network)")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0 = any free)")
+    parser.add_argument("--quiet", action="store_true", help="do not log each request")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ganforge.errors import GanforgeError
+    from ganforge.web.server import GanforgeServer
+
+    if not 0 <= args.port <= 65535:
+        raise GanforgeError(f"--port must be between 0 and 65535, got {args.port}")
+    server = GanforgeServer(args.runs_dir, args.host, args.port, quiet=args.quiet)
+    runs = server.runs(refresh=True)
+    print(f"serving {len(runs)} run(s) from {server.runs_root} at {server.url} (Ctrl-C to stop)", flush=True)
+    if not server.loopback_only:
+        print("warning: listening beyond this machine; anyone who can reach it can use the page", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        print("stopped")
+    finally:
+        server.server_close()
+    return 0

@@ -1,0 +1,33 @@
+"""GAN metrics that agree with the reference implementations: FID, KID, IS, precision/recall, density/coverage.
+
+Pure-PyTorch FID Inception (TF 2015-12-05 graph), the legacy-TensorFlow input pipeline, and metric
+functions on features. Typical use::
+
+    from ganforge.metrics import evaluate_generator, generator_sampler
+    result = evaluate_generator(generator_sampler(G, seed=0), 5000, "fid,kid", reference="digits5k")
+    result["fid"], result["protocol"]["weights_sha256"]
+"""
+
+from __future__ import annotations
+
+from ganforge.metrics.evaluate import compute_metrics, evaluate_generator, evaluate_images, generator_sampler
+from ganforge.metrics.extractor import FeatureExtractor, FeatureSet, get_extractor
+from ganforge.metrics.frechet import GaussianStats, feature_statistics, fid_from_stats, frechet_distance
+from ganforge.metrics.inception import FIDInceptionV3
+from ganforge.metrics.inception_score import inception_score
+from ganforge.metrics.kid import kernel_inception_distance
+from ganforge.metrics.prdc import density_coverage, precision_recall
+from ganforge.metrics.preprocess import RESIZE_RULE, inception_input, tf1_legacy_bilinear_matrix
+from ganforge.metrics.reference import load_stats, reference_features, save_stats
+from ganforge.metrics.sources import ImageSource, as_source
+from ganforge.metrics.specs import METRICS, MetricOptions, MetricSpec, resolve_metrics
+from ganforge.metrics.weights import fetch_fid_helper_trunk, load_weights, resolve_weights
+
+__all__ = [
+    "METRICS", "RESIZE_RULE", "FIDInceptionV3", "FeatureExtractor", "FeatureSet", "GaussianStats", "ImageSource",
+    "MetricOptions", "MetricSpec", "as_source", "compute_metrics", "density_coverage", "evaluate_generator",
+    "evaluate_images", "feature_statistics", "fetch_fid_helper_trunk", "fid_from_stats", "frechet_distance",
+    "generator_sampler", "get_extractor", "inception_input", "inception_score", "kernel_inception_distance",
+    "load_stats", "load_weights", "precision_recall", "reference_features", "resolve_metrics",
+    "resolve_weights", "save_stats", "tf1_legacy_bilinear_matrix",
+]

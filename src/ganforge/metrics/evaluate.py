@@ -1,0 +1,153 @@
+"""One call from a generator (or generated images) to metric values plus the protocol they followed.
+
+The result is a flat dict ready for ``metrics.jsonl``: metric values (``fid``, ``kid``, ``kid_std``,
+``is``, ``is_std``, ``precision``, ``recall``, ``density``, ``coverage``) and a ``protocol`` dict
+(N real, N fake, weights sha256, resize rule, reference, warnings...).
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+
+import torch
+
+from ganforge import __version__
+from ganforge.errors import GanforgeError
+from ganforge.metrics.extractor import DEFAULT_BATCH_SIZE, FeatureExtractor, FeatureSet, get_extractor
+from ganforge.metrics.reference import reference_features
+from ganforge.metrics.sources import ImageSource, as_source, generator_source
+from ganforge.metrics.specs import MetricOptions, MetricSpec, resolve_metrics
+
+
+def compute_metrics(specs: Sequence[MetricSpec], real: FeatureSet | None, fake: FeatureSet,
+                    options: MetricOptions | None = None) -> tuple[dict[str, float], dict[str, object]]:
+    """Run ``specs`` on already extracted features: ``(values, protocol)``; warnings land in the protocol."""
+    options = options or MetricOptions()
+    values: dict[str, float] = {}
+    protocol: dict[str, object] = {}
+    notes: list[str] = []
+    for spec in specs:
+        minimum = spec.min_samples(options)
+        if fake.count < minimum:
+            raise GanforgeError(f"metric '{spec.name}' needs at least {minimum} generated samples, got {fake.count}")
+        if spec.needs_real:
+            if real is None:
+                raise GanforgeError(f"metric '{spec.name}' needs reference images")
+            if spec.needs_real_features and real.features is None:
+                raise GanforgeError(f"metric '{spec.name}' needs per-image reference features; "
+                                    f"{real.description} holds only mean and covariance")
+            if real.count and real.count < minimum:
+                raise GanforgeError(f"metric '{spec.name}' needs at least {minimum} reference samples, "
+                                    f"got {real.count}")
+        if spec.needs_logits and fake.logits is None:
+            raise GanforgeError(f"metric '{spec.name}' needs the 1008-class logits of the generated images")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            spec_values, spec_protocol = spec.compute(real, fake, options)
+        for warning in caught:
+            notes.append(f"{spec.name}: {warning.message}")
+            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+        values.update(spec_values)
+        protocol.update(spec_protocol)
+    if notes:
+        protocol["warnings"] = notes
+    return values, protocol
+
+
+def _base_protocol(extractor: FeatureExtractor, real: FeatureSet | None, fake: FeatureSet) -> dict[str, object]:
+    protocol: dict[str, object] = dict(extractor.protocol())
+    protocol.update({"num_fake": fake.count, "skipped_fake": len(fake.skipped), "ganforge_version": __version__})
+    if real is not None:
+        protocol.update({"num_real": real.count, "skipped_real": len(real.skipped),
+                         "reference_cached": real.from_cache})
+        key = real.protocol.get("reference_key")
+        if isinstance(key, dict):
+            for field in ("dataset", "split", "resolution", "num_samples", "path"):
+                if field in key:
+                    protocol[f"reference_{field}"] = key[field]
+    return protocol
+
+
+def evaluate_images(fake: object, metrics: str | Iterable[str] = "fid", reference: str | Path | FeatureSet = "digits5k",
+                    *, num_samples: int | None = None, split: str = "train", resolution: int | None = None,
+                    reference_samples: int | None = None, options: MetricOptions | None = None,
+                    extractor: FeatureExtractor | None = None, weights: str | Path | None = None,
+                    batch_size: int = DEFAULT_BATCH_SIZE, device: str = "cpu", cache_dir: Path | None = None,
+                    download: bool = True, progress: bool = False) -> dict[str, object]:
+    """Metrics of generated images against a reference; returns values + ``protocol`` (see module doc).
+
+    ``fake``: a uint8 tensor, an iterable of uint8 batches, a folder / .zip, a generator callable (with
+    ``num_samples``) or an :class:`ImageSource`. ``reference``: a dataset spec, a folder / .zip, or a
+    precomputed :class:`FeatureSet`; dataset references are loaded at ``resolution`` (default: the
+    generated images' size) and cached on disk, so repeated evaluations only extract the generated side.
+    """
+    started = time.perf_counter()
+    specs = resolve_metrics(metrics)
+    need_logits = any(spec.needs_logits for spec in specs)
+    extractor = extractor or get_extractor(weights, need_logits=need_logits, device=device,
+                                           batch_size=batch_size, download=download, cache_dir=cache_dir)
+    if need_logits:
+        extractor.require_logits()
+    source: ImageSource = as_source(fake, num_samples=num_samples)
+    fake_set = extractor.extract(source, with_logits=need_logits, progress=progress, description="generated")
+    real_set: FeatureSet | None = None
+    if any(spec.needs_real for spec in specs):
+        if isinstance(reference, FeatureSet):
+            real_set = reference
+        else:
+            if resolution is None and fake_set.image_size and fake_set.image_size[0] == fake_set.image_size[1]:
+                resolution = fake_set.image_size[0]
+            real_set = reference_features(reference, split=split, resolution=resolution,
+                                          num_samples=reference_samples, extractor=extractor,
+                                          cache_dir=cache_dir, progress=progress, download=download)
+        _check_same_extractor(real_set, extractor)
+    values, metric_protocol = compute_metrics(specs, real_set, fake_set, options)
+    protocol = {**_base_protocol(extractor, real_set, fake_set), **metric_protocol,
+                "seconds": round(time.perf_counter() - started, 3)}
+    return {**values, "protocol": protocol}
+
+
+def evaluate_generator(sample_fn: Callable[[int], torch.Tensor], num_samples: int,
+                       metrics: str | Iterable[str] = "fid", reference: str | Path | FeatureSet = "digits5k",
+                       **kwargs) -> dict[str, object]:
+    """Metrics of ``num_samples`` images drawn from ``sample_fn(n) -> (n, C, H, W)`` in [-1, 1] (or uint8).
+
+    Float samples are quantized with ``ganforge.data.to_uint8`` like saved PNGs. Keyword arguments are
+    those of :func:`evaluate_images`. Returns the metric values and a ``protocol`` dict.
+    """
+    return evaluate_images(generator_source(sample_fn, num_samples), metrics, reference, **kwargs)
+
+
+def generator_sampler(generator: torch.nn.Module, *, seed: int = 0, device: str | torch.device = "cpu",
+                      ) -> Callable[[int], torch.Tensor]:
+    """``sample_fn`` for a ganforge generator (``forward(z, labels)``, ``z_dim``, ``num_classes``).
+
+    Deterministic for a given seed: a fresh sampler replays the same latents (and uniformly drawn labels
+    for conditional generators), so evaluations at different training steps see the same noise.
+    """
+    rng = torch.Generator().manual_seed(seed)
+    num_classes = int(getattr(generator, "num_classes", 0) or 0)
+
+    @torch.inference_mode()
+    def sample(n: int) -> torch.Tensor:
+        z = torch.randn(n, generator.z_dim, generator=rng).to(device)
+        labels = torch.randint(num_classes, (n,), generator=rng).to(device) if num_classes else None
+        was_training = generator.training
+        generator.eval()
+        try:
+            return generator(z, labels).float().cpu()
+        finally:
+            generator.train(was_training)
+
+    return sample
+
+
+def _check_same_extractor(real: FeatureSet, extractor: FeatureExtractor) -> None:
+    sha = real.protocol.get("weights_sha256")
+    if sha and sha != extractor.weights_sha256:
+        raise GanforgeError(f"{real.description} was computed with Inception weights {str(sha)[:12]}..., "
+                            f"the generated side with {extractor.weights_sha256[:12]}...; features from "
+                            "different weight files are not comparable")

@@ -1,0 +1,157 @@
+"""Inception features of any image source: network + legacy-TF pipeline + batching + progress bar."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ganforge.errors import GanforgeError
+from ganforge.metrics.frechet import GaussianStats, feature_statistics
+from ganforge.metrics.inception import FEATURE_DIM, fuse_batchnorm
+from ganforge.metrics.preprocess import (
+    INCEPTION_SIZE,
+    NORMALIZATION,
+    QUANTIZATION,
+    RESIZE_RULE,
+    inception_input,
+)
+from ganforge.metrics.sources import Batch, ImageSource, as_source
+from ganforge.metrics.weights import build_inception, load_weights, resolve_weights
+
+DEFAULT_BATCH_SIZE = 32
+EXTRACTOR_NAME = "FID Inception (TF 2015-12-05), pool3 2048-d"
+
+
+@dataclass
+class FeatureSet:
+    """Features of one image set, or only their Gaussian statistics (e.g. from a saved .npz).
+
+    ``features`` (N, 2048) float32 pool3 features; ``logits`` (N, 1008) unbiased logits when extracted;
+    ``protocol`` says how they were made (weights sha256, resize rule...); ``image_size`` is the (H, W)
+    of the first image, to match a reference's resolution to generated images.
+    """
+
+    features: np.ndarray | None
+    count: int
+    description: str
+    protocol: dict = field(default_factory=dict)
+    logits: np.ndarray | None = None
+    skipped: list[str] = field(default_factory=list)
+    image_size: tuple[int, int] | None = None
+    from_cache: bool = False
+    precomputed_stats: GaussianStats | None = None
+
+    @cached_property
+    def stats(self) -> GaussianStats:
+        """Mean and covariance (float64, N-1)."""
+        if self.precomputed_stats is not None:
+            return self.precomputed_stats
+        if self.features is None:
+            raise GanforgeError(f"{self.description} has neither features nor statistics")
+        return feature_statistics(self.features, warn=False)  # metrics warn with context
+
+
+class FeatureExtractor:
+    """The FID Inception network with its input pipeline, ready to turn uint8 images into features.
+
+    Loads weights via :func:`ganforge.metrics.weights.resolve_weights` (explicit path, then
+    ``$GANFORGE_INCEPTION_WEIGHTS``, then the cache folder, then a download). BatchNorm is folded into the
+    convolutions and the network runs in channels_last under ``torch.inference_mode``.
+    """
+
+    def __init__(self, weights: str | Path | None = None, *, need_logits: bool = False, device: str = "cpu",
+                 batch_size: int = DEFAULT_BATCH_SIZE, download: bool = True,
+                 cache_dir: Path | None = None) -> None:
+        path = resolve_weights(weights, need_logits=need_logits, download=download, cache_dir=cache_dir)
+        loaded = load_weights(path)
+        self.weights_path = loaded.path
+        self.weights_sha256 = loaded.sha256
+        self.weights_format = loaded.source_format
+        self.has_logits = loaded.has_logits
+        self.device = torch.device(device)
+        self.batch_size = batch_size
+        self.model = fuse_batchnorm(build_inception(loaded)).to(self.device, memory_format=torch.channels_last)
+
+    def protocol(self) -> dict:
+        """How features are made: the fields every report and cache key carries."""
+        return {"feature_extractor": EXTRACTOR_NAME, "weights_file": self.weights_path.name,
+                "weights_sha256": self.weights_sha256, "resize": RESIZE_RULE, "quantization": QUANTIZATION,
+                "normalization": NORMALIZATION}
+
+    def require_logits(self) -> None:
+        if not self.has_logits:
+            raise GanforgeError(
+                f"the Inception Score needs the 1008-class output layer, which '{self.weights_path.name}' "
+                "(an NVIDIA feature trunk) lacks; use pytorch-fid's pt_inception-2015-12-05-6726825d.pth "
+                "(downloaded automatically when GitHub is reachable) or NVIDIA's full inception-2015-12-05.pt "
+                "via --inception-weights")
+
+    @torch.inference_mode()
+    def batch_features(self, images: Batch, with_logits: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """pool3 features (and unbiased logits) of one batch: a uint8 tensor or a list of (C, H, W) images."""
+        if with_logits:
+            self.require_logits()
+        if isinstance(images, list):
+            # Mixed sizes: resize each image to 299 first, then run the network on the whole batch.
+            x = torch.cat([inception_input(im.unsqueeze(0)) for im in images])
+            x = x.contiguous(memory_format=torch.channels_last)
+        else:
+            x = inception_input(images)
+        features, logits = self.model(x.to(self.device), with_logits=with_logits)
+        return features.float().cpu(), (logits.float().cpu() if logits is not None else None)
+
+    def extract(self, images: object, *, num_samples: int | None = None, with_logits: bool = False,
+                progress: bool = True, description: str | None = None) -> FeatureSet:
+        """Features of every image of ``images`` (anything :func:`ganforge.metrics.sources.as_source` takes)."""
+        from tqdm.auto import tqdm
+
+        if with_logits:
+            self.require_logits()
+        source: ImageSource = as_source(images, num_samples=num_samples)
+        feats: list[torch.Tensor] = []
+        logits: list[torch.Tensor] = []
+        image_size = None
+        label = description or source.description
+        with tqdm(total=source.count, unit="img", desc=f"Inception features: {label}"[:70],
+                  disable=not progress, leave=False, dynamic_ncols=True) as bar:
+            for batch in source.batches(self.batch_size):
+                if len(batch) == 0:
+                    continue
+                if image_size is None:
+                    image_size = tuple(int(s) for s in batch[0].shape[-2:])
+                f, lg = self.batch_features(batch, with_logits=with_logits)
+                feats.append(f)
+                if lg is not None:
+                    logits.append(lg)
+                bar.update(len(f))
+        if not feats:
+            raise GanforgeError(f"no readable images in {source.description}")
+        features = torch.cat(feats).numpy()
+        assert features.shape[1] == FEATURE_DIM
+        return FeatureSet(features, len(features), label, protocol=self.protocol(),
+                          logits=torch.cat(logits).numpy() if logits else None,
+                          skipped=list(source.skipped), image_size=image_size)
+
+
+_EXTRACTORS: dict[tuple, FeatureExtractor] = {}
+
+
+def get_extractor(weights: str | Path | None = None, *, need_logits: bool = False, device: str = "cpu",
+                  batch_size: int = DEFAULT_BATCH_SIZE, download: bool = True,
+                  cache_dir: Path | None = None) -> FeatureExtractor:
+    """A :class:`FeatureExtractor`, built once per (weight file, device) and reused (e.g. every eval step)."""
+    path = resolve_weights(weights, need_logits=need_logits, download=download, cache_dir=cache_dir)
+    key = (str(path.resolve()), str(torch.device(device)))
+    extractor = _EXTRACTORS.get(key)
+    if extractor is None:
+        extractor = FeatureExtractor(path, device=device, batch_size=batch_size)
+        _EXTRACTORS[key] = extractor
+    extractor.batch_size = batch_size
+    return extractor
+
+
+__all__ = ["DEFAULT_BATCH_SIZE", "FeatureExtractor", "FeatureSet", "INCEPTION_SIZE", "get_extractor"]

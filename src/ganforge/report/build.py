@@ -1,0 +1,145 @@
+"""``build_report(inputs, out)``: collect runs, rank them, draw the figures and write HTML or Markdown.
+
+The HTML file is self-contained (images as base64 data URIs, inline CSS), so it can be mailed or opened
+from disk; the Markdown file links its PNGs, written to ``<stem>_files/`` next to it.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ganforge import __version__
+from ganforge.errors import GanforgeError
+from ganforge.fileio import atomic_write_text
+from ganforge.report.collect import Collection, RunSummary, collect
+from ganforge.report.table import Best, Table, best_runs, build_table
+
+FORMATS = {".html": "html", ".htm": "html", ".md": "md", ".markdown": "md"}
+
+
+@dataclass(frozen=True)
+class Picture:
+    title: str
+    caption: str
+    path: Path  # a PNG on disk (a run's own file or a figure drawn for the report)
+    name: str  # file name in the Markdown asset folder
+
+
+@dataclass
+class ReportContent:
+    title: str
+    description: str
+    generated: str
+    table: Table
+    best: list[Best]
+    unranked: list[str]
+    grids: list[Picture]
+    figures: list[Picture]
+    notes: list[str] = field(default_factory=list)
+    sources: list[str] = field(default_factory=list)
+
+
+def report_format(out: Path) -> str:
+    try:
+        return FORMATS[out.suffix.lower()]
+    except KeyError:
+        raise GanforgeError(f"--out {out}: the report format comes from the extension; use .html (one "
+                            "self-contained file) or .md (Markdown plus a folder of PNGs)") from None
+
+
+def asset_folder(out: Path) -> Path:
+    return out.with_name(f"{out.stem}_files")
+
+
+def check_output(out: Path, overwrite: bool) -> None:
+    if out.exists() and out.is_dir():
+        raise GanforgeError(f"--out {out} is a folder; give a file name ending in .html or .md")
+    if out.exists() and not overwrite:
+        raise GanforgeError(f"{out} already exists; pass --overwrite to replace it or choose another --out")
+
+
+def file_slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-") or "run"
+
+
+def grid_caption(run: RunSummary) -> str:
+    step = f"step {run.step}" if run.step is not None else "step ?"
+    return f"{run.model_label}, {run.config.get('loss', '?')}, {run.dataset}, {step}"
+
+
+def assemble(collection: Collection, figure_dir: Path) -> ReportContent:
+    from ganforge.report.figures import plot_fid, plot_loss_overlay
+
+    runs = collection.runs
+    best, unranked = best_runs(runs)
+    table = build_table(runs, best)
+    grids = [Picture(run.name, grid_caption(run), run.final_png, f"{file_slug(run.name)}-final.png")
+             for run in runs if run.final_png is not None]
+    notes: list[str] = []
+    without_grid = [run.name for run in runs if run.final_png is None]
+    if without_grid:
+        notes.append(f"No final sample grid (training not finished?): {', '.join(without_grid)}.")
+    figures: list[Picture] = []
+    caption = plot_loss_overlay(runs, figure_dir / "loss_curves.png")
+    if caption:
+        figures.append(Picture("Loss curves", caption, figure_dir / "loss_curves.png", "loss_curves.png"))
+    else:
+        notes.append("No history.csv with losses in any run: no loss curves.")
+    caption = plot_fid(runs, figure_dir / "fid.png")
+    if caption:
+        figures.append(Picture("FID during training", caption, figure_dir / "fid.png", "fid.png"))
+    elif any(not run.dataset.startswith("toy2d:") for run in runs):
+        notes.append("No FID measured in any run (metrics.jsonl / history.csv): no FID curves.")
+    if collection.missing:
+        notes.append(f"Planned by the sweep but not trained yet: {', '.join(collection.missing)}.")
+    sources = [f"{run.name}: {run.path}" for run in runs]
+    return ReportContent(title=collection.title, description=collection.description,
+                         generated=f"{time.strftime('%Y-%m-%d %H:%M')} by ganforge {__version__}", table=table,
+                         best=best, unranked=unranked, grids=grids, figures=figures, notes=notes, sources=sources)
+
+
+def write_markdown(content: ReportContent, out: Path) -> None:
+    from ganforge.report.render_md import render_markdown
+
+    assets = asset_folder(out)
+    if assets.exists():
+        for old in assets.glob("*.png"):  # left by an earlier report; --overwrite was checked for out
+            old.unlink()
+    assets.mkdir(parents=True, exist_ok=True)
+    for picture in [*content.grids, *content.figures]:
+        shutil.copyfile(picture.path, assets / picture.name)
+    atomic_write_text(out, render_markdown(content, assets.name))
+
+
+def build_report(inputs: list[Path], out: Path, *, overwrite: bool = False) -> ReportContent:
+    """Write the comparison of ``inputs`` (run or sweep folders) to ``out`` (.html or .md)."""
+    out = Path(out).expanduser()
+    kind = report_format(out)
+    check_output(out, overwrite)
+    if kind == "md" and asset_folder(out).exists() and any(asset_folder(out).iterdir()) and not overwrite:
+        raise GanforgeError(f"{asset_folder(out)} already exists; pass --overwrite to replace it")
+    collection = collect(inputs)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="ganforge-report-") as tmp:
+        content = assemble(collection, Path(tmp))
+        if kind == "html":
+            from ganforge.report.render_html import render_html
+
+            atomic_write_text(out, render_html(content))
+        else:
+            write_markdown(content, out)
+    return content
+
+
+def summary_line(content: ReportContent) -> str:
+    runs = len(content.table.rows)
+    best = "; ".join(f"best on {b.dataset}: {b.run} ({b.reason})" for b in content.best)
+    return f"{runs} run{'s' if runs != 1 else ''}" + (f"; {best}" if best else "; no metric to rank the runs")
+
+
+__all__ = ["ReportContent", "build_report", "summary_line"]

@@ -1,0 +1,112 @@
+"""Comparison figures (matplotlib, Agg): loss curves overlaid, FID against step and against wall time.
+
+Each run keeps one colour across every figure of a report. Figures are written as PNG; a figure with no
+data at all is not drawn (the report says why instead).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from ganforge.fileio import atomic_path
+from ganforge.report.collect import RunSummary
+
+SMOOTH_ABOVE = 80  # logged rows; shorter curves are drawn raw
+SMOOTH_POINTS = 40  # a long curve is averaged down to about this many windows' worth of detail
+
+
+def run_colors(count: int) -> list[str]:
+    import matplotlib
+
+    cmap = matplotlib.colormaps["tab10" if count <= 10 else "tab20"]
+    return [matplotlib.colors.to_hex(cmap(i % cmap.N)) for i in range(count)]
+
+
+def smoothing_window(length: int) -> int:
+    return max(1, length // SMOOTH_POINTS) if length > SMOOTH_ABOVE else 1
+
+
+def moving_average(values: list[float], window: int) -> list[float]:
+    """Trailing mean over ``window`` finite values; NaNs are skipped, not propagated."""
+    if window <= 1:
+        return list(values)
+    out: list[float] = []
+    for i in range(len(values)):
+        chunk = [v for v in values[max(0, i - window + 1):i + 1] if math.isfinite(v)]
+        out.append(sum(chunk) / len(chunk) if chunk else math.nan)
+    return out
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, out: Path) -> None:
+    plt = _pyplot()
+    fig.tight_layout()
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)
+
+
+def plot_loss_overlay(runs: list[RunSummary], out: Path) -> str | None:
+    """D and G losses of every run against step; returns the caption, or None when no run has a history."""
+    drawable = [(i, r) for i, r in enumerate(runs) if r.history.get("step") and r.history.get("loss_d")]
+    if not drawable:
+        return None
+    plt = _pyplot()
+    colors = run_colors(len(runs))
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 6.5), sharex=True)
+    windows = set()
+    for index, run in drawable:
+        steps = run.history["step"]
+        window = smoothing_window(len(steps))
+        windows.add(window)
+        top.plot(steps, moving_average(run.history.get("loss_d", []), window), color=colors[index], lw=1.3,
+                 label=run.name)
+        bottom.plot(steps, moving_average(run.history.get("loss_g", []), window), color=colors[index], lw=1.3)
+    top.set_ylabel("D loss")
+    bottom.set_ylabel("G loss")
+    bottom.set_xlabel("step")
+    for axis in (top, bottom):
+        axis.grid(alpha=0.3)
+    top.legend(loc="best", fontsize=8)
+    top.set_title("Training losses (each run's own loss function: scales differ between losses)")
+    _save(fig, out)
+    smoothing = ("raw logged values" if windows == {1} else
+                 f"moving average over up to {max(windows)} logged rows")
+    return f"Discriminator (top) and generator (bottom) loss against step, {smoothing}."
+
+
+def plot_fid(runs: list[RunSummary], out: Path) -> str | None:
+    """FID against step (left) and training wall time (right); None when no run has an FID."""
+    drawable = [(i, r) for i, r in enumerate(runs) if r.fid_points]
+    if not drawable:
+        return None
+    plt = _pyplot()
+    colors = run_colors(len(runs))
+    fig, (by_step, by_time) = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
+    for index, run in drawable:
+        steps = [p[0] for p in run.fid_points]
+        fids = [p[2] for p in run.fid_points]
+        style = dict(color=colors[index], marker="o", ms=4, lw=1.3)
+        by_step.plot(steps, fids, label=run.name, **style)
+        timed = [(p[1] / 60, p[2]) for p in run.fid_points if p[1] is not None]
+        if timed:
+            by_time.plot([t for t, _ in timed], [f for _, f in timed], **style)
+    by_step.set_xlabel("step")
+    by_time.set_xlabel("training wall time (minutes)")
+    by_step.set_ylabel("FID (lower is better)")
+    for axis in (by_step, by_time):
+        axis.grid(alpha=0.3)
+    by_step.legend(loc="best", fontsize=8)
+    _save(fig, out)
+    single = all(len(r.fid_points) == 1 for _, r in drawable)
+    note = " Each run was measured once, at its final step." if single else ""
+    return f"FID against training step (left) and training wall time (right).{note}"

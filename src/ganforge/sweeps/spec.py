@@ -1,0 +1,417 @@
+"""The sweep file: a strictly validated YAML description of a grid of training runs.
+
+Schema (every key but ``grid``/``runs`` optional; unknown keys are errors with the closest key suggested)::
+
+    name: digits5k-study          # default: the file's stem; names the default output folder runs/<name>
+    description: free text        # shown at the top of the comparison report
+    out: runs/digits5k-study      # output folder, relative to the working directory (--out overrides)
+    metrics: [fid, kid]           # evaluation after training: image metrics (fid, kid, is, pr, dc, all)
+                                  # for image runs, `toy2d` (PacGAN modes / HQ / reverse KL) for 2-D runs
+    evaluation:                   # how the metrics are measured
+      samples: 5000               # generated samples (N fake); default 5000 (images), 2500 (toy2d)
+      reference: null             # reference dataset spec; default: each run's own training set
+      reference_samples: null     # N real; default: the whole reference set
+      seed: 0                     # latents of the generated samples
+      device: auto
+    settings: {steps: 2000}       # TrainConfig keys shared by every run (they override a preset's values)
+    grid:                         # TrainConfig key -> values; the runs are the cartesian product
+      preset: [gan, dcgan, {preset: wgan, steps: 3000}]   # a mapping = the value plus its own overrides
+      data: [digits5k]
+      seed: [0, 1]
+    runs:                         # extra runs outside the grid: TrainConfig keys plus an optional name
+      - {name: sagan-cifar10, preset: sagan, data: cifar10}
+
+A run's config is ``build_config(settings, grid values, entry overrides, {run_dir})``: defaults < the
+preset it names < settings < its grid values < the overrides of its grid entries, each layer validated by
+:mod:`ganforge.config` exactly as ``ganforge train --config`` would. Run folders are named from the values
+(``wgan-gp_digits5k_seed1``), so a name never depends on the order of the runs or on which ones are done.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ganforge.config import TrainConfig, build_config, normalize_keys
+from ganforge.errors import GanforgeError, did_you_mean
+
+TOP_KEYS = ("name", "description", "out", "metrics", "evaluation", "settings", "grid", "runs")
+EVALUATION_KEYS = ("samples", "reference", "reference_samples", "seed", "device")
+TOY2D_METRIC = "toy2d"
+DEFAULT_IMAGE_SAMPLES = 5000
+DEFAULT_TOY2D_SAMPLES = 2500  # the PacGAN protocol
+# The sweep decides where each run lives; letting a run pick its own folder would break resuming.
+FORBIDDEN_RUN_KEYS = ("run_dir",)
+RUN_NAME_KEY = "name"
+
+
+@dataclass(frozen=True)
+class EvaluationSpec:
+    """What is measured after each run finishes, and with which protocol."""
+
+    metrics: tuple[str, ...] = ()
+    samples: int | None = None
+    reference: str | None = None
+    reference_samples: int | None = None
+    seed: int = 0
+    device: str = "auto"
+
+    @property
+    def image_metrics(self) -> tuple[str, ...]:
+        return tuple(m for m in self.metrics if m != TOY2D_METRIC)
+
+    @property
+    def toy2d(self) -> bool:
+        return TOY2D_METRIC in self.metrics
+
+    def samples_for(self, kind: str) -> int:
+        if self.samples is not None:
+            return self.samples
+        return DEFAULT_TOY2D_SAMPLES if kind == "toy2d" else DEFAULT_IMAGE_SAMPLES
+
+    def metrics_for(self, kind: str) -> tuple[str, ...]:
+        """The metrics a run of this data kind gets ('toy2d' or 'image'); empty means train only."""
+        if kind == "toy2d":
+            return (TOY2D_METRIC,) if self.toy2d else ()
+        return self.image_metrics
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"metrics": list(self.metrics), "samples": self.samples, "reference": self.reference,
+                "reference_samples": self.reference_samples, "seed": self.seed, "device": self.device}
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    """One run of the sweep: its folder name, fully resolved config and the grid values that made it."""
+
+    name: str
+    config: TrainConfig
+    axes: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(str(self.config.run_dir))
+
+    @property
+    def kind(self) -> str:
+        return data_kind(self.config.data)
+
+
+@dataclass(frozen=True)
+class Sweep:
+    name: str
+    description: str
+    source: Path
+    out: Path
+    evaluation: EvaluationSpec
+    runs: tuple[PlannedRun, ...]
+
+    def select(self, names: list[str]) -> Sweep:
+        """The sweep restricted to ``names`` (each may be a shell-style pattern), in plan order."""
+        import fnmatch
+
+        known = [run.name for run in self.runs]
+        for pattern in names:
+            if not fnmatch.filter(known, pattern):
+                raise GanforgeError(f"no run of sweep '{self.name}' matches '{pattern}'"
+                                    f"{did_you_mean(pattern, known)}; runs: {', '.join(known)}")
+        chosen = tuple(run for run in self.runs if any(fnmatch.fnmatchcase(run.name, p) for p in names))
+        return Sweep(self.name, self.description, self.source, self.out, self.evaluation, chosen)
+
+
+def data_kind(data: str) -> str:
+    """'toy2d' for the 2-D mixtures, 'image' for everything else (as ``ganforge evaluate`` decides)."""
+    return "toy2d" if data.startswith("toy2d:") else "image"
+
+
+# -- reading ----------------------------------------------------------------------------------------
+
+def read_sweep_file(path: Path) -> dict[str, Any]:
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise GanforgeError(f"cannot read sweep file {path}: {exc.strerror}; check the path") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise GanforgeError(f"sweep file {path} is not valid YAML{where}; fix the syntax") from None
+    if not isinstance(raw, dict):
+        raise GanforgeError(f"sweep file {path} must be a mapping with keys like settings:, grid:, metrics:")
+    return raw
+
+
+def check_keys(raw: Mapping[Any, Any], allowed: tuple[str, ...], where: str) -> None:
+    for key in raw:
+        if str(key) not in allowed:
+            raise GanforgeError(f"unknown key '{key}' in {where}{did_you_mean(str(key), allowed)}; "
+                                f"valid keys: {', '.join(allowed)}")
+
+
+def _mapping(value: Any, where: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise GanforgeError(f"{where} must be a mapping of key: value, got {type(value).__name__}")
+    return value
+
+
+def run_keys(raw: Mapping[Any, Any], where: str) -> dict[str, Any]:
+    """TrainConfig keys (``batch-size`` or ``batch_size``), checked by ganforge.config's own rules."""
+    keys = normalize_keys(dict(raw), where)
+    for key in FORBIDDEN_RUN_KEYS:
+        if key in keys:
+            raise GanforgeError(f"'{key}' cannot be set in {where}: the sweep puts every run in "
+                                f"<out>/<run name>; set the sweep's out: instead")
+    return keys
+
+
+def parse_metrics(value: Any, where: str) -> tuple[str, ...]:
+    from ganforge.metrics.specs import METRICS, resolve_metrics
+
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = [v for v in value.split(",") if v.strip()]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise GanforgeError(f"{where} must be a list of metric names like [fid, kid], got {value!r}")
+    names = [v.strip().lower() for v in value]
+    toy = [TOY2D_METRIC] if TOY2D_METRIC in names else []
+    image_names = [n for n in names if n != TOY2D_METRIC]
+    for name in image_names:
+        if name != "all" and name not in METRICS:
+            choices = [*METRICS.names(), "all", TOY2D_METRIC]
+            raise GanforgeError(f"unknown metric '{name}' in {where}{did_you_mean(name, choices)}; "
+                                f"choose from: {', '.join(choices)}")
+    image = [spec.name for spec in resolve_metrics(image_names)] if image_names else []
+    return (*image, *toy)
+
+
+def _optional_int(value: Any, key: str, where: str, minimum: int = 1) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise GanforgeError(f"{where}.{key} must be a whole number >= {minimum}, got {value!r}")
+    return value
+
+
+def parse_evaluation(raw: dict[str, Any], metrics: tuple[str, ...], where: str) -> EvaluationSpec:
+    check_keys(raw, EVALUATION_KEYS, where)
+    reference = raw.get("reference")
+    if reference is not None:
+        if not isinstance(reference, str) or not reference:
+            raise GanforgeError(f"{where}.reference must be a dataset spec like mnist, got {reference!r}")
+        from ganforge.data import split_spec
+
+        split_spec(reference)
+    device = raw.get("device", "auto")
+    if device not in ("auto", "cpu", "cuda"):
+        raise GanforgeError(f"{where}.device must be auto, cpu or cuda, got {device!r}")
+    seed = raw.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise GanforgeError(f"{where}.seed must be a whole number, got {seed!r}")
+    return EvaluationSpec(metrics=metrics, samples=_optional_int(raw.get("samples"), "samples", where),
+                          reference=reference,
+                          reference_samples=_optional_int(raw.get("reference_samples"), "reference_samples", where),
+                          seed=seed, device=device)
+
+
+# -- planning ---------------------------------------------------------------------------------------
+
+def slug(text: str) -> str:
+    """A folder-safe fragment: 'celeba:Smiling' -> 'celeba-Smiling', 'folder:~/my pics' -> 'folder-my-pics'."""
+    return re.sub(r"[^A-Za-z0-9.+]+", "-", text).strip("-.")[:48] or "x"
+
+
+def value_fragment(key: str, value: Any) -> str:
+    """Text values name themselves (dcgan, hinge); numbers carry their key (seed1, width32, gp10)."""
+    if isinstance(value, str):
+        return slug(value)
+    if isinstance(value, (list, tuple)):
+        value = "-".join(f"{v:g}" if isinstance(v, float) else str(v) for v in value)
+    elif isinstance(value, bool):
+        value = str(value).lower()
+    elif isinstance(value, float):
+        value = f"{value:g}"
+    return slug(f"{key.replace('_', '-')}{value}")
+
+
+def run_name(config: TrainConfig, axes: dict[str, Any]) -> str:
+    """``<preset|model>_<data>_<other grid values>``: readable and stable whatever else is in the sweep."""
+    parts: list[str] = []
+    if "preset" in axes or config.preset:
+        parts.append(slug(str(config.preset)))
+    if "model" in axes or not config.preset:
+        parts.append(slug(config.model))
+    parts.append(slug(config.data))
+    parts += [value_fragment(key, value) for key, value in axes.items() if key not in ("preset", "model", "data")]
+    return "_".join(parts)
+
+
+@dataclass(frozen=True)
+class AxisEntry:
+    value: Any
+    overrides: dict[str, Any]
+
+
+def parse_axis(key: str, values: Any, where: str) -> list[AxisEntry]:
+    if not isinstance(values, list) or not values:
+        raise GanforgeError(f"{where}.{key} must be a non-empty list of values, got {values!r}")
+    entries: list[AxisEntry] = []
+    for item in values:
+        if isinstance(item, dict):
+            fields = run_keys(item, f"{where}.{key} entry")
+            if key not in fields:
+                raise GanforgeError(f"each mapping in {where}.{key} must include the value itself, "
+                                    f"e.g. {{{key}: ..., steps: 3000}}; got {item!r}")
+            value = fields.pop(key)
+            entries.append(AxisEntry(value, fields))
+        else:
+            entries.append(AxisEntry(item, {}))
+    seen = [repr(entry.value) for entry in entries]
+    duplicates = sorted({v for v in seen if seen.count(v) > 1})
+    if duplicates:
+        raise GanforgeError(f"{where}.{key} lists {', '.join(duplicates)} more than once; list each value once")
+    return entries
+
+
+def merge_overrides(entries: tuple[tuple[str, AxisEntry], ...], where: str) -> dict[str, Any]:
+    """The entries' own overrides combined; two entries setting one key differently is an error, since
+    neither order of the axes is more natural than the other."""
+    merged: dict[str, Any] = {}
+    owner: dict[str, str] = {}
+    for axis, entry in entries:
+        for key, value in entry.overrides.items():
+            if key in merged and merged[key] != value:
+                raise GanforgeError(f"{where}: the entries {owner[key]} and {axis}={entry.value!r} both set "
+                                    f"{key} ({merged[key]!r} vs {value!r}); set it in one place")
+            merged[key], owner[key] = value, f"{axis}={entry.value!r}"
+    return merged
+
+
+def check_names(config: TrainConfig) -> None:
+    """Model, loss and dataset names, which build_config leaves to training time: a typo in run 7 of a
+    sweep should fail before run 1 spends an hour training."""
+    from ganforge.data import split_spec
+    from ganforge.losses import LOSSES
+    from ganforge.models import MODELS
+
+    MODELS.get(config.model)
+    LOSSES.get(config.loss)
+    check_model(config)
+
+
+def check_model(config: TrainConfig) -> None:
+    """The model family's own checks (resolution, options, labels) on the dataset's known shape, without
+    loading the data; skipped where the shape depends on the files (folder:PATH, celeba:ATTR labels)."""
+    from types import SimpleNamespace
+
+    from ganforge.data import split_spec, toy2d_modes
+    from ganforge.models import MODELS
+    from ganforge.training.loop import model_spec
+
+    source, arg = split_spec(config.data)
+    if config.data.startswith("toy2d:"):
+        centers, _ = toy2d_modes(str(arg))
+        shape = SimpleNamespace(is_image=False, sample_shape=(2,), num_classes=len(centers))
+    elif source.resolution and source.channels and not arg:
+        shape = SimpleNamespace(is_image=True, resolution=config.resolution or source.resolution,
+                                channels=source.channels, num_classes=source.num_classes or 0)
+    else:
+        return
+    spec = model_spec(config, shape)
+    MODELS.get(spec.family).check(spec)
+
+
+def _resolve(layers: list[dict[str, Any]], where: str) -> TrainConfig:
+    try:
+        config = build_config(*layers)
+        check_names(config)
+    except GanforgeError as exc:
+        raise GanforgeError(f"{where}: {exc}") from None
+    return config
+
+
+def plan_grid(settings: dict[str, Any], grid: dict[str, Any], source: str) -> list[tuple[TrainConfig, dict]]:
+    axes = run_keys(grid, f"{source} grid")
+    parsed = {key: parse_axis(key, values, f"{source} grid") for key, values in axes.items()}
+    planned: list[tuple[TrainConfig, dict]] = []
+    for combo in itertools.product(*([(key, entry) for entry in entries] for key, entries in parsed.items())):
+        values = {key: entry.value for key, entry in combo}
+        where = f"{source}, grid run " + ", ".join(f"{k}={v!r}" for k, v in values.items())
+        overrides = merge_overrides(combo, where)
+        planned.append((_resolve([settings, values, overrides], where), values))
+    return planned
+
+
+def plan_runs(raw: dict[str, Any], source: str, out: Path) -> tuple[PlannedRun, ...]:
+    settings = run_keys(_mapping(raw.get("settings"), f"{source} settings"), f"{source} settings")
+    grid = _mapping(raw.get("grid"), f"{source} grid")
+    extra = raw.get("runs") or []
+    if not isinstance(extra, list):
+        raise GanforgeError(f"{source} runs must be a list of mappings, got {type(extra).__name__}")
+    if not grid and not extra:
+        raise GanforgeError(f"{source} defines no run: add grid: (e.g. grid: {{preset: [dcgan, wgan]}}) or runs:")
+    named: list[tuple[str, TrainConfig, dict]] = []
+    if grid:
+        for config, axes in plan_grid(settings, grid, source):
+            named.append((run_name(config, axes), config, axes))
+    for index, item in enumerate(extra):
+        where = f"{source} runs[{index}]"
+        item = dict(_mapping(item, where))
+        name = item.pop(RUN_NAME_KEY, None)
+        if name is not None and (not isinstance(name, str) or slug(name) != name):
+            raise GanforgeError(f"{where}.name must be a folder-safe name (letters, digits, . + -), "
+                                f"got {name!r}; try {slug(str(name))!r}")
+        config = _resolve([settings, run_keys(item, where)], where)
+        named.append((name or run_name(config, {"seed": config.seed}), config, {}))
+    names = [name for name, _, _ in named]
+    clashes = sorted({n for n in names if names.count(n) > 1})
+    if clashes:
+        raise GanforgeError(f"{source}: several runs would share the folder {', '.join(clashes)}; give the extra "
+                            "runs distinct name: keys or make the grid values differ")
+    return tuple(PlannedRun(name, dataclasses.replace(config, run_dir=str(out / name)), axes)
+                 for name, config, axes in named)
+
+
+def check_metrics_apply(evaluation: EvaluationSpec, runs: tuple[PlannedRun, ...], source: str) -> None:
+    """A metric that measures no run of the sweep is almost certainly a mistake: say so up front."""
+    kinds = {run.kind for run in runs}
+    if evaluation.image_metrics and "image" not in kinds:
+        raise GanforgeError(f"{source}: metrics {', '.join(evaluation.image_metrics)} measure images, but every "
+                            f"run trains on 2-D points; use metrics: [{TOY2D_METRIC}]")
+    if evaluation.toy2d and "toy2d" not in kinds:
+        raise GanforgeError(f"{source}: metric {TOY2D_METRIC} measures 2-D toy runs, but no run trains on "
+                            "toy2d:...; use image metrics such as fid, kid")
+
+
+def load_sweep(path: Path, out: Path | None = None) -> Sweep:
+    """Read, validate and expand a sweep file; nothing is written."""
+    path = Path(path)
+    raw = read_sweep_file(path)
+    check_keys(raw, TOP_KEYS, str(path))
+    name = raw.get("name", path.stem)
+    if not isinstance(name, str) or slug(name) != name:
+        raise GanforgeError(f"{path} name must be a folder-safe name (letters, digits, . + -), got {name!r}")
+    description = raw.get("description") or ""
+    if not isinstance(description, str):
+        raise GanforgeError(f"{path} description must be text, got {description!r}")
+    if out is None:
+        configured = raw.get("out")
+        if configured is not None and (not isinstance(configured, str) or not configured):
+            raise GanforgeError(f"{path} out must be a folder path, got {configured!r}")
+        out = Path(configured).expanduser() if configured else Path("runs") / name
+    metrics = parse_metrics(raw.get("metrics"), f"{path} metrics")
+    evaluation = parse_evaluation(_mapping(raw.get("evaluation"), f"{path} evaluation"), metrics,
+                                  f"{path} evaluation")
+    runs = plan_runs(raw, str(path), out)
+    check_metrics_apply(evaluation, runs, str(path))
+    return Sweep(name=name, description=description, source=path, out=out, evaluation=evaluation, runs=runs)

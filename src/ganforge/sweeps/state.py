@@ -1,0 +1,98 @@
+"""Where each run of a sweep stands, read from its folder alone (no lock files, no sweep-level state).
+
+A run is *done* when its generator is saved at the final step, the end-of-training artifacts were written
+after it, and metrics.jsonl holds every requested metric at that step with the requested sample count.
+Anything short of that says what is left: start, restart (killed before its first checkpoint), resume from
+checkpoints/last.pt, or only evaluate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ganforge.config import TrainConfig, build_config, read_yaml_config
+from ganforge.errors import GanforgeError
+from ganforge.report.records import generator_step, read_metric_records
+from ganforge.sweeps.spec import EvaluationSpec, PlannedRun
+from ganforge.training.rundir import RunPaths
+
+NEW, RESTART, RESUME, EVALUATE, DONE = "new", "restart", "resume", "evaluate", "done"
+# Options that may change between a run's first launch and its continuation (as `ganforge train --resume`).
+RESUMABLE = {"steps", "device", "sample_every", "checkpoint_every", "log_every", "cache_dir", "run_dir"}
+
+
+@dataclass(frozen=True)
+class RunStatus:
+    action: str  # NEW, RESTART, RESUME, EVALUATE or DONE
+    step: int  # steps already trained (0 when nothing is checkpointed)
+
+    def describe(self, steps: int) -> str:
+        return {NEW: "not started", RESTART: "restart (stopped before its first checkpoint)",
+                RESUME: f"resume from step {self.step}/{steps}", EVALUATE: f"trained {steps} steps, evaluate",
+                DONE: "done"}[self.action]
+
+
+def changed_options(saved: TrainConfig, planned: TrainConfig) -> list[str]:
+    old, new = saved.to_dict(), planned.to_dict()
+    return [key for key, value in new.items() if key not in RESUMABLE and old.get(key) != value]
+
+
+def check_same_config(run: PlannedRun, paths: RunPaths) -> None:
+    """A folder trained with other settings must not be resumed or counted as this run."""
+    try:
+        saved = build_config(read_yaml_config(paths.config))
+    except GanforgeError as exc:
+        raise GanforgeError(f"run {run.name}: cannot read {paths.config} ({exc}); move the folder away") from None
+    changed = changed_options(saved, run.config)
+    if changed:
+        details = ", ".join(f"{k} {saved.to_dict()[k]!r} -> {run.config.to_dict()[k]!r}" for k in changed)
+        raise GanforgeError(f"run {run.name}: {paths.root} was trained with other settings ({details}); "
+                            "move that folder away or change the sweep's out: to start fresh")
+
+
+def only_empty_folders(root: Path) -> bool:
+    return all(p.is_dir() and only_empty_folders(p) for p in root.iterdir())
+
+
+def training_finished(paths: RunPaths, steps: int) -> bool:
+    """The final checkpoint is saved and the artifacts written after it (loss curves come last) are newer,
+    so a run killed between the two is not mistaken for a finished one."""
+    spec = paths.root / "generator.json"
+    if generator_step(paths.root) != steps or not paths.loss_curves.is_file():
+        return False
+    return paths.loss_curves.stat().st_mtime_ns >= spec.stat().st_mtime_ns and (paths.samples / "final.png").is_file()
+
+
+def metrics_measured(run: PlannedRun, evaluation: EvaluationSpec) -> bool:
+    wanted = evaluation.metrics_for(run.kind)
+    if not wanted:
+        return True
+    samples = evaluation.samples_for(run.kind)
+    records = [r for r in read_metric_records(RunPaths(run.run_dir).metrics)
+               if r.step == run.config.steps and r.num_fake == samples]
+    return all(any(record.has(metric) for record in records) for metric in wanted)
+
+
+def run_status(run: PlannedRun, evaluation: EvaluationSpec) -> RunStatus:
+    paths = RunPaths(run.run_dir)
+    root = paths.root
+    if not root.exists() or (root.is_dir() and only_empty_folders(root)):
+        return RunStatus(NEW, 0)
+    if not root.is_dir():
+        raise GanforgeError(f"run {run.name}: {root} is a file; move it away")
+    if not paths.config.is_file():
+        raise GanforgeError(f"run {run.name}: {root} holds files but no config.yaml, so it is not a ganforge run; "
+                            "move it away")
+    check_same_config(run, paths)
+    if not paths.last_checkpoint.is_file():
+        return RunStatus(RESTART, 0)
+    step = generator_step(root) or 0
+    if step > run.config.steps:
+        raise GanforgeError(f"run {run.name}: {root} is already trained to step {step}, past steps: "
+                            f"{run.config.steps}; raise steps or move the folder away")
+    if not training_finished(paths, run.config.steps):
+        return RunStatus(RESUME, step)
+    if not metrics_measured(run, evaluation):
+        return RunStatus(EVALUATE, step)
+    return RunStatus(DONE, step)

@@ -1,0 +1,77 @@
+"""A real sweep, measured with the real FID Inception, compared in HTML and Markdown, and the HTML opened
+from disk in headless Chromium."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ganforge.report.records import read_metric_records
+
+RUNS = ["dcgan_digits5k", "mlp_digits5k"]
+METRIC_COLUMNS = ("FID", "KID", "precision", "recall", "density", "coverage")
+
+
+def test_each_sweep_run_is_measured_with_values_and_protocol(image_sweep: Path) -> None:
+    for name in RUNS:
+        (record,) = read_metric_records(image_sweep / name / "metrics.jsonl")
+        assert record.step == 6 and record.kind == "image"
+        assert {"fid", "kid", "precision", "recall", "density", "coverage"} <= set(record.values)
+        assert all(record.values[k] is not None for k in ("fid", "kid", "precision", "recall"))
+        protocol = record.protocol
+        assert (protocol["num_fake"], protocol["num_real"], protocol["reference_dataset"]) == (10, 10, "digits5k")
+        assert protocol["feature_extractor"].startswith("FID Inception") and len(protocol["weights_sha256"]) == 64
+    summary = [json.loads(line) for line in (image_sweep / "sweep.jsonl").read_text().splitlines()]
+    assert [(s["name"], s["status"]) for s in summary] == [(n, "done") for n in RUNS]
+    assert summary[0]["metrics"]["fid"] == read_metric_records(image_sweep / RUNS[0] / "metrics.jsonl")[0].values["fid"]
+
+
+def test_compare_reports_every_run_and_metric(image_sweep: Path, cli, tmp_path: Path) -> None:
+    out_md = tmp_path / "report.md"
+    code, out, err = cli("compare", image_sweep, "--out", out_md)
+    assert code == 0, err
+    text = out_md.read_text()
+    assert text.startswith("# Sweep tiny-image\n") and "two models on digits5k" in text
+    fids = {name: read_metric_records(image_sweep / name / "metrics.jsonl")[0].values["fid"] for name in RUNS}
+    winner = min(fids, key=fids.get)
+    assert f"- Best on **digits5k**: **{winner}** — decided by lowest FID: {fids[winner]:.4g}" in text
+    table = [line for line in text.splitlines() if line.startswith("| ") and "| digits5k | bce |" in line]
+    assert len(table) == len(RUNS)
+    for name, line in zip(RUNS, table, strict=True):
+        assert name in line and f"| {fids[name]:.2f} |" in line
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        assert cells[7] == "—"  # IS: the cached Inception trunk has no logits, so it was not asked for
+        assert all(c not in ("", "—") for c in cells[8:14]), line  # FID, KID, precision, recall, density, coverage
+        assert cells[-1] == "P1"
+    assert "- **P1**: N fake 10 / N real 10; FID Inception" in text
+    assert "  - ⚠ fid: generated: 10 samples for 2048-d features: the covariance is singular" in text
+    # The terminal table printed by the command carries the same rows.
+    assert all(name in out for name in RUNS) and out.splitlines()[-1].startswith(f"wrote {out_md}: 2 runs")
+
+
+@pytest.mark.browser
+def test_html_report_opens_from_disk_in_chromium(image_sweep: Path, cli, browser, tmp_path: Path) -> None:
+    out = tmp_path / "report.html"
+    code, _, err = cli("compare", image_sweep, "--out", out, "--quiet")
+    assert code == 0, err
+    browser.get(out.resolve().as_uri())
+    assert browser.title == "Sweep tiny-image"
+    rows = browser.execute_script(
+        "return Array.from(document.querySelectorAll('table.runs tbody tr')).map("
+        "r => Array.from(r.cells).map(c => c.textContent.trim()))")
+    assert [row[0].lstrip("★ ") for row in rows] == RUNS
+    header = browser.execute_script(
+        "return Array.from(document.querySelectorAll('table.runs thead th')).map(c => c.textContent)")
+    for row in rows:
+        cells = dict(zip(header, row, strict=True))
+        assert all(cells[c] != "—" for c in METRIC_COLUMNS), cells
+    assert browser.execute_script("return document.querySelectorAll('table.runs tr.best').length") == 1
+    images = browser.execute_script(
+        "return Array.from(document.images).map(i => [i.complete, i.naturalWidth, i.src.slice(0, 22)])")
+    assert len(images) == len(RUNS) + 2  # final grids + loss curves + FID figure
+    assert all(complete and width > 0 and src == "data:image/png;base64," for complete, width, src in images), images
+    # Nothing was fetched: the only resources the page has are inline.
+    fetched = browser.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
+    assert [name for name in fetched if not name.startswith("data:")] == []

@@ -1,0 +1,111 @@
+"""What a sweep does with each run folder it finds: skip, evaluate only, resume, restart, or refuse."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ganforge.errors import GanforgeError
+from ganforge.sweeps import load_sweep, run_status, run_sweep
+from ganforge.sweeps.state import DONE, EVALUATE, NEW, RESTART, RESUME
+
+TINY = {"width": 8, "batch_size": 16, "z_dim": 16, "device": "cpu", "log_every": 5, "sample_every": 1000}
+
+
+def toy_sweep(out: Path, steps: int = 20, **settings) -> dict:
+    """One gan run on toy2d:ring, measured with the PacGAN protocol on 300 points."""
+    return {"name": "toy", "out": str(out), "metrics": ["toy2d"], "evaluation": {"samples": 300},
+            "settings": {**TINY, "steps": steps, "checkpoint_every": 10, **settings},
+            "grid": {"preset": ["gan"], "data": ["toy2d:ring"]}}
+
+
+def history_steps(run_dir: Path) -> list[int]:
+    with open(run_dir / "history.csv", newline="") as handle:
+        return [int(row["step"]) for row in csv.DictReader(handle)]
+
+
+def test_finished_runs_are_skipped_unmeasured_ones_only_evaluated_longer_ones_resumed(
+        write_sweep, tmp_path: Path, one_thread) -> None:
+    out = tmp_path / "out"
+    path = write_sweep(toy_sweep(out))
+    sweep = load_sweep(path)
+    (run,) = sweep.runs
+    assert run.name == "gan_toy2d-ring" and run_status(run, sweep.evaluation).action == NEW
+    lines: list[str] = []
+    (outcome,) = run_sweep(sweep, echo=lines.append)
+    assert outcome.status == "done" and outcome.action == NEW and outcome.steps == 20
+    assert {"modes", "high_quality", "reverse_kl"} <= set(outcome.metrics)
+    assert lines[-1].startswith("[1/1] gan_toy2d-ring: trained to step 20 in ") and "modes " in lines[-1]
+    assert run_status(run, sweep.evaluation).action == DONE
+    index = json.loads((out / "sweep.json").read_text())
+    assert index["runs"][0]["name"] == run.name and index["runs"][0]["axes"] == {"preset": "gan", "data": "toy2d:ring"}
+    assert (out / "sweep.yaml").read_text() == path.read_text()
+
+    spec_mtime = (run.run_dir / "generator.json").stat().st_mtime_ns
+    (outcome,) = run_sweep(sweep, echo=lines.append)
+    assert outcome.status == "skipped" and "already done, skipped" in lines[-1]
+    assert (run.run_dir / "generator.json").stat().st_mtime_ns == spec_mtime
+
+    # Metrics lost, or measured with another protocol: evaluate again, never retrain.
+    records = (run.run_dir / "metrics.jsonl").read_text()
+    (run.run_dir / "metrics.jsonl").write_text(records.replace('"samples": 300', '"samples": 299') + "{broken\n")
+    assert run_status(run, sweep.evaluation).action == EVALUATE
+    (outcome,) = run_sweep(sweep, echo=lines.append)
+    assert outcome.action == EVALUATE and outcome.status == "done"
+    assert (run.run_dir / "generator.json").stat().st_mtime_ns == spec_mtime
+    assert run_status(run, sweep.evaluation).action == DONE
+
+    # More steps in the file: the run continues from its checkpoint (--resume semantics).
+    longer = load_sweep(write_sweep(toy_sweep(out, steps=30)))
+    (run,) = longer.runs
+    status = run_status(run, longer.evaluation)
+    assert (status.action, status.step) == (RESUME, 20)
+    (outcome,) = run_sweep(longer, echo=lines.append)
+    assert outcome.action == RESUME and outcome.steps == 30
+    assert history_steps(run.run_dir) == [5, 10, 15, 20, 25, 30]
+    summary = [json.loads(line) for line in (out / "sweep.jsonl").read_text().splitlines()]
+    assert [r["status"] for r in summary] == ["done", "skipped", "done", "done"]
+    assert [r["action"] for r in summary] == [NEW, DONE, EVALUATE, RESUME]
+
+
+def test_other_settings_or_foreign_files_are_refused_not_overwritten(write_sweep, tmp_path: Path, one_thread) -> None:
+    out = tmp_path / "out"
+    sweep = load_sweep(write_sweep(toy_sweep(out, steps=10)))
+    run_sweep(sweep, echo=lambda line: None)
+    changed = load_sweep(write_sweep(toy_sweep(out, steps=10, lr_g=1e-3)))
+    with pytest.raises(GanforgeError, match=r"trained with other settings \(lr_g 0.0002 -> 0.001\)"):
+        run_status(changed.runs[0], changed.evaluation)
+    # A failing run is reported and recorded; the sweep goes on and says which failed.
+    outcomes = run_sweep(changed, echo=lambda line: None)
+    assert outcomes[0].status == "failed" and "other settings" in outcomes[0].error
+
+    shorter = load_sweep(write_sweep(toy_sweep(out, steps=5)))
+    with pytest.raises(GanforgeError, match="past steps: 5"):
+        run_status(shorter.runs[0], shorter.evaluation)
+
+    foreign = tmp_path / "foreign"
+    (foreign / "gan_toy2d-ring").mkdir(parents=True)
+    (foreign / "gan_toy2d-ring" / "notes.txt").write_text("mine")
+    other = load_sweep(write_sweep(toy_sweep(foreign)))
+    with pytest.raises(GanforgeError, match="not a ganforge run"):
+        run_status(other.runs[0], other.evaluation)
+
+
+def test_a_run_killed_before_its_first_checkpoint_restarts(write_sweep, tmp_path: Path, one_thread) -> None:
+    out = tmp_path / "out"
+    sweep = load_sweep(write_sweep(toy_sweep(out, steps=10)))
+    (run,) = sweep.runs
+    run.run_dir.mkdir(parents=True)
+    (run.run_dir / "samples").mkdir()  # what a kill during start-up can leave: empty folders
+    assert run_status(run, sweep.evaluation).action == NEW
+    config = run.config.to_dict()
+    (run.run_dir / "config.yaml").write_text(yaml.safe_dump(config))
+    (run.run_dir / "history.csv").write_text("step,epoch,loss_d,loss_g,d_real,d_fake,lr,seconds,images_per_s\n")
+    assert run_status(run, sweep.evaluation).action == RESTART
+    (outcome,) = run_sweep(sweep, echo=lambda line: None)
+    assert outcome.action == RESTART and outcome.status == "done"
+    assert history_steps(run.run_dir) == [5, 10]
