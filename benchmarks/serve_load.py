@@ -5,6 +5,10 @@ request (the generator loads), then ``--requests`` requests at once from ``--con
 threads, each a different seed, checks every answer is a PNG of the expected size, and prints
 p50 / p95 / max latency. Exit status 1 if any request failed.
 
+Baseline, measured in the same run: the same pictures rendered in-process, one after the other, with
+no HTTP (``sample_picture`` + ``encode_png``). wall(server) / wall(baseline) is the serving overhead;
+on a shared machine that ratio is the number to compare, absolute seconds move with the load.
+
     python benchmarks/serve_load.py                       # synthetic 32 px DCGAN (width 64)
     python benchmarks/serve_load.py --run runs/my-run     # a trained run folder
 """
@@ -64,6 +68,18 @@ def get(url: str) -> tuple[int, bytes, float]:
     return status, body, time.perf_counter() - started
 
 
+def in_process_seconds(run: Path, requests: int, num: int) -> float:
+    """The same work as the load test without the server: the baseline for the overhead ratio."""
+    from ganforge.web.render import encode_png, load_checked, sample_picture
+
+    loaded = load_checked(run)
+    encode_png(sample_picture(loaded, 0, num))  # warm-up, like the server's first request
+    started = time.perf_counter()
+    for seed in range(1, requests + 1):
+        encode_png(sample_picture(loaded, seed, num))
+    return time.perf_counter() - started
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
@@ -84,6 +100,7 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         run = args.run.resolve() if args.run else make_synthetic_run(Path(tmp) / "bench-run", args.width)
+        baseline = in_process_seconds(run, args.requests, args.num)
         process, base = start_server(run)
         try:
             runs = json.loads(urllib.request.urlopen(base + "api/runs", timeout=60).read())["runs"]
@@ -108,6 +125,8 @@ def main() -> int:
     print(f"latency p50 {percentile(latencies, 0.50):.2f}s  p95 {percentile(latencies, 0.95):.2f}s  "
           f"max {max(latencies):.2f}s  mean {statistics.mean(latencies):.2f}s")
     print(f"wall {wall:.2f}s, {args.requests / wall:.1f} requests/s, {args.requests * args.num / wall:.0f} images/s")
+    print(f"baseline (same pictures in-process, sequential, no HTTP): {baseline:.2f}s; "
+          f"server/baseline wall ratio {wall / baseline:.2f}")
     print(f"failed: {len(failures)}")
     for status, body in failures[:5]:
         print(f"  {status}: {body!r}")

@@ -97,3 +97,30 @@ def test_the_server_answers_400_for_a_malicious_run_and_keeps_serving(runs_dir: 
     assert status == 400 and "not a safetensors file" in error_of(body)
     assert not marker.exists()
     assert fetch("/api/generate?run=digits&num=1")[0] == 200
+
+
+def _buildable_specs():
+    from ganforge.models import MODELS, ModelSpec
+
+    for name in MODELS.names():
+        family = MODELS.get(name)
+        candidates = [ModelSpec(family=name, z_dim=8, resolution=family.resolutions[0], channels=3,
+                                num_classes=classes, width=8) for classes in (0, 10)]
+        if "points" in family.data_kinds:
+            candidates += [ModelSpec(family=name, z_dim=4, resolution=0, channels=2, num_classes=8, width=8)]
+        for spec in candidates:
+            try:
+                family.check(spec)
+            except GanforgeError:
+                continue
+            yield spec
+
+
+@pytest.mark.parametrize("spec", list(_buildable_specs()), ids=lambda s: f"{s.family}-{s.resolution}-{s.num_classes}")
+def test_the_meta_device_check_accepts_every_registered_family(spec) -> None:
+    """The header check must never refuse a genuine generator: meta shapes equal real ones."""
+    from ganforge.models import MODELS
+    from ganforge.web.render import expected_shapes
+
+    generator, _ = MODELS.get(spec.family).build(spec)
+    assert expected_shapes(spec) == {name: tuple(t.shape) for name, t in generator.state_dict().items()}

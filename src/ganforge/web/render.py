@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from PIL import Image
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 from ganforge.data.base import to_uint8
 from ganforge.errors import GanforgeError
@@ -68,13 +69,37 @@ def check_safetensors_header(path: Path) -> dict[str, tuple[int, ...]]:
     return shapes
 
 
-def _expected_shapes(spec: ModelSpec) -> dict[str, tuple[int, ...]]:
+class _SkipInit(TorchFunctionMode):
+    """Makes in-place initialisers no-ops while a network is built on the meta device.
+
+    Meta tensors hold no values, so initialising them is pointless, and ``normal_`` or ``normalize`` on a
+    meta tensor runs a Python reference that imports torch._dynamo (seconds) on first use. Torch
+    function modes are per thread, so concurrent server threads are unaffected.
+    """
+
+    # In-place initialisers, and normalize (spectral norm's power-iteration set-up): all keep the shape.
+    INITIALISERS = frozenset({torch.Tensor.normal_, torch.Tensor.uniform_, torch.Tensor.fill_,
+                              torch.Tensor.zero_, torch.Tensor.copy_, torch.nn.functional.normalize})
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        # nn.init functions are override points themselves; the tensor methods they call would not
+        # come back through this mode, so both levels are caught here.
+        kwargs = kwargs or {}
+        initialiser = func in self.INITIALISERS or getattr(func, "__module__", None) == "torch.nn.init"
+        target = args[0] if args else kwargs.get("tensor")  # nn.init passes the tensor by keyword
+        if initialiser and isinstance(target, torch.Tensor) and target.is_meta:
+            return target
+        return func(*args, **kwargs)
+
+
+def expected_shapes(spec: ModelSpec) -> dict[str, tuple[int, ...]]:
+    """Tensor name -> shape of the generator ``spec`` describes, built on the meta device (no memory)."""
     from ganforge.models import MODELS
 
     family = MODELS.get(spec.family)  # unknown family -> GanforgeError naming the registered ones
     family.check(spec)
     try:
-        with torch.device("meta"):
+        with _SkipInit(), torch.device("meta"):
             generator, _ = family.build(spec)
     except GanforgeError:
         raise
@@ -90,7 +115,7 @@ def verify_generator_files(folder: Path) -> GeneratorInfo:
     if not weights.is_file():
         raise GanforgeError(f"no {WEIGHTS_FILE} in {folder}; the run has not saved a generator yet")
     found = check_safetensors_header(weights)
-    expected = _expected_shapes(info.spec)
+    expected = expected_shapes(info.spec)
     if found != expected:
         missing = sorted(set(expected) - set(found))
         extra = sorted(set(found) - set(expected))

@@ -14,7 +14,8 @@ function showMessage(text) {
 function formatBest(best) {
   const parts = [];
   for (const [name, entry] of Object.entries(best || {})) {
-    const value = Math.abs(entry.value) >= 100 ? entry.value.toFixed(1) : entry.value.toPrecision(3);
+    const v = entry.value;
+    const value = Number.isInteger(v) ? String(v) : Math.abs(v) >= 100 ? v.toFixed(1) : v.toPrecision(3);
     parts.push(`${name} ${value}` + (entry.step != null ? ` @${entry.step}` : ""));
   }
   return parts.join(", ") || "—";
@@ -127,9 +128,9 @@ async function fetchImage(path, params) {
 }
 
 function scaleUp(img) {
-  // Small samples are enlarged by whole factors (pixelated), never blurred; naturalWidth is unchanged.
-  const factor = Math.max(1, Math.floor(512 / Math.max(img.naturalWidth, 1)));
-  img.style.width = `${img.naturalWidth * Math.min(factor, 8)}px`;
+  // Small samples are shown about 512 px wide (pixelated, not blurred); naturalWidth stays the real size.
+  const natural = Math.max(img.naturalWidth, 1);
+  img.style.width = `${natural >= 512 ? natural : Math.min(512, natural * 8)}px`;
 }
 
 async function busy(task) {
