@@ -77,23 +77,23 @@ def mean_se(values: list[float]) -> tuple[float, float]:
 def table(results: list[dict[str, Any]]) -> str:
     """Markdown in PacGAN's Table 1 layout: one row per configuration, ring then grid."""
     lines = ["| model | ring modes /8 | ring HQ % | ring rev-KL | grid modes /25 | grid HQ % | grid rev-KL "
-             "| iterations | trials | wall time |",
+             "| iterations (ring + grid) | trials | wall time |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for name in dict.fromkeys(r["config"] for r in results):
-        cells, iterations, trials, seconds = [], set(), set(), 0.0
+        cells, iterations, trials, seconds = [], [], set(), 0.0
         for dataset in ("ring", "grid"):
             rows = [r for r in results if r["config"] == name and r["dataset"] == dataset]
             if not rows:
                 cells += ["-"] * 3
                 continue
-            iterations |= {r["steps"] for r in rows}
+            iterations.append("/".join(str(n) for n in sorted({r["steps"] for r in rows})))
             trials.add(len(rows))
             seconds += sum(r["seconds"] for r in rows)
             for key, fmt in (("modes", ".1f"), ("hq", ".1f"), ("reverse_kl", ".3f")):
                 m, se = mean_se([r[key] for r in rows])
                 cells.append(f"{m:{fmt}} ± {se:{fmt}}")
         label = f"ganforge {name}" + (" (--preset pacgan2d)" if name == "gan" else "")
-        lines.append(f"| {label} | " + " | ".join(cells) + f" | {'/'.join(map(str, sorted(iterations)))} | "
+        lines.append(f"| {label} | " + " | ".join(cells) + f" | {' + '.join(iterations)} | "
                      f"{'/'.join(map(str, sorted(trials)))} | {seconds / 60:.1f} min |")
     for label, values in PUBLISHED.items():
         ring, grid = values["ring"], values["grid"]
@@ -116,26 +116,38 @@ def save_scatter(record: dict[str, Any], path: Path) -> None:
     save_png(scatter_image(points, reference, size=384), path)
 
 
+def _per_dataset(values: list[int]) -> dict[str, int]:
+    ring, grid = (values[0], values[0]) if len(values) == 1 else values[:2]
+    return {"ring": ring, "grid": grid}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
     parser.add_argument("--datasets", nargs="+", default=["ring", "grid"], choices=["ring", "grid"])
     parser.add_argument("--trials", type=int, default=3)
-    parser.add_argument("--steps-gan", type=int, default=2000, help="iterations for the gan row (paper: 400k)")
-    parser.add_argument("--steps-best", type=int, default=6000, help="iterations for the best row")
+    parser.add_argument("--steps-gan", type=int, nargs="+", default=[2000], metavar="N",
+                        help="iterations of the gan row: one number, or ring then grid (paper: 400000)")
+    parser.add_argument("--steps-best", type=int, nargs="+", default=[6000, 12000], metavar="N",
+                        help="iterations of the best row: one number, or ring then grid")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (tiny nets: 1 is fastest)")
     parser.add_argument("--out", type=Path, default=RESULTS / "toy2d.json")
     parser.add_argument("--runs", type=Path, default=None, help="keep run folders here (default: temporary)")
+    parser.add_argument("--table", type=Path, nargs="+", default=None, metavar="JSON",
+                        help="only print the table of earlier result files (e.g. one per config)")
     args = parser.parse_args(argv)
+    if args.table:
+        print(table([r for path in args.table for r in json.loads(path.read_text())["results"]]))
+        return 0
     torch.set_num_threads(args.threads)
-    steps = {"gan": args.steps_gan, "best": args.steps_best}
+    steps = {"gan": _per_dataset(args.steps_gan), "best": _per_dataset(args.steps_best)}
     results: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="ganforge-toy2d-") as tmp:
         root = args.runs or Path(tmp)
         for name in args.configs:
             for dataset in args.datasets:
                 for seed in range(args.trials):
-                    record = run_trial(name, dataset, steps[name], seed, root)
+                    record = run_trial(name, dataset, steps[name][dataset], seed, root)
                     results.append(record)
                     print(f"{name:5s} {dataset:4s} seed {seed}: modes {record['modes']}/{record['num_modes']} "
                           f"HQ {record['hq']:.1f}% rev-KL {record['reverse_kl']} "

@@ -57,6 +57,10 @@ class TrainConfig:
     clip: float = 0.0  # WGAN weight clipping: D's parameters clamped to [-clip, clip] after each D step
     ema_kimg: float = 0.0  # EMA of G with this half-life in thousands of images (StyleGAN2-ADA: 10)
     augment: str = "none"  # "diffaug": DiffAugment color,translation,cutout on D's inputs
+    eval_every: int = 0  # 0: no evaluation during training
+    eval_samples: int = 1000  # generated images per evaluation (and reference images, unless set)
+    eval_metrics: str = "fid"  # comma list of ganforge.metrics names: fid, kid, is, pr, dc
+    eval_reference: str | None = None  # None: the training dataset
     pack: int = 1  # PacGAN: D judges `pack` samples at once (concatenated along channels)
 
     def to_dict(self) -> dict[str, Any]:
@@ -238,6 +242,14 @@ def build_config(*layers: dict[str, Any]) -> TrainConfig:
 
 def validate(config: TrainConfig) -> None:
     """Checks that need no dataset or model; those live next to the dataset and model code."""
+    if config.eval_every < 0:
+        raise GanforgeError(f"eval-every must be 0 (off) or a positive number of steps, got {config.eval_every}")
+    if config.eval_every and config.eval_samples < 2:
+        raise GanforgeError(f"eval-samples must be at least 2, got {config.eval_samples}")
+    if config.eval_every:
+        from ganforge.metrics.specs import resolve_metrics
+
+        resolve_metrics(config.eval_metrics)  # unknown names fail now, not after an hour of training
     for name in POSITIVE_INTS:
         value = getattr(config, name)
         if value <= 0:

@@ -89,14 +89,18 @@ def _float32_grad(discriminator: Critic, x: torch.Tensor, labels: torch.Tensor |
 
 def gradient_penalty(discriminator: Critic, real: torch.Tensor, fake: torch.Tensor, weight: float,
                      labels: torch.Tensor | None = None, *, generator: torch.Generator | None = None,
-                     ) -> torch.Tensor:
+                     share: tuple[int, int] = (0, 1)) -> torch.Tensor:
     """WGAN-GP (Gulrajani et al. 2017): ``weight * E[(||grad D(x_hat)|| - 1)^2]``.
 
     ``x_hat`` is a uniform random interpolate between each real and fake sample (one mixing factor per
-    sample, drawn from ``generator`` so a resumed run draws the same ones).
+    sample, drawn from ``generator`` so a resumed run draws the same ones). ``share=(index, count)``:
+    ``real`` is slice ``index`` of ``count`` equal slices of a global batch (multi-process training); the
+    factors are drawn for the global batch and sliced, so every process draws what one process would.
     """
-    shape = (len(real),) + (1,) * (real.dim() - 1)
+    index, count = share
+    shape = (len(real) * count,) + (1,) * (real.dim() - 1)
     alpha = torch.rand(shape, generator=generator, device=real.device, dtype=torch.float32)
+    alpha = alpha[index * len(real):(index + 1) * len(real)]
     mixed = alpha * real.detach().float() + (1 - alpha) * fake.detach().float()
     grad = _float32_grad(discriminator, mixed, labels)
     return weight * (grad.norm(2, dim=1) - 1).pow(2).mean()

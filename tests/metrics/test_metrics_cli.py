@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from ganforge.cli import main
+from ganforge.metrics.weights import file_digest
 
 
 def test_fid_between_two_tiny_folders(trunk_path: Path, tmp_path: Path, write_images: Callable[..., Path],
@@ -50,8 +51,10 @@ def test_stats_writes_npz_and_fid_reads_it(trunk_path: Path, tmp_path: Path,
         assert "N-1" in str(data["covariance"])
     # two statistics files: no network needed, identical sets give 0
     with pytest.warns(UserWarning, match="singular"):
-        assert main(["fid", str(out), str(out)]) == 0
-    assert "FID: 0" in capsys.readouterr().out
+        assert main(["fid", str(out), str(out), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["fid"] == pytest.approx(0.0, abs=1e-8)
+    assert report["protocol"]["num_a"] == 2 and report["protocol"]["weights_sha256"] == file_digest(trunk_path)
 
 
 def test_stats_refuses_existing_out_and_unknown_dataset(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -75,7 +75,8 @@ def test_low_rank_factor_route_equals_full_route() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         sx, sy = feature_statistics(x), feature_statistics(y)
-    assert sx.factor is not None and sx.factor.shape == (40, 12)
+    assert sx.factor is not None and sx.factor.shape == (40, 11)
+    np.testing.assert_allclose(sx.factor @ sx.factor.T, sx.sigma, atol=1e-12)
     # independent exact value: Tr sqrt(F F^T L L^T) = sum of singular values of F^T L (S_y = L L^T)
     trace_sqrt = np.linalg.svd(sx.factor.T @ np.linalg.cholesky(sy.sigma), compute_uv=False).sum()
     exact = np.sum((sx.mu - sy.mu) ** 2) + np.trace(sx.sigma) + np.trace(sy.sigma) - 2 * trace_sqrt

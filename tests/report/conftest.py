@@ -8,6 +8,7 @@ installs both); Playwright's own browser download is not used.
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 import warnings
 from collections.abc import Callable, Iterator
@@ -21,9 +22,13 @@ from PIL import Image
 
 from ganforge.config import build_config
 
-CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+# The same browser, driver and overrides as the `ganforge serve` browser test (tests/web).
+CHROMIUM = os.environ.get("GANFORGE_CHROMIUM", "/usr/bin/chromium")
+CHROMEDRIVER = os.environ.get("GANFORGE_CHROMEDRIVER", "/usr/bin/chromedriver")
+INSTALL = "make browser (apt-get install -y chromium chromium-driver) and pip install selenium"
 CHROME_FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--no-first-run", "--window-size=1400,1000")
+                "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+                "--disable-dev-shm-usage", "--window-size=1400,1000")
 
 IMAGE_PROTOCOL = {"feature_extractor": "FID Inception (TF 2015-12-05), pool3 2048-d", "weights_sha256": "7ff4a85c3a63",
                   "num_fake": 500, "num_real": 1000, "reference_dataset": "digits5k", "reference_split": "train",
@@ -76,12 +81,17 @@ def make_run(tmp_path: Path) -> Callable[..., Path]:
 
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
-    """A headless Chromium (Selenium) with a fresh profile; nothing it loads may come from the network."""
+    """A headless Chromium (Selenium) with a fresh profile, its console log kept. A missing browser fails
+    the test with the install command: the report's browser check is part of the suite, never skipped."""
+    missing = [p for p in (CHROMIUM, CHROMEDRIVER) if not (os.path.isfile(p) and os.access(p, os.X_OK))]
+    if missing:
+        pytest.fail(f"the report browser test needs {', '.join(missing)}; install with: {INSTALL}")
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     profile = tempfile.TemporaryDirectory(prefix="ganforge-chromium-")
     for flag in (*CHROME_FLAGS, f"--user-data-dir={profile.name}"):
         options.add_argument(flag)

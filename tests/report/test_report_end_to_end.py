@@ -75,3 +75,5 @@ def test_html_report_opens_from_disk_in_chromium(image_sweep: Path, cli, browser
     # Nothing was fetched: the only resources the page has are inline.
     fetched = browser.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
     assert [name for name in fetched if not name.startswith("data:")] == []
+    errors = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
+    assert errors == []

@@ -25,6 +25,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="samples to draw (default: the protocol's, 2500 for toy2d)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the latents (default 0)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
+    images = parser.add_argument_group("image runs")
+    images.add_argument("--metrics", default="fid", help="comma list of fid, kid, is, pr, dc or 'all' (default fid)")
+    images.add_argument("--num-samples", type=int, default=None,
+                        help="generated images (default 10000; the reference uses as many unless --reference-samples)")
+    images.add_argument("--reference", default=None,
+                        help="dataset name, image folder/zip or .npz statistics (default: the training data)")
+    images.add_argument("--reference-samples", type=int, default=None, help="reference images (default: all)")
+    images.add_argument("--inception-weights", default=None, help="Inception weight file (see docs)")
+    images.add_argument("--batch-size", type=int, default=50, help="images per Inception batch (default 50)")
     parser.set_defaults(run=run)
 
 
@@ -53,9 +62,44 @@ def format_toy2d(record: dict[str, Any]) -> str:
             f"reverse KL {kl_text} ({record['samples']} samples, seed {record['seed']})")
 
 
+IMAGE_DEFAULT_SAMPLES = 10_000
+
+
+def evaluate_image_run(generator, info, args: argparse.Namespace, device) -> dict[str, Any]:
+    """Inception metrics of the run's generator (the EMA copy when saved so) against its reference."""
+    from ganforge.errors import GanforgeError
+    from ganforge.metrics import evaluate_generator, generator_sampler
+    from ganforge.metrics.reference import load_stats
+
+    num = args.num_samples if args.num_samples is not None else args.samples or IMAGE_DEFAULT_SAMPLES
+    if num < 2:
+        raise GanforgeError(f"--num-samples must be at least 2, got {num}")
+    reference = args.reference or str(info.meta.get("dataset"))
+    if reference.endswith(".npz"):
+        reference = load_stats(reference)
+    config = info.meta.get("config") or {}
+    result = evaluate_generator(
+        generator_sampler(generator, seed=args.seed, device=device), num, args.metrics, reference=reference,
+        resolution=info.spec.resolution, reference_samples=args.reference_samples, weights=args.inception_weights,
+        batch_size=args.batch_size, device=str(device),
+        cache_dir=Path(config["cache_dir"]) if config.get("cache_dir") else None, progress=True,
+    )
+    return {"source": "evaluate", **result}
+
+
+def format_image(record: dict[str, Any]) -> str:
+    protocol = record["protocol"]
+    names = ("fid", "kid", "kid_std", "is", "is_std", "precision", "recall", "density", "coverage")
+    values = ", ".join(f"{k} {record[k]:.4g}" for k in names if record.get(k) is not None)
+    return (f"{record['dataset']} step {record['step']}{' (EMA)' if record['ema'] else ''}: {values} "
+            f"({protocol.get('num_fake')} generated vs {protocol.get('num_real', '-')} reference images, "
+            f"{protocol.get('resize')}, weights {str(protocol.get('weights_sha256', ''))[:12]})")
+
+
 # data kind -> (measure(generator, info, args, device) -> fields, one-line summary of the record)
 EVALUATORS: dict[str, tuple[Callable[..., dict[str, Any]], Callable[[dict[str, Any]], str]]] = {
     "toy2d": (evaluate_toy2d, format_toy2d),
+    "image": (evaluate_image_run, format_image),
 }
 
 

@@ -14,8 +14,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "settings, per-entry overrides), one after another or --jobs at a time, then evaluate each "
                     "with the file's metrics. Each run is an ordinary run folder under the sweep's output folder. "
                     "Running the same command again skips finished runs and resumes an interrupted one. "
-                    "Compare the results with `ganforge compare OUT`. The file format is documented in "
-                    "examples/README.md.",
+                    "Compare the results with `ganforge compare OUT`. File format: examples/README.md in the "
+                    "repository, or `python -m pydoc ganforge.sweeps.spec`.",
     )
     parser.add_argument("file", type=Path, metavar="FILE.yaml", help="the sweep file")
     parser.add_argument("--out", type=Path, default=None,

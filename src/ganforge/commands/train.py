@@ -10,7 +10,8 @@ from typing import Any
 PRESET_NAMES = ("gan", "dcgan", "wgan", "wgan-gp", "lsgan", "hinge", "sagan", "sngan", "cgan", "pacgan2d")
 
 # Options a resumed run may change; everything else must match the run being continued.
-RESUMABLE_CHANGES = {"steps", "device", "sample_every", "checkpoint_every", "log_every", "cache_dir"}
+RESUMABLE_CHANGES = {"steps", "device", "sample_every", "checkpoint_every", "log_every", "cache_dir",
+                     "eval_every", "eval_samples", "eval_metrics", "eval_reference"}
 
 
 def add_training_flags(parser: argparse.ArgumentParser) -> None:
@@ -54,6 +55,12 @@ def add_training_flags(parser: argparse.ArgumentParser) -> None:
         help="EMA of G with a half-life of KIMG thousand images (StyleGAN2-ADA: 10); samples use it")
     add("--augment", default=S, metavar="POLICY", help="none or diffaug (DiffAugment color,translation,cutout)")
     add("--pack", type=int, default=S, metavar="M", help="PacGAN: D judges M samples at once (default 1)")
+    add("--eval-every", type=int, default=S, metavar="K",
+        help="evaluate every K steps (history, TensorBoard, fid_curve.png, checkpoints/best.pt); 0 = off")
+    add("--eval-samples", type=int, default=S, metavar="N", help="generated images per evaluation (default 1000)")
+    add("--eval-metrics", default=S, metavar="LIST", help="metrics for --eval-every: fid,kid,is,pr,dc (default fid)")
+    add("--eval-reference", default=S, metavar="DATA",
+        help="reference dataset/folder for --eval-every (default: the training data)")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

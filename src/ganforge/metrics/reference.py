@@ -19,7 +19,7 @@ from ganforge import __version__
 from ganforge.errors import GanforgeError
 from ganforge.metrics._io import atomic_write
 from ganforge.metrics.extractor import FeatureExtractor, FeatureSet, get_extractor
-from ganforge.metrics.frechet import COVARIANCE_RULE, GaussianStats
+from ganforge.metrics.frechet import COVARIANCE_RULE, GaussianStats, feature_statistics
 from ganforge.metrics.sources import dataset_source, files_source, reference_identity
 from ganforge.metrics.weights import weights_dir
 
@@ -80,11 +80,9 @@ def _load_reference(path: Path, key: dict, description: str) -> FeatureSet | Non
 def _stats_with_factor(mu: np.ndarray, sigma: np.ndarray, features: np.ndarray | None) -> GaussianStats:
     """Saved statistics plus, for N <= d, the low-rank factor that keeps FID fast (see GaussianStats)."""
     count = len(features) if features is not None else 0
-    factor = None
     if features is not None and 1 < count <= len(mu):
-        x = np.asarray(features, dtype=np.float64)
-        factor = (x - x.mean(axis=0)).T / np.sqrt(count - 1)
-    return GaussianStats(mu, sigma, count, factor)
+        return GaussianStats(mu, sigma, count, feature_statistics(features, warn=False).factor)
+    return GaussianStats(mu, sigma, count)
 
 
 def reference_features(reference: str | Path, *, split: str = "train", resolution: int | None = None,

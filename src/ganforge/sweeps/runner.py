@@ -20,6 +20,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator
@@ -150,10 +151,9 @@ def final_metrics(run: PlannedRun) -> dict[str, float | None]:
 
 
 def trained_seconds(run: PlannedRun) -> float | None:
-    from ganforge.report.collect import read_history_columns
+    from ganforge.report.collect import last_finite, read_history_columns
 
-    seconds = [s for s in read_history_columns(RunPaths(run.run_dir).history).get("seconds", []) if s == s]
-    return seconds[-1] if seconds else None
+    return last_finite(read_history_columns(RunPaths(run.run_dir).history).get("seconds", []))
 
 
 def execute_run(run: PlannedRun, sweep: Sweep, progress: bool, echo: Echo, prefix: str) -> Outcome:
@@ -196,6 +196,17 @@ def stop_on_signals(sweep: Sweep, where: Callable[[], str]) -> Iterator[None]:
     def handler(signum, frame):
         raise SweepInterrupted(sweep, signum, where())
 
+    with signal_handler(handler):
+        yield
+
+
+@contextmanager
+def signal_handler(handler: Callable) -> Iterator[None]:
+    """``handler`` for SIGINT and SIGTERM while the block runs; outside the main thread (where Python
+    cannot install handlers) the process keeps its own."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
@@ -309,8 +320,7 @@ def run_parallel(sweep: Sweep, jobs: int, *, echo: Echo) -> list[Outcome]:
         for process, _, _ in active.values():
             process.send_signal(signal.SIGTERM)  # each worker checkpoints and exits
 
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
+    with signal_handler(handler):
         while (pending and not stop) or active:
             while pending and len(active) < jobs and not stop:
                 run = pending.pop(0)
@@ -333,9 +343,6 @@ def run_parallel(sweep: Sweep, jobs: int, *, echo: Echo) -> list[Outcome]:
                     append_summary(sweep, run, outcome)
                 outcomes[name] = outcome
                 echo(f"[{numbers[name]}/{total}] {name}: {describe(outcome)}")
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
     if stop:
         raise SweepInterrupted(sweep, stop[0], "(running runs checkpointed)")
     return [outcomes[run.name] for run in sweep.runs if run.name in outcomes]

@@ -300,7 +300,6 @@ def merge_overrides(entries: tuple[tuple[str, AxisEntry], ...], where: str) -> d
 def check_names(config: TrainConfig) -> None:
     """Model, loss and dataset names, which build_config leaves to training time: a typo in run 7 of a
     sweep should fail before run 1 spends an hour training."""
-    from ganforge.data import split_spec
     from ganforge.losses import LOSSES
     from ganforge.models import MODELS
 

@@ -129,6 +129,22 @@ def conditional_grid_labels(num_classes: int, columns: int = GRID_COLUMNS,
     return torch.arange(min(num_classes, max_rows)).repeat_interleave(columns)
 
 
+def fixed_grid_inputs(fixed_z: torch.Tensor, num_classes: int,
+                      images: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Latents and labels of the sample grid drawn during training.
+
+    Unconditional: the fixed latents as they are. Conditional images: one row per class, the same
+    ``GRID_COLUMNS`` latents in every row, so a column shows one latent across classes. Conditional
+    points (a scatter plot): the fixed latents cycle through the classes.
+    """
+    if num_classes == 0:
+        return fixed_z, None
+    if images:
+        labels = conditional_grid_labels(num_classes)
+        return fixed_z[:GRID_COLUMNS].repeat(len(labels) // GRID_COLUMNS, 1), labels
+    return fixed_z, torch.arange(len(fixed_z)) % num_classes
+
+
 def make_optimizer(config: TrainConfig, params, lr: float) -> torch.optim.Optimizer:
     if config.optimizer == "rmsprop":
         return torch.optim.RMSprop(params, lr=lr)
@@ -195,8 +211,11 @@ class Trainer:
         self.aux_rng = torch.Generator(device=device).manual_seed(config.seed + 3)
         self.step = 0
         fixed_rng = torch.Generator().manual_seed(config.seed + 2)
-        self.fixed_z = torch.randn(SAMPLE_GRID_SIZE, config.z_dim, generator=fixed_rng).to(device)
-        self.fixed_labels = self._fixed_labels()
+        fixed_z = torch.randn(SAMPLE_GRID_SIZE, config.z_dim, generator=fixed_rng)
+        num_classes = dataset.num_classes if config.conditional else 0
+        fixed_z, fixed_labels = fixed_grid_inputs(fixed_z, num_classes, dataset.is_image)
+        self.fixed_z = fixed_z.to(device)
+        self.fixed_labels = fixed_labels.to(device) if fixed_labels is not None else None
 
     @property
     def sampling_generator(self) -> nn.Module:
@@ -211,17 +230,6 @@ class Trainer:
     def columns(self) -> tuple[str, ...]:
         """history.csv columns beyond the standard ones, from the options this run uses."""
         return ("penalty",) if self.penalized else ()
-
-    def _fixed_labels(self) -> torch.Tensor | None:
-        if not self.config.conditional:
-            return None
-        classes = self.dataset.num_classes
-        if self.dataset.is_image:
-            labels = conditional_grid_labels(classes)
-            self.fixed_z = self.fixed_z[:GRID_COLUMNS].repeat(len(labels) // GRID_COLUMNS, 1)
-        else:  # a scatter plot: the fixed points cycle through the classes
-            labels = torch.arange(len(self.fixed_z)) % classes
-        return labels.to(self.device)
 
     # -- one update ---------------------------------------------------------------------------------
     def next_real(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -326,7 +334,8 @@ class Trainer:
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_d.load_state_dict(state["opt_d"])
         self.noise_rng.set_state(state["noise_rng"])
-        self.aux_rng.set_state(state["aux_rng"])
+        if "aux_rng" in state:  # checkpoints written before augmentation/penalties existed lack it
+            self.aux_rng.set_state(state["aux_rng"])
         if self.generator_ema is not None:
             self.generator_ema.load_state_dict(state["generator_ema"])
         torch.set_rng_state(state["torch_rng"])
@@ -411,6 +420,12 @@ class TrainingRun:
             self.window.load_state_dict(checkpoint["window"], device)
             self.elapsed_before = float(checkpoint["elapsed"])
         dump_config(config, self.paths.config, _meta())
+        if config.eval_every:
+            from ganforge.training.evaluation import EvalSettings, MetricCallback
+
+            settings = EvalSettings(every=config.eval_every, num_samples=config.eval_samples,
+                                    metrics=config.eval_metrics, reference=config.eval_reference, seed=config.seed)
+            self.callbacks.append(MetricCallback(settings, self))
         self.columns = (HISTORY_COLUMNS + self.trainer.columns
                         + tuple(c for cb in self.callbacks for c in cb.columns))
         log_every = config.log_every
@@ -441,11 +456,18 @@ class TrainingRun:
         save_checkpoint(state, self.paths.last_checkpoint)
         self.save_generator()
 
-    def save_generator(self) -> None:
+    def save_best(self) -> None:
+        """checkpoints/best.pt and best/ (a loadable generator folder) for the best evaluation so far."""
+        state = self.trainer.state_dict()
+        state.update(window=self.window.state_dict(), elapsed=self.elapsed(), config=self.config.to_dict())
+        save_checkpoint(state, self.paths.checkpoints / "best.pt")
+        self.save_generator(self.paths.root / "best")
+
+    def save_generator(self, folder: Path | None = None) -> None:
         trainer = self.trainer
         meta = {"step": trainer.step, "ema": trainer.generator_ema is not None, "dataset": self.config.data,
                 "class_names": trainer.dataset.class_names, "config": self.config.to_dict(), **_meta()}
-        save_generator(self.paths.root, trainer.sampling_generator, trainer.spec, meta)
+        save_generator(folder or self.paths.root, trainer.sampling_generator, trainer.spec, meta)
 
     def finish_artifacts(self) -> None:
         from ganforge.viz import plot_loss_curves, save_gif
