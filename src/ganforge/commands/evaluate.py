@@ -16,7 +16,7 @@ from typing import Any
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "evaluate", help="score a trained run (toy2d: modes, high-quality %%, reverse KL)",
+        "evaluate", help="score a trained run: FID, KID, IS, PR, DC for images; modes, HQ %%, reverse KL for toy2d",
         description="Score the generator of a finished run folder (its EMA copy when it was trained with "
                     "--ema-kimg) and append one JSON line to RUN_DIR/metrics.jsonl.",
     )
