@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", nargs="+", default=list(RUNS), choices=list(RUNS))
     parser.add_argument("--steps", type=int, default=None, help="generator updates per run (default: per run)")
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (shared machine: 1)")
     parser.add_argument("--out", type=Path, default=RESULTS / "digits_families.json")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)

@@ -62,6 +62,12 @@ class TrainConfig:
     eval_metrics: str = "fid"  # comma list of ganforge.metrics names: fid, kid, is, pr, dc
     eval_reference: str | None = None  # None: the training dataset
     pack: int = 1  # PacGAN: D judges `pack` samples at once (concatenated along channels)
+    # -- speed and scale (how fast a run trains, not what it trains; docs/SPEED_AND_SCALE.md) --------
+    precision: str = "fp32"  # "bf16" / "fp16": autocast for G and D; penalties and spectral norm stay fp32
+    channels_last: bool = False  # NHWC weights and batches (image models)
+    compile: bool = False  # torch.compile G and D; falls back to eager with a note where unsupported
+    data_on_host: bool = False  # keep the dataset in host memory (pinned batches); automatic when too big
+    sync_bn: bool = False  # multi-process runs: BatchNorm statistics over the global batch
 
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
@@ -74,7 +80,8 @@ POSITIVE_INTS = ("steps", "batch_size", "z_dim", "width", "n_critic", "sample_ev
 POSITIVE_FLOATS = ("lr_g", "lr_d")
 NON_NEGATIVE_FLOATS = ("gp", "r1", "clip", "ema_kimg")
 OPTIONAL_TEXT = ("run_dir", "cache_dir", "preset", "arch")
-CHOICES = {"device": ("auto", "cpu", "cuda"), "optimizer": ("adam", "rmsprop"), "augment": ("none", "diffaug")}
+CHOICES = {"device": ("auto", "cpu", "cuda"), "optimizer": ("adam", "rmsprop"), "augment": ("none", "diffaug"),
+           "precision": ("fp32", "bf16", "fp16")}
 
 
 @dataclass(frozen=True)

@@ -18,23 +18,25 @@ def test_fid_between_two_tiny_folders(trunk_path: Path, tmp_path: Path, write_im
     a = write_images(tmp_path / "a", [(16, 16), (24, 24)], seed=1)
     b = write_images(tmp_path / "b", [(16, 16), (16, 16)], ["L", "RGB"], seed=2)
     (b / "corrupt.jpg").write_bytes(b"\xff\xd8 truncated")
-    with pytest.warns(UserWarning):
-        code = main(["fid", str(a), str(b), "--inception-weights", str(trunk_path), "--cache-dir",
-                     str(tmp_path / "cache"), "--no-progress", "--json"])
+    code = main(["fid", str(a), str(b), "--inception-weights", str(trunk_path), "--cache-dir",
+                 str(tmp_path / "cache"), "--no-progress", "--json"])
     assert code == 0
     report = json.loads(capsys.readouterr().out)
     assert np.isfinite(report["fid"]) and report["fid"] > 0
     protocol = report["protocol"]
     assert protocol["num_a"] == 2 and protocol["num_b"] == 2 and protocol["skipped_b"] == 1
     assert protocol["resize"] == "tf1-legacy-bilinear-299" and protocol["weights_file"] == trunk_path.name
+    assert any("singular" in w for w in protocol["warnings"])  # N=2: said in the report, not hidden
 
     # same folders again, text output: A comes from the cache, the value is identical
-    with pytest.warns(UserWarning):
-        assert main(["fid", str(a), str(b), "--inception-weights", str(trunk_path), "--cache-dir",
-                     str(tmp_path / "cache"), "--no-progress"]) == 0
-    text = capsys.readouterr().out
+    assert main(["fid", str(a), str(b), "--inception-weights", str(trunk_path), "--cache-dir",
+                 str(tmp_path / "cache"), "--no-progress"]) == 0
+    captured = capsys.readouterr()
+    text = captured.out
     assert f"FID: {report['fid']:.6g}" in text
     assert "from cache" in text and "weights_sha256" in text and "quantization" in text
+    assert "1 unreadable skipped" in text and "warning: fid:" in text
+    assert "UserWarning" not in captured.err
 
 
 def test_stats_writes_npz_and_fid_reads_it(trunk_path: Path, tmp_path: Path,
@@ -50,8 +52,7 @@ def test_stats_writes_npz_and_fid_reads_it(trunk_path: Path, tmp_path: Path,
         assert str(data["resize"]) == "tf1-legacy-bilinear-299" and len(str(data["weights_sha256"])) == 64
         assert "N-1" in str(data["covariance"])
     # two statistics files: no network needed, identical sets give 0
-    with pytest.warns(UserWarning, match="singular"):
-        assert main(["fid", str(out), str(out), "--json"]) == 0
+    assert main(["fid", str(out), str(out), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["fid"] == pytest.approx(0.0, abs=1e-8)
     assert report["protocol"]["num_a"] == 2 and report["protocol"]["weights_sha256"] == file_digest(trunk_path)

@@ -90,7 +90,7 @@ def test_html_is_one_self_contained_file(make_run, tmp_path: Path) -> None:
     assert len(images) == 2 + 2  # two final grids, loss curves, FID curves
     for data in images:
         Image.open(io.BytesIO(base64.b64decode(data))).verify()
-    assert [p.title for p in content.figures] == ["Loss curves", "FID during training"]
+    assert [p.title for p in content.figures] == ["Loss curves", "FID against step and wall time"]
     assert html.count('<tr class="run') == 2 and html.count('<tr class="run best">') == 1
     assert "Best on <b>digits5k</b>: <b>dcgan-a</b> — decided by lowest FID: 40.12" in html
     assert "N fake 500 / N real 1000" in html
@@ -165,3 +165,33 @@ def test_bad_inputs_are_one_line_errors(cli, make_run, tmp_path: Path) -> None:
     assert code == 0 and out.splitlines()[-1].startswith(f"wrote {tmp_path / 'r.html'}: 1 run; best on digits5k: ok")
     code, _, err = cli("compare", run, "--out", tmp_path / "r.html")
     assert code == 2 and "--overwrite" in err
+
+
+def test_kid_disagreeing_with_fid_is_said_next_to_the_winner(make_run) -> None:
+    a = make_run("a", metrics=[{"step": 100, "fid": 40.0, "kid": 0.05}])
+    b = make_run("b", metrics=[{"step": 100, "fid": 50.0, "kid": 0.02}])
+    (best,), _ = best_runs(collect([a, b]).runs)
+    assert (best.run, best.reason) == ("a", "lowest FID: 40")
+    assert best.note == "KID ranks b first (0.02 vs 0.05)"
+    agreeing = make_run("c", metrics=[{"step": 100, "fid": 30.0, "kid": 0.01}])
+    (best,), _ = best_runs(collect([a, b, agreeing]).runs)
+    assert (best.run, best.note) == ("c", "")
+
+
+def test_training_time_evaluations_make_curves_and_fd_digits_gets_its_column(make_run) -> None:
+    # What `ganforge train --eval-every` writes: FID records with their own training seconds.
+    during = [{"source": "training", "step": s, "train_seconds": 2.0 * s, "fid": 100.0 - s / 10} for s in (50, 100)]
+    a = make_run("a", metrics=during)
+    b = make_run("b", metrics=[{"step": 100, "fd_digits": 12.5, "protocol": {"num_fake": 2000}}])
+    collection = collect([a, b])
+    runs = {run.name: run for run in collection.runs}
+    assert runs["a"].curves["fid"] == [(50, 100.0, 95.0), (100, 200.0, 90.0)]
+    assert runs["b"].curves["fd_digits"] == [(100, 50.0, 12.5)]  # seconds from history.csv at that step
+    best, _ = best_runs(collection.runs)
+    table = build_table(collection.runs, best)
+    assert table.header[table.header.index("coverage") + 1] == "FD_digits"
+    rows = rows_by_run(table)
+    assert (rows["a"]["FD_digits"], rows["b"]["FD_digits"]) == (MISSING, "12.50")
+    assert [(x.run, x.reason) for x in best] == [("a", "lowest FID: 90")]
+    alone, _ = best_runs([runs["b"]])
+    assert alone[0].reason.startswith("lowest FD_digits (digit-classifier features, not FID")

@@ -18,6 +18,7 @@ def test_each_sweep_run_is_measured_with_values_and_protocol(image_sweep: Path) 
     for name in RUNS:
         (record,) = read_metric_records(image_sweep / name / "metrics.jsonl")
         assert record.step == 6 and record.kind == "image"
+        assert record.raw["source"] == "evaluate"  # measured through `ganforge evaluate`'s API
         assert {"fid", "kid", "precision", "recall", "density", "coverage"} <= set(record.values)
         assert all(record.values[k] is not None for k in ("fid", "kid", "precision", "recall"))
         protocol = record.protocol

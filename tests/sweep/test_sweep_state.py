@@ -11,7 +11,7 @@ import yaml
 
 from ganforge.errors import GanforgeError
 from ganforge.sweeps import load_sweep, run_status, run_sweep
-from ganforge.sweeps.state import DONE, EVALUATE, NEW, RESTART, RESUME
+from ganforge.sweeps.state import DONE, EVALUATE, NEW, RESTART, RESUME, missing_metrics
 
 TINY = {"width": 8, "batch_size": 16, "z_dim": 16, "device": "cpu", "log_every": 5, "sample_every": 1000}
 
@@ -109,3 +109,16 @@ def test_a_run_killed_before_its_first_checkpoint_restarts(write_sweep, tmp_path
     (outcome,) = run_sweep(sweep, echo=lambda line: None)
     assert outcome.action == RESTART and outcome.status == "done"
     assert history_steps(run.run_dir) == [5, 10]
+
+
+def test_only_missing_metrics_or_other_sample_counts_are_measured_again(write_sweep, tmp_path: Path) -> None:
+    sweep = load_sweep(write_sweep({"out": str(tmp_path / "out"), "metrics": ["fid", "kid", "pr"],
+                                    "evaluation": {"samples": 10}, "settings": {**TINY, "steps": 6},
+                                    "grid": {"preset": ["dcgan"]}}))
+    (run,) = sweep.runs
+    run.run_dir.mkdir(parents=True)
+    records = [{"step": 6, "fid": 50.0, "precision": 0.5, "recall": 0.4, "protocol": {"num_fake": 10}},
+               {"step": 6, "kid": 0.1, "protocol": {"num_fake": 20}},  # another N: does not count
+               {"step": 3, "kid": 0.2, "protocol": {"num_fake": 10}}]  # an earlier step: does not count
+    (run.run_dir / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    assert missing_metrics(run, sweep.evaluation) == ["kid"]

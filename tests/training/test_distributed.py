@@ -118,8 +118,7 @@ def test_two_processes_train_like_one_and_write_the_run_folder_once(tmp_path, im
     # rank 0 alone wrote the folder: the same files as one process, one TensorBoard stream, no extras
     assert files(multi) == files(single)
     assert len(list((multi / "tb").glob("events.out.tfevents.*"))) == 2  # one per launch, not per rank
-    state = checkpoint(multi / "checkpoints" / "last.pt")
-    assert len(state["ranks"]) == 2 and state["step"] == 6
+    assert checkpoint(multi / "checkpoints" / "last.pt")["step"] == 6
 
 
 def test_an_error_in_one_rank_ends_every_rank(tmp_path, image_folder):

@@ -163,3 +163,114 @@ def test_naive_helper_really_differs_from_the_library(monkeypatch):
         value = gradient_penalty(critic, real, fake, 10.0, generator=seeded())
     assert not math.isfinite(value.item())
     assert precision_module.DTYPES["fp16"] is torch.float16
+
+
+# -- in the training step --------------------------------------------------------------------------------
+
+class BlankGenerator(nn.Module):
+    """Fakes of one intensity per sample, so the constructed critic scores them 0 like the real blanks."""
+
+    def __init__(self, z_dim: int, side: int) -> None:
+        super().__init__()
+        self.z_dim, self.num_classes, self.side = z_dim, 0, side
+        self.level = nn.Linear(z_dim, 1)
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        return torch.tanh(self.level(z)).view(-1, 1, 1, 1).expand(-1, 1, self.side, self.side)
+
+
+class WideCritic(Critic):
+    def __init__(self, side: int) -> None:
+        nn.Module.__init__(self)
+        self.hidden = nn.Linear(side * side, HIDDEN, bias=False)
+        self.out = nn.Linear(HIDDEN, 1, bias=False)
+        signs = torch.ones(side * side)
+        signs[1::2] = -1
+        with torch.no_grad():
+            self.hidden.weight.copy_(GAIN * signs.expand(HIDDEN, -1))
+            self.out.weight.fill_(GAIN)
+
+
+def blank_trainer(monkeypatch, make_config, precision: str):
+    import ganforge.training.loop as loop
+    from ganforge.data import TensorDataset
+
+    side = 32
+    levels = torch.arange(16, dtype=torch.uint8) * 16
+    data = levels.view(-1, 1, 1, 1).expand(-1, 1, side, side).contiguous()
+    dataset = TensorDataset(data, torch.zeros(16, dtype=torch.long), num_classes=0, name="blank")
+    monkeypatch.setattr(loop, "build_gan", lambda spec: (BlankGenerator(spec.z_dim, side), WideCritic(side)))
+    config = make_config(loss="wasserstein", gp=10.0, precision=precision, n_critic=2)
+    return loop.Trainer(config, dataset, torch.device("cpu"))
+
+
+def test_fp16_wgan_gp_training_recovers_where_naive_amp_is_stuck(monkeypatch, make_config):
+    """fp16 with loss scaling: the first D steps overflow in D's fp16 backward and are skipped while the
+    scale backs off, then D trains, with a finite penalty throughout. A penalty computed inside autocast
+    is inf at every step, so every D step is skipped and D never moves.
+
+    (G's steps are skipped too: G's gradient passes through this critic's 360,000-per-pixel input
+    gradient in fp16. That is loss scaling's regime, not the penalty's, and the same in both runs.)"""
+    trainer = blank_trainer(monkeypatch, make_config, "fp16")
+    before = [p.detach().clone() for p in trainer.discriminator.parameters()]
+    for _ in range(8):  # 16 D steps: the scale halves ~9 times before D's gradients fit in fp16
+        scalars = trainer.train_step()
+        assert all(torch.isfinite(value) for value in scalars.values()), scalars
+        assert scalars["penalty"] > 1e11  # the true (float32) penalty of this critic: huge, not inf
+    after = list(trainer.discriminator.parameters())
+    assert all(torch.isfinite(p).all() for p in after)
+    assert any(not torch.equal(a, b) for a, b in zip(before, after, strict=True))
+
+    # the same steps with the penalty computed the naive way: inside autocast, no float32 re-run
+    import ganforge.training.loop as loop
+
+    original = loop.Trainer.d_penalty
+
+    def penalty_inside_autocast(self, *args):
+        with self.precision.autocast():
+            return original(self, *args)
+
+    monkeypatch.setattr(loop.Trainer, "d_penalty", penalty_inside_autocast)
+    monkeypatch.setattr(losses, "_float32_grad", naive_input_grad)
+    naive = blank_trainer(monkeypatch, make_config, "fp16")
+    for _ in range(8):
+        assert not torch.isfinite(naive.train_step()["penalty"])
+    stuck = list(naive.discriminator.parameters())
+    assert all(torch.equal(a, b) for a, b in zip(before, stuck, strict=True))
+
+
+def test_bf16_wgan_gp_run_with_spectral_norm_logs_finite_values(tmp_path, tiny_data):
+    import csv
+
+    from ganforge.cli import main
+
+    run_dir = tmp_path / "run"
+    assert main(["train", "--width", "8", "--batch-size", "4", "--z-dim", "8", "--steps", "4", "--log-every", "1",
+                 "--loss", "wasserstein", "--gp", "10", "--n-critic", "2", "--spectral-norm", "--precision", "bf16",
+                 "--no-progress", "--device", "cpu", "--run-dir", str(run_dir)]) == 0
+    with open(run_dir / "history.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 4
+    for row in rows:
+        for column in ("loss_d", "loss_g", "penalty"):
+            assert math.isfinite(float(row[column])), row
+
+
+def test_fp16_resume_is_exact_including_the_loss_scalers(tmp_path, tiny_data):
+    from ganforge.cli import main
+
+    flags = ["--width", "8", "--batch-size", "4", "--z-dim", "8", "--log-every", "1", "--precision", "fp16",
+             "--loss", "hinge", "--no-progress", "--device", "cpu"]
+    full, split = tmp_path / "full", tmp_path / "split"
+    assert main(["train", *flags, "--steps", "4", "--run-dir", str(full)]) == 0
+    assert main(["train", *flags, "--steps", "2", "--run-dir", str(split)]) == 0
+    assert main(["train", *flags, "--steps", "4", "--run-dir", str(split), "--resume"]) == 0
+    a = torch.load(full / "checkpoints" / "last.pt", weights_only=True)
+    b = torch.load(split / "checkpoints" / "last.pt", weights_only=True)
+    # at this tiny size the first fp16 steps overflow and halve the scales: a resume that restarted the
+    # scalers would end on a larger scale
+    assert a["scalers"]["scaler_d"]["scale"] < 2.0**16
+    assert a["scalers"] == b["scalers"]
+    for part in ("generator", "discriminator"):
+        for key, value in a[part].items():
+            assert torch.equal(value, b[part][key]), key

@@ -9,6 +9,7 @@ from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from ganforge.cli import main
+from ganforge.data import TensorDataset
 from ganforge.training import accel
 from ganforge.training.accel import CompiledOrEager, maybe_compile, optimizer_options
 from ganforge.training.loop import Trainer, gather_rows, keep_data_on_host
@@ -42,7 +43,7 @@ def test_compiler_failure_at_the_first_call_falls_back_to_eager(capsys):
 
     torch.manual_seed(0)
     module = nn.Linear(3, 2)
-    call = maybe_compile(module, "the discriminator", enabled=True, device=CPU, backend=broken_backend)
+    call = maybe_compile(module, "the discriminator", enabled=True, backend=broken_backend)
     assert isinstance(call, CompiledOrEager)
     x = torch.randn(4, 3)
     torch.testing.assert_close(call(x), module(x))
@@ -69,14 +70,23 @@ def test_compiled_step_computes_the_eager_step(monkeypatch, image_dataset, make_
 
 # -- channels-last -----------------------------------------------------------------------------------------
 
-def test_channels_last_changes_the_layout_not_the_result(image_dataset, make_config):
-    eager = Trainer(make_config(), image_dataset, CPU)
-    nhwc = Trainer(make_config(channels_last=True), image_dataset, CPU)
+def rgb_dataset() -> TensorDataset:
+    """RGB, since with one channel NCHW and NHWC are the same layout."""
+    data = torch.randint(0, 256, (16, 3, 32, 32), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
+    return TensorDataset(data, torch.zeros(16, dtype=torch.long), num_classes=0, name="rgb")
+
+
+@pytest.mark.parametrize("augment", ["none", "diffaug"])
+def test_channels_last_changes_the_layout_not_the_result(augment, make_config):
+    dataset = rgb_dataset()
+    eager = Trainer(make_config(augment=augment), dataset, CPU)
+    nhwc = Trainer(make_config(augment=augment, channels_last=True), dataset, CPU)
     conv = next(m for m in nhwc.discriminator.modules() if isinstance(m, nn.Conv2d))
     assert conv.weight.is_contiguous(memory_format=torch.channels_last)
-    probe = Trainer(make_config(channels_last=True), image_dataset, CPU)
+    probe = Trainer(make_config(augment=augment, channels_last=True), dataset, CPU)
     real, _ = probe.next_real()
     assert real.is_contiguous(memory_format=torch.channels_last) and not real.is_contiguous()
+    assert probe.d_input(real).is_contiguous(memory_format=torch.channels_last)
     for _ in range(2):
         eager.train_step(), nhwc.train_step()
     assert_same_networks(eager, nhwc)

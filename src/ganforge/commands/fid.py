@@ -46,6 +46,15 @@ def _describe(side: str, fs) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    import warnings
+
+    # Notes (small N, skipped files) are part of the printed report; do not repeat them as Python warnings.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     from ganforge.errors import GanforgeError
     from ganforge.metrics.evaluate import compute_metrics
     from ganforge.metrics.extractor import get_extractor
@@ -53,6 +62,10 @@ def run(args: argparse.Namespace) -> int:
     from ganforge.metrics.specs import resolve_metrics
 
     specs = resolve_metrics(args.metrics)
+    other = [spec.name for spec in specs if spec.extractor != "inception"]
+    if other:
+        raise GanforgeError(f"`ganforge fid` computes Inception metrics only; {', '.join(other)} is available "
+                            "in evaluations of runs (evaluate_generator)")
     if args.batch_size < 1:
         raise GanforgeError(f"--batch-size must be >= 1, got {args.batch_size}")
     for arg in (args.a, args.b):

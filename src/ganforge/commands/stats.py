@@ -57,6 +57,14 @@ def _check_arguments(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # skipped files are reported in the summary line
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     from ganforge.metrics.extractor import get_extractor
     from ganforge.metrics.reference import reference_features, save_stats
 

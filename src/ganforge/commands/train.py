@@ -11,7 +11,8 @@ PRESET_NAMES = ("gan", "dcgan", "wgan", "wgan-gp", "lsgan", "hinge", "sagan", "s
 
 # Options a resumed run may change; everything else must match the run being continued.
 RESUMABLE_CHANGES = {"steps", "device", "sample_every", "checkpoint_every", "log_every", "cache_dir",
-                     "eval_every", "eval_samples", "eval_metrics", "eval_reference"}
+                     "eval_every", "eval_samples", "eval_metrics", "eval_reference",
+                     "precision", "channels_last", "compile", "data_on_host", "sync_bn"}
 
 
 def add_training_flags(parser: argparse.ArgumentParser) -> None:
@@ -61,6 +62,20 @@ def add_training_flags(parser: argparse.ArgumentParser) -> None:
     add("--eval-metrics", default=S, metavar="LIST", help="metrics for --eval-every: fid,kid,is,pr,dc (default fid)")
     add("--eval-reference", default=S, metavar="DATA",
         help="reference dataset/folder for --eval-every (default: the training data)")
+    group = parser.add_argument_group(
+        "speed and scale", "multi-process: torchrun --nproc_per_node N -m ganforge train ... (--batch-size is "
+        "the global batch); see docs/SPEED_AND_SCALE.md")
+    add = group.add_argument
+    add("--precision", default=S, metavar="P",
+        help="fp32 (default), bf16 or fp16: autocast for G and D (penalties and spectral norm stay fp32)")
+    add("--channels-last", action=argparse.BooleanOptionalAction, default=S,
+        help="NHWC memory layout for convolutions (image models)")
+    add("--compile", action=argparse.BooleanOptionalAction, default=S,
+        help="torch.compile G and D (first steps pay the compile time; eager fallback where unsupported)")
+    add("--data-on-host", action=argparse.BooleanOptionalAction, default=S,
+        help="keep the dataset in host memory and copy pinned batches (automatic when it does not fit the GPU)")
+    add("--sync-bn", action=argparse.BooleanOptionalAction, default=S,
+        help="multi-process runs: BatchNorm statistics over the global batch instead of each process's share")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -111,8 +126,11 @@ def run(args: argparse.Namespace) -> int:
 
     config = resolve_config(args)
     result = train(config, resume=args.resume, overwrite=args.overwrite, progress=not args.no_progress)
+    if not result.is_main:  # the other processes of a torchrun job: rank 0 reports for all
+        return 0
     last = result.last
-    print(f"done: {result.steps} steps in {result.seconds:.0f}s ({result.images_per_s:.0f} img/s); "
+    memory = "" if result.peak_gpu_bytes is None else f"; peak GPU memory {result.peak_gpu_bytes / 2**30:.2f} GiB"
+    print(f"done: {result.steps} steps in {result.seconds:.0f}s ({result.images_per_s:.0f} img/s){memory}; "
           f"loss_d {last.get('loss_d', float('nan')):.3f} loss_g {last.get('loss_g', float('nan')):.3f}; "
           f"run folder: {result.run_dir}")
     return 0

@@ -16,7 +16,14 @@ import torch
 
 from ganforge import __version__
 from ganforge.errors import GanforgeError
-from ganforge.metrics.extractor import DEFAULT_BATCH_SIZE, FeatureExtractor, FeatureSet, get_extractor
+from ganforge.metrics.extractor import (
+    DEFAULT_BATCH_SIZE,
+    Extractor,
+    FeatureExtractor,
+    FeatureSet,
+    extract_features,
+    get_extractor,
+)
 from ganforge.metrics.reference import reference_features
 from ganforge.metrics.sources import ImageSource, as_source, generator_source
 from ganforge.metrics.specs import MetricOptions, MetricSpec, resolve_metrics
@@ -57,7 +64,7 @@ def compute_metrics(specs: Sequence[MetricSpec], real: FeatureSet | None, fake: 
     return values, protocol
 
 
-def _base_protocol(extractor: FeatureExtractor, real: FeatureSet | None, fake: FeatureSet) -> dict[str, object]:
+def _base_protocol(extractor: Extractor, real: FeatureSet | None, fake: FeatureSet) -> dict[str, object]:
     protocol: dict[str, object] = dict(extractor.protocol())
     protocol.update({"num_fake": fake.count, "skipped_fake": len(fake.skipped), "ganforge_version": __version__})
     if real is not None:
@@ -86,27 +93,48 @@ def evaluate_images(fake: object, metrics: str | Iterable[str] = "fid", referenc
     """
     started = time.perf_counter()
     specs = resolve_metrics(metrics)
-    need_logits = any(spec.needs_logits for spec in specs)
-    extractor = extractor or get_extractor(weights, need_logits=need_logits, device=device,
-                                           batch_size=batch_size, download=download, cache_dir=cache_dir)
-    if need_logits:
-        extractor.require_logits()
+    groups = {kind: [spec for spec in specs if spec.extractor == kind] for kind in ("inception", "digits")}
+    groups = {kind: group for kind, group in groups.items() if group}
+    extractors: dict[str, tuple[Extractor, bool]] = {}
+    if "inception" in groups:
+        need_logits = any(spec.needs_logits for spec in groups["inception"])
+        inception = extractor or get_extractor(weights, need_logits=need_logits, device=device,
+                                               batch_size=batch_size, download=download, cache_dir=cache_dir)
+        extractors["inception"] = (inception, need_logits)
+    if "digits" in groups:
+        from ganforge.metrics.digits import get_digit_extractor
+
+        extractors["digits"] = (get_digit_extractor(cache_dir, device), False)
     source: ImageSource = as_source(fake, num_samples=num_samples)
-    fake_set = extractor.extract(source, with_logits=need_logits, progress=progress, description="generated")
-    real_set: FeatureSet | None = None
-    if any(spec.needs_real for spec in specs):
-        if isinstance(reference, FeatureSet):
-            real_set = reference
-        else:
-            if resolution is None and fake_set.image_size and fake_set.image_size[0] == fake_set.image_size[1]:
-                resolution = fake_set.image_size[0]
-            real_set = reference_features(reference, split=split, resolution=resolution,
-                                          num_samples=reference_samples, extractor=extractor,
-                                          cache_dir=cache_dir, progress=progress, download=download)
-        _check_same_extractor(real_set, extractor)
-    values, metric_protocol = compute_metrics(specs, real_set, fake_set, options)
-    protocol = {**_base_protocol(extractor, real_set, fake_set), **metric_protocol,
-                "seconds": round(time.perf_counter() - started, 3)}
+    # one pass over the generated images, so every feature kind sees the same samples
+    fake_sets = extract_features(source, extractors, progress=progress, description="generated")
+
+    values: dict[str, object] = {}
+    protocol: dict[str, object] = {}
+    for kind, group in groups.items():
+        kind_extractor = extractors[kind][0]
+        fake_set = fake_sets[kind]
+        real_set: FeatureSet | None = None
+        if any(spec.needs_real for spec in group):
+            if isinstance(reference, FeatureSet):
+                real_set = reference
+            else:
+                size = fake_set.image_size
+                real_resolution = resolution or (size[0] if size and size[0] == size[1] else None)
+                real_set = reference_features(reference, split=split, resolution=real_resolution,
+                                              num_samples=reference_samples, extractor=kind_extractor,
+                                              cache_dir=cache_dir, progress=progress, download=download)
+            _check_same_extractor(real_set, kind_extractor)
+        kind_values, kind_protocol = compute_metrics(group, real_set, fake_set, options)
+        values.update(kind_values)
+        kind_protocol = {**_base_protocol(kind_extractor, real_set, fake_set), **kind_protocol}
+        if kind == "inception":
+            protocol.update(kind_protocol)
+        else:  # keep the top level for Inception; other feature kinds get their own section
+            protocol[kind] = kind_protocol
+            for field in ("num_fake", "ganforge_version"):
+                protocol.setdefault(field, kind_protocol[field])
+    protocol["seconds"] = round(time.perf_counter() - started, 3)
     return {**values, "protocol": protocol}
 
 
@@ -145,9 +173,9 @@ def generator_sampler(generator: torch.nn.Module, *, seed: int = 0, device: str 
     return sample
 
 
-def _check_same_extractor(real: FeatureSet, extractor: FeatureExtractor) -> None:
-    sha = real.protocol.get("weights_sha256")
-    if sha and sha != extractor.weights_sha256:
-        raise GanforgeError(f"{real.description} was computed with Inception weights {str(sha)[:12]}..., "
-                            f"the generated side with {extractor.weights_sha256[:12]}...; features from "
-                            "different weight files are not comparable")
+def _check_same_extractor(real: FeatureSet, extractor: Extractor) -> None:
+    sha, ours = real.protocol.get("weights_sha256"), extractor.protocol()["weights_sha256"]
+    if sha and sha != ours:
+        raise GanforgeError(f"{real.description} was computed with feature weights {str(sha)[:12]}..., "
+                            f"the generated side with {ours[:12]}...; features from different weight files "
+                            "are not comparable")

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import torch
 
 from ganforge.errors import GanforgeError
 from ganforge.metrics.frechet import GaussianStats, feature_statistics
-from ganforge.metrics.inception import FEATURE_DIM, fuse_batchnorm
+from ganforge.metrics.inception import fuse_batchnorm
 from ganforge.metrics.preprocess import (
     INCEPTION_SIZE,
     NORMALIZATION,
@@ -107,34 +109,59 @@ class FeatureExtractor:
     def extract(self, images: object, *, num_samples: int | None = None, with_logits: bool = False,
                 progress: bool = True, description: str | None = None) -> FeatureSet:
         """Features of every image of ``images`` (anything :func:`ganforge.metrics.sources.as_source` takes)."""
-        from tqdm.auto import tqdm
+        source = as_source(images, num_samples=num_samples)
+        return extract_features(source, {"inception": (self, with_logits)}, progress=progress,
+                                description=description)["inception"]
 
+
+class Extractor(Protocol):
+    """What :func:`extract_features` and the reference cache need from a feature extractor."""
+
+    batch_size: int
+
+    def protocol(self) -> dict: ...
+
+    def require_logits(self) -> None: ...
+
+    def batch_features(self, images: Batch, with_logits: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]: ...
+
+
+def extract_features(source: ImageSource, extractors: Mapping[str, tuple[Extractor, bool]], *,
+                     progress: bool = True, description: str | None = None) -> dict[str, FeatureSet]:
+    """One pass over ``source`` feeding every batch to each ``name -> (extractor, with_logits)``.
+
+    A single pass matters for generator sources: every extractor sees the same samples, drawn once.
+    """
+    from tqdm.auto import tqdm
+
+    for extractor, with_logits in extractors.values():
         if with_logits:
-            self.require_logits()
-        source: ImageSource = as_source(images, num_samples=num_samples)
-        feats: list[torch.Tensor] = []
-        logits: list[torch.Tensor] = []
-        image_size = None
-        label = description or source.description
-        with tqdm(total=source.count, unit="img", desc=f"Inception features: {label}"[:70],
-                  disable=not progress, leave=False, dynamic_ncols=True) as bar:
-            for batch in source.batches(self.batch_size):
-                if len(batch) == 0:
-                    continue
-                if image_size is None:
-                    image_size = tuple(int(s) for s in batch[0].shape[-2:])
-                f, lg = self.batch_features(batch, with_logits=with_logits)
-                feats.append(f)
+            extractor.require_logits()
+    feats: dict[str, list[torch.Tensor]] = {name: [] for name in extractors}
+    logits: dict[str, list[torch.Tensor]] = {name: [] for name in extractors}
+    image_size = None
+    label = description or source.description
+    batch_size = min(extractor.batch_size for extractor, _ in extractors.values())
+    with tqdm(total=source.count, unit="img", desc=f"features: {label}"[:70], disable=not progress,
+              leave=False, dynamic_ncols=True) as bar:
+        for batch in source.batches(batch_size):
+            if len(batch) == 0:
+                continue
+            if image_size is None:
+                image_size = tuple(int(s) for s in batch[0].shape[-2:])
+            for name, (extractor, with_logits) in extractors.items():
+                f, lg = extractor.batch_features(batch, with_logits=with_logits)
+                feats[name].append(f)
                 if lg is not None:
-                    logits.append(lg)
-                bar.update(len(f))
-        if not feats:
-            raise GanforgeError(f"no readable images in {source.description}")
-        features = torch.cat(feats).numpy()
-        assert features.shape[1] == FEATURE_DIM
-        return FeatureSet(features, len(features), label, protocol=self.protocol(),
-                          logits=torch.cat(logits).numpy() if logits else None,
-                          skipped=list(source.skipped), image_size=image_size)
+                    logits[name].append(lg)
+            bar.update(len(batch))
+    if not image_size:
+        raise GanforgeError(f"no readable images in {source.description}")
+    return {name: FeatureSet(torch.cat(feats[name]).numpy(), sum(len(f) for f in feats[name]), label,
+                             protocol=extractor.protocol(),
+                             logits=torch.cat(logits[name]).numpy() if logits[name] else None,
+                             skipped=list(source.skipped), image_size=image_size)
+            for name, (extractor, _) in extractors.items()}
 
 
 _EXTRACTORS: dict[tuple, FeatureExtractor] = {}

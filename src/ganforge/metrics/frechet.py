@@ -18,8 +18,9 @@ import numpy as np
 import torch
 
 COVARIANCE_RULE = "float64, unbiased (divisor N-1, as np.cov)"
-TRACE_SQRT_RULE = ("Tr((S1 S2)^1/2) = sum sqrt(eigvalsh(L^T S2 L)), S1 = L L^T (Cholesky; eigh factor if "
-                   "singular), negative eigenvalues clipped to 0; equals the complex eigvals(S1 S2) route")
+TRACE_SQRT_RULE = ("Tr((S1 S2)^1/2) = sum sqrt(eigvalsh(F^T S2 F)), S1 = F F^T (Cholesky; the (d, N-1) feature "
+                   "factor when N <= d; eigh otherwise), negatives clipped to 0; equals the complex "
+                   "eigvals(S1 S2) route")
 
 
 @dataclass(frozen=True)

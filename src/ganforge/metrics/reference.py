@@ -18,7 +18,7 @@ import numpy as np
 from ganforge import __version__
 from ganforge.errors import GanforgeError
 from ganforge.metrics._io import atomic_write
-from ganforge.metrics.extractor import FeatureExtractor, FeatureSet, get_extractor
+from ganforge.metrics.extractor import Extractor, FeatureSet, extract_features, get_extractor
 from ganforge.metrics.frechet import COVARIANCE_RULE, GaussianStats, feature_statistics
 from ganforge.metrics.sources import dataset_source, files_source, reference_identity
 from ganforge.metrics.weights import weights_dir
@@ -87,12 +87,13 @@ def _stats_with_factor(mu: np.ndarray, sigma: np.ndarray, features: np.ndarray |
 
 def reference_features(reference: str | Path, *, split: str = "train", resolution: int | None = None,
                        num_samples: int | None = None, subset_seed: int = 0,
-                       extractor: FeatureExtractor | None = None, weights: str | Path | None = None,
+                       extractor: Extractor | None = None, weights: str | Path | None = None,
                        cache_dir: Path | None = None, batch_size: int | None = None, progress: bool = True,
                        refresh: bool = False, download: bool = True) -> FeatureSet:
     """Inception features + statistics of real images, from the cache when already computed.
 
     ``reference`` is a ``ganforge.data`` dataset spec (``digits5k``), or a folder / .zip of images.
+    ``extractor`` defaults to the FID Inception one (any object with the ``Extractor`` interface works).
     ``resolution`` is the side length the dataset loader resizes to before the 299 pipeline (use the
     generator's resolution); ``num_samples`` a seeded random subset. ``refresh`` recomputes.
     The returned :class:`FeatureSet` has ``from_cache`` True when nothing was recomputed.
@@ -119,7 +120,8 @@ def reference_features(reference: str | Path, *, split: str = "train", resolutio
     if source is None:
         source = dataset_source(str(reference), resolution=resolution, split=split, num_samples=num_samples,
                                 subset_seed=subset_seed, cache_dir=cache_dir, download=download)
-    features = extractor.extract(source, progress=progress, description=description)
+    features = extract_features(source, {"reference": (extractor, False)}, progress=progress,
+                                description=description)["reference"]
     features.protocol = {**features.protocol, "reference_key": key}
     _save_reference(path, key, features)
     return features

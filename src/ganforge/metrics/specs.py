@@ -46,6 +46,8 @@ class MetricSpec:
     needs_real_features: bool = False  # per-sample real features, not only mean/covariance
     needs_logits: bool = False  # the fake side's 1008-class logits
     min_samples: Callable[[MetricOptions], int] = field(default=lambda options: 2)
+    extractor: str = "inception"  # which features: "inception" (pool3/logits) or "digits" (FD_digits)
+    in_all: bool = True  # part of --metrics all
 
 
 def _fid(real: FeatureSet | None, fake: FeatureSet, options: MetricOptions) -> tuple[Values, Protocol]:
@@ -85,6 +87,12 @@ def _dc(real: FeatureSet | None, fake: FeatureSet, options: MetricOptions) -> tu
         "dc_k": result.k, "dc_rule": "d < k-NN radius of real points", "dc_features": FEATURE_NOTE}
 
 
+def _fd_digits(real: FeatureSet | None, fake: FeatureSet, options: MetricOptions) -> tuple[Values, Protocol]:
+    return {"fd_digits": fid_from_stats(real.stats, fake.stats)}, {
+        "fd_digits_note": "Fréchet distance on ganforge's digit-classifier features; not FID, not comparable "
+                          "with FID or across classifier files"}
+
+
 METRICS: Registry[MetricSpec] = Registry("metric")
 for _spec in (
     MetricSpec("fid", "Fréchet Inception Distance (lower is better)", _fid, ("fid",)),
@@ -97,12 +105,15 @@ for _spec in (
                needs_real_features=True, min_samples=lambda options: options.pr_k + 1),
     MetricSpec("dc", "density and coverage, k=5 (higher is better)", _dc, ("density", "coverage"),
                needs_real_features=True, min_samples=lambda options: options.dc_k + 1),
+    MetricSpec("fd_digits", "Fréchet distance on a small digit classifier's features: a fast CPU monitor for "
+               "digit data, NOT FID (lower is better)", _fd_digits, ("fd_digits",), extractor="digits",
+               in_all=False),
 ):
     METRICS.register(_spec.name, _spec)
 
 
 def resolve_metrics(names: str | Iterable[str]) -> list[MetricSpec]:
-    """'fid,kid' or ['fid', 'kid'] -> specs, in the given order; 'all' means every metric.
+    """'fid,kid' or ['fid', 'kid'] -> specs, in the given order; 'all' means every Inception metric.
 
     Unknown names raise a GanforgeError listing the valid ones.
     """
@@ -111,7 +122,7 @@ def resolve_metrics(names: str | Iterable[str]) -> list[MetricSpec]:
     if not wanted:
         raise GanforgeError(f"no metric given; choose from: {', '.join(METRICS.names())}")
     if "all" in wanted:
-        wanted = METRICS.names()
+        wanted = [name for name in wanted if name != "all"] + [n for n, s in METRICS.items() if s.in_all]
     specs: list[MetricSpec] = []
     for name in wanted:
         spec = METRICS.get(name)

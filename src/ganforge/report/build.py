@@ -6,6 +6,7 @@ from disk; the Markdown file links its PNGs, written to ``<stem>_files/`` next t
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import tempfile
@@ -73,7 +74,7 @@ def grid_caption(run: RunSummary) -> str:
 
 
 def assemble(collection: Collection, figure_dir: Path) -> ReportContent:
-    from ganforge.report.figures import plot_fid, plot_loss_overlay
+    from ganforge.report.figures import plot_curves, plot_loss_overlay
 
     runs = collection.runs
     best, unranked = best_runs(runs)
@@ -90,17 +91,26 @@ def assemble(collection: Collection, figure_dir: Path) -> ReportContent:
         figures.append(Picture("Loss curves", caption, figure_dir / "loss_curves.png", "loss_curves.png"))
     else:
         notes.append("No history.csv with losses in any run: no loss curves.")
-    caption = plot_fid(runs, figure_dir / "fid.png")
-    if caption:
-        figures.append(Picture("FID during training", caption, figure_dir / "fid.png", "fid.png"))
-    elif any(not run.dataset.startswith("toy2d:") for run in runs):
-        notes.append("No FID measured in any run (metrics.jsonl / history.csv): no FID curves.")
+    for key, title in (("fid", "FID"), ("fd_digits", "FD_digits")):
+        caption = plot_curves(runs, figure_dir / f"{key}.png", key)
+        if caption:
+            figures.append(Picture(f"{title} against step and wall time", caption, figure_dir / f"{key}.png",
+                                   f"{key}.png"))
+        elif key == "fid" and any(not run.dataset.startswith("toy2d:") for run in runs):
+            notes.append("No FID measured in any run (metrics.jsonl / history.csv): no FID curves.")
     if collection.missing:
         notes.append(f"Planned by the sweep but not trained yet: {', '.join(collection.missing)}.")
     sources = [f"{run.name}: {run.path}" for run in runs]
     return ReportContent(title=collection.title, description=collection.description,
                          generated=f"{time.strftime('%Y-%m-%d %H:%M')} by ganforge {__version__}", table=table,
                          best=best, unranked=unranked, grids=grids, figures=figures, notes=notes, sources=sources)
+
+
+def shareable(path: Path) -> None:
+    """Reports are meant to be shared: the umask's usual permissions, not the 0600 of a temporary file."""
+    umask = os.umask(0)
+    os.umask(umask)
+    path.chmod(0o666 & ~umask)
 
 
 def write_markdown(content: ReportContent, out: Path) -> None:
@@ -113,6 +123,7 @@ def write_markdown(content: ReportContent, out: Path) -> None:
     assets.mkdir(parents=True, exist_ok=True)
     for picture in [*content.grids, *content.figures]:
         shutil.copyfile(picture.path, assets / picture.name)
+        shareable(assets / picture.name)
     atomic_write_text(out, render_markdown(content, assets.name))
 
 
@@ -133,6 +144,7 @@ def build_report(inputs: list[Path], out: Path, *, overwrite: bool = False) -> R
             atomic_write_text(out, render_html(content))
         else:
             write_markdown(content, out)
+    shareable(out)
     return content
 
 

@@ -18,6 +18,7 @@ from ganforge.errors import GanforgeError
 from ganforge.report.records import MetricRecord, generator_step, read_json, read_metric_records
 
 SWEEP_INDEX = "sweep.json"
+CURVE_METRICS = ("fid", "fd_digits")  # metrics drawn against step and wall time
 
 
 @dataclass
@@ -33,7 +34,7 @@ class RunSummary:
     eval_step: int | None  # the step those values measured
     history: dict[str, list[float]]
     final_png: Path | None
-    fid_points: list[tuple[int, float | None, float]] = field(default_factory=list)  # (step, seconds, fid)
+    curves: dict[str, list[tuple[int, float | None, float]]] = field(default_factory=dict)  # fid, fd_digits
     axes: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -120,17 +121,25 @@ def latest_values(records: list[MetricRecord], step: int | None) -> tuple[dict, 
     return values, protocols, chosen
 
 
-def fid_points(records: list[MetricRecord], history: dict[str, list[float]]) -> list[tuple[int, float | None, float]]:
-    """FID against step from metrics.jsonl and from an ``fid`` column of history.csv, one value per step."""
-    by_step: dict[int, float] = {}
-    for step, value in zip(history.get("step", []), history.get("fid", []), strict=False):
+def curve_points(records: list[MetricRecord], history: dict[str, list[float]],
+                 key: str) -> list[tuple[int, float | None, float]]:
+    """(step, training seconds, value) of metric ``key`` from metrics.jsonl and from a history.csv column,
+    one value per step (the latest). Seconds come from the record (evaluations during training carry
+    ``train_seconds``), else from history.csv at that step."""
+    by_step: dict[int, tuple[float | None, float]] = {}
+    for step, value in zip(history.get("step", []), history.get(key, []), strict=False):
         if math.isfinite(step) and math.isfinite(value):
-            by_step[int(step)] = value
+            by_step[int(step)] = (None, value)
     for record in records:
-        value = record.values.get("fid")
+        value = record.values.get(key)
         if record.step is not None and value is not None:
-            by_step[record.step] = value
-    return [(step, seconds_at(history, step), by_step[step]) for step in sorted(by_step)]
+            seconds = record.raw.get("train_seconds")
+            by_step[record.step] = (float(seconds) if isinstance(seconds, (int, float)) else None, value)
+    points = []
+    for step in sorted(by_step):
+        seconds, value = by_step[step]
+        points.append((step, seconds if seconds is not None else seconds_at(history, step), value))
+    return points
 
 
 def summarize_run(path: Path, name: str | None = None, axes: dict[str, Any] | None = None) -> RunSummary:
@@ -149,7 +158,8 @@ def summarize_run(path: Path, name: str | None = None, axes: dict[str, Any] | No
     return RunSummary(name=name or path.name, path=path, config=config, step=step, seconds=seconds,
                       images_per_s=rate, values=values, protocols=protocols, eval_step=eval_step,
                       history=history, final_png=final if final.is_file() else None,
-                      fid_points=fid_points(records, history), axes=axes or {})
+                      curves={key: curve_points(records, history, key) for key in CURVE_METRICS},
+                      axes=axes or {})
 
 
 # -- inputs -----------------------------------------------------------------------------------------

@@ -55,58 +55,82 @@ def _save(fig, out: Path) -> None:
     plt.close(fig)
 
 
+def loss_groups(runs: list[RunSummary]) -> dict[str, list[int]]:
+    """Run indices by loss function: losses of different functions live on different scales (a
+    Wasserstein critic's values dwarf a BCE discriminator's), so each function gets its own panels."""
+    groups: dict[str, list[int]] = {}
+    for index, run in enumerate(runs):
+        if run.history.get("step") and run.history.get("loss_d"):
+            groups.setdefault(str(run.config.get("loss", "?")), []).append(index)
+    return groups
+
+
 def plot_loss_overlay(runs: list[RunSummary], out: Path) -> str | None:
-    """D and G losses of every run against step; returns the caption, or None when no run has a history."""
-    drawable = [(i, r) for i, r in enumerate(runs) if r.history.get("step") and r.history.get("loss_d")]
-    if not drawable:
+    """D and G losses of every run against step, one column per loss function; the caption, or None when
+    no run has a history."""
+    groups = loss_groups(runs)
+    if not groups:
         return None
     plt = _pyplot()
     colors = run_colors(len(runs))
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 6.5), sharex=True)
+    columns = len(groups)
+    fig, axes = plt.subplots(2, columns, figsize=(max(6.5, 4.6 * columns), 6.2), sharex=True, squeeze=False)
     windows = set()
-    for index, run in drawable:
-        steps = run.history["step"]
-        window = smoothing_window(len(steps))
-        windows.add(window)
-        top.plot(steps, moving_average(run.history.get("loss_d", []), window), color=colors[index], lw=1.3,
-                 label=run.name)
-        bottom.plot(steps, moving_average(run.history.get("loss_g", []), window), color=colors[index], lw=1.3)
-    top.set_ylabel("D loss")
-    bottom.set_ylabel("G loss")
-    bottom.set_xlabel("step")
-    for axis in (top, bottom):
-        axis.grid(alpha=0.3)
-    top.legend(loc="best", fontsize=8)
-    top.set_title("Training losses (each run's own loss function: scales differ between losses)")
+    for column, (loss, indices) in enumerate(groups.items()):
+        top, bottom = axes[0][column], axes[1][column]
+        for index in indices:
+            run = runs[index]
+            steps = run.history["step"]
+            window = smoothing_window(len(steps))
+            windows.add(window)
+            top.plot(steps, moving_average(run.history.get("loss_d", []), window), color=colors[index], lw=1.3,
+                     label=run.name)
+            bottom.plot(steps, moving_average(run.history.get("loss_g", []), window), color=colors[index], lw=1.3)
+        top.set_title(f"loss: {loss}")
+        top.legend(loc="best", fontsize=8)
+        bottom.set_xlabel("step")
+        for axis in (top, bottom):
+            axis.grid(alpha=0.3)
+    axes[0][0].set_ylabel("D loss")
+    axes[1][0].set_ylabel("G loss")
     _save(fig, out)
     smoothing = ("raw logged values" if windows == {1} else
                  f"moving average over up to {max(windows)} logged rows")
-    return f"Discriminator (top) and generator (bottom) loss against step, {smoothing}."
+    split = " One column per loss function, since their scales differ." if columns > 1 else ""
+    return f"Discriminator (top) and generator (bottom) loss against step, {smoothing}.{split}"
 
 
-def plot_fid(runs: list[RunSummary], out: Path) -> str | None:
-    """FID against step (left) and training wall time (right); None when no run has an FID."""
-    drawable = [(i, r) for i, r in enumerate(runs) if r.fid_points]
+CURVE_LABELS = {"fid": "FID", "fd_digits": "FD_digits (digit-classifier features, not FID)"}
+
+
+def plot_curves(runs: list[RunSummary], out: Path, key: str = "fid") -> str | None:
+    """Metric ``key`` against step (left) and training wall time (right); None when no run has it."""
+    drawable = [(i, r) for i, r in enumerate(runs) if r.curves.get(key)]
     if not drawable:
         return None
     plt = _pyplot()
     colors = run_colors(len(runs))
     fig, (by_step, by_time) = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
     for index, run in drawable:
-        steps = [p[0] for p in run.fid_points]
-        fids = [p[2] for p in run.fid_points]
+        points = run.curves[key]
         style = dict(color=colors[index], marker="o", ms=4, lw=1.3)
-        by_step.plot(steps, fids, label=run.name, **style)
-        timed = [(p[1] / 60, p[2]) for p in run.fid_points if p[1] is not None]
+        by_step.plot([p[0] for p in points], [p[2] for p in points], label=run.name, **style)
+        timed = [(p[1] / 60, p[2]) for p in points if p[1] is not None]
         if timed:
-            by_time.plot([t for t, _ in timed], [f for _, f in timed], **style)
+            by_time.plot([t for t, _ in timed], [v for _, v in timed], **style)
+    # From 0, so that a single measurement per run still shows where in training (and at what cost) it sits.
+    by_step.set_xlim(0, 1.05 * max(p[0] for _, r in drawable for p in r.curves[key]))
+    times = [p[1] / 60 for _, r in drawable for p in r.curves[key] if p[1] is not None]
+    if times:
+        by_time.set_xlim(0, 1.05 * max(times))
     by_step.set_xlabel("step")
     by_time.set_xlabel("training wall time (minutes)")
-    by_step.set_ylabel("FID (lower is better)")
+    label = CURVE_LABELS.get(key, key)
+    by_step.set_ylabel(f"{label} (lower is better)")
     for axis in (by_step, by_time):
         axis.grid(alpha=0.3)
     by_step.legend(loc="best", fontsize=8)
     _save(fig, out)
-    single = all(len(r.fid_points) == 1 for _, r in drawable)
+    single = all(len(r.curves[key]) == 1 for _, r in drawable)
     note = " Each run was measured once, at its final step." if single else ""
-    return f"FID against training step (left) and training wall time (right).{note}"
+    return f"{label} against training step (left) and training wall time (right).{note}"

@@ -13,12 +13,13 @@ from pathlib import Path
 from typing import Any
 
 # Values a metrics.jsonl record may carry, in the order reports show them.
-IMAGE_METRIC_KEYS = ("is", "is_std", "fid", "kid", "kid_std", "precision", "recall", "density", "coverage")
+IMAGE_METRIC_KEYS = ("is", "is_std", "fid", "kid", "kid_std", "precision", "recall", "density", "coverage",
+                     "fd_digits")
 TOY2D_METRIC_KEYS = ("modes", "num_modes", "high_quality", "reverse_kl")
 METRIC_KEYS = IMAGE_METRIC_KEYS + TOY2D_METRIC_KEYS
 # Metric name (sweep files, --metrics) -> the record keys that say it was measured.
 METRIC_RECORD_KEYS = {"fid": ("fid",), "kid": ("kid",), "is": ("is",), "pr": ("precision", "recall"),
-                      "dc": ("density", "coverage"), "toy2d": ("modes", "high_quality")}
+                      "dc": ("density", "coverage"), "fd_digits": ("fd_digits",), "toy2d": ("modes", "high_quality")}
 
 
 @dataclass(frozen=True)

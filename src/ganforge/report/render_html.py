@@ -18,7 +18,7 @@ h1 { font-size: 24px; margin-bottom: 4px; } h2 { font-size: 18px; margin-top: 32
 .best-list li { margin: 2px 0; } .note { color: #8a5a00; }
 .table-wrap { overflow-x: auto; }
 table.runs { border-collapse: collapse; font-size: 13px; white-space: nowrap; }
-table.runs th, table.runs td { border-bottom: 1px solid #e3e6ee; padding: 5px 9px; text-align: right; }
+table.runs th, table.runs td { border-bottom: 1px solid #e3e6ee; padding: 5px 7px; text-align: right; }
 table.runs th { background: #f3f5fa; position: sticky; top: 0; }
 table.runs td.text, table.runs th.text { text-align: left; }
 table.runs tr.best td { background: #e7f6ea; font-weight: 600; }

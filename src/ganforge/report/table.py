@@ -45,7 +45,10 @@ IMAGE_CELLS: dict[str, Callable[[dict[str, float | None]], str]] = {
     "recall": lambda v: plain(v, "recall", _fixed(3)),
     "density": lambda v: plain(v, "density", _fixed(3)),
     "coverage": lambda v: plain(v, "coverage", _fixed(3)),
+    "FD_digits": lambda v: plain(v, "fd_digits", _fixed(2)),
 }
+# Shown only when some run has it: a digits-only monitor, not one of the field's standard columns.
+OPTIONAL_IMAGE_COLUMNS = {"FD_digits": "fd_digits"}
 
 
 def modes_cell(values: dict[str, float | None]) -> str:
@@ -150,7 +153,20 @@ def _rank_rules() -> list[tuple[str, str, Callable[[RunSummary], tuple | None]]]
         return (-modes, kl if kl is not None else math.inf)
 
     return [("fid", "lowest FID", value("fid")), ("kid", "lowest KID (no FID measured)", value("kid")),
+            ("fd_digits", "lowest FD_digits (digit-classifier features, not FID; no FID or KID measured)",
+             value("fd_digits")),
             ("modes", "most modes captured, then lowest reverse KL (PacGAN 2-D)", toy)]
+
+
+def kid_dissent(group: list[RunSummary], winner: RunSummary) -> str:
+    """Say so when KID (unbiased at small N, unlike FID) prefers another run than FID does."""
+    kids = [(run.values["kid"], run) for run in group if run.values.get("kid") is not None]
+    if not kids or winner.values.get("kid") is None:
+        return ""
+    best_kid, best = min(kids, key=lambda item: item[0])
+    if best is winner:
+        return ""
+    return f"KID ranks {best.name} first ({best_kid:.4g} vs {winner.values['kid']:.4g})"
 
 
 def best_runs(runs: list[RunSummary]) -> tuple[list[Best], list[str]]:
@@ -173,6 +189,8 @@ def best_runs(runs: list[RunSummary]) -> tuple[list[Best], list[str]]:
             note = "measured under different protocols: values are not strictly comparable" if len(protocols) > 1 else ""
             if len(scored) < len(group):
                 note = "; ".join(filter(None, [note, f"{len(group) - len(scored)} run(s) without {metric} not ranked"]))
+            if metric == "fid":
+                note = "; ".join(filter(None, [note, kid_dissent(group, winner)]))
             best.append(Best(dataset, winner.name, reason, note))
             break
         else:
@@ -194,8 +212,10 @@ class Table:
 def build_table(runs: list[RunSummary], best: list[Best]) -> Table:
     kinds = {"toy2d" if r.dataset.startswith("toy2d:") else "image" for r in runs}
     header = ["run", "model", "dataset", "loss", "steps", "wall time", "img/s"]
+    image_columns = list(IMAGE_COLUMNS) + [column for column, key in OPTIONAL_IMAGE_COLUMNS.items()
+                                           if any(key in run.values for run in runs)]
     if "image" in kinds:
-        header += IMAGE_COLUMNS
+        header += image_columns
     if "toy2d" in kinds:
         header += TOY2D_COLUMNS
     header.append("protocol")
@@ -208,7 +228,7 @@ def build_table(runs: list[RunSummary], best: list[Best]) -> Table:
                  str(run.step) if run.step is not None else MISSING, duration(run.seconds),
                  f"{run.images_per_s:.0f}" if run.images_per_s else MISSING]
         if "image" in kinds:
-            cells += [IMAGE_CELLS[c](run.values) for c in IMAGE_COLUMNS]
+            cells += [IMAGE_CELLS[c](run.values) for c in image_columns]
         if "toy2d" in kinds:
             cells += [TOY2D_CELLS[c](run.values) for c in TOY2D_COLUMNS]
         labels = []

@@ -33,7 +33,7 @@ from ganforge.fileio import atomic_write_text
 from ganforge.report.records import METRIC_KEYS, read_metric_records
 from ganforge.report.table import duration
 from ganforge.sweeps.spec import PlannedRun, Sweep
-from ganforge.sweeps.state import DONE, EVALUATE, NEW, RESTART, RESUME, run_status
+from ganforge.sweeps.state import DONE, EVALUATE, NEW, RESTART, RESUME, missing_metrics, run_status
 from ganforge.training.rundir import RunPaths
 
 INDEX_FILE, SUMMARY_FILE, SPEC_COPY, LOG_FOLDER = "sweep.json", "sweep.jsonl", "sweep.yaml", "logs"
@@ -178,13 +178,14 @@ def execute_run(run: PlannedRun, sweep: Sweep, progress: bool, echo: Echo, prefi
         outcome.images_per_s = round(result.images_per_s, 1)
     else:
         outcome.steps, outcome.train_seconds = run.config.steps, trained_seconds(run)
-    if sweep.evaluation.metrics_for(run.kind):
-        echo(f"{prefix}{run.name}: evaluating {', '.join(sweep.evaluation.metrics_for(run.kind))} on "
-             f"{sweep.evaluation.samples_for(run.kind)} samples")
+    missing = missing_metrics(run, sweep.evaluation)
+    if missing:
+        echo(f"{prefix}{run.name}: evaluating {', '.join(missing)} on {sweep.evaluation.samples_for(run.kind)} "
+             "samples")
         started = time.perf_counter()
-        evaluate_planned_run(run, sweep.evaluation, progress=progress)
+        evaluate_planned_run(run, sweep.evaluation, missing)
         outcome.eval_seconds = round(time.perf_counter() - started, 1)
-        outcome.metrics = final_metrics(run)
+    outcome.metrics = final_metrics(run)
     return outcome
 
 

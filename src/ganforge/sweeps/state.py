@@ -64,14 +64,15 @@ def training_finished(paths: RunPaths, steps: int) -> bool:
     return paths.loss_curves.stat().st_mtime_ns >= spec.stat().st_mtime_ns and (paths.samples / "final.png").is_file()
 
 
-def metrics_measured(run: PlannedRun, evaluation: EvaluationSpec) -> bool:
+def missing_metrics(run: PlannedRun, evaluation: EvaluationSpec) -> list[str]:
+    """The sweep's metrics for this run that metrics.jsonl lacks at the final step with the sweep's N."""
     wanted = evaluation.metrics_for(run.kind)
     if not wanted:
-        return True
+        return []
     samples = evaluation.samples_for(run.kind)
     records = [r for r in read_metric_records(RunPaths(run.run_dir).metrics)
                if r.step == run.config.steps and r.num_fake == samples]
-    return all(any(record.has(metric) for record in records) for metric in wanted)
+    return [metric for metric in wanted if not any(record.has(metric) for record in records)]
 
 
 def run_status(run: PlannedRun, evaluation: EvaluationSpec) -> RunStatus:
@@ -93,6 +94,6 @@ def run_status(run: PlannedRun, evaluation: EvaluationSpec) -> RunStatus:
                             f"{run.config.steps}; raise steps or move the folder away")
     if not training_finished(paths, run.config.steps):
         return RunStatus(RESUME, step)
-    if not metrics_measured(run, evaluation):
+    if missing_metrics(run, evaluation):
         return RunStatus(EVALUATE, step)
     return RunStatus(DONE, step)

@@ -93,7 +93,18 @@ class CompiledOrEager:
         return self.eager(*args, **kwargs)
 
 
-def maybe_compile(module: nn.Module, name: str, *, enabled: bool, device: torch.device,
+def compile_enabled(requested: bool, device: torch.device) -> bool:
+    """Whether --compile goes ahead; when the default backend cannot work here, one line says why."""
+    if not requested:
+        return False
+    reason = compile_unavailable(device) if DEFAULT_BACKEND == "inductor" else None
+    if reason is not None:
+        notice(f"--compile ignored: {reason}; training runs eagerly")
+        return False
+    return True
+
+
+def maybe_compile(module: nn.Module, name: str, *, enabled: bool,
                   backend: str | Callable[..., Any] | None = None) -> Callable[..., Any]:
     """``module`` itself, or a compiled call of it that falls back to eager on a compiler failure.
 
@@ -102,11 +113,6 @@ def maybe_compile(module: nn.Module, name: str, *, enabled: bool, device: torch.
     if not enabled:
         return module
     backend = DEFAULT_BACKEND if backend is None else backend
-    if backend == "inductor":
-        reason = compile_unavailable(device)
-        if reason is not None:
-            notice(f"--compile ignored: {reason}; training runs eagerly")
-            return module
     return CompiledOrEager(module, torch.compile(module, backend=backend), name)
 
 

@@ -10,12 +10,11 @@ The division of work, and why:
 - ``--batch-size`` is the global batch. Every rank draws the same epoch permutation and takes its own
   contiguous slice of each global batch, so one step of N ranks sees exactly the images one process
   with the same ``--batch-size`` would, and the rank slices never overlap.
-- Latents are drawn for the whole global batch on every rank (a few KB of random numbers) and sliced the
-  same way: ranks get distinct latents, and a multi-process run consumes the single-process stream, so
-  with synchronized BatchNorm (or none) it computes the single-process step up to float rounding.
-- Augmentation and penalty randomness (the aux stream) is per-rank seeded instead; its draws are
-  per-sample and happen deep inside the augment ops, where slicing a global draw is not worth the
-  plumbing. Multi-process runs with ``--augment``/``--gp`` are equivalent in distribution, not bitwise.
+- Every random draw that is per sample (latents, DiffAugment's transforms, the gradient penalty's
+  interpolation factors) is made for the whole global batch on every rank, from the same seeded streams,
+  and sliced the same way: ranks get distinct values, their streams stay identical (so a checkpoint needs
+  no per-rank state), and with synchronized BatchNorm (or none) N processes compute the single-process
+  step up to float rounding. The extra draws are a few numbers per sample.
 - Gradients are averaged by DDP, once per optimizer step; see ``Trainer`` for the G-step pattern.
 - Only rank 0 touches the run folder. Stop requests (SIGTERM/Ctrl-C on any rank) are combined with an
   all-reduce at every logging step so that all ranks stop at the same step; an exception in one rank
@@ -26,12 +25,13 @@ The division of work, and why:
 
 from __future__ import annotations
 
+import inspect
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 import torch.distributed as dist
@@ -42,6 +42,7 @@ from ganforge.errors import GanforgeError
 # Seconds a collective may wait for a peer before the process group gives up. Long enough for rank 0's
 # sample grids and checkpoints (the other ranks wait for it at the next collective), short enough that
 # a lost peer on NCCL ends the job instead of holding the GPUs for torch's 30-minute default.
+T = TypeVar("T")
 TIMEOUT_ENV = "GANFORGE_DIST_TIMEOUT"
 DEFAULT_TIMEOUT_S = 900.0
 
@@ -137,7 +138,9 @@ def process_group(info: DistInfo, device: torch.device, timeout_s: float | None 
     if device.type == "cuda":
         torch.cuda.set_device(device)
     timeout = timedelta(seconds=timeout_s if timeout_s is not None else timeout_seconds())
-    kwargs: dict[str, Any] = {"device_id": device} if device.type == "cuda" else {}
+    # device_id (torch >= 2.3) binds the NCCL communicator to this GPU eagerly
+    eager = device.type == "cuda" and "device_id" in inspect.signature(dist.init_process_group).parameters
+    kwargs: dict[str, Any] = {"device_id": device} if eager else {}
     dist.init_process_group(backend, timeout=timeout, **kwargs)
     try:
         yield
@@ -157,13 +160,54 @@ def all_reduce_sum(tensor: torch.Tensor, info: DistInfo) -> torch.Tensor:
     return tensor
 
 
-def all_gather_objects(obj: Any, info: DistInfo) -> list[Any]:
-    """Every rank's ``obj``, in rank order (``[obj]`` in a single process)."""
+def from_main(fn: Callable[[], T], info: DistInfo) -> T:
+    """``fn()`` run on rank 0 only, its result handed to every rank.
+
+    For what rank 0 alone may decide or read (the run folder's name, the checkpoint). A GanforgeError
+    there (a bad --run-dir, a missing checkpoint) is raised on every rank, so all exit with the same
+    one-line message instead of the others failing on a closed connection.
+    """
     if not info.enabled:
-        return [obj]
-    out: list[Any] = [None] * info.world_size
-    dist.all_gather_object(out, obj)
-    return out
+        return fn()
+    if info.is_main:
+        try:
+            result = fn()
+        except GanforgeError as exc:
+            dist.broadcast_object_list([("error", (str(exc), exc.exit_code))], src=0)
+            raise
+        dist.broadcast_object_list([("ok", result)], src=0)
+        return result
+    payload: list[Any] = [None]
+    dist.broadcast_object_list(payload, src=0)
+    kind, value = payload[0]
+    if kind == "error":
+        raise _rank_error(*value)
+    return value
+
+
+def main_first(fn: Callable[[], T], info: DistInfo) -> T:
+    """``fn()`` on every rank, rank 0 first (a download happens once; the others then read the cache)."""
+    if not info.enabled:
+        return fn()
+    if info.is_main:
+        try:
+            result = fn()
+        except GanforgeError as exc:
+            dist.broadcast_object_list([(str(exc), exc.exit_code)], src=0)
+            raise
+        dist.broadcast_object_list([None], src=0)
+        return result
+    outcome: list[Any] = [None]
+    dist.broadcast_object_list(outcome, src=0)
+    if outcome[0] is not None:
+        raise _rank_error(*outcome[0])
+    return fn()
+
+
+def _rank_error(message: str, exit_code: int) -> GanforgeError:
+    error = GanforgeError(message)
+    error.exit_code = exit_code
+    return error
 
 
 def wrap_ddp(module: nn.Module, device: torch.device, info: DistInfo) -> nn.Module:
@@ -179,7 +223,11 @@ def wrap_ddp(module: nn.Module, device: torch.device, info: DistInfo) -> nn.Modu
     from torch.nn.parallel import DistributedDataParallel
 
     device_ids = [device.index] if device.type == "cuda" else None
-    return DistributedDataParallel(module, device_ids=device_ids, broadcast_buffers=False)
+    # torch >= 2.13 renames the switch; both keep the one-time sync of buffers at construction
+    parameters = inspect.signature(DistributedDataParallel).parameters
+    no_forward_sync = ({"forward_sync_buffers": False} if "forward_sync_buffers" in parameters
+                       else {"broadcast_buffers": False})
+    return DistributedDataParallel(module, device_ids=device_ids, **no_forward_sync)
 
 
 # -- synchronized BatchNorm ------------------------------------------------------------------------------

@@ -54,6 +54,13 @@ def float32_spectral_norm(module: nn.Module) -> int:
     return count
 
 
+def make_scaler(device: torch.device, enabled: bool) -> Any:
+    """A GradScaler for ``device`` (torch.amp's since torch 2.3; the CUDA-only one before)."""
+    if hasattr(torch.amp, "GradScaler"):
+        return torch.amp.GradScaler(device.type, enabled=enabled)
+    return torch.cuda.amp.GradScaler(enabled=enabled and device.type == "cuda")
+
+
 def notice(message: str) -> None:
     print(f"ganforge: note: {message}", file=sys.stderr)
 
@@ -70,8 +77,8 @@ class Precision:
             notice("--precision fp16 on CPU runs autocast in emulated half precision and is usually slower "
                    "than fp32; bf16 is the reduced precision CPUs support natively")
         scaled = name == "fp16"
-        self.scaler_d = torch.amp.GradScaler(device.type, enabled=scaled)
-        self.scaler_g = torch.amp.GradScaler(device.type, enabled=scaled)
+        self.scaler_d = make_scaler(device, scaled)
+        self.scaler_g = make_scaler(device, scaled)
 
     @property
     def enabled(self) -> bool:
@@ -87,7 +94,7 @@ class Precision:
         return scores.float()
 
     def backward_and_step(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer,
-                          scaler: torch.amp.GradScaler) -> None:
+                          scaler: Any) -> None:
         """``loss.backward(); optimizer.step()``, with loss scaling in fp16 (pass-through otherwise)."""
         if scaler.is_enabled():
             scaler.scale(loss).backward()

@@ -1,0 +1,163 @@
+"""FD_digits: a cheap Fréchet distance for monitoring digit GANs on a CPU. It is NOT FID.
+
+Features are the 128-d penultimate layer of a small LeNet-style CNN that ganforge trains on digits5k the
+first time it is needed (3 epochs, about 20-45 s of CPU time; ~95 % training accuracy) and caches as
+``<cache>/metrics/digits-classifier-v1.safetensors``.
+Images are reduced to luma, resized to 32x32 (antialiased bilinear; 32x32 inputs are untouched) and
+scaled to [-1, 1]. Extraction runs at thousands of images per second, so it suits ``--eval-every`` on a
+CPU, where Inception manages a few images per second.
+
+Values depend on the classifier: the protocol carries its sha256, and numbers from different classifier
+files (e.g. trained on two machines) are not comparable. Never report FD_digits as FID; it means
+something only for digit-like data.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ganforge.errors import GanforgeError
+from ganforge.metrics._io import atomic_write
+from ganforge.metrics.preprocess import QUANTIZATION, check_images
+from ganforge.metrics.sources import Batch, as_source
+from ganforge.metrics.weights import sha256_of, weights_dir
+
+CLASSIFIER_VERSION = 1
+FEATURE_DIM = 128
+SIZE = 32
+EXTRACTOR_NAME = f"ganforge digits5k CNN v{CLASSIFIER_VERSION}, {FEATURE_DIM}-d (FD_digits, not FID)"
+RESIZE_RULE = "luma (0.299 R + 0.587 G + 0.114 B), antialiased bilinear to 32x32 (32x32 untouched)"
+
+
+class DigitNet(nn.Module):
+    """LeNet-style: conv 5x5/2 (16) -> conv 5x5/2 (32) -> fc 128 (the features) -> fc 10. ~1 M MACs/image."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(1, 16, 5, stride=2, padding=2), nn.ReLU(),
+            nn.Conv2d(16, 32, 5, stride=2, padding=2), nn.ReLU(),
+            nn.Flatten(), nn.Linear(32 * 8 * 8, FEATURE_DIM), nn.ReLU(),
+        )
+        self.head = nn.Linear(FEATURE_DIM, 10)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+def digit_input(images: Batch) -> torch.Tensor:
+    """uint8 images (a tensor or a list of mixed sizes) -> float (N, 1, 32, 32) in [-1, 1]."""
+    if isinstance(images, list):
+        return torch.cat([digit_input(im.unsqueeze(0)) for im in images])
+    check_images(images)
+    x = images.float()
+    if x.shape[1] == 3:
+        x = (x * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(dim=1, keepdim=True)
+    if x.shape[-2:] != (SIZE, SIZE):
+        x = F.interpolate(x, size=(SIZE, SIZE), mode="bilinear", antialias=True, align_corners=False)
+    return x / 127.5 - 1.0
+
+
+def train_digit_classifier(seed: int = 0, epochs: int = 3, batch_size: int = 64,
+                           num_images: int | None = None) -> tuple[DigitNet, float]:
+    """Train :class:`DigitNet` on digits5k (or its first ``num_images``, every 10th class-sorted image
+    kept so all classes appear); returns it (eval mode) and its training-set accuracy."""
+    from ganforge.data import load_dataset
+
+    dataset = load_dataset("digits5k")
+    x, y = digit_input(dataset.data), dataset.labels
+    if num_images is not None:
+        step = max(1, len(x) // num_images)
+        x, y = x[::step][:num_images], y[::step][:num_images]
+    with torch.random.fork_rng():  # leave the caller's RNG state alone
+        torch.manual_seed(seed)
+        net = DigitNet()
+        optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
+        for _ in range(epochs):
+            for idx in torch.randperm(len(x)).split(batch_size):
+                optimizer.zero_grad(set_to_none=True)
+                F.cross_entropy(net(x[idx]), y[idx]).backward()
+                optimizer.step()
+    net.eval().requires_grad_(False)
+    with torch.inference_mode():
+        accuracy = float((torch.cat([net(part).argmax(1) for part in x.split(1000)]) == y).float().mean())
+    return net, accuracy
+
+
+def classifier_path(cache_dir: Path | None = None) -> Path:
+    return weights_dir(cache_dir) / f"digits-classifier-v{CLASSIFIER_VERSION}.safetensors"
+
+
+def load_or_train_classifier(cache_dir: Path | None = None, train: bool = True) -> tuple[DigitNet, Path]:
+    """The cached classifier, trained and saved (atomically) first when absent."""
+    from safetensors.torch import load_file, save_file
+
+    path = classifier_path(cache_dir)
+    if not path.is_file():
+        if not train:
+            raise GanforgeError(f"no digit classifier at '{path}'; it is trained on first use (~20-45 s of CPU)")
+        print("ganforge: training the FD_digits classifier on digits5k (first use only)", file=sys.stderr)
+        net, accuracy = train_digit_classifier()
+        if accuracy < 0.9:  # a broken training run must not become the cached reference classifier
+            raise GanforgeError(f"digit classifier reached only {accuracy:.1%} training accuracy; not cached")
+        state = {k: v.contiguous() for k, v in net.state_dict().items()}
+        atomic_write(path, lambda tmp: save_file(state, str(tmp), metadata={"train_accuracy": f"{accuracy:.4f}"}))
+    net = DigitNet()
+    net.load_state_dict(load_file(str(path)))
+    return net.eval().requires_grad_(False), path
+
+
+class DigitFeatureExtractor:
+    """Features of the digit classifier; the same interface as the Inception ``FeatureExtractor``."""
+
+    has_logits = False
+
+    def __init__(self, *, cache_dir: Path | None = None, device: str = "cpu", batch_size: int = 256) -> None:
+        net, path = load_or_train_classifier(cache_dir)
+        self.weights_path = path
+        self.weights_sha256 = sha256_of(path)
+        self.device = torch.device(device)
+        self.batch_size = batch_size
+        self.model = net.to(self.device)
+
+    def protocol(self) -> dict:
+        return {"feature_extractor": EXTRACTOR_NAME, "weights_file": self.weights_path.name,
+                "weights_sha256": self.weights_sha256, "resize": RESIZE_RULE, "quantization": QUANTIZATION,
+                "normalization": "x / 127.5 - 1"}
+
+    def require_logits(self) -> None:
+        raise GanforgeError("the digit classifier provides features for FD_digits only, not Inception logits")
+
+    @torch.inference_mode()
+    def batch_features(self, images: Batch, with_logits: bool = False) -> tuple[torch.Tensor, None]:
+        if with_logits:
+            self.require_logits()
+        return self.model.features(digit_input(images).to(self.device)).float().cpu(), None
+
+    def extract(self, images: object, *, num_samples: int | None = None, with_logits: bool = False,
+                progress: bool = True, description: str | None = None):
+        from ganforge.metrics.extractor import extract_features
+
+        source = as_source(images, num_samples=num_samples)
+        return extract_features(source, {"digits": (self, with_logits)}, progress=progress,
+                                description=description)["digits"]
+
+
+_DIGIT_EXTRACTORS: dict[tuple[str, str], DigitFeatureExtractor] = {}
+
+
+def get_digit_extractor(cache_dir: Path | None = None, device: str = "cpu") -> DigitFeatureExtractor:
+    """A :class:`DigitFeatureExtractor`, built once per (classifier file, device)."""
+    path = classifier_path(cache_dir)
+    key = (str(path.resolve()), str(torch.device(device)))
+    if key not in _DIGIT_EXTRACTORS or not path.is_file():
+        _DIGIT_EXTRACTORS[key] = DigitFeatureExtractor(cache_dir=cache_dir, device=device)
+    return _DIGIT_EXTRACTORS[key]
