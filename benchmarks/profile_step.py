@@ -9,6 +9,7 @@ wrapping the methods, so the training code carries no profiling hooks.
     python benchmarks/profile_step.py                          # dcgan, digits5k, batch 64, CPU/auto
     python benchmarks/profile_step.py --model sagan --batch-size 256 --steps 10
     python benchmarks/profile_step.py --device cuda --data-on-host --precision bf16
+    python benchmarks/profile_step.py --device cuda --sync-debug      # no host-device sync in a step
 """
 
 from __future__ import annotations
@@ -46,6 +47,9 @@ def main() -> None:
     parser.add_argument("--data-on-host", action="store_true", help="keep the dataset in pinned host memory")
     parser.add_argument("--augment", default="none")
     parser.add_argument("--top", type=int, default=12, help="operators listed")
+    parser.add_argument("--sync-debug", action="store_true",
+                        help="CUDA: first run --steps steps with torch.cuda.set_sync_debug_mode('error'), so any "
+                             "host-device sync inside train_step raises")
     args = parser.parse_args()
 
     config = build_config({"model": args.model, "data": args.data, "batch_size": args.batch_size,
@@ -60,6 +64,14 @@ def main() -> None:
     for _ in range(args.warmup):
         step()
     cuda = device.type == "cuda"
+    if args.sync_debug and cuda:
+        torch.cuda.set_sync_debug_mode("error")
+        try:
+            for _ in range(args.steps):
+                trainer.train_step()
+        finally:
+            torch.cuda.set_sync_debug_mode(0)
+        print(f"sync debug: {args.steps} steps without a host-device sync")
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
     with profile(activities=activities) as prof:
         for _ in range(args.steps):

@@ -5,8 +5,12 @@ the same path as ``ganforge train``), scores each run with ``ganforge evaluate``
 within 3 std of the nearest mode; modes captured; reverse KL from the HQ histogram) and prints the PacGAN
 Table 1 layout with mean +- standard error over trials, the iterations used and the wall time.
 
-    python benchmarks/toy2d.py                       # the recorded run (shortened CPU schedule)
-    python benchmarks/toy2d.py --configs gan --trials 10 --steps-gan 400000   # PacGAN's full schedule
+    # the recorded run (shortened CPU schedule), one process per row, then the combined table
+    python benchmarks/toy2d.py --configs gan --out benchmarks/results/toy2d-gan.json
+    python benchmarks/toy2d.py --configs best --out benchmarks/results/toy2d-best.json
+    python benchmarks/toy2d.py --table benchmarks/results/toy2d-gan.json benchmarks/results/toy2d-best.json
+    # PacGAN's full schedule (hours per trial on a CPU)
+    python benchmarks/toy2d.py --configs gan --trials 10 --steps-gan 400000
 
 Configurations:
 - ``gan``: ``--preset pacgan2d``, the PacGAN paper's GAN row (their MLPs, non-saturating loss, Adam 1e-4
