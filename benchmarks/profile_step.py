@@ -50,7 +50,10 @@ def main() -> None:
     parser.add_argument("--sync-debug", action="store_true",
                         help="CUDA: first run --steps steps with torch.cuda.set_sync_debug_mode('error'), so any "
                              "host-device sync inside train_step raises")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     config = build_config({"model": args.model, "data": args.data, "batch_size": args.batch_size,
                            "device": args.device, "precision": args.precision,

@@ -19,6 +19,7 @@ achieved TFLOP/s printed against a measured matmul peak in the same dtype.
     python benchmarks/train_speed.py                          # dcgan + sagan, batch 64 + 256
     python benchmarks/train_speed.py --models dcgan --batch-size 64 --steps 20 --rounds 5
     python benchmarks/train_speed.py --fast bf16,channels-last --flops
+    python benchmarks/train_speed.py --threads 1        # shared CPU host: avoids OpenMP barrier stalls
 """
 
 from __future__ import annotations
@@ -192,7 +193,11 @@ def main() -> None:
     parser.add_argument("--fast", default="auto", help="comma list: bf16|fp16, channels-last, compile")
     parser.add_argument("--flops", action=argparse.BooleanOptionalAction, default=None,
                         help="count FLOPs and print TFLOP/s vs a matmul peak (default: on CUDA only)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch CPU threads (default: torch's); 1 is steadier on an oversubscribed host")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
     fast = fast_settings(args.fast, device)
     flops = device.type == "cuda" if args.flops is None else args.flops

@@ -57,7 +57,7 @@ def test_gradient_penalty_matches_linear_critic(shape: tuple[int, ...], weight_l
     real, fake = torch.randn(shape), torch.randn(shape)
     penalty = gradient_penalty(critic, real, fake, weight_lambda, generator=torch.Generator().manual_seed(1))
     expected = weight_lambda * (w.norm() - 1) ** 2
-    assert float(penalty) == pytest.approx(float(expected.detach()), rel=1e-5)
+    assert float(penalty.detach()) == pytest.approx(float(expected.detach()), rel=1e-5)
     # The penalty trains D: its gradient w.r.t. w is lambda * 2 (||w|| - 1) w / ||w||.
     penalty.backward()
     analytic = weight_lambda * 2 * (w.norm() - 1) * w / w.norm()

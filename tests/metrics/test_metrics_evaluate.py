@@ -138,3 +138,11 @@ def test_inception_score_needs_the_classifier(extractor: FeatureExtractor) -> No
 def test_dataset_split_and_subset_are_checked(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(GanforgeError, match="asked for 6000 reference images"):
         sources_module.dataset_source("digits5k", num_samples=6000)
+
+
+def test_too_few_samples_fail_before_extraction(extractor: FeatureExtractor) -> None:
+    def never(n: int) -> torch.Tensor:
+        raise AssertionError("sampled although the request could never succeed")
+
+    with pytest.raises(GanforgeError, match="'pr' needs at least 4 generated samples, got 3"):
+        evaluate_generator(never, 3, "fid,pr", extractor=extractor)

@@ -158,6 +158,22 @@ def test_sigterm_stops_all_ranks_at_the_same_step(tmp_path, image_folder):
     assert int(history(run_dir)[-1]["step"]) == state["step"]
 
 
+def test_rank_0s_input_error_is_every_ranks_error(tmp_path, image_folder):
+    """rank 0 alone checks the run folder; its one-line error reaches the other rank, and nobody hangs."""
+    taken = tmp_path / "taken"
+    taken.mkdir()
+    (taken / "notes.txt").write_text("someone else's work")
+    result = torchrun("-m", "ganforge", "train", *RUN, "--data", image_folder, "--resolution", "32",
+                      "--steps", "2", "--run-dir", str(taken), timeout=180)
+    assert result.returncode != 0
+    errors = [line for line in result.stderr.splitlines() if "ganforge: error:" in line]
+    assert len(errors) == 2 and all("already exists and is not empty" in line for line in errors), \
+        result.stderr[-2000:]
+    worker_lines = [line for line in result.stderr.splitlines() if line.startswith("[rank")]
+    assert not any("Traceback" in line for line in worker_lines)  # torchrun's own report aside
+    assert [p.name for p in taken.iterdir()] == ["notes.txt"]
+
+
 # -- the pieces --------------------------------------------------------------------------------------------
 
 def test_rank_slices_partition_the_single_process_batch():

@@ -128,7 +128,7 @@ def test_data_on_host_trains_like_device_data_on_cpu(image_dataset, make_config)
 
 # -- optimizers and syncs ----------------------------------------------------------------------------------
 
-def test_fused_adam_on_cuda_default_elsewhere():
+def test_fused_optimizers_on_cuda_default_elsewhere():
     class FakeCudaParam:
         is_cuda = True
 
@@ -136,8 +136,13 @@ def test_fused_adam_on_cuda_default_elsewhere():
         def is_floating_point() -> bool:
             return True
 
-    assert optimizer_options(torch.device("cuda", 0), [FakeCudaParam()]) == {"fused": True}
-    assert optimizer_options(CPU, [nn.Parameter(torch.ones(2))]) == {}
+    gpu = torch.device("cuda", 0)
+    assert optimizer_options(torch.optim.Adam, gpu, [FakeCudaParam()]) == {"fused": True}
+    assert optimizer_options(torch.optim.RMSprop, gpu, [FakeCudaParam()]) == {"foreach": True}  # no fused kernel
+    assert optimizer_options(torch.optim.Adam, CPU, [nn.Parameter(torch.ones(2))]) == {}
+    # and the options are ones the optimizers accept (constructed on CPU tensors, without the CUDA check)
+    torch.optim.Adam([nn.Parameter(torch.ones(2))], fused=True)
+    torch.optim.RMSprop([nn.Parameter(torch.ones(2))], foreach=True)
 
 
 class ScalarReads(TorchDispatchMode):
@@ -189,3 +194,21 @@ def test_unknown_precision_is_a_one_line_error(tmp_path, capsys):
     assert main(["train", "--precision", "fp64", "--run-dir", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "precision must be one of fp32, bf16, fp16" in err
+
+
+def test_done_line_reports_peak_gpu_memory_only_when_there_is_one(monkeypatch, capsys, tmp_path):
+    import ganforge.training
+    from ganforge.training.loop import TrainResult
+
+    results = [TrainResult(tmp_path, 5, 1.0, 10.0, {"loss_d": 1.0, "loss_g": 2.0}, peak_gpu_bytes=3 * 2**30),
+               TrainResult(tmp_path, 5, 1.0, 10.0, {"loss_d": 1.0, "loss_g": 2.0}),
+               TrainResult(tmp_path, 5, 1.0, 10.0, {}, is_main=False)]
+    monkeypatch.setattr(ganforge.training, "train", lambda *args, **kwargs: results.pop(0))
+    args = ["train", "--steps", "5", "--run-dir", str(tmp_path / "r")]
+    assert main(args) == 0
+    assert "peak GPU memory 3.00 GiB" in capsys.readouterr().out
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("done: 5 steps") and "GPU" not in out
+    assert main(args) == 0  # another rank of a torchrun job: rank 0 reports for it
+    assert capsys.readouterr().out == ""

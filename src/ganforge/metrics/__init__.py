@@ -6,12 +6,21 @@ functions on features. Typical use::
     from ganforge.metrics import evaluate_generator, generator_sampler
     result = evaluate_generator(generator_sampler(G, seed=0), 5000, "fid,kid", reference="digits5k")
     result["fid"], result["protocol"]["weights_sha256"]
+
+``fd_digits`` (:mod:`ganforge.metrics.digits`) is a cheap CPU monitor on a small digit classifier's
+features, opt-in by name and never part of ``all``: it is not FID.
 """
 
 from __future__ import annotations
 
 from ganforge.metrics.evaluate import compute_metrics, evaluate_generator, evaluate_images, generator_sampler
-from ganforge.metrics.extractor import FeatureExtractor, FeatureSet, get_extractor
+from ganforge.metrics.extractor import (
+    Extractor,
+    FeatureExtractor,
+    FeatureSet,
+    extract_features,
+    get_extractor,
+)
 from ganforge.metrics.frechet import GaussianStats, feature_statistics, fid_from_stats, frechet_distance
 from ganforge.metrics.inception import FIDInceptionV3
 from ganforge.metrics.inception_score import inception_score
@@ -24,9 +33,9 @@ from ganforge.metrics.specs import METRICS, MetricOptions, MetricSpec, resolve_m
 from ganforge.metrics.weights import fetch_fid_helper_trunk, load_weights, resolve_weights
 
 __all__ = [
-    "METRICS", "RESIZE_RULE", "FIDInceptionV3", "FeatureExtractor", "FeatureSet", "GaussianStats", "ImageSource",
+    "METRICS", "RESIZE_RULE", "Extractor", "FIDInceptionV3", "FeatureExtractor", "FeatureSet", "GaussianStats", "ImageSource",
     "MetricOptions", "MetricSpec", "as_source", "compute_metrics", "density_coverage", "evaluate_generator",
-    "evaluate_images", "feature_statistics", "fetch_fid_helper_trunk", "fid_from_stats", "frechet_distance",
+    "evaluate_images", "extract_features", "feature_statistics", "fetch_fid_helper_trunk", "fid_from_stats", "frechet_distance",
     "generator_sampler", "get_extractor", "inception_input", "inception_score", "kernel_inception_distance",
     "load_stats", "load_weights", "precision_recall", "reference_features", "resolve_metrics",
     "resolve_weights", "save_stats", "tf1_legacy_bilinear_matrix",

@@ -4,8 +4,8 @@ Features are the 128-d penultimate layer of a small LeNet-style CNN that ganforg
 first time it is needed (3 epochs, about 20-45 s of CPU time; ~95 % training accuracy) and caches as
 ``<cache>/metrics/digits-classifier-v1.safetensors``.
 Images are reduced to luma, resized to 32x32 (antialiased bilinear; 32x32 inputs are untouched) and
-scaled to [-1, 1]. Extraction runs at thousands of images per second, so it suits ``--eval-every`` on a
-CPU, where Inception manages a few images per second.
+scaled to [-1, 1]. Extraction runs at hundreds of images per second on 2 CPU cores (see BENCHMARKS.md),
+so it suits frequent evaluations on a CPU, where Inception manages a few images per second.
 
 Values depend on the classifier: the protocol carries its sha256, and numbers from different classifier
 files (e.g. trained on two machines) are not comparable. Never report FD_digits as FID; it means
@@ -15,6 +15,7 @@ something only for digit-like data.
 from __future__ import annotations
 
 import sys
+from functools import lru_cache
 from pathlib import Path
 
 import torch
@@ -66,14 +67,19 @@ def digit_input(images: Batch) -> torch.Tensor:
     return x / 127.5 - 1.0
 
 
+@lru_cache(maxsize=1)
+def _training_set() -> tuple[torch.Tensor, torch.Tensor]:
+    from ganforge.data import load_dataset
+
+    dataset = load_dataset("digits5k")  # decoding it takes seconds: once per process
+    return digit_input(dataset.data), dataset.labels
+
+
 def train_digit_classifier(seed: int = 0, epochs: int = 3, batch_size: int = 64,
                            num_images: int | None = None) -> tuple[DigitNet, float]:
     """Train :class:`DigitNet` on digits5k (or its first ``num_images``, every 10th class-sorted image
     kept so all classes appear); returns it (eval mode) and its training-set accuracy."""
-    from ganforge.data import load_dataset
-
-    dataset = load_dataset("digits5k")
-    x, y = digit_input(dataset.data), dataset.labels
+    x, y = _training_set()
     if num_images is not None:
         step = max(1, len(x) // num_images)
         x, y = x[::step][:num_images], y[::step][:num_images]

@@ -1,8 +1,9 @@
 """One call from a generator (or generated images) to metric values plus the protocol they followed.
 
 The result is a flat dict ready for ``metrics.jsonl``: metric values (``fid``, ``kid``, ``kid_std``,
-``is``, ``is_std``, ``precision``, ``recall``, ``density``, ``coverage``) and a ``protocol`` dict
-(N real, N fake, weights sha256, resize rule, reference, warnings...).
+``is``, ``is_std``, ``precision``, ``recall``, ``density``, ``coverage``, ``fd_digits``) and a
+``protocol`` dict (N real, N fake, weights sha256, resize rule, reference, warnings...). Inception
+metrics describe their protocol at its top level; ``fd_digits`` in ``protocol["digits"]``.
 """
 
 from __future__ import annotations
@@ -106,6 +107,7 @@ def evaluate_images(fake: object, metrics: str | Iterable[str] = "fid", referenc
 
         extractors["digits"] = (get_digit_extractor(cache_dir, device), False)
     source: ImageSource = as_source(fake, num_samples=num_samples)
+    _check_counts_early(specs, source.count, options or MetricOptions())
     # one pass over the generated images, so every feature kind sees the same samples
     fake_sets = extract_features(source, extractors, progress=progress, description="generated")
 
@@ -171,6 +173,14 @@ def generator_sampler(generator: torch.nn.Module, *, seed: int = 0, device: str 
             generator.train(was_training)
 
     return sample
+
+
+def _check_counts_early(specs: Sequence[MetricSpec], count: int | None, options: MetricOptions) -> None:
+    """Refuse too few samples before minutes of feature extraction, when the count is known."""
+    for spec in specs:
+        minimum = spec.min_samples(options)
+        if count is not None and count < minimum:
+            raise GanforgeError(f"metric '{spec.name}' needs at least {minimum} generated samples, got {count}")
 
 
 def _check_same_extractor(real: FeatureSet, extractor: Extractor) -> None:

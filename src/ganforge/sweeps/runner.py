@@ -30,7 +30,7 @@ from typing import Any
 
 from ganforge.errors import GanforgeError
 from ganforge.fileio import atomic_write_text
-from ganforge.report.records import METRIC_KEYS, read_metric_records
+from ganforge.report.records import METRIC_KEYS, generator_step, read_metric_records
 from ganforge.report.table import duration
 from ganforge.sweeps.spec import PlannedRun, Sweep
 from ganforge.sweeps.state import DONE, EVALUATE, NEW, RESTART, RESUME, missing_metrics, run_status
@@ -44,7 +44,7 @@ Echo = Callable[[str], None]
 class SweepInterrupted(GanforgeError):
     def __init__(self, sweep: Sweep, signum: int, where: str) -> None:
         super().__init__(f"sweep {sweep.name} stopped by {signal.Signals(signum).name} {where}; run the same "
-                         f"command again to continue (finished runs are skipped, the interrupted one resumes)")
+                         f"command again to continue (finished runs are skipped, interrupted ones resume)")
         self.exit_code = 128 + signum
 
 
@@ -124,7 +124,9 @@ def describe(outcome: Outcome) -> str:
     if outcome.status == "failed":
         return f"failed: {outcome.error}"
     if outcome.status == "interrupted":
-        return f"interrupted at step {outcome.steps}; checkpoint saved"
+        if outcome.steps is None:
+            return "interrupted before its first checkpoint; it restarts next time"
+        return f"interrupted; resumes from its step-{outcome.steps} checkpoint next time"
     if outcome.status == "skipped":
         text = "already done, skipped"
     elif outcome.action == EVALUATE:
@@ -229,10 +231,12 @@ def run_sequential(sweep: Sweep, *, progress: bool, echo: Echo, numbered: bool =
             try:
                 outcome = execute_run(run, sweep, progress, echo, prefix)
             except TrainingInterrupted as exc:
-                append_summary(sweep, run, Outcome(run.name, "interrupted", RESUME, error=str(exc)))
+                append_summary(sweep, run, Outcome(run.name, "interrupted", RESUME, steps=generator_step(run.run_dir),
+                                                   error=str(exc)))
                 raise SweepInterrupted(sweep, exc.exit_code - 128, f"during {run.name} (checkpoint saved)") from None
             except SweepInterrupted as exc:
-                append_summary(sweep, run, Outcome(run.name, "interrupted", RESUME, error=str(exc)))
+                append_summary(sweep, run, Outcome(run.name, "interrupted", RESUME, steps=generator_step(run.run_dir),
+                                                   error=str(exc)))
                 raise
             except Exception as exc:  # one broken run must not cost the others
                 if not isinstance(exc, GanforgeError):
@@ -326,7 +330,7 @@ def run_parallel(sweep: Sweep, jobs: int, *, echo: Echo) -> list[Outcome]:
             while pending and len(active) < jobs and not stop:
                 run = pending.pop(0)
                 since = summary.stat().st_size if summary.exists() else 0
-                with open(sweep.out / LOG_FOLDER / f"{run.name}.log", "w") as log:
+                with open(sweep.out / LOG_FOLDER / f"{run.name}.log", "a") as log:  # kept across launches
                     process = subprocess.Popen(worker_command(sweep, run), stdout=log, stderr=subprocess.STDOUT,
                                                env=worker_env(jobs))
                 active[run.name] = (process, run, since)

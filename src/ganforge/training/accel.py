@@ -6,6 +6,7 @@ function (up to float rounding), and a fused Adam is the same update rule in one
 
 from __future__ import annotations
 
+import inspect
 import os
 import sys
 from collections.abc import Callable, Iterable
@@ -121,13 +122,17 @@ def to_channels_last(module: nn.Module) -> nn.Module:
     return module.to(memory_format=torch.channels_last)
 
 
-def optimizer_options(device: torch.device, params: Iterable[torch.Tensor]) -> dict[str, Any]:
-    """Fused (one kernel for all parameters) on CUDA; torch's default elsewhere.
+def optimizer_options(optimizer: type[torch.optim.Optimizer], device: torch.device | None,
+                      params: Iterable[torch.Tensor]) -> dict[str, Any]:
+    """Fused (one kernel for all parameters) on CUDA where the optimizer has it, else foreach there;
+    torch's default elsewhere.
 
     On CPU the per-parameter loop is torch's default and measured no slower than foreach/fused for
-    these models' few large tensors (see BENCHMARKS.md), so it is left alone. A fused optimizer also
-    lets GradScaler skip its host-side inf check (see ``precision``).
+    these models' few large tensors, so it is left alone. A fused optimizer also lets GradScaler skip
+    its host-side inf check (see ``precision``).
     """
-    if device.type == "cuda" and all(p.is_cuda and p.is_floating_point() for p in params):
+    if device is None or device.type != "cuda" or not all(p.is_cuda and p.is_floating_point() for p in params):
+        return {}
+    if "fused" in inspect.signature(optimizer).parameters:  # Adam; RMSprop has no fused kernel
         return {"fused": True}
-    return {}
+    return {"foreach": True}

@@ -177,10 +177,9 @@ def fixed_grid_inputs(fixed_z: torch.Tensor, num_classes: int,
 def make_optimizer(config: TrainConfig, params, lr: float,
                    device: torch.device | None = None) -> torch.optim.Optimizer:
     params = list(params)
-    options = optimizer_options(device, params) if device is not None else {}
     if config.optimizer == "rmsprop":
-        return torch.optim.RMSprop(params, lr=lr, **options)
-    return torch.optim.Adam(params, lr=lr, betas=config.betas, **options)
+        return torch.optim.RMSprop(params, lr=lr, **optimizer_options(torch.optim.RMSprop, device, params))
+    return torch.optim.Adam(params, lr=lr, betas=config.betas, **optimizer_options(torch.optim.Adam, device, params))
 
 
 def keep_data_on_host(requested: bool, nbytes: int, device: torch.device, free_bytes: int | None = None) -> bool:
@@ -232,7 +231,10 @@ class EpochSampler:
         epoch, position = divmod(self.batches_drawn, self.batches_per_epoch)
         if epoch != self._epoch:
             rng = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
-            self._perm = torch.randperm(self.size, generator=rng).to(self.device)
+            perm = torch.randperm(self.size, generator=rng)
+            if self.device.type == "cuda":  # from pinned memory the copy is asynchronous: no sync per epoch
+                perm = perm.pin_memory().to(self.device, non_blocking=True)
+            self._perm = perm.to(self.device)
             self._epoch = epoch
         self.batches_drawn += 1
         start = position * self.batch_size
