@@ -4,7 +4,8 @@ Every ``Trainer.train_step`` is wrapped in a ``train_step`` profiler range and e
 (``Trainer.next_real``: index draw, gather from the in-memory uint8 set, [-1, 1] conversion, and the
 pinned host->device copy when the data lives on the host) in a ``data`` range. The share printed is
 data time / step time: host (CPU) time always, device time too on CUDA. The ranges are added here by
-wrapping the methods, so the training code carries no profiling hooks.
+wrapping the methods, so the training code carries no profiling hooks. With ``--augment diffaug`` the
+DiffAugment calls (inside the step, on every real and fake batch) get an ``augment`` range too.
 
     python benchmarks/profile_step.py                          # dcgan, digits5k, batch 64, CPU/auto
     python benchmarks/profile_step.py --model sagan --batch-size 256 --steps 10
@@ -22,6 +23,7 @@ from torch.profiler import ProfilerActivity, profile, record_function
 
 from ganforge.config import build_config
 from ganforge.data import load_dataset
+from ganforge.training import loop
 from ganforge.training.loop import Trainer, resolve_device
 
 
@@ -63,6 +65,7 @@ def main() -> None:
     dataset = load_dataset(config.data)
     trainer = Trainer(config, dataset, device)
     trainer.next_real = traced(trainer.next_real, "data")
+    loop.diff_augment = traced(loop.diff_augment, "augment")  # DiffAugment, batched on the device
     step = traced(trainer.train_step, "train_step")
     for _ in range(args.warmup):
         step()
@@ -91,6 +94,10 @@ def main() -> None:
           f"{torch.get_num_threads()} threads")
     print(f"host time: step {total.cpu_time_total / args.steps / 1e3:.1f} ms, data "
           f"{data.cpu_time_total / args.steps / 1e3:.2f} ms -> data loading share {100 * share:.2f}%")
+    if "augment" in events:
+        augment = events["augment"]
+        print(f"host time: augment {augment.cpu_time_total / args.steps / 1e3:.2f} ms per step "
+              f"({augment.count // args.steps} calls) -> {100 * augment.cpu_time_total / total.cpu_time_total:.2f}%")
     if cuda:
         # every kernel's own time once (self time: no double counting through parent ops)
         device_total = sum(e.self_device_time_total for e in prof.key_averages())

@@ -36,6 +36,7 @@ class TrainConfig:
     lr_d: float = 2e-4
     betas: tuple[float, float] = (0.5, 0.999)
     optimizer: str = "adam"
+    lr_decay: str = "none"  # "linear": both learning rates fall linearly to 0 at the last step (SNGAN code)
     z_dim: int = 100
     width: int = 64
     resolution: int | None = None  # None: the dataset's native resolution
@@ -81,6 +82,7 @@ POSITIVE_FLOATS = ("lr_g", "lr_d")
 NON_NEGATIVE_FLOATS = ("gp", "r1", "clip", "ema_kimg")
 OPTIONAL_TEXT = ("run_dir", "cache_dir", "preset", "arch")
 CHOICES = {"device": ("auto", "cpu", "cuda"), "optimizer": ("adam", "rmsprop"), "augment": ("none", "diffaug"),
+           "lr_decay": ("none", "linear"),
            "precision": ("fp32", "bf16", "fp16")}
 
 
@@ -119,9 +121,12 @@ PRESETS: dict[str, Preset] = {
     "sagan": Preset("SAGAN (Zhang et al. 2019): hinge, TTUR lr_d 4e-4 lr_g 1e-4, betas (0, 0.9)",
                     {"model": "sagan", "loss": "hinge", "spectral_norm": True, "optimizer": "adam",
                      "lr_g": 1e-4, "lr_d": 4e-4, "betas": (0.0, 0.9), "batch_size": 256, "n_critic": 1}),
-    "sngan": Preset("SNGAN (Miyato et al. 2018): ResNet, hinge, Adam 2e-4 betas (0, 0.9), 5 D steps",
+    # The ResNet runs of SNGAN's official code (and Mimicry's reproduction) decay both rates linearly to 0.
+    "sngan": Preset("SNGAN (Miyato et al. 2018): ResNet, hinge, Adam 2e-4 betas (0, 0.9), 5 D steps, "
+                    "linear lr decay",
                     {"model": "resnet", "loss": "hinge", "spectral_norm": True, "optimizer": "adam",
-                     "lr_g": 2e-4, "lr_d": 2e-4, "betas": (0.0, 0.9), "n_critic": 5, "batch_size": 64}),
+                     "lr_g": 2e-4, "lr_d": 2e-4, "betas": (0.0, 0.9), "n_critic": 5, "batch_size": 64,
+                     "lr_decay": "linear"}),
     "cgan": Preset("conditional GAN (Mirza & Osindero 2014) on the DCGAN recipe: class-conditional BN in G, "
                    "projection D (Miyato & Koyama 2018)",
                    {"model": "dcgan", "loss": "bce", "conditional": True, "optimizer": "adam", "lr_g": 2e-4,

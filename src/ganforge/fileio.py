@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 
@@ -46,3 +46,9 @@ def atomic_path(path: Path | str) -> Iterator[Path]:
 def atomic_write_text(path: Path | str, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text)
+
+
+def atomic_write(path: Path | str, write: Callable[[Path], None]) -> None:
+    """Run ``write(tmp)`` on a temporary file next to ``path``, then move it over ``path`` (see atomic_path)."""
+    with atomic_path(path) as tmp:
+        write(tmp)

@@ -25,6 +25,7 @@ def test_trunk_is_fetched_and_verified(trunk_path: Path) -> None:
     assert file_digest(trunk_path, "sha1") == FID_HELPER_SHA1
 
 
+@pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:DeprecationWarning")
 def test_converted_trunk_reproduces_torchscript_features(trunk_path: Path) -> None:
     """ganforge's network with converted default_1.pt weights == the TorchScript itself."""
     weights = load_weights(trunk_path)
@@ -82,6 +83,7 @@ def test_incomplete_state_dict_is_rejected(tmp_path: Path) -> None:
         load_weights(path)
 
 
+@pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:DeprecationWarning")
 def test_nvidia_name_mapping_covers_every_unit(trunk_path: Path) -> None:
     scripted = torch.jit.load(str(trunk_path), map_location="cpu")
     converted = convert_nvidia_state_dict(dict(scripted.state_dict()))

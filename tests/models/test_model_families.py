@@ -108,6 +108,11 @@ def test_conditional_batchnorm_makes_the_generator_depend_on_the_class(family, k
     G.eval()
     z = torch.randn(1, kit.z_dim).expand(2, -1)
     labels = torch.tensor([0, 1])
+    if family == "dcgan":  # its G also gets a class code with z: the class shows from the start
+        first = G(z, labels)
+        assert not torch.allclose(first[0], first[1], rtol=0.05, atol=0)  # outputs are ~1e-5 at init
+        with torch.no_grad():
+            G.embed.weight.zero_()  # silence the code to test the conditional-BN path alone
     # Class gains start at 1 and biases at 0 (every class = plain BN); make them differ.
     out = G(z, labels)
     assert torch.allclose(out[0], out[1])

@@ -27,7 +27,7 @@ PAPER_VALUES = {
     "hinge": {"loss": "hinge", "spectral_norm": True},
     "sagan": {"model": "sagan", "loss": "hinge", "lr_d": 4e-4, "lr_g": 1e-4, "betas": (0.0, 0.9), "n_critic": 1},
     "sngan": {"model": "resnet", "loss": "hinge", "lr_g": 2e-4, "lr_d": 2e-4, "betas": (0.0, 0.9),
-              "n_critic": 5, "spectral_norm": True},
+              "n_critic": 5, "spectral_norm": True, "lr_decay": "linear"},
     "cgan": {"conditional": True},
     "pacgan2d": {"model": "mlp", "arch": "pacgan", "loss": "bce", "optimizer": "adam", "lr_g": 1e-4,
                  "lr_d": 1e-4, "betas": (0.8, 0.999), "batch_size": 100, "z_dim": 2, "n_critic": 1,

@@ -29,6 +29,8 @@ def add_training_flags(parser: argparse.ArgumentParser) -> None:
     add("--lr-d", type=float, default=S, help="discriminator learning rate (default 2e-4)")
     add("--betas", default=S, help="Adam betas as 'b1,b2' (default 0.5,0.999)")
     add("--optimizer", default=S, help="adam or rmsprop (default adam)")
+    add("--lr-decay", default=S, metavar="SCHEDULE",
+        help="none, or linear: both learning rates fall linearly to 0 at the last step (default none)")
     add("--z-dim", type=int, default=S, help="latent dimension (default 100)")
     add("--width", type=int, default=S, help="base channel count of G and D (default 64)")
     add("--resolution", type=int, default=S, help="image side length (default: the dataset's)")

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ganforge.errors import GanforgeError
-from ganforge.metrics._io import atomic_write
+from ganforge.fileio import atomic_write
 from ganforge.metrics.preprocess import QUANTIZATION, check_images
 from ganforge.metrics.sources import Batch, as_source
 from ganforge.metrics.weights import sha256_of, weights_dir

@@ -17,7 +17,7 @@ import numpy as np
 
 from ganforge import __version__
 from ganforge.errors import GanforgeError
-from ganforge.metrics._io import atomic_write
+from ganforge.fileio import atomic_write
 from ganforge.metrics.extractor import Extractor, FeatureSet, extract_features, get_extractor
 from ganforge.metrics.frechet import COVARIANCE_RULE, GaussianStats, feature_statistics
 from ganforge.metrics.sources import dataset_source, files_source, reference_identity

@@ -31,7 +31,7 @@ from pathlib import Path
 import torch
 
 from ganforge.errors import GanforgeError
-from ganforge.metrics._io import atomic_write
+from ganforge.fileio import atomic_write
 from ganforge.metrics.inception import FEATURE_DIM, NUM_CLASSES, FIDInceptionV3
 
 WEIGHTS_ENV = "GANFORGE_INCEPTION_WEIGHTS"

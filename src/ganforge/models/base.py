@@ -152,3 +152,16 @@ def check_image_spec(spec: ModelSpec, accepted: tuple[str, ...], resolutions: tu
         flags = " or ".join(f"--resolution {r}" for r in resolutions)
         raise GanforgeError(f"{spec.family} builds {sizes} images, not {spec.resolution}x{spec.resolution}; "
                             f"pass {flags}")
+
+
+def image_family(name: str, description: str, generator: Callable[[ModelSpec], nn.Module],
+                 discriminator: Callable[[ModelSpec], nn.Module], options: tuple[str, ...]) -> ModelFamily:
+    """A family of image-only networks: the shared image checks, and G and D each built from the spec."""
+
+    def build(spec: ModelSpec) -> tuple[nn.Module, nn.Module]:
+        return generator(spec), discriminator(spec)
+
+    def check(spec: ModelSpec) -> None:
+        check_image_spec(spec, options)
+
+    return ModelFamily(name, description, build=build, check=check, options=options)

@@ -150,6 +150,12 @@ class ClassProjection(nn.Module):
         return (self.embed(labels) * phi).sum(dim=1)
 
 
+def with_projection(scores: torch.Tensor, projection: ClassProjection | None, phi: torch.Tensor,
+                    labels: torch.Tensor | None) -> torch.Tensor:
+    """A projection D's output: its unconditional scores psi(phi), plus <embed(y), phi> when conditional."""
+    return scores if projection is None else scores + projection(phi, labels)
+
+
 # -- maxout ----------------------------------------------------------------------------------------------------
 
 class Maxout(nn.Module):

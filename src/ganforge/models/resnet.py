@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ganforge.models.base import ModelFamily, ModelSpec, check_image_spec, pack_factor
+from ganforge.models.base import ModelSpec, image_family, pack_factor
 from ganforge.models.layers import (
     ClassProjection,
     apply_norm,
@@ -24,6 +24,7 @@ from ganforge.models.layers import (
     batch_norm2d,
     check_channels,
     class_labels,
+    with_projection,
     xavier_init,
 )
 
@@ -138,23 +139,12 @@ class ResNetDiscriminator(nn.Module):
         check_channels(x, self.in_channels, "resnet discriminator")
         labels = class_labels(labels, x.shape[0], self.num_classes, "resnet discriminator")
         phi = F.relu(self.blocks(x)).sum(dim=(2, 3))
-        scores = self.linear(phi).squeeze(1)
-        if self.projection is not None:
-            scores = scores + self.projection(phi, labels)
-        return scores
+        return with_projection(self.linear(phi).squeeze(1), self.projection, phi, labels)
 
 
-def check(spec: ModelSpec) -> None:
-    check_image_spec(spec, OPTIONS)
-
-
-def build(spec: ModelSpec) -> tuple[nn.Module, nn.Module]:
-    return ResNetGenerator(spec), ResNetDiscriminator(spec)
-
-
-RESNET = ModelFamily(
+RESNET = image_family(
     "resnet",
     "SNGAN ResNet (Miyato et al. 2018, CIFAR architecture; one more block each at 64 px): spectral norm "
     "in D; conditional BN + projection D when conditional",
-    build=build, check=check, options=OPTIONS,
+    ResNetGenerator, ResNetDiscriminator, OPTIONS,
 )

@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ganforge.models.base import ModelFamily, ModelSpec, check_image_spec, normal_init, pack_factor
+from ganforge.models.base import ModelSpec, image_family, normal_init, pack_factor
 from ganforge.models.dcgan import discriminator_channels, generator_channels
 from ganforge.models.layers import (
     ClassProjection,
@@ -26,6 +26,7 @@ from ganforge.models.layers import (
     check_channels,
     class_labels,
     run_layers,
+    with_projection,
 )
 
 OPTIONS = ("spectral_norm", "pack")
@@ -83,23 +84,12 @@ class SAGANDiscriminator(nn.Module):
         check_channels(x, self.in_channels, "sagan discriminator")
         labels = class_labels(labels, x.shape[0], self.num_classes, "sagan discriminator")
         phi = self.features(x).sum(dim=(2, 3))  # global sum pooling, as in the SAGAN/BigGAN D
-        scores = self.linear(phi).squeeze(1)
-        if self.projection is not None:
-            scores = scores + self.projection(phi, labels)
-        return scores
+        return with_projection(self.linear(phi).squeeze(1), self.projection, phi, labels)
 
 
-def check(spec: ModelSpec) -> None:
-    check_image_spec(spec, OPTIONS)
-
-
-def build(spec: ModelSpec) -> tuple[nn.Module, nn.Module]:
-    return SAGANGenerator(spec), SAGANDiscriminator(spec)
-
-
-SAGAN = ModelFamily(
+SAGAN = image_family(
     "sagan",
     "Self-Attention GAN (Zhang et al. 2019): DCGAN-shaped, self-attention at resolution/2 in G and D, "
     "spectral norm in both; conditional BN + projection D when conditional",
-    build=build, check=check, options=OPTIONS,
+    SAGANGenerator, SAGANDiscriminator, OPTIONS,
 )

@@ -182,6 +182,22 @@ def make_optimizer(config: TrainConfig, params, lr: float,
     return torch.optim.Adam(params, lr=lr, betas=config.betas, **optimizer_options(torch.optim.Adam, device, params))
 
 
+def scheduled_lr(base: float, step: int, steps: int, schedule: str) -> float:
+    """The learning rate of update ``step`` (0-based) of a ``steps``-long run.
+
+    ``linear`` falls from ``base`` towards 0 at the last update, as SNGAN's and Mimicry's code do; being a
+    pure function of the step, a resumed run continues the same schedule without any saved state.
+    """
+    if schedule == "linear":
+        return base * (1.0 - step / steps)
+    return base
+
+
+def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+
+
 def keep_data_on_host(requested: bool, nbytes: int, device: torch.device, free_bytes: int | None = None) -> bool:
     """Whether the dataset stays in host memory instead of moving to the training device.
 
@@ -376,6 +392,9 @@ class Trainer:
         extra random numbers are consumed.
         """
         G, D, cfg, amp = self.generator, self.discriminator, self.config, self.precision
+        if cfg.lr_decay != "none":
+            set_lr(self.opt_g, scheduled_lr(cfg.lr_g, self.step, cfg.steps, cfg.lr_decay))
+            set_lr(self.opt_d, scheduled_lr(cfg.lr_d, self.step, cfg.steps, cfg.lr_decay))
         D.requires_grad_(True)
         for critic_step in range(cfg.n_critic):
             real, labels = self.next_real()
@@ -741,7 +760,7 @@ class TrainingRun:
         means, stop_signal = self._window_means(stop)
         if self.is_main:
             row = {"step": step, "epoch": round(self.trainer.sampler.epoch, 4), **means,
-                   "lr": self.config.lr_g, "seconds": round(self.elapsed(), 3), "images_per_s": round(rate, 1),
+                   "lr": self.trainer.opt_g.param_groups[0]["lr"], "seconds": round(self.elapsed(), 3), "images_per_s": round(rate, 1),
                    **extra}
             self.history.write(row)
             for key, value in {**means, **extra, "images_per_s": rate}.items():
