@@ -134,6 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
     parser.add_argument("--datasets", nargs="+", default=["ring", "grid"], choices=["ring", "grid"])
     parser.add_argument("--trials", type=int, default=3)
+    parser.add_argument("--seeds", type=int, nargs="+", default=None,
+                        help="run these trial seeds instead of 0..trials-1 (to split trials over processes)")
     parser.add_argument("--steps-gan", type=int, nargs="+", default=[2000], metavar="N",
                         help="iterations of the gan row: one number, or ring then grid (paper: 400000)")
     parser.add_argument("--steps-best", type=int, nargs="+", default=[10000, 20000], metavar="N",
@@ -154,13 +156,13 @@ def main(argv: list[str] | None = None) -> int:
         root = args.runs or Path(tmp)
         for name in args.configs:
             for dataset in args.datasets:
-                for seed in range(args.trials):
+                for seed in args.seeds if args.seeds is not None else range(args.trials):
                     record = run_trial(name, dataset, steps[name][dataset], seed, root)
                     results.append(record)
                     print(f"{name:5s} {dataset:4s} seed {seed}: modes {record['modes']}/{record['num_modes']} "
                           f"HQ {record['hq']:.1f}% rev-KL {record['reverse_kl']} "
                           f"({record['steps']} it, {record['seconds']:.0f}s)", flush=True)
-                    if seed == 0:
+                    if seed == min(args.seeds or [0]):
                         save_scatter(record, RESULTS / f"toy2d-{dataset}-{name}.png")
     for record in results:
         record.pop("run_dir")
