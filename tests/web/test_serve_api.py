@@ -214,8 +214,11 @@ def test_the_serve_command_starts_on_loopback_and_stops_cleanly_on_ctrl_c(runs_d
     import sys
     import urllib.request
 
+    # A shell that starts jobs in the background (nohup, `&` without job control) hands them SIGINT ignored,
+    # and Python then installs no KeyboardInterrupt handler: give the server Ctrl-C as a terminal would.
     process = subprocess.Popen([sys.executable, "-m", "ganforge", "serve", str(runs_dir), "--port", "0", "--quiet"],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         line = process.stdout.readline()
         match = re.search(r"serving 3 run\(s\) from .* at (http://127\.0\.0\.1:\d+/)", line)
