@@ -41,7 +41,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 # up to full resolution (~20x a width-32 DCGAN's cost per step on this CPU), so it runs at width 8. The
 # MLP is cheap per step but slow to learn, so it gets more steps.
 RUNS: dict[str, tuple[str, dict[str, Any]]] = {
-    "gan": ("mlp", {"preset": "gan", "steps": 8000, "width": 64}),
+    "gan": ("mlp", {"preset": "gan", "steps": 8000}),
     "dcgan": ("dcgan", {"preset": "dcgan", "batch_size": 64, "steps": 800}),
     "sagan": ("sagan", {"preset": "sagan", "batch_size": 64, "steps": 3000, "width": 32}),
     "sngan": ("resnet", {"preset": "sngan", "steps": 1000, "width": 8}),
