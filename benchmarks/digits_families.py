@@ -42,7 +42,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 # MLP is cheap per step but slow to learn, so it gets more steps.
 RUNS: dict[str, tuple[str, dict[str, Any]]] = {
     "gan": ("mlp", {"preset": "gan", "steps": 8000}),
-    "dcgan": ("dcgan", {"preset": "dcgan", "batch_size": 64, "steps": 800}),
+    "dcgan": ("dcgan", {"preset": "dcgan", "batch_size": 64, "steps": 1500}),
     "sagan": ("sagan", {"preset": "sagan", "batch_size": 64, "steps": 3000, "width": 32}),
     "sngan": ("resnet", {"preset": "sngan", "steps": 1000, "width": 8}),
     "cgan": ("dcgan (conditional)", {"preset": "cgan", "steps": 800}),
