@@ -5,11 +5,18 @@ the same path as ``ganforge train``), scores each run with ``ganforge evaluate``
 within 3 std of the nearest mode; modes captured; reverse KL from the HQ histogram) and prints the PacGAN
 Table 1 layout with mean +- standard error over trials, the iterations used and the wall time.
 
-    # the recorded run (shortened CPU schedule), one process per row, then the combined table
+    # the recorded runs (shortened CPU schedule), one process per row and dataset, then the combined table
     python benchmarks/toy2d.py --configs gan --out benchmarks/results/toy2d-gan.json
-    python benchmarks/toy2d.py --configs best --datasets ring --out benchmarks/results/toy2d-best-ring.json
-    python benchmarks/toy2d.py --configs best --datasets grid --out benchmarks/results/toy2d-best-grid.json
-    python benchmarks/toy2d.py --table benchmarks/results/toy2d-gan.json benchmarks/results/toy2d-best-*.json
+    python benchmarks/toy2d.py --configs best --datasets ring --steps-best 20000 \
+        --out benchmarks/results/toy2d-best-ring.json
+    python benchmarks/toy2d.py --configs best --datasets grid --steps-best 20000 \
+        --out benchmarks/results/toy2d-best-grid.json
+    python benchmarks/toy2d.py --configs best-pack4 --datasets ring --steps-best 20000 \
+        --out benchmarks/results/toy2d-best-pack4-ring.json
+    python benchmarks/toy2d.py --configs best-pack4 --datasets grid --steps-best 30000 \
+        --out benchmarks/results/toy2d-best-pack4-grid.json
+    python benchmarks/toy2d.py --table benchmarks/results/toy2d-gan.json benchmarks/results/toy2d-best-ring.json \
+        benchmarks/results/toy2d-best-grid.json benchmarks/results/toy2d-best-pack4-*.json
     # PacGAN's full schedule (hours per trial on a CPU)
     python benchmarks/toy2d.py --configs gan --trials 10 --steps-gan 400000
 
@@ -17,6 +24,7 @@ Configurations:
 - ``gan``: ``--preset pacgan2d``, the PacGAN paper's GAN row (their MLPs, non-saturating loss, Adam 1e-4
   betas (0.8, 0.999), batch 100, z 2-d, pack 1).
 - ``best``: the best ganforge setup found for a short CPU schedule (see BEST below).
+- ``best-pack4``: the same with PacGAN4's packing (all 25 grid modes, a little less precise).
 """
 
 from __future__ import annotations
@@ -139,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="run these trial seeds instead of 0..trials-1 (to split trials over processes)")
     parser.add_argument("--steps-gan", type=int, nargs="+", default=[2000], metavar="N",
                         help="iterations of the gan row: one number, or ring then grid (paper: 400000)")
-    parser.add_argument("--steps-best", type=int, nargs="+", default=[10000, 20000], metavar="N",
+    parser.add_argument("--steps-best", type=int, nargs="+", default=[20000, 30000], metavar="N",
                         help="iterations of the best rows: one number, or ring then grid")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (tiny nets: 1 is fastest)")
     parser.add_argument("--out", type=Path, default=RESULTS / "toy2d.json")
