@@ -57,6 +57,7 @@ class TrainConfig:
     r1: float = 0.0  # R1 penalty weight gamma on real data (Mescheder et al. 2018)
     clip: float = 0.0  # WGAN weight clipping: D's parameters clamped to [-clip, clip] after each D step
     ema_kimg: float = 0.0  # EMA of G with this half-life in thousands of images (StyleGAN2-ADA: 10)
+    ema: float = 0.0  # EMA of G with this per-step decay, e.g. 0.999 (the other spelling of ema_kimg)
     augment: str = "none"  # "diffaug": DiffAugment color,translation,cutout on D's inputs
     eval_every: int = 0  # 0: no evaluation during training
     eval_samples: int = 1000  # generated images per evaluation (and reference images, unless set)
@@ -285,6 +286,8 @@ def validate(config: TrainConfig) -> None:
         value = getattr(config, name)
         if not (value >= 0 and math.isfinite(value)):
             raise GanforgeError(f"{name.replace('_', '-')} must be a number >= 0 (0 = off), got {value}")
+    if not 0.0 <= config.ema < 1.0:
+        raise GanforgeError(f"ema must be a per-step decay in [0, 1) such as 0.999 (0 = off), got {config.ema}")
     if config.preset is not None and config.preset not in PRESETS:
         raise GanforgeError(f"unknown preset '{config.preset}'{did_you_mean(config.preset, PRESETS)}; "
                             f"choose one of: {', '.join(PRESETS)}")
@@ -296,6 +299,9 @@ def validate_combination(config: TrainConfig) -> None:
     if config.clip and config.gp:
         raise GanforgeError(f"--clip {config.clip:g} and --gp {config.gp:g} are two ways to keep the critic "
                             "Lipschitz; use one (WGAN: --clip, WGAN-GP: --gp)")
+    if config.ema and config.ema_kimg:
+        raise GanforgeError(f"--ema {config.ema:g} and --ema-kimg {config.ema_kimg:g} both set G's moving "
+                            "average; use one (--ema: decay per step, --ema-kimg: half-life in kimg)")
     if config.batch_size % config.pack:
         raise GanforgeError(f"--pack {config.pack} must divide --batch-size {config.batch_size}: D judges "
                             "groups of pack samples")

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from ganforge.training.ema import ema_beta, make_ema, update_ema
+from ganforge.training.ema import ema_beta, make_ema, run_ema_beta, update_ema
 from ganforge.training.loop import Trainer
 
 
@@ -61,3 +61,30 @@ def test_no_ema_by_default(image_dataset, make_config) -> None:
     trainer = Trainer(make_config(), image_dataset, torch.device("cpu"))
     assert trainer.generator_ema is None and trainer.sampling_generator is trainer.generator
     assert "generator_ema" not in trainer.state_dict()
+
+
+def test_per_step_decay_is_the_other_spelling(image_dataset, make_config) -> None:
+    assert run_ema_beta(64, 0.0, 0.999) == 0.999
+    assert run_ema_beta(64, 10.0, 0.0) == ema_beta(64, 10.0)
+    assert run_ema_beta(64, 0.0, 0.0) == 0.0
+    trainer = Trainer(make_config(ema=0.9), image_dataset, torch.device("cpu"))
+    assert trainer.ema_beta == 0.9 and trainer.sampling_generator is trainer.generator_ema
+    previous = {k: v.clone() for k, v in trainer.generator_ema.named_parameters()}
+    trainer.train_step()
+    live = dict(trainer.generator.named_parameters())
+    for name, value in trainer.generator_ema.named_parameters():
+        torch.testing.assert_close(value, 0.9 * previous[name] + 0.1 * live[name].detach())
+
+
+def test_ema_flag_on_the_command_line(tmp_path, capsys) -> None:
+    from ganforge.cli import main
+
+    tiny = ["--model", "mlp", "--data", "toy2d:ring", "--width", "4", "--z-dim", "2", "--batch-size", "8",
+            "--device", "cpu", "--no-progress", "--sample-every", "100", "--checkpoint-every", "100"]
+    run_dir = tmp_path / "run"
+    assert main(["train", "--steps", "2", "--run-dir", str(run_dir), "--ema", "0.99", *tiny]) == 0
+    assert "ema: 0.99" in (run_dir / "config.yaml").read_text()
+    assert main(["train", "--steps", "2", "--run-dir", str(tmp_path / "bad"), "--ema", "1.5", *tiny]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "ema must be a per-step decay in [0, 1)" in err[0]
+    assert not (tmp_path / "bad").exists()

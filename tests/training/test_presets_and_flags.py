@@ -72,7 +72,7 @@ def test_preset_values_are_written_to_config_yaml(tmp_path) -> None:
 
 def test_defaults_are_off() -> None:
     config = TrainConfig()
-    assert (config.gp, config.r1, config.clip, config.ema_kimg, config.pack) == (0.0, 0.0, 0.0, 0.0, 1)
+    assert (config.gp, config.r1, config.clip, config.ema_kimg, config.ema, config.pack) == (0.0, 0.0, 0.0, 0.0, 0.0, 1)
     assert (config.conditional, config.spectral_norm, config.augment, config.preset) == (False, False, "none", None)
 
 
@@ -90,7 +90,10 @@ def test_defaults_are_off() -> None:
     ({"clip": 0.01, "gp": 10}, "--clip 0.01 and --gp 10 are two ways"),
     ({"pack": 3, "batch_size": 64}, "--pack 3 must divide --batch-size 64"),
     ({"pack": 2, "conditional": True}, "--pack and --conditional cannot be combined"),
-    ({"ema": 10}, "unknown config key 'ema'"),
+    ({"ema": 10}, "ema must be a per-step decay in [0, 1) such as 0.999"),
+    ({"ema": -0.5}, "ema must be a per-step decay in [0, 1)"),
+    ({"ema": 0.999, "ema_kimg": 10}, "--ema 0.999 and --ema-kimg 10 both set G's moving average; use one"),
+    ({"emma": 0.9}, "unknown config key 'emma' in the options (did you mean 'ema'?)"),
 ])
 def test_invalid_values_are_one_line_errors(layer: dict, message: str) -> None:
     with pytest.raises(GanforgeError) as info:

@@ -18,7 +18,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "evaluate", help="score a trained run: FID, KID, IS, PR, DC for images; modes, HQ %%, reverse KL for toy2d",
         description="Score the generator of a finished run folder (its EMA copy when it was trained with "
-                    "--ema-kimg) and append one JSON line to RUN_DIR/metrics.jsonl.",
+                    "--ema/--ema-kimg) and append one JSON line to RUN_DIR/metrics.jsonl.",
     )
     parser.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a run folder with generator.json")
     parser.add_argument("--samples", type=int, default=None,

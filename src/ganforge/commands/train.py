@@ -56,6 +56,8 @@ def add_training_flags(parser: argparse.ArgumentParser) -> None:
     add("--clip", type=float, default=S, metavar="C", help="WGAN weight clipping of D to [-C, C] (paper: 0.01)")
     add("--ema-kimg", type=float, default=S, metavar="KIMG",
         help="EMA of G with a half-life of KIMG thousand images (StyleGAN2-ADA: 10); samples use it")
+    add("--ema", type=float, default=S, metavar="DECAY",
+        help="EMA of G with this decay per step, e.g. 0.999 (instead of --ema-kimg); samples use it")
     add("--augment", default=S, metavar="POLICY", help="none or diffaug (DiffAugment color,translation,cutout)")
     add("--pack", type=int, default=S, metavar="M", help="PacGAN: D judges M samples at once (default 1)")
     add("--eval-every", type=int, default=S, metavar="K",

@@ -1,7 +1,9 @@
 """Exponential moving average of the generator's weights (Karras et al. 2018; StyleGAN2-ADA).
 
-The decay is given as a half-life in images, as StyleGAN2-ADA does (``--ema-kimg``): after
-``ema_kimg * 1000`` training images the old average has weight 1/2, whatever the batch size.
+The decay is given either as a half-life in images, as StyleGAN2-ADA does (``--ema-kimg``): after
+``ema_kimg * 1000`` training images the old average has weight 1/2, whatever the batch size; or directly
+as the per-step decay most GAN code uses (``--ema 0.999``), which ties the averaging window to the batch
+size.
 """
 
 from __future__ import annotations
@@ -17,6 +19,13 @@ def ema_beta(batch_size: int, ema_kimg: float) -> float:
     if ema_kimg <= 0:
         raise ValueError(f"ema_kimg must be positive, got {ema_kimg}")
     return 0.5 ** (batch_size / (ema_kimg * 1000.0))
+
+
+def run_ema_beta(batch_size: int, ema_kimg: float, ema: float) -> float:
+    """The run's per-step decay from whichever of ``--ema-kimg`` / ``--ema`` is set; 0.0 when EMA is off."""
+    if ema_kimg:
+        return ema_beta(batch_size, ema_kimg)
+    return ema
 
 
 def make_ema(model: nn.Module) -> nn.Module:

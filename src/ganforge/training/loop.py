@@ -53,7 +53,7 @@ from ganforge.training.distributed import (
     rank_slice,
     wrap_ddp,
 )
-from ganforge.training.ema import ema_beta, make_ema, update_ema
+from ganforge.training.ema import make_ema, run_ema_beta, update_ema
 from ganforge.training.precision import Precision, float32_spectral_norm
 from ganforge.training.rundir import (
     HISTORY_COLUMNS,
@@ -285,8 +285,8 @@ class Trainer:
         self.generator: nn.Module = self._prepare(generator, double_backward=False)
         self.discriminator: nn.Module = self._prepare(discriminator, double_backward=self.penalized)
         # Samples, the saved generator and metrics use the EMA copy when there is one.
-        self.generator_ema: nn.Module | None = make_ema(self.generator) if config.ema_kimg else None
-        self.ema_beta = ema_beta(config.batch_size, config.ema_kimg) if config.ema_kimg else 0.0
+        self.ema_beta = run_ema_beta(config.batch_size, config.ema_kimg, config.ema)
+        self.generator_ema: nn.Module | None = make_ema(self.generator) if self.ema_beta else None
         self.opt_g = make_optimizer(config, self.generator.parameters(), config.lr_g, device)
         self.opt_d = make_optimizer(config, self.discriminator.parameters(), config.lr_d, device)
         # The whole uint8 dataset lives on the training device and batches are gathered there by index;
@@ -335,7 +335,7 @@ class Trainer:
 
     @property
     def sampling_generator(self) -> nn.Module:
-        """The generator to sample from: the EMA copy when ``--ema-kimg`` is on, else G itself."""
+        """The generator to sample from: the EMA copy when ``--ema``/``--ema-kimg`` is on, else G itself."""
         return self.generator_ema if self.generator_ema is not None else self.generator
 
     @property
