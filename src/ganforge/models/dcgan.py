@@ -23,9 +23,9 @@ from ganforge.models.base import (
 )
 from ganforge.models.layers import (
     ClassProjection,
+    ProjectionDiscriminator,
     apply_spectral_norm,
     batch_norm2d,
-    check_channels,
     class_labels,
     run_layers,
     with_projection,
@@ -49,6 +49,21 @@ def discriminator_channels(spec: ModelSpec) -> list[int]:
     return generator_channels(spec)[::-1]
 
 
+def upsampling_stem(spec: ModelSpec, in_dim: int) -> list[nn.Module]:
+    """The DCGAN-shaped G body: a 1x1 input to 4x4, then stride-2 transposed convs up to resolution/2,
+    each with (conditional) BatchNorm and ReLU. DCGAN and SAGAN add their own last layers."""
+    k = spec.num_classes
+    channels = generator_channels(spec)
+    layers: list[nn.Module] = [
+        nn.ConvTranspose2d(in_dim, channels[0], 4, 1, 0, bias=False),
+        batch_norm2d(channels[0], k),
+        nn.ReLU(True),
+    ]
+    for c_in, c_out in zip(channels, channels[1:], strict=False):
+        layers += [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=False), batch_norm2d(c_out, k), nn.ReLU(True)]
+    return layers
+
+
 class DCGANGenerator(nn.Module):
     def __init__(self, spec: ModelSpec) -> None:
         super().__init__()
@@ -60,14 +75,7 @@ class DCGANGenerator(nn.Module):
         # plain BN (identity gains) and, at DCGAN's learning rates, needs thousands of steps before the
         # class changes the image: 800 CPU steps on digits5k drew the asked-for digit 15 % of the time.
         self.embed = nn.Embedding(k, k) if k else None
-        layers: list[nn.Module] = [
-            nn.ConvTranspose2d(spec.z_dim + k, channels[0], 4, 1, 0, bias=False),
-            batch_norm2d(channels[0], k),
-            nn.ReLU(True),
-        ]
-        for c_in, c_out in zip(channels, channels[1:], strict=False):
-            layers += [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=False), batch_norm2d(c_out, k), nn.ReLU(True)]
-        layers += [nn.ConvTranspose2d(channels[-1], spec.channels, 4, 2, 1, bias=False), nn.Tanh()]
+        layers = [*upsampling_stem(spec, spec.z_dim + k), nn.ConvTranspose2d(channels[-1], spec.channels, 4, 2, 1, bias=False), nn.Tanh()]
         self.net = nn.Sequential(*layers)
         normal_init(self)
 
@@ -78,12 +86,9 @@ class DCGANGenerator(nn.Module):
         return run_layers(self.net, z.view(*z.shape, 1, 1), labels)
 
 
-class DCGANDiscriminator(nn.Module):
+class DCGANDiscriminator(ProjectionDiscriminator):
     def __init__(self, spec: ModelSpec) -> None:
-        super().__init__()
-        self.num_classes = spec.num_classes
-        self.pack = pack_factor(spec)
-        self.in_channels = spec.channels * self.pack
+        super().__init__(spec.channels, pack_factor(spec), spec.num_classes, "dcgan discriminator")
         sn = spectral_norm_forced(spec)
         channels = discriminator_channels(spec)
         # With spectral norm, BatchNorm goes (as in SNGAN's standard CNN): dividing by the batch std
@@ -104,8 +109,7 @@ class DCGANDiscriminator(nn.Module):
             apply_spectral_norm(self)
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        check_channels(x, self.in_channels, "dcgan discriminator")
-        labels = class_labels(labels, x.shape[0], self.num_classes, "dcgan discriminator")
+        labels = self.checked_labels(x, labels)
         features = self.net[:-1](x)
         scores = self.net[-1](features).view(x.shape[0])  # psi: the final 4x4 conv, linear in phi
         return with_projection(scores, self.projection, features.flatten(1), labels)

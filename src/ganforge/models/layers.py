@@ -3,7 +3,7 @@ discriminator's class term, maxout, and the label checks every conditional netwo
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import torch
 from torch import nn
@@ -154,6 +154,36 @@ def with_projection(scores: torch.Tensor, projection: ClassProjection | None, ph
                     labels: torch.Tensor | None) -> torch.Tensor:
     """A projection D's output: its unconditional scores psi(phi), plus <embed(y), phi> when conditional."""
     return scores if projection is None else scores + projection(phi, labels)
+
+
+class ProjectionDiscriminator(nn.Module):
+    """What every family's D shares: PacGAN input width, the input/label checks, the projection score.
+
+    Subclasses build their feature extractor and, where their psi is a linear layer on pooled features,
+    call ``add_linear_head``; ``score`` is then psi(phi) plus the class term when conditional.
+    """
+
+    def __init__(self, in_channels: int, pack: int, num_classes: int, who: str) -> None:
+        super().__init__()
+        self.who = who
+        self.num_classes = num_classes
+        self.pack = pack
+        self.in_channels = in_channels * pack
+        self.projection: ClassProjection | None = None
+
+    def add_linear_head(self, features: int, init: Callable[[nn.Module], None] | None = None) -> None:
+        """psi = a linear layer on ``features`` (``init`` applied to it), then the class embedding."""
+        self.linear = nn.Linear(features, 1)
+        if init is not None:
+            init(self.linear)
+        self.projection = ClassProjection(self.num_classes, features) if self.num_classes else None
+
+    def checked_labels(self, x: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor | None:
+        check_channels(x, self.in_channels, self.who)
+        return class_labels(labels, x.shape[0], self.num_classes, self.who)
+
+    def score(self, phi: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        return with_projection(self.linear(phi).squeeze(1), self.projection, phi, labels)
 
 
 # -- maxout ----------------------------------------------------------------------------------------------------

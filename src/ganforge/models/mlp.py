@@ -28,7 +28,7 @@ from ganforge.models.base import (
     pack_factor,
     spectral_norm_forced,
 )
-from ganforge.models.layers import ClassProjection, Maxout, apply_spectral_norm, check_channels, class_labels
+from ganforge.models.layers import Maxout, ProjectionDiscriminator, apply_spectral_norm, class_labels
 
 OPTIONS = ("spectral_norm", "pack", "arch")
 PACGAN_G_UNITS, PACGAN_G_LAYERS = 400, 4
@@ -90,12 +90,9 @@ class MLPGenerator(nn.Module):
         return self.net(h).view(z.shape[0], *self.sample_shape)
 
 
-class MLPDiscriminator(nn.Module):
+class MLPDiscriminator(ProjectionDiscriminator):
     def __init__(self, spec: ModelSpec) -> None:
-        super().__init__()
-        self.num_classes = spec.num_classes
-        self.pack = pack_factor(spec)
-        self.in_channels = spec.channels * self.pack
+        super().__init__(spec.channels, pack_factor(spec), spec.num_classes, "mlp discriminator")
         in_dim = math.prod(_sample_shape(spec)) * self.pack
         if _is_pacgan(spec):
             sizes = [in_dim] + [PACGAN_D_UNITS] * PACGAN_D_LAYERS
@@ -106,21 +103,15 @@ class MLPDiscriminator(nn.Module):
             sizes = [in_dim, *hidden]
             layers = _mlp(sizes, nn.LeakyReLU(0.2, True))
         self.features = nn.Sequential(*layers)
-        self.linear = nn.Linear(sizes[-1], 1)
-        self.projection = ClassProjection(spec.num_classes, sizes[-1]) if spec.num_classes else None
+        self.add_linear_head(sizes[-1])
         if _is_pacgan(spec):
             normal_init(self)
         if spectral_norm_forced(spec):
             apply_spectral_norm(self)
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        check_channels(x, self.in_channels, "mlp discriminator")
-        labels = class_labels(labels, x.shape[0], self.num_classes, "mlp discriminator")
-        phi = self.features(x.flatten(1))
-        scores = self.linear(phi).squeeze(1)
-        if self.projection is not None:
-            scores = scores + self.projection(phi, labels)
-        return scores
+        labels = self.checked_labels(x, labels)
+        return self.score(self.features(x.flatten(1)), labels)
 
 
 def check(spec: ModelSpec) -> None:

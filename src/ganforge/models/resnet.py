@@ -18,13 +18,11 @@ from torch import nn
 
 from ganforge.models.base import ModelSpec, image_family, pack_factor
 from ganforge.models.layers import (
-    ClassProjection,
+    ProjectionDiscriminator,
     apply_norm,
     apply_spectral_norm,
     batch_norm2d,
-    check_channels,
     class_labels,
-    with_projection,
     xavier_init,
 )
 
@@ -118,28 +116,21 @@ class ResNetGenerator(nn.Module):
         return torch.tanh(self.conv_out(F.relu(self.bn(h))))
 
 
-class ResNetDiscriminator(nn.Module):
+class ResNetDiscriminator(ProjectionDiscriminator):
     def __init__(self, spec: ModelSpec) -> None:
-        super().__init__()
-        self.num_classes = spec.num_classes
-        self.pack = pack_factor(spec)
-        self.in_channels = spec.channels * self.pack
+        super().__init__(spec.channels, pack_factor(spec), spec.num_classes, "resnet discriminator")
         ch = 2 * spec.width
         n_down = _num_up_blocks(spec.resolution) - 1  # the optimized block does the first one; end at 8x8
         blocks: list[nn.Module] = [OptimizedDBlock(self.in_channels, ch)]
         blocks += [DBlock(ch, ch, downsample=True) for _ in range(n_down - 1)]
         blocks += [DBlock(ch, ch, downsample=False) for _ in range(2)]
         self.blocks = nn.Sequential(*blocks)
-        self.linear = nn.Linear(ch, 1)
-        xavier_init(self.linear)
-        self.projection = ClassProjection(spec.num_classes, ch) if spec.num_classes else None
+        self.add_linear_head(ch, init=xavier_init)
         apply_spectral_norm(self)
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        check_channels(x, self.in_channels, "resnet discriminator")
-        labels = class_labels(labels, x.shape[0], self.num_classes, "resnet discriminator")
-        phi = F.relu(self.blocks(x)).sum(dim=(2, 3))
-        return with_projection(self.linear(phi).squeeze(1), self.projection, phi, labels)
+        labels = self.checked_labels(x, labels)
+        return self.score(F.relu(self.blocks(x)).sum(dim=(2, 3)), labels)
 
 
 RESNET = image_family(

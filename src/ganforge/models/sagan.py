@@ -17,16 +17,13 @@ import torch
 from torch import nn
 
 from ganforge.models.base import ModelSpec, image_family, normal_init, pack_factor
-from ganforge.models.dcgan import discriminator_channels, generator_channels
+from ganforge.models.dcgan import discriminator_channels, generator_channels, upsampling_stem
 from ganforge.models.layers import (
-    ClassProjection,
+    ProjectionDiscriminator,
     SelfAttention2d,
     apply_spectral_norm,
-    batch_norm2d,
-    check_channels,
     class_labels,
     run_layers,
-    with_projection,
 )
 
 OPTIONS = ("spectral_norm", "pack")
@@ -37,16 +34,9 @@ class SAGANGenerator(nn.Module):
         super().__init__()
         self.z_dim = spec.z_dim
         self.num_classes = spec.num_classes
-        k = spec.num_classes
         channels = generator_channels(spec)
-        layers: list[nn.Module] = [
-            nn.ConvTranspose2d(spec.z_dim, channels[0], 4, 1, 0, bias=False),
-            batch_norm2d(channels[0], k),
-            nn.ReLU(True),
-        ]
-        for c_in, c_out in zip(channels, channels[1:], strict=False):
-            layers += [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=False), batch_norm2d(c_out, k), nn.ReLU(True)]
-        layers += [
+        layers = [
+            *upsampling_stem(spec, spec.z_dim),
             SelfAttention2d(channels[-1]),  # at resolution / 2
             nn.ConvTranspose2d(channels[-1], spec.channels, 4, 2, 1),
             nn.Tanh(),
@@ -60,12 +50,9 @@ class SAGANGenerator(nn.Module):
         return run_layers(self.net, z.view(z.shape[0], self.z_dim, 1, 1), labels)
 
 
-class SAGANDiscriminator(nn.Module):
+class SAGANDiscriminator(ProjectionDiscriminator):
     def __init__(self, spec: ModelSpec) -> None:
-        super().__init__()
-        self.num_classes = spec.num_classes
-        self.pack = pack_factor(spec)
-        self.in_channels = spec.channels * self.pack
+        super().__init__(spec.channels, pack_factor(spec), spec.num_classes, "sagan discriminator")
         channels = discriminator_channels(spec)
         layers: list[nn.Module] = [
             nn.Conv2d(self.in_channels, channels[0], 4, 2, 1),
@@ -75,16 +62,13 @@ class SAGANDiscriminator(nn.Module):
         for c_in, c_out in zip(channels, channels[1:], strict=False):
             layers += [nn.Conv2d(c_in, c_out, 4, 2, 1), nn.LeakyReLU(0.1, True)]
         self.features = nn.Sequential(*layers)
-        self.linear = nn.Linear(channels[-1], 1)
-        self.projection = ClassProjection(spec.num_classes, channels[-1]) if spec.num_classes else None
+        self.add_linear_head(channels[-1])
         normal_init(self)
         apply_spectral_norm(self)
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        check_channels(x, self.in_channels, "sagan discriminator")
-        labels = class_labels(labels, x.shape[0], self.num_classes, "sagan discriminator")
-        phi = self.features(x).sum(dim=(2, 3))  # global sum pooling, as in the SAGAN/BigGAN D
-        return with_projection(self.linear(phi).squeeze(1), self.projection, phi, labels)
+        labels = self.checked_labels(x, labels)
+        return self.score(self.features(x).sum(dim=(2, 3)), labels)  # global sum pooling, as in SAGAN/BigGAN
 
 
 SAGAN = image_family(
