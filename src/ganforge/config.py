@@ -162,18 +162,23 @@ def normalize_keys(raw: dict[str, Any], source: str) -> dict[str, Any]:
     return out
 
 
-def read_yaml_config(path: Path) -> dict[str, Any]:
-    """Read a YAML config file into normalized keys (no defaults applied)."""
+def read_yaml(path: Path, what: str) -> Any:
+    """Parse a YAML file; an unreadable file or bad syntax is a one-line error naming ``what`` it is."""
     try:
         text = Path(path).read_text()
     except OSError as exc:
-        raise GanforgeError(f"cannot read config file {path}: {exc.strerror}; check the path") from None
+        raise GanforgeError(f"cannot read {what} {path}: {exc.strerror}; check the path") from None
     try:
-        raw = yaml.safe_load(text)
+        return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
-        raise GanforgeError(f"config file {path} is not valid YAML{where}; fix the syntax") from None
+        raise GanforgeError(f"{what} {path} is not valid YAML{where}; fix the syntax") from None
+
+
+def read_yaml_config(path: Path) -> dict[str, Any]:
+    """Read a YAML config file into normalized keys (no defaults applied)."""
+    raw = read_yaml(path, "config file")
     if raw is None:
         return {}
     if not isinstance(raw, dict):

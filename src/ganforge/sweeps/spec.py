@@ -37,9 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from ganforge.config import TrainConfig, build_config, normalize_keys
+from ganforge.config import TrainConfig, build_config, normalize_keys, read_yaml
 from ganforge.errors import GanforgeError, did_you_mean
 
 TOP_KEYS = ("name", "description", "out", "metrics", "evaluation", "settings", "grid", "runs")
@@ -134,16 +132,7 @@ def data_kind(data: str) -> str:
 # -- reading ----------------------------------------------------------------------------------------
 
 def read_sweep_file(path: Path) -> dict[str, Any]:
-    try:
-        text = Path(path).read_text()
-    except OSError as exc:
-        raise GanforgeError(f"cannot read sweep file {path}: {exc.strerror}; check the path") from None
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise GanforgeError(f"sweep file {path} is not valid YAML{where}; fix the syntax") from None
+    raw = read_yaml(path, "sweep file")
     if not isinstance(raw, dict):
         raise GanforgeError(f"sweep file {path} must be a mapping with keys like settings:, grid:, metrics:")
     return raw
