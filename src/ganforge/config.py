@@ -61,7 +61,7 @@ class TrainConfig:
     augment: str = "none"  # "diffaug": DiffAugment color,translation,cutout on D's inputs
     eval_every: int = 0  # 0: no evaluation during training
     eval_samples: int = 1000  # generated images per evaluation (and reference images, unless set)
-    eval_metrics: str = "fid"  # comma list of ganforge.metrics names: fid, kid, is, pr, dc
+    eval_metrics: str = "auto"  # fid,kid,is,pr,dc for images; toy2d for the 2-D mixtures; auto: fid / toy2d
     eval_reference: str | None = None  # None: the training dataset
     pack: int = 1  # PacGAN: D judges `pack` samples at once (concatenated along channels)
     # -- speed and scale (how fast a run trains, not what it trains; docs/SPEED_AND_SCALE.md) --------
@@ -265,9 +265,7 @@ def validate(config: TrainConfig) -> None:
     if config.eval_every and config.eval_samples < 2:
         raise GanforgeError(f"eval-samples must be at least 2, got {config.eval_samples}")
     if config.eval_every:
-        from ganforge.metrics.specs import resolve_metrics
-
-        resolve_metrics(config.eval_metrics)  # unknown names fail now, not after an hour of training
+        validate_eval_metrics(config.eval_metrics, config.data)
     for name in POSITIVE_INTS:
         value = getattr(config, name)
         if value <= 0:
@@ -297,6 +295,27 @@ def validate(config: TrainConfig) -> None:
         raise GanforgeError(f"unknown preset '{config.preset}'{did_you_mean(config.preset, PRESETS)}; "
                             f"choose one of: {', '.join(PRESETS)}")
     validate_combination(config)
+
+
+def is_toy2d(data: str) -> bool:
+    return data.startswith("toy2d:")
+
+
+def validate_eval_metrics(metrics: str, data: str) -> None:
+    """Unknown or mismatched metric names fail now, not after an hour of training."""
+    if metrics == "auto":
+        return
+    if is_toy2d(data):
+        if metrics != "toy2d":
+            raise GanforgeError(f"--eval-metrics {metrics} needs images, but {data} is 2-D points; use "
+                                "--eval-metrics toy2d (modes, high quality, reverse KL) or leave it at auto")
+        return
+    if metrics == "toy2d":
+        raise GanforgeError(f"--eval-metrics toy2d scores the 2-D mixtures, but {data} is images; use fid, kid, "
+                            "is, pr, dc or auto")
+    from ganforge.metrics.specs import resolve_metrics
+
+    resolve_metrics(metrics)
 
 
 def validate_combination(config: TrainConfig) -> None:

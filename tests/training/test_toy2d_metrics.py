@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 
@@ -83,3 +84,38 @@ def test_evaluate_command_on_a_toy2d_run(tmp_path, capsys) -> None:
 def test_evaluate_refuses_what_it_cannot_measure(tmp_path, capsys) -> None:
     assert main(["evaluate", str(tmp_path / "missing")]) == 2
     assert "ganforge: error: no generator.json" in capsys.readouterr().err
+
+
+def test_eval_every_on_a_toy2d_run_scores_the_pacgan_metrics(tmp_path, capsys) -> None:
+    """--eval-every on 2-D data logs modes/HQ/reverse KL; the last one equals `ganforge evaluate`'s."""
+    run_dir = tmp_path / "grid"
+    argv = ["train", "--model", "mlp", "--data", "toy2d:grid", "--z-dim", "2", "--width", "8", "--steps", "30",
+            "--batch-size", "50", "--run-dir", str(run_dir), "--no-progress", "--eval-every", "15",
+            "--log-every", "5", "--ema", "0.9", "--device", "cpu"]
+    assert main(argv) == 0
+    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [15, 30]
+    assert records[0]["protocol"]["name"] == "pacgan-2d" and records[0]["protocol"]["num_fake"] == 2500
+    with open(run_dir / "history.csv", newline="") as handle:
+        rows = [r for r in csv.DictReader(handle) if r["high_quality"]]
+    assert [int(r["step"]) for r in rows] == [15, 30]
+    assert (run_dir / "high_quality_curve.png").is_file()
+    assert not (run_dir / "checkpoints" / "best.pt").exists()
+    capsys.readouterr()
+    assert main(["evaluate", str(run_dir)]) == 0
+    final = json.loads((run_dir / "metrics.jsonl").read_text().splitlines()[-1])
+    assert (final["modes"], final["high_quality"]) == (records[-1]["modes"], records[-1]["high_quality"])
+    assert final["reverse_kl"] == pytest.approx(records[-1]["reverse_kl"])
+
+
+@pytest.mark.parametrize(("data", "metrics", "message"), [
+    ("toy2d:ring", "fid", "--eval-metrics fid needs images, but toy2d:ring is 2-D points"),
+    ("digits5k", "toy2d", "--eval-metrics toy2d scores the 2-D mixtures, but digits5k is images"),
+])
+def test_eval_metrics_must_fit_the_data(tmp_path, capsys, data, metrics, message) -> None:
+    argv = ["train", "--data", data, "--eval-every", "5", "--eval-metrics", metrics, "--run-dir",
+            str(tmp_path / "r"), "--no-progress"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
+    assert not (tmp_path / "r").exists()

@@ -63,7 +63,9 @@ def add_training_flags(parser: argparse.ArgumentParser) -> None:
     add("--eval-every", type=int, default=S, metavar="K",
         help="evaluate every K steps (history, TensorBoard, fid_curve.png, checkpoints/best.pt); 0 = off")
     add("--eval-samples", type=int, default=S, metavar="N", help="generated images per evaluation (default 1000)")
-    add("--eval-metrics", default=S, metavar="LIST", help="metrics for --eval-every: fid,kid,is,pr,dc (default fid)")
+    add("--eval-metrics", default=S, metavar="LIST",
+        help="metrics for --eval-every: fid,kid,is,pr,dc for images, toy2d for 2-D mixtures (default auto: fid "
+             "for images, toy2d for toy2d data)")
     add("--eval-reference", default=S, metavar="DATA",
         help="reference dataset/folder for --eval-every (default: the training data)")
     group = parser.add_argument_group(

@@ -1,5 +1,9 @@
 """Metrics during training: FID (or any registered metric) every K steps, a curve, the best checkpoint.
 
+Runs on the 2-D mixtures are scored with the PacGAN protocol instead (modes captured, high-quality
+share and reverse KL of 2,500 samples, as ``ganforge evaluate`` does), with no best checkpoint: no single
+one of those numbers says which generator is better.
+
 The sampled latents are the same at every evaluation (a fresh seeded sampler each time), so the curve
 shows the generator changing, not the noise. The reference side uses as many images as the generated
 side unless told otherwise (FID depends on N: equal N on both sides is the comparable choice) and is
@@ -21,11 +25,14 @@ from ganforge.training.rundir import RunPaths
 LOWER_IS_BETTER = ("fid", "kid")
 
 
+TOY2D_COLUMNS = ("high_quality", "modes", "reverse_kl")
+
+
 @dataclass(frozen=True)
 class EvalSettings:
     every: int
     num_samples: int
-    metrics: str = "fid"
+    metrics: str = "auto"  # auto: fid for images, toy2d for the 2-D mixtures
     reference: str | None = None  # None: the training dataset
     reference_samples: int | None = None  # None: as many as num_samples
     seed: int = 0
@@ -64,8 +71,9 @@ def plot_metric_curve(records: list[dict[str, Any]], metric: str, out: Path) -> 
     by_step.set_ylabel(metric.upper())
     by_time.plot([s / 60 for s in seconds], values, marker="o", lw=1.2, color="tab:orange")
     by_time.set_xlabel("wall time (min)")
-    n = records[-1].get("protocol", {}).get("num_fake")
-    fig.suptitle(f"{metric.upper()} during training ({n} generated images per point)")
+    protocol = records[-1].get("protocol", {})
+    n, unit = protocol.get("num_fake"), protocol.get("unit", "generated images")
+    fig.suptitle(f"{metric.upper().replace('_', ' ')} during training ({n} {unit} per point)")
     for ax in (by_step, by_time):
         ax.grid(alpha=0.3)
     fig.tight_layout()
@@ -80,13 +88,14 @@ class MetricCallback:
 
     def __init__(self, settings: EvalSettings, run) -> None:
         self.settings = settings
-        self.specs = resolve_metrics(settings.metrics)
-        self.columns = tuple(key for spec in self.specs for key in spec.keys)
+        self.toy2d = run.config.data.startswith("toy2d:")
+        self.specs = [] if self.toy2d else resolve_metrics("fid" if settings.metrics == "auto" else settings.metrics)
+        self.columns = TOY2D_COLUMNS if self.toy2d else tuple(key for spec in self.specs for key in spec.keys)
         self.run = run  # the TrainingRun: paths, elapsed time, best-checkpoint writer
         self.paths: RunPaths = run.paths
         self.reference = settings.reference or run.config.data
         self.cache_dir = Path(run.config.cache_dir) if run.config.cache_dir else None
-        self.best_key = next((k for k in LOWER_IS_BETTER if k in self.columns), None)
+        self.best_key = None if self.toy2d else next((k for k in LOWER_IS_BETTER if k in self.columns), None)
         # On resume, the best so far is the best among evaluations up to the checkpoint we continue from.
         previous = [r[self.best_key] for r in read_jsonl(self.paths.metrics)
                     if self.best_key and r.get("source") == "training" and r.get(self.best_key) is not None
@@ -94,17 +103,38 @@ class MetricCallback:
         self.best = min(previous) if previous else float("inf")
 
     def evaluate(self, trainer) -> dict[str, Any]:
+        started = time.perf_counter()
+        result = self.evaluate_toy2d(trainer) if self.toy2d else self.evaluate_images(trainer)
+        result["protocol"]["eval_seconds"] = round(time.perf_counter() - started, 3)
+        return result
+
+    def evaluate_toy2d(self, trainer) -> dict[str, Any]:
+        from ganforge.data.toy2d import toy2d_modes
+        from ganforge.metrics.toy2d import PROTOCOL_NUM_STD, PROTOCOL_SAMPLES, sample_points, toy2d_scores
+
+        centers, std = toy2d_modes(self.run.config.data.partition(":")[2])
+        generator = trainer.sampling_generator
+        was_training = generator.training
+        generator.eval()  # BatchNorm with running statistics, as the saved generator samples
+        try:
+            points = sample_points(generator, PROTOCOL_SAMPLES, seed=self.settings.seed,
+                                   num_classes=trainer.spec.num_classes, device=trainer.device)
+        finally:
+            generator.train(was_training)
+        scores = toy2d_scores(points, centers, std).to_dict()
+        return {**scores, "protocol": {"name": "pacgan-2d", "num_fake": PROTOCOL_SAMPLES, "unit": "samples",
+                                       "hq_rule": f"within {PROTOCOL_NUM_STD:g} std of the nearest mode"}}
+
+    def evaluate_images(self, trainer) -> dict[str, Any]:
         from ganforge.metrics import evaluate_generator, generator_sampler
 
         generator = trainer.sampling_generator
-        started = time.perf_counter()
         result = evaluate_generator(
             generator_sampler(generator, seed=self.settings.seed, device=trainer.device),
             self.settings.num_samples, [spec.name for spec in self.specs], reference=self.reference,
             resolution=trainer.dataset.resolution or None, reference_samples=self.settings.reference_samples or self.settings.num_samples,
             device=str(trainer.device), cache_dir=self.cache_dir,
         )
-        result["protocol"]["eval_seconds"] = round(time.perf_counter() - started, 3)
         return result
 
     def on_step_end(self, trainer, step: int) -> dict[str, float] | None:
