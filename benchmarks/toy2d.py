@@ -44,6 +44,7 @@ import torch
 from ganforge.commands.evaluate import evaluate_run
 from ganforge.config import build_config
 from ganforge.training import train
+from ganforge.training.evaluation import read_jsonl
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -67,20 +68,47 @@ PUBLISHED = {
 }
 
 
-def run_trial(config_name: str, dataset: str, steps: int, seed: int, root: Path) -> dict[str, Any]:
-    """Train one run and score it; returns the evaluate record plus timing."""
+def run_trial(config_name: str, dataset: str, steps: int, seed: int, root: Path,
+              eval_every: int = 0) -> dict[str, Any]:
+    """Train one run and score it; returns the evaluate record plus timing.
+
+    With ``eval_every`` the run also scores itself every that many iterations (``--eval-every``, the same
+    protocol on the same latents), kept as the trial's ``trajectory``; those evaluations are included in
+    the wall time.
+    """
     run_dir = root / f"{config_name}-{dataset}-{seed}"
     config = build_config(CONFIGS[config_name], {
         "data": f"toy2d:{dataset}", "steps": steps, "seed": seed, "run_dir": str(run_dir), "device": "cpu",
         "sample_every": steps, "checkpoint_every": steps, "log_every": max(1, steps // 100),
+        "eval_every": eval_every,
     })
     started = time.perf_counter()
     train(config, progress=False)
     seconds = time.perf_counter() - started
     record = evaluate_run(argparse.Namespace(run_dir=run_dir, samples=None, seed=seed, device="cpu"))
+    trajectory = [{"step": r["step"], "modes": r["modes"], "hq": 100 * r["high_quality"],
+                   "reverse_kl": r.get("reverse_kl")}
+                  for r in read_jsonl(run_dir / "metrics.jsonl") if r.get("source") == "training"]
     return {"config": config_name, "dataset": dataset, "seed": seed, "steps": steps, "seconds": seconds,
             "modes": record["modes"], "num_modes": record["num_modes"], "hq": 100 * record["high_quality"],
-            "reverse_kl": record["reverse_kl"], "run_dir": str(run_dir)}
+            "reverse_kl": record["reverse_kl"], "trajectory": trajectory, "run_dir": str(run_dir)}
+
+
+def trajectory_table(results: list[dict[str, Any]]) -> str:
+    """Mean modes / HQ % / reverse KL over trials at each evaluated iteration, per configuration and data."""
+    lines = ["| model | data | iteration | modes | HQ % | rev-KL | trials |", "|---|---|---|---|---|---|---|"]
+    groups = dict.fromkeys((r["config"], r["dataset"]) for r in results if r.get("trajectory"))
+    for name, dataset in groups:
+        rows = [r for r in results if (r["config"], r["dataset"]) == (name, dataset)]
+        steps = sorted({point["step"] for r in rows for point in r["trajectory"]})
+        for step in steps:
+            points = [p for r in rows for p in r["trajectory"] if p["step"] == step]
+            cells = []
+            for key, fmt in (("modes", ".1f"), ("hq", ".1f"), ("reverse_kl", ".3f")):
+                m, se = mean_se([p[key] for p in points])
+                cells.append(f"{m:{fmt}} ± {se:{fmt}}")
+            lines.append(f"| {name} | {dataset} | {step} | " + " | ".join(cells) + f" | {len(points)} |")
+    return "\n".join(lines)
 
 
 def mean_se(values: list[float]) -> tuple[float, float]:
@@ -149,6 +177,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="iterations of the gan row: one number, or ring then grid (paper: 400000)")
     parser.add_argument("--steps-best", type=int, nargs="+", default=[20000, 30000], metavar="N",
                         help="iterations of the best rows: one number, or ring then grid")
+    parser.add_argument("--eval-every", type=int, default=0, metavar="K",
+                        help="also score every K iterations during training (a learning-curve table)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (tiny nets: 1 is fastest)")
     parser.add_argument("--out", type=Path, default=RESULTS / "toy2d.json")
     parser.add_argument("--runs", type=Path, default=None, help="keep run folders here (default: temporary)")
@@ -156,7 +186,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="only print the table of earlier result files (e.g. one per config)")
     args = parser.parse_args(argv)
     if args.table:
-        print(table([r for path in args.table for r in json.loads(path.read_text())["results"]]))
+        results = [r for path in args.table for r in json.loads(path.read_text())["results"]]
+        print(table(results))
+        if any(r.get("trajectory") for r in results):
+            print()
+            print(trajectory_table(results))
         return 0
     torch.set_num_threads(args.threads)
     steps = {name: _per_dataset(args.steps_gan if name == "gan" else args.steps_best) for name in CONFIGS}
@@ -166,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
         for name in args.configs:
             for dataset in args.datasets:
                 for seed in args.seeds if args.seeds is not None else range(args.trials):
-                    record = run_trial(name, dataset, steps[name][dataset], seed, root)
+                    record = run_trial(name, dataset, steps[name][dataset], seed, root, args.eval_every)
                     results.append(record)
                     print(f"{name:5s} {dataset:4s} seed {seed}: modes {record['modes']}/{record['num_modes']} "
                           f"HQ {record['hq']:.1f}% rev-KL {record['reverse_kl']} "
@@ -182,6 +216,9 @@ def main(argv: list[str] | None = None) -> int:
     args.out.write_text(json.dumps(document, indent=2, default=list) + "\n")
     print()
     print(table(results))
+    if args.eval_every:
+        print()
+        print(trajectory_table(results))
     return 0
 
 
