@@ -36,7 +36,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.run(args) or 0)
     except GanforgeError as exc:
-        print(f"ganforge: error: {exc}", file=sys.stderr)
+        # One write with its newline: the ranks of a torchrun job share stderr, and print's separate
+        # write of "\n" let two ranks' errors run together on one line.
+        sys.stderr.write(f"ganforge: error: {exc}\n")
+        sys.stderr.flush()
         return exc.exit_code
     except KeyboardInterrupt:
         print("ganforge: interrupted", file=sys.stderr)
