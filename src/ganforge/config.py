@@ -298,6 +298,7 @@ def validate(config: TrainConfig) -> None:
 
 
 def is_toy2d(data: str) -> bool:
+    """Whether a --data value names one of the 2-D Gaussian mixtures (scored by the PacGAN metrics)."""
     return data.startswith("toy2d:")
 
 

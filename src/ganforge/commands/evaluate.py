@@ -39,7 +39,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def data_kind(dataset: str) -> str:
     """'toy2d' for the 2-D mixtures, 'image' for everything else."""
-    return "toy2d" if dataset.startswith("toy2d:") else "image"
+    from ganforge.config import is_toy2d
+
+    return "toy2d" if is_toy2d(dataset) else "image"
 
 
 def evaluate_toy2d(generator, info, args: argparse.Namespace, device) -> dict[str, Any]:

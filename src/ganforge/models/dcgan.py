@@ -75,7 +75,8 @@ class DCGANGenerator(nn.Module):
         # plain BN (identity gains) and, at DCGAN's learning rates, needs thousands of steps before the
         # class changes the image: 800 CPU steps on digits5k drew the asked-for digit 15 % of the time.
         self.embed = nn.Embedding(k, k) if k else None
-        layers = [*upsampling_stem(spec, spec.z_dim + k), nn.ConvTranspose2d(channels[-1], spec.channels, 4, 2, 1, bias=False), nn.Tanh()]
+        layers = [*upsampling_stem(spec, spec.z_dim + k),
+                  nn.ConvTranspose2d(channels[-1], spec.channels, 4, 2, 1, bias=False), nn.Tanh()]
         self.net = nn.Sequential(*layers)
         normal_init(self)
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ganforge import __version__
+from ganforge.config import is_toy2d
 from ganforge.errors import GanforgeError
 from ganforge.fileio import atomic_write_text
 from ganforge.report.collect import Collection, RunSummary, collect
@@ -96,7 +97,7 @@ def assemble(collection: Collection, figure_dir: Path) -> ReportContent:
         if caption:
             figures.append(Picture(f"{title} against step and wall time", caption, figure_dir / f"{key}.png",
                                    f"{key}.png"))
-        elif key == "fid" and any(not run.dataset.startswith("toy2d:") for run in runs):
+        elif key == "fid" and any(not is_toy2d(run.dataset) for run in runs):
             notes.append("No FID measured in any run (metrics.jsonl / history.csv): no FID curves.")
     if collection.missing:
         notes.append(f"Planned by the sweep but not trained yet: {', '.join(collection.missing)}.")

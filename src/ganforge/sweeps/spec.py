@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ganforge.config import TrainConfig, build_config, normalize_keys, read_yaml
+from ganforge.config import TrainConfig, build_config, is_toy2d, normalize_keys, read_yaml
 from ganforge.errors import GanforgeError, did_you_mean
 
 TOP_KEYS = ("name", "description", "out", "metrics", "evaluation", "settings", "grid", "runs")
@@ -126,7 +126,7 @@ class Sweep:
 
 def data_kind(data: str) -> str:
     """'toy2d' for the 2-D mixtures, 'image' for everything else (as ``ganforge evaluate`` decides)."""
-    return "toy2d" if data.startswith("toy2d:") else "image"
+    return "toy2d" if is_toy2d(data) else "image"
 
 
 # -- reading ----------------------------------------------------------------------------------------
@@ -307,7 +307,7 @@ def check_model(config: TrainConfig) -> None:
     from ganforge.training.loop import model_spec
 
     source, arg = split_spec(config.data)
-    if config.data.startswith("toy2d:"):
+    if is_toy2d(config.data):
         centers, _ = toy2d_modes(str(arg))
         shape = SimpleNamespace(is_image=False, sample_shape=(2,), num_classes=len(centers))
     elif source.resolution and source.channels and not arg:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ganforge.config import is_toy2d
 from ganforge.metrics.specs import resolve_metrics
 from ganforge.training.rundir import RunPaths
 
@@ -89,7 +90,7 @@ class MetricCallback:
 
     def __init__(self, settings: EvalSettings, run) -> None:
         self.settings = settings
-        self.toy2d = run.config.data.startswith("toy2d:")
+        self.toy2d = is_toy2d(run.config.data)
         self.specs = [] if self.toy2d else resolve_metrics("fid" if settings.metrics == "auto" else settings.metrics)
         self.columns = TOY2D_COLUMNS if self.toy2d else tuple(key for spec in self.specs for key in spec.keys)
         self.run = run  # the TrainingRun: paths, elapsed time, best-checkpoint writer
