@@ -62,7 +62,8 @@ def add_training_flags(parser: argparse.ArgumentParser) -> None:
     add("--pack", type=int, default=S, metavar="M", help="PacGAN: D judges M samples at once (default 1)")
     add("--eval-every", type=int, default=S, metavar="K",
         help="evaluate every K steps (history, TensorBoard, fid_curve.png, checkpoints/best.pt); 0 = off")
-    add("--eval-samples", type=int, default=S, metavar="N", help="generated images per evaluation (default 1000)")
+    add("--eval-samples", type=int, default=S, metavar="N",
+        help="generated images per evaluation (default 1000; toy2d runs use the protocol's 2,500 samples)")
     add("--eval-metrics", default=S, metavar="LIST",
         help="metrics for --eval-every: fid,kid,is,pr,dc for images, toy2d for 2-D mixtures (default auto: fid "
              "for images, toy2d for toy2d data)")
