@@ -45,14 +45,10 @@ def data_kind(dataset: str) -> str:
 
 
 def evaluate_toy2d(generator, info, args: argparse.Namespace, device) -> dict[str, Any]:
-    from ganforge.data.toy2d import toy2d_modes
-    from ganforge.metrics.toy2d import PROTOCOL_SAMPLES, sample_points, toy2d_scores
+    from ganforge.metrics.toy2d import PROTOCOL_SAMPLES, score_generator
 
-    dataset = info.meta["dataset"]
-    centers, std = toy2d_modes(dataset.partition(":")[2])
-    num = args.samples or PROTOCOL_SAMPLES
-    points = sample_points(generator, num, seed=args.seed, num_classes=info.spec.num_classes, device=device)
-    scores = toy2d_scores(points, centers, std)
+    scores = score_generator(generator, info.meta["dataset"], args.samples or PROTOCOL_SAMPLES, seed=args.seed,
+                             num_classes=info.spec.num_classes, device=device)
     return {"protocol": "pacgan-2d", **scores.to_dict()}
 
 

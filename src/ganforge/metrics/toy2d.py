@@ -93,3 +93,14 @@ def sample_points(generator: torch.nn.Module, num: int, *, seed: int = 0, num_cl
         ls = labels[start:start + chunk].to(device) if labels is not None else None
         out.append(generator(zs, ls).float().cpu())
     return torch.cat(out) if out else torch.empty(0, 2)
+
+
+def score_generator(generator: torch.nn.Module, data: str, num: int = PROTOCOL_SAMPLES, *, seed: int = 0,
+                    num_classes: int = 0, device: torch.device | str = "cpu") -> Toy2dScores:
+    """The PacGAN metrics of ``num`` seeded samples of ``generator`` against the mixture ``data``
+    ("toy2d:ring" / "toy2d:grid"); what ``ganforge evaluate`` and ``--eval-every`` both report."""
+    from ganforge.data.toy2d import toy2d_modes
+
+    centers, std = toy2d_modes(data.partition(":")[2])
+    points = sample_points(generator, num, seed=seed, num_classes=num_classes, device=device)
+    return toy2d_scores(points, centers, std)

@@ -111,19 +111,16 @@ class MetricCallback:
         return result
 
     def evaluate_toy2d(self, trainer) -> dict[str, Any]:
-        from ganforge.data.toy2d import toy2d_modes
-        from ganforge.metrics.toy2d import PROTOCOL_NUM_STD, PROTOCOL_SAMPLES, sample_points, toy2d_scores
+        from ganforge.metrics.toy2d import PROTOCOL_NUM_STD, PROTOCOL_SAMPLES, score_generator
 
-        centers, std = toy2d_modes(self.run.config.data.partition(":")[2])
         generator = trainer.sampling_generator
         was_training = generator.training
         generator.eval()  # BatchNorm with running statistics, as the saved generator samples
         try:
-            points = sample_points(generator, PROTOCOL_SAMPLES, seed=self.settings.seed,
-                                   num_classes=trainer.spec.num_classes, device=trainer.device)
+            scores = score_generator(generator, self.run.config.data, seed=self.settings.seed,
+                                     num_classes=trainer.spec.num_classes, device=trainer.device).to_dict()
         finally:
             generator.train(was_training)
-        scores = toy2d_scores(points, centers, std).to_dict()
         return {**scores, "protocol": {"name": "pacgan-2d", "num_fake": PROTOCOL_SAMPLES, "unit": "samples",
                                        "hq_rule": f"within {PROTOCOL_NUM_STD:g} std of the nearest mode"}}
 
