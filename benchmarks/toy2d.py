@@ -56,7 +56,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 # iterations settle onto the modes; and the EMA of G.
 BEST: dict[str, Any] = {"preset": "pacgan2d", "arch": None, "width": 64, "loss": "bce", "n_critic": 3,
                         "pack": 4, "batch_size": 400, "lr_g": 1e-3, "lr_d": 1e-3, "betas": (0.5, 0.999),
-                        "ema_kimg": 20.0, "lr_decay": "linear"}
+                        "ema_kimg": 20.0, "lr_decay": "linear", "updates": "alternating"}
 # The previous session's best rows (hinge loss, batch 100), kept to reproduce their recorded numbers.
 HINGE: dict[str, Any] = {**BEST, "loss": "hinge", "pack": 2, "batch_size": 100}
 # BEST plus a small R1 penalty on D (Mescheder et al. 2018): on the grid seed that dropped 3 modes without
@@ -79,12 +79,13 @@ def run_trial(config_name: str, dataset: str, steps: int, seed: int, root: Path,
 
     With ``eval_every`` the run also scores itself every that many iterations (``--eval-every``, the same
     protocol on the same latents), kept as the trial's ``trajectory``; those evaluations are included in
-    the wall time.
+    the wall time, and a checkpoint is kept at each of them, so a long run cut short can be continued
+    with ``ganforge train --run-dir RUN --resume`` (pass ``--runs`` to keep the run folders).
     """
     run_dir = root / f"{config_name}-{dataset}-{seed}"
     config = build_config(CONFIGS[config_name], {
         "data": f"toy2d:{dataset}", "steps": steps, "seed": seed, "run_dir": str(run_dir), "device": "cpu",
-        "sample_every": steps, "checkpoint_every": steps, "log_every": max(1, steps // 100),
+        "sample_every": steps, "checkpoint_every": eval_every or steps, "log_every": max(1, steps // 100),
         "eval_every": eval_every,
     })
     started = time.perf_counter()

@@ -41,6 +41,9 @@ class TrainConfig:
     width: int = 64
     resolution: int | None = None  # None: the dataset's native resolution
     n_critic: int = 1
+    # "simultaneous": D and G step on gradients from the same forward pass (the ALI/PacGAN code's update;
+    # needs n_critic 1); "alternating": G's gradient comes from the D just updated
+    updates: str = "alternating"
     seed: int = 0
     run_dir: str | None = None  # None: runs/<model>-<data>-<timestamp>
     cache_dir: str | None = None  # None: $GANFORGE_CACHE or ~/.cache/ganforge
@@ -83,7 +86,7 @@ POSITIVE_FLOATS = ("lr_g", "lr_d")
 NON_NEGATIVE_FLOATS = ("gp", "r1", "clip", "ema_kimg")
 OPTIONAL_TEXT = ("run_dir", "cache_dir", "preset", "arch")
 CHOICES = {"device": ("auto", "cpu", "cuda"), "optimizer": ("adam", "rmsprop"), "augment": ("none", "diffaug"),
-           "lr_decay": ("none", "linear"),
+           "lr_decay": ("none", "linear"), "updates": ("alternating", "simultaneous"),
            "precision": ("fp32", "bf16", "fp16")}
 
 
@@ -134,10 +137,10 @@ PRESETS: dict[str, Preset] = {
                     "lr_d": 2e-4, "betas": (0.5, 0.999), "batch_size": 64, "n_critic": 1}),
     # PacGAN's Table 1 "GAN" row; PacGAN2/PacGAN4 are this preset with --pack 2 / --pack 4.
     "pacgan2d": Preset("PacGAN 2-D protocol (Lin et al. 2018): PacGAN's MLPs, Adam 1e-4 betas (0.8, 0.999), "
-                       "batch 100, z_dim 2, pack 1 (= the GAN row)",
+                       "batch 100, z_dim 2, pack 1, simultaneous D and G updates (= the GAN row)",
                        {"model": "mlp", "arch": "pacgan", "data": "toy2d:ring", "loss": "bce",
                         "optimizer": "adam", "lr_g": 1e-4, "lr_d": 1e-4, "betas": (0.8, 0.999),
-                        "batch_size": 100, "z_dim": 2, "n_critic": 1, "pack": 1}),
+                        "batch_size": 100, "z_dim": 2, "n_critic": 1, "pack": 1, "updates": "simultaneous"}),
 }
 
 
@@ -327,6 +330,9 @@ def validate_combination(config: TrainConfig) -> None:
     if config.ema and config.ema_kimg:
         raise GanforgeError(f"--ema {config.ema:g} and --ema-kimg {config.ema_kimg:g} both set G's moving "
                             "average; use one (--ema: decay per step, --ema-kimg: half-life in kimg)")
+    if config.updates == "simultaneous" and config.n_critic != 1:
+        raise GanforgeError(f"--updates simultaneous takes one D step per G step, but --n-critic is "
+                            f"{config.n_critic}; use --n-critic 1 or --updates alternating")
     if config.batch_size % config.pack:
         raise GanforgeError(f"--pack {config.pack} must divide --batch-size {config.batch_size}: D judges "
                             "groups of pack samples")

@@ -31,7 +31,7 @@ PAPER_VALUES = {
     "cgan": {"conditional": True},
     "pacgan2d": {"model": "mlp", "arch": "pacgan", "loss": "bce", "optimizer": "adam", "lr_g": 1e-4,
                  "lr_d": 1e-4, "betas": (0.8, 0.999), "batch_size": 100, "z_dim": 2, "n_critic": 1,
-                 "pack": 1, "data": "toy2d:ring"},
+                 "pack": 1, "data": "toy2d:ring", "updates": "simultaneous"},
 }
 
 
@@ -94,6 +94,9 @@ def test_defaults_are_off() -> None:
     ({"ema": -0.5}, "ema must be a per-step decay in [0, 1)"),
     ({"ema": 0.999, "ema_kimg": 10}, "--ema 0.999 and --ema-kimg 10 both set G's moving average; use one"),
     ({"emma": 0.9}, "unknown config key 'emma' in the options (did you mean 'ema'?)"),
+    ({"updates": "together"}, "updates must be one of alternating, simultaneous"),
+    ({"updates": "simultaneous", "n_critic": 5}, "--updates simultaneous takes one D step per G step, but "
+                                                  "--n-critic is 5; use --n-critic 1 or --updates alternating"),
 ])
 def test_invalid_values_are_one_line_errors(layer: dict, message: str) -> None:
     with pytest.raises(GanforgeError) as info:
@@ -109,6 +112,7 @@ def test_invalid_values_are_one_line_errors(layer: dict, message: str) -> None:
     (["--preset", "wgan", "--gp", "10"], "--clip 0.01 and --gp 10"),  # the preset's clip conflicts too
     (["--augment", "mixup"], "augment must be one of none, diffaug"),
     (["--preset", "cgan", "--pack", "2"], "--pack and --conditional cannot be combined"),
+    (["--preset", "pacgan2d", "--n-critic", "3"], "--updates simultaneous takes one D step per G step"),
 ])
 def test_cli_rejects_bad_flags_before_training(argv: list[str], message: str, tmp_path, capsys) -> None:
     run_dir = tmp_path / "run"

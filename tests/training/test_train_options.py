@@ -53,3 +53,30 @@ def test_augment_refuses_points(make_config) -> None:
     with pytest.raises(GanforgeError, match="--augment diffaug transforms images"):
         Trainer(make_config(model="mlp", data="toy2d:ring", augment="diffaug"), load_dataset("toy2d:ring"),
                 torch.device("cpu"))
+
+
+def _one_step(make_config, **overrides) -> Trainer:
+    dataset = load_dataset("toy2d:ring")
+    trainer = Trainer(make_config(model="mlp", data="toy2d:ring", z_dim=2, batch_size=16, **overrides), dataset,
+                      torch.device("cpu"))
+    trainer.train_step()
+    return trainer
+
+
+def _same_weights(a: torch.nn.Module, b: torch.nn.Module) -> bool:
+    return all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values(), strict=True))
+
+
+@pytest.mark.parametrize("updates", ["simultaneous", "alternating"])
+def test_simultaneous_updates_take_g_gradient_before_d_steps(make_config, updates: str) -> None:
+    # G's gradient comes from D before its update only in simultaneous mode, so only there is G's first
+    # update blind to how far D moves.
+    slow, fast = (_one_step(make_config, updates=updates, lr_d=lr_d) for lr_d in (1e-4, 0.5))
+    assert _same_weights(slow.generator, fast.generator) == (updates == "simultaneous")
+    assert not _same_weights(slow.discriminator, fast.discriminator)
+
+
+def test_update_order_leaves_d_step_unchanged(make_config) -> None:
+    simultaneous, alternating = (_one_step(make_config, updates=u) for u in ("simultaneous", "alternating"))
+    assert _same_weights(simultaneous.discriminator, alternating.discriminator)
+    assert not _same_weights(simultaneous.generator, alternating.generator)

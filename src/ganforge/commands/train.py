@@ -35,6 +35,9 @@ def add_training_flags(parser: argparse.ArgumentParser) -> None:
     add("--width", type=int, default=S, help="base channel count of G and D (default 64)")
     add("--resolution", type=int, default=S, help="image side length (default: the dataset's)")
     add("--n-critic", type=int, default=S, help="discriminator steps per generator step (default 1)")
+    add("--updates", default=S, metavar="ORDER",
+        help="alternating (default: G steps against the updated D) or simultaneous (D and G step from the "
+             "same forward pass, as PacGAN's code; needs --n-critic 1)")
     add("--seed", type=int, default=S, help="random seed (default 0)")
     add("--run-dir", default=S, help="output folder (default runs/<model>-<data>-<timestamp>)")
     add("--cache-dir", default=S, help="dataset cache (default $GANFORGE_CACHE or ~/.cache/ganforge)")

@@ -65,8 +65,10 @@ class MLPGenerator(nn.Module):
         if _is_pacgan(spec):
             layers: list[nn.Module] = []
             for n_in in [in_dim] + [PACGAN_G_UNITS] * (PACGAN_G_LAYERS - 1):
-                layers += [nn.Linear(n_in, PACGAN_G_UNITS, bias=False), nn.BatchNorm1d(PACGAN_G_UNITS),
-                           nn.ReLU(True)]
+                # momentum 0.05: PacGAN's code moves BN's population statistics 5 % per step, and the
+                # protocol scores samples drawn with those statistics
+                layers += [nn.Linear(n_in, PACGAN_G_UNITS, bias=False),
+                           nn.BatchNorm1d(PACGAN_G_UNITS, momentum=0.05), nn.ReLU(True)]
             layers.append(nn.Linear(PACGAN_G_UNITS, out_dim))
         elif spec.is_points:
             hidden = [4 * spec.width] * 3

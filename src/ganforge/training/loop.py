@@ -383,8 +383,24 @@ class Trainer:
             penalty = penalty + r1_penalty(D, real, cfg.r1, labels)
         return penalty
 
+    def g_backward(self, fake: torch.Tensor, cond: torch.Tensor | None) -> torch.Tensor:
+        """G's loss on ``fake`` as D now scores it, back-propagated into G's gradients only."""
+        D, amp = self.discriminator, self.precision
+        D.requires_grad_(False)  # gradients through D, not for D's weights
+        with amp.autocast():
+            scores = self.d_net_for_g(self.d_input(fake), cond)
+        loss_g = self.loss.g_loss(amp.scores(scores))
+        self.opt_g.zero_grad(set_to_none=True)
+        amp.backward(loss_g, amp.scaler_g)
+        D.requires_grad_(True)
+        return loss_g
+
     def train_step(self) -> dict[str, torch.Tensor]:
         """n_critic D updates, then one G update. Returns detached scalars (no host sync).
+
+        ``updates: simultaneous`` (one D step) takes G's gradient from the same D that scored the batch,
+        before D's update, as the ALI/PacGAN code does (one gradient step on both players at once);
+        the default alternating order takes it from the updated D.
 
         Conditional runs generate fakes with the real batch's labels rather than uniformly drawn ones:
         every D step then compares real and fake batches with identical class counts (no class-frequency
@@ -412,16 +428,15 @@ class Trainer:
             # float32, outside autocast, on the unwrapped D; its gradients join the loss's in the same
             # backward, so DDP averages each D parameter's (loss + penalty) gradient once
             penalty = self.d_penalty(real_in, fake_in, cond) if self.penalized else None
+            if last and cfg.updates == "simultaneous":
+                loss_g = self.g_backward(fake, cond)
             self.opt_d.zero_grad(set_to_none=True)
             amp.backward_and_step(loss_d if penalty is None else loss_d + penalty, self.opt_d, amp.scaler_d)
             if cfg.clip:
                 clip_weights_(D, cfg.clip)
-        D.requires_grad_(False)  # G's update needs gradients through D, not for D's weights
-        with amp.autocast():
-            g_scores = self.d_net_for_g(self.d_input(fake), cond)
-        loss_g = self.loss.g_loss(amp.scores(g_scores))
-        self.opt_g.zero_grad(set_to_none=True)
-        amp.backward_and_step(loss_g, self.opt_g, amp.scaler_g)
+        if cfg.updates == "alternating":
+            loss_g = self.g_backward(fake, cond)
+        amp.step(self.opt_g, amp.scaler_g)
         if self.generator_ema is not None:
             update_ema(self.generator_ema, G, self.ema_beta)
         self.step += 1

@@ -96,12 +96,20 @@ class Precision:
     def backward_and_step(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer,
                           scaler: Any) -> None:
         """``loss.backward(); optimizer.step()``, with loss scaling in fp16 (pass-through otherwise)."""
+        self.backward(loss, scaler)
+        self.step(optimizer, scaler)
+
+    @staticmethod
+    def backward(loss: torch.Tensor, scaler: Any) -> None:
+        (scaler.scale(loss) if scaler.is_enabled() else loss).backward()
+
+    @staticmethod
+    def step(optimizer: torch.optim.Optimizer, scaler: Any) -> None:
+        """The optimizer step after ``backward`` (fp16: unscaled, skipped on overflow, scale updated)."""
         if scaler.is_enabled():
-            scaler.scale(loss).backward()
             scaler.step(optimizer)
             scaler.update()
         else:
-            loss.backward()
             optimizer.step()
 
     def state_dict(self) -> dict[str, Any]:
