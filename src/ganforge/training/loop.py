@@ -411,7 +411,6 @@ class Trainer:
         if cfg.lr_decay != "none":
             set_lr(self.opt_g, scheduled_lr(cfg.lr_g, self.step, cfg.steps, cfg.lr_decay))
             set_lr(self.opt_d, scheduled_lr(cfg.lr_d, self.step, cfg.steps, cfg.lr_decay))
-        D.requires_grad_(True)
         for critic_step in range(cfg.n_critic):
             real, labels = self.next_real()
             cond = labels if cfg.conditional else None
