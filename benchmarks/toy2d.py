@@ -15,12 +15,15 @@ Table 1 layout with mean +- standard error over trials, the iterations used and 
     python benchmarks/toy2d.py --table benchmarks/results/toy2d-gan.json benchmarks/results/toy2d-best-*.json \
         benchmarks/results/toy2d-hinge-*.json
     # the earlier hinge rows: --configs hinge-pack2 / hinge-pack4 (commands in their result files)
-    # PacGAN's full schedule (hours per trial on a CPU)
+    # PacGAN's full schedule: one grid trial on the 2-core CPU (about 1.7 h with 2 threads) ...
+    python benchmarks/toy2d.py --configs gan --datasets grid --seeds 0 --steps-gan 400000 --eval-every 20000 \
+        --threads 2 --out benchmarks/results/toy2d-gan-400k-grid.json
+    # ... and the paper's 10 trials, for a GPU session or a long CPU one
     python benchmarks/toy2d.py --configs gan --trials 10 --steps-gan 400000
 
 Configurations:
 - ``gan``: ``--preset pacgan2d``, the PacGAN paper's GAN row (their MLPs, non-saturating loss, Adam 1e-4
-  betas (0.8, 0.999), batch 100, z 2-d, pack 1).
+  betas (0.8, 0.999), batch 100, z 2-d, pack 1, and their code's simultaneous D and G updates).
 - ``best``: the best ganforge setup found for a short CPU schedule (see BEST below).
 - ``hinge-pack2`` / ``hinge-pack4``: the earlier best rows (hinge loss, batch 100, PacGAN2 / PacGAN4
   packing), kept so their recorded numbers can be reproduced.
