@@ -305,6 +305,11 @@ def is_toy2d(data: str) -> bool:
     return data.startswith("toy2d:")
 
 
+def data_kind(data: str) -> str:
+    """'toy2d' for the 2-D mixtures, 'image' for everything else: what decides how a run is scored."""
+    return "toy2d" if is_toy2d(data) else "image"
+
+
 def validate_eval_metrics(metrics: str, data: str) -> None:
     """Unknown or mismatched metric names fail now, not after an hour of training."""
     if metrics == "auto":

@@ -37,13 +37,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run)
 
 
-def data_kind(dataset: str) -> str:
-    """'toy2d' for the 2-D mixtures, 'image' for everything else."""
-    from ganforge.config import is_toy2d
-
-    return "toy2d" if is_toy2d(dataset) else "image"
-
-
 def evaluate_toy2d(generator, info, args: argparse.Namespace, device) -> dict[str, Any]:
     from ganforge.metrics.toy2d import PROTOCOL_SAMPLES, score_generator
 
@@ -118,6 +111,8 @@ def evaluate_run(args: argparse.Namespace) -> dict[str, Any]:
     device = resolve_device(args.device)
     generator, info = load_generator(args.run_dir, device)
     dataset = str(info.meta.get("dataset", ""))
+    from ganforge.config import data_kind
+
     kind = data_kind(dataset)
     if kind not in EVALUATORS:
         raise GanforgeError(f"ganforge evaluate does not measure {kind} runs yet ({args.run_dir} was trained "

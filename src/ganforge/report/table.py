@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ganforge.config import is_toy2d
+from ganforge.config import data_kind
 from ganforge.report.collect import RunSummary
 
 MISSING = "—"
@@ -211,7 +211,7 @@ class Table:
 
 
 def build_table(runs: list[RunSummary], best: list[Best]) -> Table:
-    kinds = {"toy2d" if is_toy2d(r.dataset) else "image" for r in runs}
+    kinds = {data_kind(r.dataset) for r in runs}
     header = ["run", "model", "dataset", "loss", "steps", "wall time", "img/s"]
     image_columns = list(IMAGE_COLUMNS) + [column for column, key in OPTIONAL_IMAGE_COLUMNS.items()
                                            if any(key in run.values for run in runs)]

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ganforge.config import TrainConfig, build_config, is_toy2d, normalize_keys, read_yaml
+from ganforge.config import TrainConfig, build_config, data_kind, is_toy2d, normalize_keys, read_yaml
 from ganforge.errors import GanforgeError, did_you_mean
 
 TOP_KEYS = ("name", "description", "out", "metrics", "evaluation", "settings", "grid", "runs")
@@ -122,11 +122,6 @@ class Sweep:
                                     f"{did_you_mean(pattern, known)}; runs: {', '.join(known)}")
         chosen = tuple(run for run in self.runs if any(fnmatch.fnmatchcase(run.name, p) for p in names))
         return Sweep(self.name, self.description, self.source, self.out, self.evaluation, chosen)
-
-
-def data_kind(data: str) -> str:
-    """'toy2d' for the 2-D mixtures, 'image' for everything else (as ``ganforge evaluate`` decides)."""
-    return "toy2d" if is_toy2d(data) else "image"
 
 
 # -- reading ----------------------------------------------------------------------------------------
