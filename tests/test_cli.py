@@ -85,3 +85,54 @@ def test_cuda_requested_without_gpu(tmp_path, capsys, monkeypatch):
 def test_console_entry_point_runs_as_module():
     result = subprocess.run([sys.executable, "-m", "ganforge", "--help"], capture_output=True, text=True)
     assert result.returncode == 0 and "train" in result.stdout
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    (["--loss", "hnge"], "did you mean 'hinge'"),
+    (["--model", "sgan"], "did you mean 'sagan'"),
+    (["--preset", "wgan-pg"], "did you mean 'wgan-gp'"),
+    (["--eval-every", "10", "--eval-metrics", "fdi"], "did you mean 'fid'"),
+])
+def test_misspelt_names_fail_before_any_data_is_read(tmp_path, capsys, monkeypatch, args, expected):
+    """The config checks every registered name itself: no dataset is opened (a CelebA download, say)."""
+    import ganforge.data
+
+    def no_loading(*_args, **_kwargs):
+        raise AssertionError("the dataset was read before the names were checked")
+
+    monkeypatch.setattr(ganforge.data, "load_dataset", no_loading)
+    code, err = run_cli(capsys, "train", "--run-dir", str(tmp_path / "r"), "--data", "folder:/no/such/dir", *args)
+    assert code == 2 and expected in err and err.count("\n") == 1
+    assert not (tmp_path / "r").exists()
+
+
+def test_dry_run_prints_resolved_config_and_networks(tmp_path, capsys):
+    import yaml
+
+    code = main(["train", "--preset", "sagan", "--steps", "7", "--width", "8", "--run-dir", str(tmp_path / "r"),
+                 "--dry-run"])
+    out = capsys.readouterr().out
+    assert code == 0 and not (tmp_path / "r").exists()
+    resolved = yaml.safe_load(out)
+    # the preset is written out, flags win over it, every key is present
+    assert (resolved["loss"], resolved["lr_d"], resolved["steps"], resolved["width"]) == ("hinge", 4e-4, 7, 8)
+    from ganforge.config import config_fields
+
+    assert set(config_fields()) <= set(resolved)
+    lines = [line for line in out.splitlines() if line.startswith("# ")]
+    assert any(line.startswith("# generator: SAGANGenerator,") for line in lines)
+    assert any(line.startswith("# discriminator: SAGANDiscriminator,") and "spectral norm on" in line
+               for line in lines)
+
+
+def test_train_help_lists_registered_names(capsys):
+    from ganforge.losses import LOSSES
+    from ganforge.models import MODELS
+
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    out = " ".join(capsys.readouterr().out.split()).split("options:", 1)[1]  # past the usage line
+    model_help = out.split("--model FAMILY", 1)[1].split("--data", 1)[0]
+    loss_help = out.split("--loss LOSS", 1)[1].split("--steps", 1)[0]
+    assert all(name in model_help for name in MODELS.names())
+    assert all(name in loss_help for name in LOSSES.names())

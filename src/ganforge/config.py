@@ -9,8 +9,11 @@ exactly what was trained, whatever preset produced it.
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import math
-from dataclasses import dataclass, fields
+import typing
+from collections.abc import Mapping
+from dataclasses import Field, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -23,56 +26,101 @@ from ganforge.fileio import atomic_write_text
 META_KEYS = ("ganforge_version", "torch_version")
 
 
+RUN, FAMILY, SPEED = "run", "family", "speed"  # the --help groups of the training flags
+
+
+def option(default: Any, help: str, *, group: str = RUN, metavar: str | None = None,
+           choices: tuple[str, ...] = (), registry: str | None = None, resumable: bool = False,
+           minimum: float | None = None, above: float | None = None, maximum: float | None = None,
+           off: bool = False) -> Any:
+    """A TrainConfig field plus every fact the CLI, validation and resume read about it.
+
+    ``choices`` is a fixed set of values; ``registry`` names a registry (:data:`REGISTRIES`) whose names are
+    the valid values. ``minimum``/``maximum`` are inclusive bounds, ``above`` an exclusive lower bound;
+    ``off`` says that 0 switches the feature off. ``resumable``: ``--resume`` may change the value.
+    """
+    return field(default=default, metadata={
+        "help": help, "group": group, "metavar": metavar, "choices": choices, "registry": registry,
+        "resumable": resumable, "minimum": minimum, "above": above, "maximum": maximum, "off": off})
+
+
 @dataclass
 class TrainConfig:
     """Everything that defines a training run. Field names are the YAML keys; flags use dashes."""
 
-    model: str = "dcgan"
-    data: str = "digits5k"
-    loss: str = "bce"
-    steps: int = 1500
-    batch_size: int = 64
-    lr_g: float = 2e-4
-    lr_d: float = 2e-4
-    betas: tuple[float, float] = (0.5, 0.999)
-    optimizer: str = "adam"
-    lr_decay: str = "none"  # "linear": both learning rates fall linearly to 0 at the last step (SNGAN code)
-    z_dim: int = 100
-    width: int = 64
-    resolution: int | None = None  # None: the dataset's native resolution
-    n_critic: int = 1
-    # "simultaneous": D and G step on gradients from the same forward pass (the ALI/PacGAN code's update;
-    # needs n_critic 1); "alternating": G's gradient comes from the D just updated
-    updates: str = "alternating"
-    seed: int = 0
-    run_dir: str | None = None  # None: runs/<model>-<data>-<timestamp>
-    cache_dir: str | None = None  # None: $GANFORGE_CACHE or ~/.cache/ganforge
-    sample_every: int = 250
-    checkpoint_every: int = 500
-    log_every: int = 10
-    device: str = "auto"
+    model: str = option("dcgan", "model family", registry="model", metavar="FAMILY")
+    data: str = option("digits5k", "dataset (see: ganforge data list)", registry="dataset", metavar="DATA")
+    loss: str = option("bce", "GAN loss", registry="loss", metavar="LOSS")
+    steps: int = option(1500, "generator updates to train for", minimum=1, resumable=True, metavar="N")
+    batch_size: int = option(64, "samples per batch (the global batch under torchrun)", minimum=1, metavar="N")
+    lr_g: float = option(2e-4, "generator learning rate", above=0, metavar="LR")
+    lr_d: float = option(2e-4, "discriminator learning rate", above=0, metavar="LR")
+    betas: tuple[float, float] = option((0.5, 0.999), "Adam betas, each in [0, 1)", metavar="B1,B2")
+    optimizer: str = option("adam", "optimizer of both players", choices=("adam", "rmsprop"), metavar="NAME")
+    lr_decay: str = option("none", "linear: both learning rates fall linearly to 0 at the last step "
+                           "(SNGAN's code)", choices=("none", "linear"), metavar="SCHEDULE")
+    z_dim: int = option(100, "latent dimension", minimum=1, metavar="N")
+    width: int = option(64, "base channel count of G and D", minimum=1, metavar="N")
+    resolution: int | None = option(None, "image side length (default: the dataset's)", minimum=1,
+                                    metavar="PX")
+    n_critic: int = option(1, "discriminator steps per generator step", minimum=1, metavar="N")
+    updates: str = option(
+        "alternating", "alternating: G steps against the updated D; simultaneous: D and G step on gradients "
+        "from one forward pass (the ALI/PacGAN code; needs --n-critic 1)",
+        choices=("alternating", "simultaneous"), metavar="ORDER")
+    seed: int = option(0, "random seed", metavar="N")
+    run_dir: str | None = option(None, "output folder (default runs/<model>-<data>-<timestamp>)",
+                                 resumable=True, metavar="DIR")
+    cache_dir: str | None = option(None, "dataset cache (default $GANFORGE_CACHE or ~/.cache/ganforge)",
+                                   resumable=True, metavar="DIR")
+    sample_every: int = option(250, "save a sample grid every N steps", minimum=1, resumable=True, metavar="N")
+    checkpoint_every: int = option(500, "checkpoint every N steps", minimum=1, resumable=True, metavar="N")
+    log_every: int = option(10, "history/TensorBoard row every N steps", minimum=1, resumable=True,
+                            metavar="N")
+    device: str = option("auto", "training device", choices=("auto", "cpu", "cuda"), resumable=True,
+                         metavar="DEVICE")
     # -- families, regularizers and tricks (0 / false / none = off) --------------------------------
-    preset: str | None = None  # provenance: the preset these values started from (see PRESETS)
-    arch: str | None = None  # a family's architecture variant, e.g. "pacgan" for the mlp 2-D nets
-    conditional: bool = False  # feed the dataset's class labels to G and D
-    spectral_norm: bool = False  # force spectral normalisation on D's layers
-    gp: float = 0.0  # WGAN-GP gradient penalty weight lambda (Gulrajani et al. 2017; paper: 10)
-    r1: float = 0.0  # R1 penalty weight gamma on real data (Mescheder et al. 2018)
-    clip: float = 0.0  # WGAN weight clipping: D's parameters clamped to [-clip, clip] after each D step
-    ema_kimg: float = 0.0  # EMA of G with this half-life in thousands of images (StyleGAN2-ADA: 10)
-    ema: float = 0.0  # EMA of G with this per-step decay, e.g. 0.999 (the other spelling of ema_kimg)
-    augment: str = "none"  # "diffaug": DiffAugment color,translation,cutout on D's inputs
-    eval_every: int = 0  # 0: no evaluation during training
-    eval_samples: int = 1000  # generated images per evaluation (and reference images, unless set)
-    eval_metrics: str = "auto"  # fid,kid,is,pr,dc for images; toy2d for the 2-D mixtures; auto: fid / toy2d
-    eval_reference: str | None = None  # None: the training dataset
-    pack: int = 1  # PacGAN: D judges `pack` samples at once (concatenated along channels)
+    preset: str | None = option(None, "a paper's settings, applied under --config and flags", group=FAMILY,
+                                registry="preset", metavar="NAME")
+    arch: str | None = option(None, "architecture variant of the model family (e.g. pacgan for mlp)",
+                              group=FAMILY, metavar="NAME")
+    conditional: bool = option(False, "feed the dataset's class labels to G and D; grids get one row per "
+                               "class", group=FAMILY)
+    spectral_norm: bool = option(False, "spectral normalisation on D's layers (Miyato et al. 2018)",
+                                 group=FAMILY)
+    gp: float = option(0.0, "WGAN-GP gradient penalty weight lambda (Gulrajani et al. 2017; paper: 10)",
+                       group=FAMILY, minimum=0, off=True, metavar="LAMBDA")
+    r1: float = option(0.0, "R1 penalty weight gamma on real data (Mescheder et al. 2018)", group=FAMILY,
+                       minimum=0, off=True, metavar="GAMMA")
+    clip: float = option(0.0, "WGAN weight clipping: D's parameters clamped to [-C, C] after each D step "
+                         "(paper: 0.01)", group=FAMILY, minimum=0, off=True, metavar="C")
+    ema_kimg: float = option(0.0, "EMA of G with this half-life in thousands of images (StyleGAN2-ADA: 10); "
+                             "samples use it", group=FAMILY, minimum=0, off=True, metavar="KIMG")
+    ema: float = option(0.0, "EMA of G with this per-step decay in [0, 1), e.g. 0.999 (the other spelling "
+                        "of --ema-kimg)", group=FAMILY, metavar="DECAY")
+    augment: str = option("none", "diffaug: DiffAugment color,translation,cutout on D's inputs", group=FAMILY,
+                          choices=("none", "diffaug"), metavar="POLICY")
+    eval_every: int = option(0, "evaluate every K steps (history, TensorBoard, metric curve, best "
+                             "checkpoint)", group=FAMILY, minimum=0, off=True, resumable=True, metavar="K")
+    eval_samples: int = option(1000, "generated samples per evaluation (and reference images unless set); "
+                               "toy2d runs use the protocol's 2,500", group=FAMILY, resumable=True,
+                               metavar="N")
+    eval_metrics: str = option("auto", "comma list of metrics for --eval-every; auto: the data kind's "
+                               "default", group=FAMILY, registry="metrics", resumable=True, metavar="LIST")
+    eval_reference: str | None = option(None, "reference dataset/folder for --eval-every (default: the "
+                                        "training data)", group=FAMILY, resumable=True, metavar="DATA")
+    pack: int = option(1, "PacGAN: D judges M samples at once", group=FAMILY, minimum=1, metavar="M")
     # -- speed and scale (how fast a run trains, not what it trains; docs/SPEED_AND_SCALE.md) --------
-    precision: str = "fp32"  # "bf16" / "fp16": autocast for G and D; penalties and spectral norm stay fp32
-    channels_last: bool = False  # NHWC weights and batches (image models)
-    compile: bool = False  # torch.compile G and D; falls back to eager with a note where unsupported
-    data_on_host: bool = False  # keep the dataset in host memory (pinned batches); automatic when too big
-    sync_bn: bool = False  # multi-process runs: BatchNorm statistics over the global batch
+    precision: str = option("fp32", "bf16 / fp16: autocast for G and D; penalties and spectral norm stay "
+                            "fp32", group=SPEED, choices=("fp32", "bf16", "fp16"), resumable=True, metavar="P")
+    channels_last: bool = option(False, "NHWC weights and batches (image models)", group=SPEED,
+                                 resumable=True)
+    compile: bool = option(False, "torch.compile G and D (eager fallback where unsupported)", group=SPEED,
+                           resumable=True)
+    data_on_host: bool = option(False, "keep the dataset in host memory and copy pinned batches (automatic "
+                                "when it does not fit the GPU)", group=SPEED, resumable=True)
+    sync_bn: bool = option(False, "multi-process runs: BatchNorm statistics over the global batch",
+                           group=SPEED, resumable=True)
 
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
@@ -80,14 +128,39 @@ class TrainConfig:
         return out
 
 
-POSITIVE_INTS = ("steps", "batch_size", "z_dim", "width", "n_critic", "sample_every", "checkpoint_every",
-                 "log_every", "pack")
-POSITIVE_FLOATS = ("lr_g", "lr_d")
-NON_NEGATIVE_FLOATS = ("gp", "r1", "clip", "ema_kimg")
-OPTIONAL_TEXT = ("run_dir", "cache_dir", "preset", "arch")
-CHOICES = {"device": ("auto", "cpu", "cuda"), "optimizer": ("adam", "rmsprop"), "augment": ("none", "diffaug"),
-           "lr_decay": ("none", "linear"), "updates": ("alternating", "simultaneous"),
-           "precision": ("fp32", "bf16", "fp16")}
+# Registries whose names are the valid values of a field: (module, attribute). Imported only when a
+# value is checked or help is built, since most of them import torch.
+REGISTRIES: dict[str, tuple[str, str]] = {
+    "model": ("ganforge.models", "MODELS"),
+    "loss": ("ganforge.losses", "LOSSES"),
+    "preset": ("ganforge.config", "PRESETS"),
+    "dataset": ("ganforge.data", "DATASETS"),
+    "metrics": ("ganforge.metrics.specs", "METRICS"),
+}
+
+
+def registry_for(kind: str) -> Any:
+    module, attribute = REGISTRIES[kind]
+    return getattr(importlib.import_module(module), attribute)
+
+
+def config_fields() -> dict[str, Field[Any]]:
+    """TrainConfig's fields by name; ``metadata`` holds what :func:`option` recorded."""
+    return {f.name: f for f in fields(TrainConfig)}
+
+
+def field_types() -> dict[str, Any]:
+    return typing.get_type_hints(TrainConfig)
+
+
+def resumable_keys() -> frozenset[str]:
+    """The keys ``--resume`` (and a sweep continuing a run) may change; every other key must match."""
+    return frozenset(name for name, f in config_fields().items() if f.metadata.get("resumable"))
+
+
+def flag(name: str) -> str:
+    """The flag spelling of a key, as error messages name it: ``batch_size`` -> ``batch-size``."""
+    return name.replace("_", "-")
 
 
 @dataclass(frozen=True)
@@ -189,7 +262,15 @@ def read_yaml_config(path: Path) -> dict[str, Any]:
     return normalize_keys(raw, str(path))
 
 
-def _coerce(name: str, value: Any, default: Any) -> Any:
+def _optional(kind: Any) -> tuple[Any, bool]:
+    """``int | None`` -> (int, True); ``int`` -> (int, False)."""
+    args = typing.get_args(kind)
+    if type(None) in args:
+        return next(a for a in args if a is not type(None)), True
+    return kind, False
+
+
+def _coerce(name: str, value: Any, kind: Any) -> Any:
     """Convert a YAML/flag value to the field's type, with a one-line error when it does not fit."""
     if name == "betas":
         if isinstance(value, str):
@@ -199,36 +280,36 @@ def _coerce(name: str, value: Any, default: Any) -> Any:
         except (TypeError, ValueError):
             raise GanforgeError(f"betas must be two numbers like '0.5,0.999', got {value!r}") from None
         return (beta1, beta2)
+    base, optional = _optional(kind)
     if value is None:
-        return None
-    expected = type(default) if default is not None else None
-    if name in ("resolution",):
-        expected = int
-    if name in OPTIONAL_TEXT:
-        if isinstance(value, (bool, int, float)) and name in ("preset", "arch"):
-            raise GanforgeError(f"{name} must be text, got {value!r}")
-        return str(value)
-    if expected is bool:
+        if optional:
+            return None
+        raise GanforgeError(f"{name} needs a value, got null; give one or leave the key out for the default")
+    if base is bool:
         if isinstance(value, bool):
             return value
         raise GanforgeError(f"{name} must be true or false, got {value!r}")
-    if expected is int:
+    if base is int:
         if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
             raise GanforgeError(f"{name} must be a whole number, got {value!r}")
         try:
             return int(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise GanforgeError(f"{name} must be a whole number, got {value!r}") from None
-    if expected is float:
+    if base is float:
+        if isinstance(value, bool):
+            raise GanforgeError(f"{name} must be a number, got {value!r}")
         try:
             return float(value)
         except (TypeError, ValueError):
             raise GanforgeError(f"{name} must be a number, got {value!r}") from None
-    if expected is str:
-        if not isinstance(value, str):
-            raise GanforgeError(f"{name} must be text, got {value!r}")
+    # text: a number is accepted where YAML reads a folder name such as 2024 as one; anything else
+    # (a list, a mapping, true) is an error rather than a folder named after its repr
+    if isinstance(value, str):
         return value
-    return value
+    if optional and isinstance(value, (int, float)) and not isinstance(value, bool) and "dir" in name:
+        return str(value)
+    raise GanforgeError(f"{name} must be text, got {value!r}")
 
 
 def preset_layer(*layers: dict[str, Any]) -> dict[str, Any]:
@@ -251,53 +332,76 @@ def preset_layer(*layers: dict[str, Any]) -> dict[str, Any]:
 
 def build_config(*layers: dict[str, Any]) -> TrainConfig:
     """Apply the named preset, then key/value layers (later wins) over the defaults, then validate."""
-    defaults = TrainConfig()
+    types = field_types()
     values: dict[str, Any] = {}
     for layer in (preset_layer(*layers), *layers):
         for name, value in normalize_keys(layer, "the options").items():
-            values[name] = _coerce(name, value, getattr(defaults, name))
-    config = dataclasses.replace(defaults, **values)
+            values[name] = _coerce(name, value, types[name])
+    config = dataclasses.replace(TrainConfig(), **values)
     validate(config)
     return config
 
 
+def check_bounds(name: str, value: Any, facts: Mapping[str, Any]) -> None:
+    """The field's declared range; the message says what range, and what 0 means where it means off."""
+    if value is None or isinstance(value, (bool, str, tuple)):
+        return
+    low, above, high = facts.get("minimum"), facts.get("above"), facts.get("maximum")
+    whole = isinstance(value, int)
+    inside = math.isfinite(value) and (low is None or value >= low) and (above is None or value > above) \
+        and (high is None or value <= high)
+    if inside:
+        return
+    if above == 0 or (low == 1 and whole):
+        wanted = "a positive whole number" if whole else "a positive number"
+    elif low == 0 and facts.get("off"):
+        wanted = "0 (off) or a positive whole number" if whole else "a number >= 0 (0 = off)"
+    else:
+        wanted = f"{'a whole number' if whole else 'a number'} in [{low}, {high}]"
+    raise GanforgeError(f"{flag(name)} must be {wanted}, got {value}")
+
+
+def check_name(kind: str, value: str) -> None:
+    """A value that must name a registered entry; unknown names get the closest valid one suggested."""
+    entries = registry_for(kind)
+    if value not in entries:
+        names = list(entries)
+        raise GanforgeError(f"unknown {kind} '{value}'{did_you_mean(value, names)}; choose one of: "
+                            f"{', '.join(names)}")
+
+
 def validate(config: TrainConfig) -> None:
-    """Checks that need no dataset or model; those live next to the dataset and model code."""
-    if config.eval_every < 0:
-        raise GanforgeError(f"eval-every must be 0 (off) or a positive number of steps, got {config.eval_every}")
-    if config.eval_every and config.eval_samples < 2:
-        raise GanforgeError(f"eval-samples must be at least 2, got {config.eval_samples}")
-    if config.eval_every:
-        validate_eval_metrics(config.eval_metrics, config.data)
-    for name in POSITIVE_INTS:
+    """Every check that needs no loaded data: ranges, choices and registered names, read from the fields'
+    metadata, then the combinations; a misspelt name fails here, before any dataset is read."""
+    for name, spec in config_fields().items():
         value = getattr(config, name)
-        if value <= 0:
-            raise GanforgeError(f"{name.replace('_', '-')} must be a positive whole number, got {value}")
-    for name in POSITIVE_FLOATS:
-        value = getattr(config, name)
-        if not (value > 0 and math.isfinite(value)):
-            raise GanforgeError(f"{name.replace('_', '-')} must be a positive number, got {value}")
+        check_bounds(name, value, spec.metadata)
+        allowed = spec.metadata.get("choices")
+        if allowed and value not in allowed:
+            raise GanforgeError(
+                f"{name} must be one of {', '.join(allowed)}, got '{value}'{did_you_mean(str(value), allowed)}")
     for beta in config.betas:
         if not 0.0 <= beta < 1.0:
             raise GanforgeError(f"betas must each be in [0, 1), got {config.betas}")
-    for name, allowed in CHOICES.items():
-        value = getattr(config, name)
-        if value not in allowed:
-            raise GanforgeError(
-                f"{name} must be one of {', '.join(allowed)}, got '{value}'{did_you_mean(value, allowed)}"
-            )
-    if config.resolution is not None and config.resolution <= 0:
-        raise GanforgeError(f"resolution must be a positive whole number, got {config.resolution}")
-    for name in NON_NEGATIVE_FLOATS:
-        value = getattr(config, name)
-        if not (value >= 0 and math.isfinite(value)):
-            raise GanforgeError(f"{name.replace('_', '-')} must be a number >= 0 (0 = off), got {value}")
     if not 0.0 <= config.ema < 1.0:
         raise GanforgeError(f"ema must be a per-step decay in [0, 1) such as 0.999 (0 = off), got {config.ema}")
-    if config.preset is not None and config.preset not in PRESETS:
-        raise GanforgeError(f"unknown preset '{config.preset}'{did_you_mean(config.preset, PRESETS)}; "
-                            f"choose one of: {', '.join(PRESETS)}")
+    if config.eval_every and config.eval_samples < 2:
+        raise GanforgeError(f"eval-samples must be at least 2, got {config.eval_samples}")
+    validate_names(config)
+    if config.eval_every:
+        validate_eval_metrics(config.eval_metrics, config.data)
     validate_combination(config)
+
+
+def validate_names(config: TrainConfig) -> None:
+    """Model, loss and preset must be registered; the dataset name and its argument must parse."""
+    from ganforge.data import split_spec
+
+    for kind in ("model", "loss"):
+        check_name(kind, getattr(config, kind))
+    if config.preset is not None:
+        check_name("preset", config.preset)
+    split_spec(config.data)
 
 
 def is_toy2d(data: str) -> bool:

@@ -6,13 +6,15 @@ import pytest
 import yaml
 
 from ganforge.cli import main
-from ganforge.commands.train import PRESET_NAMES
 from ganforge.config import PRESETS, TrainConfig, build_config
 from ganforge.errors import GanforgeError
 
 
-def test_cli_lists_every_preset() -> None:
-    assert tuple(PRESETS) == PRESET_NAMES
+def test_cli_lists_every_preset(capsys) -> None:
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    preset_help = " ".join(capsys.readouterr().out.split()).split("options:", 1)[1].split("--preset NAME", 1)[1].split("--arch", 1)[0]
+    assert all(name in preset_help for name in PRESETS)
 
 
 PAPER_VALUES = {

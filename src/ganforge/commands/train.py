@@ -1,4 +1,10 @@
-"""``ganforge train``: train a GAN and write its run folder."""
+"""``ganforge train``: train a GAN and write its run folder.
+
+Every training flag is generated from a :class:`ganforge.config.TrainConfig` field: its help, default,
+value names and the valid names of registry-backed keys (models, losses, datasets, presets, metrics) come
+from the field's metadata and the registries, so a new key or a new registered entry shows up here with
+no edit to this module.
+"""
 
 from __future__ import annotations
 
@@ -6,86 +12,56 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-# Kept in sync with ganforge.config.PRESETS by a test; listed here so --help imports nothing heavy.
-PRESET_NAMES = ("gan", "dcgan", "wgan", "wgan-gp", "lsgan", "hinge", "sagan", "sngan", "cgan", "pacgan2d")
+GROUP_TITLES = {
+    "run": None,  # the parser's own options section
+    "family": ("families, regularizers and tricks (0 / off by default)", None),
+    "speed": ("speed and scale", "multi-process: torchrun --nproc_per_node N -m ganforge train ... "
+              "(--batch-size is the global batch); see docs/SPEED_AND_SCALE.md"),
+}
 
-# Options a resumed run may change; everything else must match the run being continued.
-RESUMABLE_CHANGES = {"steps", "device", "sample_every", "checkpoint_every", "log_every", "cache_dir",
-                     "eval_every", "eval_samples", "eval_metrics", "eval_reference",
-                     "precision", "channels_last", "compile", "data_on_host", "sync_bn"}
+
+def registered_names(kind: str) -> list[str]:
+    from ganforge.config import registry_for
+
+    entries = registry_for(kind)
+    if kind == "dataset":  # how a dataset is written on the command line: folder:PATH, toy2d:ring|grid
+        return [entries.get(name).usage for name in entries]
+    return list(entries)
+
+
+def flag_help(name: str, default: Any, facts: dict[str, Any]) -> str:
+    """A field's help line: what it does, then its valid values and its default in brackets."""
+    parts = []
+    if facts.get("registry"):
+        parts.append(", ".join(registered_names(facts["registry"])))
+    elif facts.get("choices"):
+        parts.append(", ".join(facts["choices"]))
+    if default is not None and not isinstance(default, bool):
+        shown = ",".join(str(v) for v in default) if isinstance(default, tuple) else default
+        parts.append(f"default {shown}")
+    return facts["help"] + (f" [{'; '.join(parts)}]" if parts else "")
 
 
 def add_training_flags(parser: argparse.ArgumentParser) -> None:
-    """The flags that map 1:1 onto TrainConfig keys. Defaults are suppressed so that only flags the
-    user typed override the config file."""
-    S = argparse.SUPPRESS
-    add = parser.add_argument
-    add("--model", default=S, help="model family (default dcgan)")
-    add("--data", default=S, help="dataset: digits5k, mnist, fashion-mnist, cifar10, celeba, folder:PATH, toy2d:ring")
-    add("--loss", default=S, help="loss: bce, minimax, lsgan, hinge, wasserstein (default bce)")
-    add("--steps", type=int, default=S, help="generator updates to train for (default 1500)")
-    add("--batch-size", type=int, default=S, help="images per batch (default 64)")
-    add("--lr-g", type=float, default=S, help="generator learning rate (default 2e-4)")
-    add("--lr-d", type=float, default=S, help="discriminator learning rate (default 2e-4)")
-    add("--betas", default=S, help="Adam betas as 'b1,b2' (default 0.5,0.999)")
-    add("--optimizer", default=S, help="adam or rmsprop (default adam)")
-    add("--lr-decay", default=S, metavar="SCHEDULE",
-        help="none, or linear: both learning rates fall linearly to 0 at the last step (default none)")
-    add("--z-dim", type=int, default=S, help="latent dimension (default 100)")
-    add("--width", type=int, default=S, help="base channel count of G and D (default 64)")
-    add("--resolution", type=int, default=S, help="image side length (default: the dataset's)")
-    add("--n-critic", type=int, default=S, help="discriminator steps per generator step (default 1)")
-    add("--updates", default=S, metavar="ORDER",
-        help="alternating (default: G steps against the updated D) or simultaneous (D and G step from the "
-             "same forward pass, as PacGAN's code; needs --n-critic 1)")
-    add("--seed", type=int, default=S, help="random seed (default 0)")
-    add("--run-dir", default=S, help="output folder (default runs/<model>-<data>-<timestamp>)")
-    add("--cache-dir", default=S, help="dataset cache (default $GANFORGE_CACHE or ~/.cache/ganforge)")
-    add("--sample-every", type=int, default=S, help="save a sample grid every N steps (default 250)")
-    add("--checkpoint-every", type=int, default=S, help="checkpoint every N steps (default 500)")
-    add("--log-every", type=int, default=S, help="history/TensorBoard row every N steps (default 10)")
-    add("--device", default=S, help="auto, cpu or cuda (default auto)")
-    group = parser.add_argument_group("families, regularizers and tricks (0 / off by default)")
-    add = group.add_argument
-    add("--preset", default=S, metavar="NAME",
-        help="a paper's settings, under --config and flags: " + ", ".join(PRESET_NAMES))
-    add("--arch", default=S, help="architecture variant of the model family (e.g. pacgan for mlp)")
-    add("--conditional", action=argparse.BooleanOptionalAction, default=S,
-        help="feed the dataset's class labels to G and D; grids get one row per class")
-    add("--spectral-norm", action=argparse.BooleanOptionalAction, default=S,
-        help="spectral normalisation on D's layers (Miyato et al. 2018)")
-    add("--gp", type=float, default=S, metavar="LAMBDA", help="WGAN-GP gradient penalty weight (paper: 10)")
-    add("--r1", type=float, default=S, metavar="GAMMA", help="R1 penalty weight on real data")
-    add("--clip", type=float, default=S, metavar="C", help="WGAN weight clipping of D to [-C, C] (paper: 0.01)")
-    add("--ema-kimg", type=float, default=S, metavar="KIMG",
-        help="EMA of G with a half-life of KIMG thousand images (StyleGAN2-ADA: 10); samples use it")
-    add("--ema", type=float, default=S, metavar="DECAY",
-        help="EMA of G with this decay per step, e.g. 0.999 (instead of --ema-kimg); samples use it")
-    add("--augment", default=S, metavar="POLICY", help="none or diffaug (DiffAugment color,translation,cutout)")
-    add("--pack", type=int, default=S, metavar="M", help="PacGAN: D judges M samples at once (default 1)")
-    add("--eval-every", type=int, default=S, metavar="K",
-        help="evaluate every K steps (history, TensorBoard, fid_curve.png, checkpoints/best.pt); 0 = off")
-    add("--eval-samples", type=int, default=S, metavar="N",
-        help="generated images per evaluation (default 1000; toy2d runs use the protocol's 2,500 samples)")
-    add("--eval-metrics", default=S, metavar="LIST",
-        help="metrics for --eval-every: fid,kid,is,pr,dc for images, toy2d for 2-D mixtures (default auto: fid "
-             "for images, toy2d for toy2d data)")
-    add("--eval-reference", default=S, metavar="DATA",
-        help="reference dataset/folder for --eval-every (default: the training data)")
-    group = parser.add_argument_group(
-        "speed and scale", "multi-process: torchrun --nproc_per_node N -m ganforge train ... (--batch-size is "
-        "the global batch); see docs/SPEED_AND_SCALE.md")
-    add = group.add_argument
-    add("--precision", default=S, metavar="P",
-        help="fp32 (default), bf16 or fp16: autocast for G and D (penalties and spectral norm stay fp32)")
-    add("--channels-last", action=argparse.BooleanOptionalAction, default=S,
-        help="NHWC memory layout for convolutions (image models)")
-    add("--compile", action=argparse.BooleanOptionalAction, default=S,
-        help="torch.compile G and D (first steps pay the compile time; eager fallback where unsupported)")
-    add("--data-on-host", action=argparse.BooleanOptionalAction, default=S,
-        help="keep the dataset in host memory and copy pinned batches (automatic when it does not fit the GPU)")
-    add("--sync-bn", action=argparse.BooleanOptionalAction, default=S,
-        help="multi-process runs: BatchNorm statistics over the global batch instead of each process's share")
+    """One flag per TrainConfig field. Defaults are suppressed so that only flags the user typed override
+    the config file; values stay text until :func:`ganforge.config.build_config` converts and checks them,
+    so a bad number gets the same one-line message from a flag as from a YAML file."""
+    from ganforge.config import config_fields, field_types, flag
+
+    types = field_types()
+    groups: dict[str, Any] = {}
+    for name, spec in config_fields().items():
+        facts = dict(spec.metadata)
+        group_name = facts["group"]
+        if group_name not in groups:
+            title = GROUP_TITLES[group_name]
+            groups[group_name] = parser if title is None else parser.add_argument_group(*title)
+        kwargs: dict[str, Any] = {"default": argparse.SUPPRESS, "help": flag_help(name, spec.default, facts)}
+        if types[name] is bool:
+            kwargs["action"] = argparse.BooleanOptionalAction
+        else:
+            kwargs["metavar"] = facts["metavar"] or name.upper()
+        groups[group_name].add_argument(f"--{flag(name)}", **kwargs)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -98,10 +74,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--resume", action="store_true", help="continue --run-dir from checkpoints/last.pt")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="print the fully resolved config (presets written out) and the network sizes, "
+                             "then exit without training")
     parser.set_defaults(run=run)
 
 
-CONTROL_KEYS = {"config", "resume", "overwrite", "no_progress", "run", "command"}
+CONTROL_KEYS = {"config", "resume", "overwrite", "no_progress", "dry_run", "run", "command"}
 
 
 def flag_values(args: argparse.Namespace) -> dict[str, Any]:
@@ -109,7 +88,7 @@ def flag_values(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def resolve_config(args: argparse.Namespace):
-    from ganforge.config import build_config, read_yaml_config
+    from ganforge.config import build_config, read_yaml_config, resumable_keys
     from ganforge.errors import GanforgeError
     from ganforge.training.rundir import RunPaths
 
@@ -123,18 +102,23 @@ def resolve_config(args: argparse.Namespace):
     saved = read_yaml_config(RunPaths(Path(run_dir).expanduser()).config)
     saved_config = build_config(saved, {"run_dir": run_dir})
     requested = build_config(saved, file_values, flags, {"run_dir": run_dir})
-    changed = [k for k, v in requested.to_dict().items()
-               if v != saved_config.to_dict()[k] and k not in RESUMABLE_CHANGES]
+    allowed = resumable_keys()
+    changed = [k for k, v in requested.to_dict().items() if v != saved_config.to_dict()[k] and k not in allowed]
     if changed:
         raise GanforgeError(f"cannot change {', '.join(changed)} when resuming; only "
-                            f"{', '.join(sorted(RESUMABLE_CHANGES))} may differ from {run_dir}/config.yaml")
+                            f"{', '.join(sorted(allowed))} may differ from {run_dir}/config.yaml")
     return requested
 
 
 def run(args: argparse.Namespace) -> int:
+    config = resolve_config(args)
+    if args.dry_run:
+        from ganforge.commands.dry_run import describe
+
+        print(describe(config), end="")
+        return 0
     from ganforge.training import train
 
-    config = resolve_config(args)
     result = train(config, resume=args.resume, overwrite=args.overwrite, progress=not args.no_progress)
     if not result.is_main:  # the other processes of a torchrun job: rank 0 reports for all
         return 0

@@ -11,15 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ganforge.config import TrainConfig, build_config, read_yaml_config
+from ganforge.config import TrainConfig, build_config, read_yaml_config, resumable_keys
 from ganforge.errors import GanforgeError
 from ganforge.report.records import generator_step, read_metric_records
 from ganforge.sweeps.spec import EvaluationSpec, PlannedRun
 from ganforge.training.rundir import RunPaths
 
 NEW, RESTART, RESUME, EVALUATE, DONE = "new", "restart", "resume", "evaluate", "done"
-# Options that may change between a run's first launch and its continuation (as `ganforge train --resume`).
-RESUMABLE = {"steps", "device", "sample_every", "checkpoint_every", "log_every", "cache_dir", "run_dir"}
 
 
 @dataclass(frozen=True)
@@ -35,7 +33,7 @@ class RunStatus:
 
 def changed_options(saved: TrainConfig, planned: TrainConfig) -> list[str]:
     old, new = saved.to_dict(), planned.to_dict()
-    return [key for key, value in new.items() if key not in RESUMABLE and old.get(key) != value]
+    return [key for key, value in new.items() if key not in resumable_keys() and old.get(key) != value]
 
 
 def check_same_config(run: PlannedRun, paths: RunPaths) -> None:

@@ -1,0 +1,55 @@
+"""``ganforge train --dry-run``: the resolved config and the networks it would build, without training.
+
+The config is printed as config.yaml would hold it (presets written out), followed by the network sizes
+as YAML comments, so the output can be saved and passed back with ``--config``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from torch import nn
+
+from ganforge.config import TrainConfig
+from ganforge.errors import GanforgeError
+
+
+def spectral_norm_layers(module: nn.Module) -> int:
+    """How many layers of ``module`` carry a spectral-norm parametrization of their weight."""
+    from torch.nn.utils import parametrize
+
+    count = 0
+    for layer in module.modules():
+        if parametrize.is_parametrized(layer, "weight"):
+            kinds = {type(p).__name__ for p in layer.parametrizations["weight"]}
+            count += "_SpectralNorm" in kinds
+    return count
+
+
+def network_line(role: str, module: nn.Module) -> str:
+    parameters = sum(p.numel() for p in module.parameters())
+    sn = spectral_norm_layers(module)
+    norm = f"spectral norm on {sn} layers" if sn else "no spectral norm"
+    return f"# {role}: {type(module).__name__}, {parameters:,} parameters, {norm}"
+
+
+def describe(config: TrainConfig) -> str:
+    """The resolved config as YAML, then one comment line per network (or why none was built)."""
+    from ganforge.data import load_dataset
+    from ganforge.models import build_gan
+    from ganforge.training.loop import model_spec
+
+    text = yaml.safe_dump(config.to_dict(), sort_keys=False)
+    try:
+        dataset = load_dataset(config.data, cache_dir=Path(config.cache_dir) if config.cache_dir else None,
+                               resolution=config.resolution, download=False)
+    except GanforgeError as exc:
+        return text + f"# networks: not built, the dataset is not readable without a download ({exc})\n"
+    spec = model_spec(config, dataset)
+    generator, discriminator = build_gan(spec)
+    shape = "x".join(str(s) for s in dataset.sample_shape)
+    classes = f", {spec.num_classes} classes" if spec.num_classes else ""
+    lines = [f"# data: {config.data}, {len(dataset):,} samples of {shape}{classes}",
+             network_line("generator", generator), network_line("discriminator", discriminator)]
+    return text + "\n".join(lines) + "\n"
