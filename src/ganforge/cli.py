@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 
 from ganforge import __version__
 from ganforge.errors import GanforgeError
@@ -27,7 +28,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings as one ``ganforge: warning:`` line, not Python's source-location format."""
+    sys.stderr.write(f"ganforge: warning: {message}\n")
+
+
 def main(argv: list[str] | None = None) -> int:
+    warnings.showwarning = show_warning  # this process is the ganforge command: its warnings are ours
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "run", None):

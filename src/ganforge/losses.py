@@ -36,7 +36,7 @@ def _identity(scores: Scores) -> Scores:
     return scores
 
 
-LOSSES: Registry[GanLoss] = Registry("loss")
+LOSSES: Registry[GanLoss] = Registry("loss", plugin_group="ganforge.losses")
 LOSSES.register("bce", GanLoss(
     "bce", "non-saturating logistic loss (Goodfellow et al. 2014, the DCGAN default)",
     d_loss=_bce_d,

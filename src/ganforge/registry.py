@@ -1,21 +1,36 @@
-"""A small name -> object registry used for datasets, models, losses and metrics."""
+"""A small name -> entry registry for datasets, models, losses, metrics, presets and loggers.
+
+A registry may name an entry-point group (``ganforge.models``, ...): installed packages that declare
+entry points in that group add entries the first time the registry is read, so a plugin's model shows
+up in ``--help``, in ``ganforge data list`` and in name checks without any edit to ganforge. An entry
+point's name is the registered name and its object is the entry itself::
+
+    [project.entry-points."ganforge.models"]
+    tiny = "my_package.models:TINY_FAMILY"
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import warnings
+from collections.abc import Callable, ItemsView, Iterator
+from importlib.metadata import entry_points
 from typing import Generic, TypeVar
 
 from ganforge.errors import GanforgeError, did_you_mean
 
 T = TypeVar("T")
 
+PLUGIN_PREFIX = "ganforge."  # entry-point groups are ganforge.<kind>s, e.g. ganforge.models
+
 
 class Registry(Generic[T]):
     """Maps names to entries; unknown names raise a GanforgeError listing the valid ones."""
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, plugin_group: str | None = None) -> None:
         self.kind = kind
+        self.plugin_group = plugin_group
         self._entries: dict[str, T] = {}
+        self._plugins_loaded = plugin_group is None
 
     def register(self, name: str, entry: T | None = None) -> Callable[[T], T] | T:
         """Register ``entry`` under ``name``; usable as a decorator when ``entry`` is omitted."""
@@ -28,7 +43,28 @@ class Registry(Generic[T]):
 
         return add if entry is None else add(entry)
 
+    def unregister(self, name: str) -> T:
+        """Remove and return an entry (for code that registers one for a while, such as tests)."""
+        return self._entries.pop(name)
+
+    def _load_plugins(self) -> None:
+        """Register the entries installed packages declare; a broken plugin is a warning, not a crash."""
+        if self._plugins_loaded:
+            return
+        self._plugins_loaded = True
+        for point in entry_points(group=self.plugin_group):
+            if point.name in self._entries:
+                warnings.warn(f"plugin {self.kind} '{point.name}' from {point.value} is ignored: ganforge "
+                              f"already has a {self.kind} of that name", stacklevel=2)
+                continue
+            try:
+                self._entries[point.name] = point.load()
+            except Exception as exc:  # any error inside a third-party module must not stop ganforge
+                warnings.warn(f"plugin {self.kind} '{point.name}' ({point.value}) failed to load: "
+                              f"{type(exc).__name__}: {exc}; reinstall or remove that package", stacklevel=2)
+
     def get(self, name: str) -> T:
+        self._load_plugins()
         try:
             return self._entries[name]
         except KeyError:
@@ -37,14 +73,23 @@ class Registry(Generic[T]):
                 f"unknown {self.kind} '{name}'{did_you_mean(name, self.names())}; choose one of: {valid}"
             ) from None
 
+    def __getitem__(self, name: str) -> T:
+        return self.get(name)
+
     def names(self) -> list[str]:
+        self._load_plugins()
         return list(self._entries)
 
     def __contains__(self, name: object) -> bool:
+        self._load_plugins()
         return name in self._entries
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._entries)
+        return iter(self.names())
 
-    def items(self):
+    def __len__(self) -> int:
+        return len(self.names())
+
+    def items(self) -> ItemsView[str, T]:
+        self._load_plugins()
         return self._entries.items()

@@ -28,7 +28,7 @@ from ganforge.data.toy2d import TOY2D, TOY2D_NAMES, sample_toy2d, toy2d_modes
 from ganforge.errors import GanforgeError, did_you_mean
 from ganforge.registry import Registry
 
-DATASETS: Registry[DatasetSource] = Registry("dataset")
+DATASETS: Registry[DatasetSource] = Registry("dataset", plugin_group="ganforge.datasets")
 for _source in (DIGITS5K, MNIST, FASHION_MNIST, CIFAR10, CELEBA, FOLDER, TOY2D):
     DATASETS.register(_source.name, _source)
 

@@ -93,7 +93,7 @@ def _fd_digits(real: FeatureSet | None, fake: FeatureSet, options: MetricOptions
                           "with FID or across classifier files"}
 
 
-METRICS: Registry[MetricSpec] = Registry("metric")
+METRICS: Registry[MetricSpec] = Registry("metric", plugin_group="ganforge.metrics")
 for _spec in (
     MetricSpec("fid", "Fréchet Inception Distance (lower is better)", _fid, ("fid",)),
     MetricSpec("kid", "Kernel Inception Distance, mean and std over subsets (lower is better)", _kid,

@@ -12,7 +12,7 @@ from ganforge.models.resnet import RESNET
 from ganforge.models.sagan import SAGAN
 from ganforge.registry import Registry
 
-MODELS: Registry[ModelFamily] = Registry("model")
+MODELS: Registry[ModelFamily] = Registry("model", plugin_group="ganforge.models")
 for _family in (DCGAN, MLP, SAGAN, RESNET):
     MODELS.register(_family.name, _family)
 
