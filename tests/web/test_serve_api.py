@@ -185,6 +185,36 @@ def test_dns_rebinding_hosts_are_refused_on_loopback(fetch, error_of) -> None:
     assert fetch("/api/runs", headers={"Host": "localhost:7860"})[0] == 200
 
 
+@pytest.mark.parametrize("host", ["127.0.0.1.evil.example", "127.0.0.1.evil.example:7860", "127.attacker.test",
+                                  "localhost.evil.example", "localhost:abc", "[::1]x", "", "0x7f.evil:80"])
+def test_rebinding_names_that_look_like_loopback_are_refused(fetch, error_of, host: str) -> None:
+    status, _, body = fetch("/api/runs", headers={"Host": host})
+    assert status == 400 and "Host" in error_of(body)
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2:80", "127.255.0.1:7860", "LOCALHOST:1", "[::1]:7860",
+                                  "localhost"])
+def test_loopback_names_and_addresses_are_served(fetch, host: str) -> None:
+    assert fetch("/api/runs", headers={"Host": host})[0] == 200
+
+
+def test_a_get_with_a_body_is_refused_and_its_body_never_parsed(server) -> None:
+    """The body of a GET must not be read as a second request on the kept-alive connection."""
+    import socket
+
+    smuggled = b"GET /api/runs?smuggled=1 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    request = (b"GET /api/runs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: " + str(len(smuggled)).encode()
+               + b"\r\n\r\n" + smuggled)
+    host, port = server.server_address[:2]
+    with socket.create_connection((host, port), timeout=60) as connection:
+        connection.sendall(request)
+        received = b""
+        while chunk := connection.recv(65536):
+            received += chunk
+    assert received.startswith(b"HTTP/1.1 400") and b"must not carry a body" in received
+    assert received.count(b"HTTP/1.1 ") == 1, "the body was answered as a request of its own"
+
+
 def test_the_server_keeps_serving_after_bad_input_and_under_concurrency(fetch) -> None:
     for bad in ("/api/generate?run=digits&num=-1", "/api/generate?run=..", "/%%%", "/api/generate?run=digits&seed=x"):
         assert fetch(bad)[0] in (400, 404)

@@ -23,6 +23,7 @@ compute at once so that a burst queues instead of exhausting memory.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import math
 import re
@@ -64,6 +65,29 @@ STATIC_FILES = {
 }
 CONTENT_TYPES = {".png": "image/png", ".gif": "image/gif"}
 LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
+
+
+def is_loopback_name(name: str) -> bool:
+    """``localhost`` or a loopback address literal (127.0.0.0/8, ::1); a DNS name never is, even one that
+    starts with ``127.``, since it can be made to point anywhere."""
+    if name in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def host_header_name(header: str) -> str | None:
+    """The host part of a Host header (``name``, ``name:port``, ``[v6]:port``), lower case; None if malformed."""
+    host = header.strip().lower()
+    if host.startswith("["):
+        inside, sep, rest = host[1:].partition("]")
+        return inside if sep and (not rest or (rest.startswith(":") and rest[1:].isdigit())) else None
+    name, sep, port = host.partition(":")
+    if sep and not port.isdigit():
+        return None
+    return name or None
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob:; "
                                "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
@@ -191,7 +215,8 @@ class GanforgeServer(ThreadingHTTPServer):
         self.jobs = threading.BoundedSemaphore(MAX_CONCURRENT_JOBS)
         self._runs_lock = threading.Lock()
         self._runs: dict[str, Any] = {}
-        self.loopback_only = host in LOOPBACK_NAMES or host.startswith("127.")
+        self.bound_host = host.strip().lower()
+        self.loopback_only = is_loopback_name(self.bound_host)
         try:
             super().__init__((host, port), Handler)
         except OSError as exc:
@@ -254,9 +279,13 @@ class Handler(BaseHTTPRequestHandler):
         """With a loopback bind, only loopback Host headers: a DNS-rebound page cannot call the API."""
         if not self.server.loopback_only:
             return True
-        host = (self.headers.get("Host") or "").strip().lower()
-        name = host.rsplit(":", 1)[0] if not host.startswith("[") else host[1:].split("]", 1)[0]
-        return name in LOOPBACK_NAMES or name.startswith("127.")
+        name = host_header_name(self.headers.get("Host") or "")
+        return name is not None and (is_loopback_name(name) or name == self.server.bound_host)
+
+    def has_body(self) -> bool:
+        """A GET/HEAD that carries a body: refused, since its bytes would be read as the next request."""
+        length = (self.headers.get("Content-Length") or "0").strip()
+        return bool(self.headers.get("Transfer-Encoding")) or length not in ("", "0")
 
     def do_HEAD(self) -> None:
         self.do_GET()
@@ -269,6 +298,9 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         try:
+            if self.has_body():
+                self.close_connection = True
+                raise ApiError(400, "a GET request must not carry a body; send the parameters in the URL")
             if not self.host_allowed():
                 raise ApiError(400, "unexpected Host header; open the page through 127.0.0.1 or localhost")
             url = urlsplit(self.path)
