@@ -16,6 +16,7 @@ class Registry(Generic[T]):
     def __init__(self, kind: str) -> None:
         self.kind = kind
         self._entries: dict[str, T] = {}
+        self._aliases: dict[str, str] = {}
 
     def register(self, name: str, entry: T | None = None) -> Callable[[T], T] | T:
         """Register ``entry`` under ``name``; usable as a decorator when ``entry`` is omitted."""
@@ -30,7 +31,7 @@ class Registry(Generic[T]):
 
     def get(self, name: str) -> T:
         try:
-            return self._entries[name]
+            return self._entries[self._aliases.get(name, name)]
         except KeyError:
             valid = ", ".join(self.names())
             raise GanforgeError(
@@ -41,10 +42,19 @@ class Registry(Generic[T]):
         return list(self._entries)
 
     def __contains__(self, name: object) -> bool:
-        return name in self._entries
+        return name in self._entries or name in self._aliases
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._entries)
 
     def items(self):
         return self._entries.items()
+
+    def alias(self, name: str, target: str) -> None:
+        """Let ``name`` stand for the registered ``target`` in ``get`` and ``in``; ``names()`` lists only
+        ``target``, so loops over the registry see each entry once."""
+        if name in self._entries or name in self._aliases:
+            raise ValueError(f"{self.kind} '{name}' is registered twice")
+        if target not in self._entries:
+            raise ValueError(f"{self.kind} alias '{name}' names '{target}', which is not registered")
+        self._aliases[name] = target
