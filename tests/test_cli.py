@@ -89,7 +89,7 @@ def test_console_entry_point_runs_as_module():
 
 @pytest.mark.parametrize(("args", "expected"), [
     (["--loss", "hnge"], "did you mean 'hinge'"),
-    (["--model", "sgan"], "did you mean 'sagan'"),
+    (["--model", "sngn"], "did you mean 'sngan'"),
     (["--preset", "wgan-pg"], "did you mean 'wgan-gp'"),
     (["--eval-every", "10", "--eval-metrics", "fdi"], "did you mean 'fid'"),
 ])
@@ -136,3 +136,17 @@ def test_train_help_lists_registered_names(capsys):
     loss_help = out.split("--loss LOSS", 1)[1].split("--steps", 1)[0]
     assert all(name in model_help for name in MODELS.names())
     assert all(name in loss_help for name in LOSSES.names())
+
+
+@pytest.mark.parametrize(("args", "critic_norm"), [
+    (["--preset", "wgan-gp"], "no spectral norm"),  # the paper's critic has no normalisation
+    (["--preset", "sngan"], "spectral norm on"),
+    (["--preset", "sngan", "--no-spectral-norm"], "no spectral norm"),
+    (["--model", "sagan", "--no-spectral-norm"], "no spectral norm"),
+    (["--model", "dcgan", "--spectral-norm"], "spectral norm on"),
+    (["--model", "dcgan"], "no spectral norm"),
+])
+def test_spectral_norm_is_a_real_choice_in_every_family(capsys, args, critic_norm):
+    assert main(["train", *args, "--width", "8", "--dry-run"]) == 0
+    critic = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("# discriminator:"))
+    assert critic_norm in critic

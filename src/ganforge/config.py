@@ -21,6 +21,7 @@ import yaml
 
 from ganforge.errors import GanforgeError, did_you_mean
 from ganforge.fileio import atomic_write_text
+from ganforge.presets import PRESETS
 
 # Keys written into config.yaml for provenance; accepted (and ignored) when a config is read back.
 META_KEYS = ("ganforge_version", "torch_version")
@@ -86,8 +87,8 @@ class TrainConfig:
                               group=FAMILY, metavar="NAME")
     conditional: bool = option(False, "feed the dataset's class labels to G and D; grids get one row per "
                                "class", group=FAMILY)
-    spectral_norm: bool = option(False, "spectral normalisation on D's layers (Miyato et al. 2018)",
-                                 group=FAMILY)
+    spectral_norm: bool | None = option(None, "spectral normalisation on or off (default: as the family's "
+                                        "paper has it, see --model)", group=FAMILY)
     gp: float = option(0.0, "WGAN-GP gradient penalty weight lambda (Gulrajani et al. 2017; paper: 10)",
                        group=FAMILY, minimum=0, off=True, metavar="LAMBDA")
     r1: float = option(0.0, "R1 penalty weight gamma on real data (Mescheder et al. 2018)", group=FAMILY,
@@ -133,7 +134,7 @@ class TrainConfig:
 REGISTRIES: dict[str, tuple[str, str]] = {
     "model": ("ganforge.models", "MODELS"),
     "loss": ("ganforge.losses", "LOSSES"),
-    "preset": ("ganforge.config", "PRESETS"),
+    "preset": ("ganforge.presets", "PRESETS"),
     "dataset": ("ganforge.data", "DATASETS"),
     "metrics": ("ganforge.metrics.specs", "METRICS"),
 }
@@ -161,60 +162,6 @@ def resumable_keys() -> frozenset[str]:
 def flag(name: str) -> str:
     """The flag spelling of a key, as error messages name it: ``batch_size`` -> ``batch-size``."""
     return name.replace("_", "-")
-
-
-@dataclass(frozen=True)
-class Preset:
-    """A paper's published training setup, applied under the config file and the flags."""
-
-    description: str
-    values: dict[str, Any]
-
-
-# Steps, sampling and logging intervals are deliberately absent: schedules depend on the hardware.
-# Batch sizes are the papers' (pass --batch-size to trade fidelity for speed on a CPU).
-PRESETS: dict[str, Preset] = {
-    "gan": Preset("vanilla GAN (Goodfellow et al. 2014): MLP G and D, non-saturating loss",
-                  {"model": "mlp", "loss": "bce", "optimizer": "adam", "lr_g": 2e-4, "lr_d": 2e-4,
-                   "betas": (0.5, 0.999), "batch_size": 64, "n_critic": 1}),
-    "dcgan": Preset("DCGAN (Radford et al. 2016): Adam 2e-4, beta1 0.5, batch 128",
-                    {"model": "dcgan", "loss": "bce", "optimizer": "adam", "lr_g": 2e-4, "lr_d": 2e-4,
-                     "betas": (0.5, 0.999), "batch_size": 128, "z_dim": 100, "n_critic": 1}),
-    "wgan": Preset("WGAN (Arjovsky et al. 2017): RMSprop 5e-5, clip 0.01, 5 critic steps",
-                   {"model": "dcgan", "loss": "wasserstein", "optimizer": "rmsprop", "lr_g": 5e-5,
-                    "lr_d": 5e-5, "clip": 0.01, "n_critic": 5, "batch_size": 64}),
-    # The paper's CIFAR ResNet; ganforge's resnet critic also carries spectral norm (the paper's has no
-    # normalisation), which is closer than a BatchNorm critic, whose penalty would not be per-sample.
-    "wgan-gp": Preset("WGAN-GP (Gulrajani et al. 2017): ResNet, Adam 1e-4 betas (0, 0.9), lambda 10, "
-                      "5 critic steps",
-                      {"model": "resnet", "loss": "wasserstein", "optimizer": "adam", "lr_g": 1e-4,
-                       "lr_d": 1e-4, "betas": (0.0, 0.9), "gp": 10.0, "n_critic": 5, "batch_size": 64}),
-    "lsgan": Preset("LSGAN (Mao et al. 2017): least squares, Adam 2e-4 beta1 0.5",
-                    {"model": "dcgan", "loss": "lsgan", "optimizer": "adam", "lr_g": 2e-4, "lr_d": 2e-4,
-                     "betas": (0.5, 0.999), "batch_size": 64, "n_critic": 1}),
-    "hinge": Preset("hinge loss with spectral norm (Miyato et al. 2018, standard CNN, setting C)",
-                    {"model": "dcgan", "loss": "hinge", "spectral_norm": True, "optimizer": "adam",
-                     "lr_g": 2e-4, "lr_d": 2e-4, "betas": (0.5, 0.999), "batch_size": 64, "n_critic": 1}),
-    "sagan": Preset("SAGAN (Zhang et al. 2019): hinge, TTUR lr_d 4e-4 lr_g 1e-4, betas (0, 0.9)",
-                    {"model": "sagan", "loss": "hinge", "spectral_norm": True, "optimizer": "adam",
-                     "lr_g": 1e-4, "lr_d": 4e-4, "betas": (0.0, 0.9), "batch_size": 256, "n_critic": 1}),
-    # The ResNet runs of SNGAN's official code (and Mimicry's reproduction) decay both rates linearly to 0.
-    "sngan": Preset("SNGAN (Miyato et al. 2018): ResNet, hinge, Adam 2e-4 betas (0, 0.9), 5 D steps, "
-                    "linear lr decay",
-                    {"model": "resnet", "loss": "hinge", "spectral_norm": True, "optimizer": "adam",
-                     "lr_g": 2e-4, "lr_d": 2e-4, "betas": (0.0, 0.9), "n_critic": 5, "batch_size": 64,
-                     "lr_decay": "linear"}),
-    "cgan": Preset("conditional GAN (Mirza & Osindero 2014) on the DCGAN recipe: class-conditional BN in G, "
-                   "projection D (Miyato & Koyama 2018)",
-                   {"model": "dcgan", "loss": "bce", "conditional": True, "optimizer": "adam", "lr_g": 2e-4,
-                    "lr_d": 2e-4, "betas": (0.5, 0.999), "batch_size": 64, "n_critic": 1}),
-    # PacGAN's Table 1 "GAN" row; PacGAN2/PacGAN4 are this preset with --pack 2 / --pack 4.
-    "pacgan2d": Preset("PacGAN 2-D protocol (Lin et al. 2018): PacGAN's MLPs, Adam 1e-4 betas (0.8, 0.999), "
-                       "batch 100, z_dim 2, pack 1, simultaneous D and G updates (= the GAN row)",
-                       {"model": "mlp", "arch": "pacgan", "data": "toy2d:ring", "loss": "bce",
-                        "optimizer": "adam", "lr_g": 1e-4, "lr_d": 1e-4, "betas": (0.8, 0.999),
-                        "batch_size": 100, "z_dim": 2, "n_critic": 1, "pack": 1, "updates": "simultaneous"}),
-}
 
 
 def field_names() -> list[str]:
@@ -260,6 +207,11 @@ def read_yaml_config(path: Path) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise GanforgeError(f"config file {path} must be a mapping of key: value, got {type(raw).__name__}")
     return normalize_keys(raw, str(path))
+
+
+def base_type(kind: Any) -> Any:
+    """The type a field holds when set: ``bool | None`` -> bool."""
+    return _optional(kind)[0]
 
 
 def _optional(kind: Any) -> tuple[Any, bool]:

@@ -12,7 +12,7 @@ point's name is the registered name and its object is the entry itself::
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, ItemsView, Iterator
+from collections.abc import Callable, ItemsView, Iterator, ValuesView
 from importlib.metadata import entry_points
 from typing import Generic, TypeVar
 
@@ -31,6 +31,7 @@ class Registry(Generic[T]):
         self.plugin_group = plugin_group
         self._entries: dict[str, T] = {}
         self._plugins_loaded = plugin_group is None
+        self._aliases: dict[str, str] = {}
 
     def register(self, name: str, entry: T | None = None) -> Callable[[T], T] | T:
         """Register ``entry`` under ``name``; usable as a decorator when ``entry`` is omitted."""
@@ -66,7 +67,7 @@ class Registry(Generic[T]):
     def get(self, name: str) -> T:
         self._load_plugins()
         try:
-            return self._entries[name]
+            return self._entries[self._aliases.get(name, name)]
         except KeyError:
             valid = ", ".join(self.names())
             raise GanforgeError(
@@ -82,7 +83,7 @@ class Registry(Generic[T]):
 
     def __contains__(self, name: object) -> bool:
         self._load_plugins()
-        return name in self._entries
+        return name in self._entries or name in self._aliases
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())
@@ -93,3 +94,16 @@ class Registry(Generic[T]):
     def items(self) -> ItemsView[str, T]:
         self._load_plugins()
         return self._entries.items()
+
+    def values(self) -> ValuesView[T]:
+        self._load_plugins()
+        return self._entries.values()
+
+    def alias(self, name: str, target: str) -> None:
+        """Let ``name`` stand for the registered ``target`` in ``get`` and ``in``; ``names()`` lists only
+        ``target``, so loops over the registry see each entry once."""
+        if name in self._entries or name in self._aliases:
+            raise ValueError(f"{self.kind} '{name}' is registered twice")
+        if target not in self._entries:
+            raise ValueError(f"{self.kind} alias '{name}' names '{target}', which is not registered")
+        self._aliases[name] = target

@@ -40,7 +40,7 @@ class Case:
 
 def _cases() -> list[Case]:
     cases = [Case(family, resolution, channels, k)
-             for family in ("mlp", "dcgan", "sagan", "resnet")
+             for family in ("mlp", "dcgan", "sagan", "sngan")
              for k in (0, NUM_CLASSES)
              for resolution in (32, 64)
              for channels in (1, 3)]
@@ -50,7 +50,7 @@ def _cases() -> list[Case]:
 
 
 CASES = _cases()
-IMAGE_FAMILIES = ("mlp", "dcgan", "sagan", "resnet")
+IMAGE_FAMILIES = ("mlp", "dcgan", "sagan", "sngan")
 
 
 @pytest.fixture(autouse=True)

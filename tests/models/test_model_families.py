@@ -7,11 +7,11 @@ import pytest
 import torch
 from torch import nn
 
-from ganforge.models import MODELS
+from ganforge.models import MODELS, ModelSpec, build_gan, models_help
 
 
 def test_registry_lists_every_family_with_metadata():
-    assert set(MODELS.names()) == {"mlp", "dcgan", "sagan", "resnet"}
+    assert set(MODELS.names()) == {"mlp", "dcgan", "sagan", "sngan"}
     for name in MODELS.names():
         family = MODELS.get(name)
         assert family.name == name and len(family.description) > 20
@@ -19,7 +19,21 @@ def test_registry_lists_every_family_with_metadata():
         assert name in family.summary and "32/64" in family.summary
         assert {"spectral_norm", "pack"} <= set(family.options)
     assert MODELS.get("mlp").data_kinds == ("image", "points")
-    assert all(MODELS.get(n).data_kinds == ("image",) for n in ("dcgan", "sagan", "resnet"))
+    assert all(MODELS.get(n).data_kinds == ("image",) for n in ("dcgan", "sagan", "sngan"))
+    # each family's paper default for spectral norm, which spec.options['spectral_norm'] overrides
+    assert {n: MODELS.get(n).spectral_norm_default for n in MODELS.names()} == {
+        "mlp": False, "dcgan": False, "sagan": True, "sngan": True}
+
+
+def test_resnet_is_an_alias_of_sngan_listed_once():
+    assert MODELS.get("resnet") is MODELS.get("sngan") and "resnet" in MODELS
+    assert MODELS.names().count("sngan") == 1 and "resnet" not in MODELS.names()
+    lines = models_help().splitlines()
+    assert len(lines) == len(MODELS.names())
+    assert [line for line in lines if "resnet" in line] == [MODELS.get("sngan").summary]
+    assert MODELS.get("sngan").summary.startswith("sngan (alias: resnet): ")
+    G, D = build_gan(ModelSpec("resnet", 8, 32, 3, 0, 8))  # the old name builds the same networks
+    assert type(G).__name__ == "SNGANGenerator" and type(D).__name__ == "SNGANDiscriminator"
 
 
 def _blow_up_last_layer(G: nn.Module) -> None:
@@ -67,7 +81,7 @@ def test_gan_update_gradients_reach_every_parameter_and_stay_finite(case, kit):
     assert torch.isfinite(G(torch.randn(kit.batch, kit.z_dim), labels)).all()
 
 
-@pytest.mark.parametrize("family", ["dcgan", "sagan", "resnet", "mlp"])
+@pytest.mark.parametrize("family", ["dcgan", "sagan", "sngan", "mlp"])
 def test_conditional_networks_demand_well_formed_labels(family, kit):
     spec = kit.Case(family, 32, 3, kit.num_classes).spec()
     G, D = kit.build(spec)
@@ -83,7 +97,7 @@ def test_conditional_networks_demand_well_formed_labels(family, kit):
         G(z, torch.zeros(2))
 
 
-@pytest.mark.parametrize("family", ["dcgan", "sagan", "resnet", "mlp"])
+@pytest.mark.parametrize("family", ["dcgan", "sagan", "sngan", "mlp"])
 def test_unconditional_networks_ignore_labels(family, kit):
     spec = kit.Case(family, 32, 1, 0).spec()
     G, D = kit.build(spec)
@@ -96,7 +110,7 @@ def test_unconditional_networks_ignore_labels(family, kit):
     assert torch.equal(D(x), D(x, labels))
 
 
-@pytest.mark.parametrize("family", ["dcgan", "sagan", "resnet"])
+@pytest.mark.parametrize("family", ["dcgan", "sagan", "sngan"])
 def test_conditional_batchnorm_makes_the_generator_depend_on_the_class(family, kit):
     from ganforge.models.layers import ConditionalBatchNorm2d
 
@@ -104,7 +118,7 @@ def test_conditional_batchnorm_makes_the_generator_depend_on_the_class(family, k
     cbns = [m for m in G.modules() if isinstance(m, ConditionalBatchNorm2d)]
     assert cbns, "conditional G has no conditional BatchNorm"
     # Only SNGAN's final BN (before the output conv) stays unconditional.
-    assert len(_plain_norms(G, cbns)) == (1 if family == "resnet" else 0)
+    assert len(_plain_norms(G, cbns)) == (1 if family == "sngan" else 0)
     G.eval()
     z = torch.randn(1, kit.z_dim).expand(2, -1)
     labels = torch.tensor([0, 1])
@@ -171,11 +185,11 @@ def test_dcgan_unconditional_state_dict_keys_are_unchanged(kit):
     assert set(G.state_dict()) == expected
 
 
-def test_resnet_follows_the_sngan_layout(kit):
-    from ganforge.models.resnet import DBlock, GBlock, OptimizedDBlock
+def test_sngan_follows_the_paper_layout(kit):
+    from ganforge.models.sngan import DBlock, GBlock, OptimizedDBlock
 
     for resolution, g_blocks, d_blocks in ((32, 3, 4), (64, 4, 5)):
-        G, D = kit.build(kit.Case("resnet", resolution, 3, 0).spec())
+        G, D = kit.build(kit.Case("sngan", resolution, 3, 0).spec())
         assert sum(isinstance(m, GBlock) for m in G.modules()) == g_blocks
         assert G.linear.out_features == 16 * 4 * kit.width
         assert isinstance(D.blocks[0], OptimizedDBlock)

@@ -16,7 +16,7 @@ ROUND_TRIP = [
     ("mlp", 0, 2, {}), ("mlp", 0, 2, {"arch": "pacgan"}), ("mlp", 32, 1, {}),
     ("dcgan", 32, 3, {}), ("dcgan", 64, 1, {"spectral_norm": True, "pack": 2}),
     ("sagan", 32, 3, {}), ("sagan", 64, 1, {}),
-    ("resnet", 32, 1, {}), ("resnet", 64, 3, {}),
+    ("sngan", 32, 1, {}), ("sngan", 64, 3, {}),
 ]
 
 
@@ -71,7 +71,7 @@ def test_mismatched_weights_are_a_clear_error(kit, tmp_path):
 
 
 def test_unsupported_saved_spec_is_rejected_by_the_family_check(kit, tmp_path):
-    spec = kit.Case("resnet", 32, 3, 0).spec()
+    spec = kit.Case("sngan", 32, 3, 0).spec()
     G, _ = kit.build(spec)
     save_generator(tmp_path, G, spec, {})
     document = json.loads((tmp_path / SPEC_FILE).read_text())
@@ -94,3 +94,19 @@ def test_generators_build_on_the_meta_device_with_the_same_tensor_shapes(family,
         meta_G, _ = MODELS.get(family).build(spec)
     assert {k: v.shape for k, v in meta_G.state_dict().items()} == {k: v.shape for k, v in G.state_dict().items()}
     assert all(v.is_meta for v in meta_G.state_dict().values())
+
+
+def test_generator_saved_under_the_old_family_name_resnet_still_loads(kit, tmp_path):
+    """Runs trained before the family was renamed sngan wrote ``"family": "resnet"`` into generator.json."""
+    spec = kit.Case("resnet", 32, 3, kit.num_classes).spec()
+    G, D = kit.build(spec)
+    kit.bce_update(G, D, spec, steps=1)
+    save_generator(tmp_path, G, spec, {"step": 1})
+    assert json.loads((tmp_path / SPEC_FILE).read_text())["spec"]["family"] == "resnet"
+
+    loaded, info = load_generator(tmp_path)
+    assert info.spec.family == "resnet" and type(loaded).__name__ == "SNGANGenerator"
+    G.eval()
+    z, labels = torch.randn(3, spec.z_dim), torch.arange(3)
+    with torch.no_grad():
+        assert torch.equal(loaded(z, labels), G(z, labels))

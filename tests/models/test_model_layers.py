@@ -7,13 +7,18 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
+from ganforge.models import MODELS
 from ganforge.models.layers import ClassProjection, ConditionalBatchNorm2d, SelfAttention2d
 
-# (family, options, which nets must be spectrally normalised)
+# (family, options, which nets must be spectrally normalised); absent = the family's paper default
 SN_SETUPS = [
     ("sagan", {}, ("G", "D")),
-    ("resnet", {}, ("D",)),
+    ("sagan", {"spectral_norm": False}, ()),  # off in both: the option switches the family's SN as a whole
+    ("sngan", {}, ("D",)),
+    ("sngan", {"spectral_norm": False}, ()),
+    ("dcgan", {}, ()),
     ("dcgan", {"spectral_norm": True}, ("D",)),
+    ("mlp", {}, ()),
     ("mlp", {"spectral_norm": True}, ("D",)),
     ("mlp", {"spectral_norm": True, "arch": "pacgan"}, ("D",)),
 ]
@@ -77,11 +82,20 @@ def test_dcgan_spectral_norm_option_replaces_discriminator_batchnorm(kit):
     assert set(plain_G.state_dict()) == set(sn_G.state_dict())
 
 
-def test_spectral_norm_false_keeps_the_family_default(kit):
-    _, D = kit.build(kit.Case("resnet", 32, 3, 0, {"spectral_norm": False}).spec())
-    assert len(sn_layers(D)) > 0
-    _, D = kit.build(kit.Case("dcgan", 32, 3, 0, {"spectral_norm": False}).spec())
-    assert sn_layers(D) == []
+def _same_weights(a: nn.Module, b: nn.Module) -> bool:
+    sa, sb = a.state_dict(), b.state_dict()
+    return set(sa) == set(sb) and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_spectral_norm_option_overrides_the_family_default_and_absent_keeps_it(family, kit):
+    default = MODELS.get(family).spectral_norm_default
+    absent = kit.build(kit.Case(family, 32, 3, 0).spec())
+    spelled_out = kit.build(kit.Case(family, 32, 3, 0, {"spectral_norm": default}).spec())
+    flipped = kit.build(kit.Case(family, 32, 3, 0, {"spectral_norm": not default}).spec())
+    # naming the default builds the very same networks, weights included, for a seed
+    assert all(_same_weights(a, b) for a, b in zip(absent, spelled_out, strict=True))
+    assert bool(sn_layers(absent[1])) is default
+    assert bool(sn_layers(flipped[1])) is not default
 
 
 def _attention_inputs(net: nn.Module, run) -> list[tuple[int, ...]]:
@@ -123,7 +137,7 @@ def test_self_attention_starts_as_identity_and_then_mixes_globally():
     assert (block(nudged)[..., 7, 7] - block(x)[..., 7, 7]).abs().max() > 1e-4
 
 
-@pytest.mark.parametrize("family", ["dcgan", "sagan", "resnet", "mlp"])
+@pytest.mark.parametrize("family", ["dcgan", "sagan", "sngan", "mlp"])
 def test_projection_discriminator_score_changes_with_the_label(family, kit):
     spec = kit.Case(family, 32, 3, kit.num_classes).spec()
     _, D = kit.build(spec)

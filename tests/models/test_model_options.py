@@ -61,7 +61,7 @@ def test_unsupported_resolution_names_the_fix(family, resolution):
     assert f"{resolution}x{resolution}" in str(info.value)
 
 
-@pytest.mark.parametrize("family", ["dcgan", "sagan", "resnet"])
+@pytest.mark.parametrize("family", ["dcgan", "sagan", "sngan"])
 def test_conv_families_send_point_data_to_mlp(family):
     with pytest.raises(GanforgeError, match="--model mlp"):
         build_gan(spec_with(family, 0, 2))
@@ -71,13 +71,13 @@ def test_conv_families_send_point_data_to_mlp(family):
     ("family", "options", "message"),
     [
         ("dcgan", {"spectral_norn": True}, r"does not take option 'spectral_norn'.*did you mean 'spectral_norm'"),
-        ("resnet", {"dropout": 0.1}, r"does not take option 'dropout'; remove it"),
+        ("sngan", {"dropout": 0.1}, r"does not take option 'dropout'; remove it"),
         ("sagan", {"arch": "pacgan"}, r"only --model mlp"),
         ("mlp", {"arch": "wgan"}, r"arch must be one of default, pacgan"),
         ("mlp", {"arch": "pacgan"}, r"toy2d"),  # images with the 2-D toy network
         ("dcgan", {"pack": 0}, r"pack must be a whole number >= 1 \(--pack M\)"),
         ("mlp", {"pack": "2"}, r"pack must be a whole number"),
-        ("resnet", {"pack": True}, r"pack must be a whole number"),
+        ("sngan", {"pack": True}, r"pack must be a whole number"),
         ("dcgan", {"spectral_norm": "yes"}, r"spectral_norm must be true or false"),
     ],
 )
@@ -101,7 +101,7 @@ def test_bad_sizes_are_rejected(family, field, value):
 
 
 def test_unknown_family_lists_the_valid_ones():
-    with pytest.raises(GanforgeError, match="did you mean 'sagan'.*dcgan, mlp, sagan, resnet"):
+    with pytest.raises(GanforgeError, match="did you mean 'sagan'.*dcgan, mlp, sagan, sngan"):
         build_gan(spec_with("sagn"))
 
 

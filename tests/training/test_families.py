@@ -31,7 +31,7 @@ def _assert_finite_steps(trainer: Trainer, steps: int = 2) -> None:
 
 
 def test_the_field_is_registered() -> None:
-    assert {"dcgan", "mlp", "sagan", "resnet"} <= set(MODELS.names())
+    assert {"dcgan", "mlp", "sagan", "sngan"} <= set(MODELS.names())
 
 
 @pytest.mark.parametrize("conditional", [False, True], ids=["uncond", "cond"])

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import pytest
+import torch
 import yaml
+from torch import nn
+from torch.nn.utils import parametrize
 
 from ganforge.cli import main
 from ganforge.config import PRESETS, TrainConfig, build_config
 from ganforge.errors import GanforgeError
+from ganforge.models import ModelSpec, build_gan
+from ganforge.presets import presets_help
 
 
 def test_cli_lists_every_preset(capsys) -> None:
@@ -17,19 +22,29 @@ def test_cli_lists_every_preset(capsys) -> None:
     assert all(name in preset_help for name in PRESETS)
 
 
+def test_presets_live_in_their_own_module_and_config_re_exports_them() -> None:
+    import ganforge.config
+    import ganforge.presets
+
+    assert ganforge.config.PRESETS is ganforge.presets.PRESETS
+
+
 PAPER_VALUES = {
     "gan": {"model": "mlp", "loss": "bce"},
     "dcgan": {"model": "dcgan", "loss": "bce", "lr_g": 2e-4, "lr_d": 2e-4, "betas": (0.5, 0.999),
               "batch_size": 128, "optimizer": "adam"},
     "wgan": {"loss": "wasserstein", "optimizer": "rmsprop", "lr_g": 5e-5, "lr_d": 5e-5, "clip": 0.01,
              "n_critic": 5, "gp": 0.0},
-    "wgan-gp": {"loss": "wasserstein", "optimizer": "adam", "lr_g": 1e-4, "lr_d": 1e-4, "betas": (0.0, 0.9),
-                "gp": 10.0, "n_critic": 5, "clip": 0.0},
+    # the paper's CIFAR-10 ResNet run: its code's LR 2e-4 decayed linearly, 128-d z, no norm in the critic
+    "wgan-gp": {"model": "sngan", "spectral_norm": False, "loss": "wasserstein", "optimizer": "adam",
+                "lr_g": 2e-4, "lr_d": 2e-4, "betas": (0.0, 0.9), "lr_decay": "linear", "gp": 10.0,
+                "n_critic": 5, "clip": 0.0, "batch_size": 64, "z_dim": 128},
     "lsgan": {"loss": "lsgan", "betas": (0.5, 0.999), "lr_g": 2e-4},
-    "hinge": {"loss": "hinge", "spectral_norm": True},
+    "hinge": {"loss": "hinge", "spectral_norm": True, "lr_g": 2e-4, "lr_d": 2e-4, "betas": (0.5, 0.999),
+              "n_critic": 1, "z_dim": 128},
     "sagan": {"model": "sagan", "loss": "hinge", "lr_d": 4e-4, "lr_g": 1e-4, "betas": (0.0, 0.9), "n_critic": 1},
-    "sngan": {"model": "resnet", "loss": "hinge", "lr_g": 2e-4, "lr_d": 2e-4, "betas": (0.0, 0.9),
-              "n_critic": 5, "spectral_norm": True, "lr_decay": "linear"},
+    "sngan": {"model": "sngan", "loss": "hinge", "lr_g": 2e-4, "lr_d": 2e-4, "betas": (0.0, 0.9),
+              "n_critic": 5, "spectral_norm": True, "lr_decay": "linear", "batch_size": 64, "z_dim": 128},
     "cgan": {"conditional": True},
     "pacgan2d": {"model": "mlp", "arch": "pacgan", "loss": "bce", "optimizer": "adam", "lr_g": 1e-4,
                  "lr_d": 1e-4, "betas": (0.8, 0.999), "batch_size": 100, "z_dim": 2, "n_critic": 1,
@@ -50,6 +65,57 @@ def test_every_preset_is_checked() -> None:
     assert set(PAPER_VALUES) == set(PRESETS)
 
 
+def preset_networks(name: str) -> tuple[nn.Module, nn.Module]:
+    """The networks a preset builds, straight through ganforge.models (small widths, 32 px RGB).
+
+    ``spectral_norm`` reaches the spec only when the preset sets it: unset means the family's default.
+    """
+    config = build_config({"preset": name})
+    values = PRESETS[name].values
+    options = {key: values[key] for key in ("spectral_norm", "arch") if key in values}
+    points = config.data.startswith("toy2d:")
+    spec = ModelSpec(config.model, config.z_dim, 0 if points else 32, 2 if points else 3,
+                     4 if config.conditional else 0, 8, options)
+    torch.manual_seed(0)
+    return build_gan(spec)
+
+
+def spectral_norm_layers(net: nn.Module) -> list[nn.Module]:
+    return [m for m in net.modules() if parametrize.is_parametrized(m)]
+
+
+def test_wgan_gp_critic_has_no_normalisation_at_all() -> None:
+    """The paper's CIFAR critic has neither spectral norm nor BatchNorm/LayerNorm (its penalty is per
+    sample)."""
+    G, critic = preset_networks("wgan-gp")
+    assert spectral_norm_layers(critic) == []
+    assert not any(isinstance(m, (nn.BatchNorm2d, nn.LayerNorm, nn.GroupNorm)) for m in critic.modules())
+    assert any(isinstance(m, nn.BatchNorm2d) for m in G.modules())  # G keeps its BatchNorm, as in the paper
+    # the same ResNet under the sngan preset is spectrally normalised, layer by layer
+    _, sngan_critic = preset_networks("sngan")
+    assert type(sngan_critic) is type(critic) and len(spectral_norm_layers(sngan_critic)) > 5
+
+
+@pytest.mark.parametrize(("name", "normalised"), [
+    ("gan", ()), ("dcgan", ()), ("wgan", ()), ("wgan-gp", ()), ("lsgan", ()), ("cgan", ()), ("pacgan2d", ()),
+    ("hinge", ("D",)), ("sngan", ("D",)), ("sagan", ("G", "D")),
+])
+def test_each_preset_builds_spectral_norm_where_its_paper_puts_it(name: str, normalised: tuple) -> None:
+    G, D = preset_networks(name)
+    assert bool(spectral_norm_layers(G)) is ("G" in normalised)
+    assert bool(spectral_norm_layers(D)) is ("D" in normalised)
+
+
+def test_preset_listing_shows_each_description_and_difference() -> None:
+    lines = presets_help().splitlines()
+    assert [line.split(":")[0] for line in lines] == list(PRESETS)
+    for line, preset in zip(lines, PRESETS.values(), strict=True):
+        assert preset.description in line
+        assert (preset.differences in line and "differs from the paper" in line) if preset.differences \
+            else "differs" not in line
+    assert "no BatchNorm or LayerNorm" in PRESETS["wgan-gp"].differences
+
+
 def test_precedence_defaults_preset_file_flags() -> None:
     config = build_config({"preset": "wgan"}, {"lr_d": 1e-3, "n_critic": 3}, {"n_critic": 2})
     assert config.optimizer == "rmsprop"  # preset over defaults
@@ -67,7 +133,7 @@ def test_preset_values_are_written_to_config_yaml(tmp_path) -> None:
     dump_config(build_config({"preset": "wgan-gp"}), tmp_path / "config.yaml", {})
     saved = yaml.safe_load((tmp_path / "config.yaml").read_text())
     assert saved["preset"] == "wgan-gp" and saved["gp"] == 10.0 and saved["betas"] == [0.0, 0.9]
-    assert saved["n_critic"] == 5 and saved["lr_d"] == 1e-4
+    assert saved["n_critic"] == 5 and saved["lr_d"] == 2e-4 and saved["spectral_norm"] is False
     # Reading it back (as --resume does) reproduces the same config even though the preset is named.
     assert build_config(saved) == build_config({"preset": "wgan-gp"})
 
@@ -75,7 +141,8 @@ def test_preset_values_are_written_to_config_yaml(tmp_path) -> None:
 def test_defaults_are_off() -> None:
     config = TrainConfig()
     assert (config.gp, config.r1, config.clip, config.ema_kimg, config.ema, config.pack) == (0.0, 0.0, 0.0, 0.0, 0.0, 1)
-    assert (config.conditional, config.spectral_norm, config.augment, config.preset) == (False, False, "none", None)
+    # spectral norm None: each family as its paper has it (sngan and sagan on, dcgan and mlp off)
+    assert (config.conditional, config.spectral_norm, config.augment, config.preset) == (False, None, "none", None)
 
 
 @pytest.mark.parametrize(("layer", "message"), [

@@ -13,6 +13,7 @@ from torch import nn
 
 from ganforge.config import TrainConfig
 from ganforge.errors import GanforgeError
+from ganforge.presets import PRESETS
 
 
 def spectral_norm_layers(module: nn.Module) -> int:
@@ -50,6 +51,7 @@ def describe(config: TrainConfig) -> str:
     generator, discriminator = build_gan(spec)
     shape = "x".join(str(s) for s in dataset.sample_shape)
     classes = f", {spec.num_classes} classes" if spec.num_classes else ""
-    lines = [f"# data: {config.data}, {len(dataset):,} samples of {shape}{classes}",
+    lines = [f"# preset {config.preset}: {PRESETS.get(config.preset).summary}"] if config.preset else []
+    lines += [f"# data: {config.data}, {len(dataset):,} samples of {shape}{classes}",
              network_line("generator", generator), network_line("discriminator", discriminator)]
     return text + "\n".join(lines) + "\n"

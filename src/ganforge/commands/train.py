@@ -46,7 +46,7 @@ def add_training_flags(parser: argparse.ArgumentParser) -> None:
     """One flag per TrainConfig field. Defaults are suppressed so that only flags the user typed override
     the config file; values stay text until :func:`ganforge.config.build_config` converts and checks them,
     so a bad number gets the same one-line message from a flag as from a YAML file."""
-    from ganforge.config import config_fields, field_types, flag
+    from ganforge.config import base_type, config_fields, field_types, flag
 
     types = field_types()
     groups: dict[str, Any] = {}
@@ -57,7 +57,7 @@ def add_training_flags(parser: argparse.ArgumentParser) -> None:
             title = GROUP_TITLES[group_name]
             groups[group_name] = parser if title is None else parser.add_argument_group(*title)
         kwargs: dict[str, Any] = {"default": argparse.SUPPRESS, "help": flag_help(name, spec.default, facts)}
-        if types[name] is bool:
+        if base_type(types[name]) is bool:
             kwargs["action"] = argparse.BooleanOptionalAction
         else:
             kwargs["metavar"] = facts["metavar"] or name.upper()

@@ -47,7 +47,8 @@ class ModelFamily:
     ``check(spec)`` raises GanforgeError for specs the family cannot build (e.g. an unsupported
     resolution), before any weights are allocated. ``resolutions`` are the image sizes it builds;
     ``data_kinds`` says whether it takes "image" and/or "points" data; ``options`` are the
-    ``spec.options`` keys it accepts.
+    ``spec.options`` keys it accepts. ``spectral_norm_default`` is what its paper does when
+    ``spec.options`` has no ``spectral_norm``; ``aliases`` are older names that still find it.
     """
 
     name: str
@@ -57,18 +58,23 @@ class ModelFamily:
     resolutions: tuple[int, ...] = (32, 64)
     data_kinds: tuple[str, ...] = ("image",)
     options: tuple[str, ...] = ()
+    spectral_norm_default: bool = False
+    aliases: tuple[str, ...] = ()
 
     @property
     def summary(self) -> str:
         """One line for ``--help`` and error messages: what it is and what it accepts."""
         sizes = "/".join(str(r) for r in self.resolutions)
         kinds = f"{sizes} px images" + (" or 2-D points" if "points" in self.data_kinds else "")
-        return f"{self.name}: {self.description} ({kinds})"
+        sn = "on" if self.spectral_norm_default else "off"
+        alias = f" (alias: {', '.join(self.aliases)})" if self.aliases else ""
+        return f"{self.name}{alias}: {self.description} ({kinds}; spectral norm {sn} by default)"
 
 
 # The spec.options keys any family may accept, and what they mean; families list the ones they take.
 OPTION_HELP = {
-    "spectral_norm": "true: spectral norm on every D layer (families that use it by default ignore it)",
+    "spectral_norm": "true: spectral norm where the family's paper puts it (every D layer; sagan: G and D), "
+                     "false: none anywhere; absent: the family's default (sngan and sagan on, others off)",
     "pack": "PacGAN packing degree m >= 1: D scores m samples stacked along channels (mlp: features)",
     "arch": "'default' or 'pacgan' (mlp only): the PacGAN 2-D toy networks",
 }
@@ -102,8 +108,9 @@ def pack_factor(spec: ModelSpec) -> int:
     return int(spec.options.get("pack", 1))
 
 
-def spectral_norm_forced(spec: ModelSpec) -> bool:
-    return bool(spec.options.get("spectral_norm", False))
+def spectral_norm_on(spec: ModelSpec, family_default: bool) -> bool:
+    """``spec.options['spectral_norm']`` when given, else the family's paper default."""
+    return bool(spec.options.get("spectral_norm", family_default))
 
 
 def check_options(spec: ModelSpec, accepted: tuple[str, ...]) -> None:
@@ -155,7 +162,8 @@ def check_image_spec(spec: ModelSpec, accepted: tuple[str, ...], resolutions: tu
 
 
 def image_family(name: str, description: str, generator: Callable[[ModelSpec], nn.Module],
-                 discriminator: Callable[[ModelSpec], nn.Module], options: tuple[str, ...]) -> ModelFamily:
+                 discriminator: Callable[[ModelSpec], nn.Module], options: tuple[str, ...], *,
+                 spectral_norm_default: bool = False, aliases: tuple[str, ...] = ()) -> ModelFamily:
     """A family of image-only networks: the shared image checks, and G and D each built from the spec."""
 
     def build(spec: ModelSpec) -> tuple[nn.Module, nn.Module]:
@@ -164,4 +172,5 @@ def image_family(name: str, description: str, generator: Callable[[ModelSpec], n
     def check(spec: ModelSpec) -> None:
         check_image_spec(spec, options)
 
-    return ModelFamily(name, description, build=build, check=check, options=options)
+    return ModelFamily(name, description, build=build, check=check, options=options,
+                       spectral_norm_default=spectral_norm_default, aliases=aliases)

@@ -19,7 +19,7 @@ from ganforge.models.base import (
     image_family,
     normal_init,
     pack_factor,
-    spectral_norm_forced,
+    spectral_norm_on,
 )
 from ganforge.models.layers import (
     ClassProjection,
@@ -32,6 +32,7 @@ from ganforge.models.layers import (
 )
 
 OPTIONS = ("spectral_norm", "pack")
+SPECTRAL_NORM_DEFAULT = False  # the paper's D normalises with BatchNorm
 
 
 def _num_upsamples(resolution: int) -> int:
@@ -90,7 +91,7 @@ class DCGANGenerator(nn.Module):
 class DCGANDiscriminator(ProjectionDiscriminator):
     def __init__(self, spec: ModelSpec) -> None:
         super().__init__(spec.channels, pack_factor(spec), spec.num_classes, "dcgan discriminator")
-        sn = spectral_norm_forced(spec)
+        sn = spectral_norm_on(spec, SPECTRAL_NORM_DEFAULT)
         channels = discriminator_channels(spec)
         # With spectral norm, BatchNorm goes (as in SNGAN's standard CNN): dividing by the batch std
         # would undo the Lipschitz bound SN buys. Convs then keep their biases, as nothing absorbs them.
@@ -120,5 +121,5 @@ DCGAN = image_family(
     "dcgan",
     "DCGAN (Radford et al. 2016): transposed convs + BatchNorm; when conditional a class code on z and "
     "conditional BN in G, a projection D; --spectral-norm swaps D's BatchNorm for spectral norm",
-    DCGANGenerator, DCGANDiscriminator, OPTIONS,
+    DCGANGenerator, DCGANDiscriminator, OPTIONS, spectral_norm_default=SPECTRAL_NORM_DEFAULT,
 )

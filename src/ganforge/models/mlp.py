@@ -8,7 +8,8 @@
 - G 4 x [Linear 400 without bias, BatchNorm1d, ReLU] -> Linear; D 3 x maxout(200 units, 5 pieces) -> Linear;
   all weights N(0, 0.02).
 Conditional: G concatenates a learned label embedding to z; D is a projection discriminator on its last
-hidden layer. ``pack`` multiplies D's input features; ``spectral_norm`` normalises every D layer.
+hidden layer. ``pack`` multiplies D's input features; ``spectral_norm: true`` normalises every D layer
+(off by default).
 """
 
 from __future__ import annotations
@@ -26,11 +27,12 @@ from ganforge.models.base import (
     check_sizes,
     normal_init,
     pack_factor,
-    spectral_norm_forced,
+    spectral_norm_on,
 )
 from ganforge.models.layers import Maxout, ProjectionDiscriminator, apply_spectral_norm, class_labels
 
 OPTIONS = ("spectral_norm", "pack", "arch")
+SPECTRAL_NORM_DEFAULT = False  # neither the vanilla GAN nor PacGAN normalises D
 PACGAN_G_UNITS, PACGAN_G_LAYERS = 400, 4
 PACGAN_D_UNITS, PACGAN_D_PIECES, PACGAN_D_LAYERS = 200, 5, 3
 
@@ -108,7 +110,7 @@ class MLPDiscriminator(ProjectionDiscriminator):
         self.add_linear_head(sizes[-1])
         if _is_pacgan(spec):
             normal_init(self)
-        if spectral_norm_forced(spec):
+        if spectral_norm_on(spec, SPECTRAL_NORM_DEFAULT):
             apply_spectral_norm(self)
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
@@ -136,4 +138,5 @@ MLP = ModelFamily(
     "vanilla fully connected GAN (Goodfellow et al. 2014) for images or points; arch pacgan: the PacGAN "
     "2-D toy networks; label embedding in G + projection D when conditional",
     build=build, check=check, data_kinds=("image", "points"), options=OPTIONS,
+    spectral_norm_default=SPECTRAL_NORM_DEFAULT,
 )

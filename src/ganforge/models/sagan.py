@@ -7,7 +7,9 @@ As in the paper's small-resolution setups (and the common 64 px reimplementation
 - D: stride-2 convs doubling the channels with LeakyReLU(0.1), self-attention on the first map (16x16
   for 32 px, 32x32 for 64 px), down to 4x4, global sum pooling, a linear score plus the projection
   term when conditional.
-- Spectral norm on every conv/linear layer of both G and D (including the attention 1x1 convs).
+- Spectral norm on every conv/linear layer of both G and D (including the attention 1x1 convs), as
+  in the paper, which applies it to G as well. ``spectral_norm: false`` removes it from both: the
+  option switches the family's spectral norm as a whole, wherever the family puts it.
 The paper's hinge loss and TTUR learning rates are training presets, not part of the networks.
 """
 
@@ -16,7 +18,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ganforge.models.base import ModelSpec, image_family, normal_init, pack_factor
+from ganforge.models.base import ModelSpec, image_family, normal_init, pack_factor, spectral_norm_on
 from ganforge.models.dcgan import discriminator_channels, generator_channels, upsampling_stem
 from ganforge.models.layers import (
     ProjectionDiscriminator,
@@ -27,6 +29,7 @@ from ganforge.models.layers import (
 )
 
 OPTIONS = ("spectral_norm", "pack")
+SPECTRAL_NORM_DEFAULT = True  # in G and D, as in the paper
 
 
 class SAGANGenerator(nn.Module):
@@ -43,7 +46,8 @@ class SAGANGenerator(nn.Module):
         ]
         self.net = nn.Sequential(*layers)
         normal_init(self)
-        apply_spectral_norm(self)
+        if spectral_norm_on(spec, SPECTRAL_NORM_DEFAULT):
+            apply_spectral_norm(self)
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         labels = class_labels(labels, z.shape[0], self.num_classes, "sagan generator")
@@ -64,7 +68,8 @@ class SAGANDiscriminator(ProjectionDiscriminator):
         self.features = nn.Sequential(*layers)
         self.add_linear_head(channels[-1])
         normal_init(self)
-        apply_spectral_norm(self)
+        if spectral_norm_on(spec, SPECTRAL_NORM_DEFAULT):
+            apply_spectral_norm(self)
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         labels = self.checked_labels(x, labels)
@@ -74,6 +79,6 @@ class SAGANDiscriminator(ProjectionDiscriminator):
 SAGAN = image_family(
     "sagan",
     "Self-Attention GAN (Zhang et al. 2019): DCGAN-shaped, self-attention at resolution/2 in G and D, "
-    "spectral norm in both; conditional BN + projection D when conditional",
-    SAGANGenerator, SAGANDiscriminator, OPTIONS,
+    "spectral norm in both (--no-spectral-norm: in neither); conditional BN + projection D when conditional",
+    SAGANGenerator, SAGANDiscriminator, OPTIONS, spectral_norm_default=SPECTRAL_NORM_DEFAULT,
 )

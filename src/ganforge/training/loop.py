@@ -134,8 +134,8 @@ def model_spec(config: TrainConfig, dataset: TensorDataset) -> ModelSpec:
     else:
         resolution, channels = 0, dataset.sample_shape[0]
     options: dict[str, Any] = {}
-    if config.spectral_norm:
-        options["spectral_norm"] = True
+    if config.spectral_norm is not None:  # None: the family's paper default
+        options["spectral_norm"] = config.spectral_norm
     if config.pack > 1:
         options["pack"] = config.pack
     if config.arch:

@@ -1,11 +1,13 @@
-"""SNGAN ResNet generator and discriminator (Miyato et al. 2018, the CIFAR-10 architecture).
+"""SNGAN: the ResNet generator and discriminator of Miyato et al. 2018 (the CIFAR-10 architecture).
 
+Registered as ``sngan``; ``resnet``, its former name, still finds it (old generator.json files say so).
 G: z -> linear -> 4x4 x (4*width) -> up-ResBlocks (3 for 32 px, 4 for 64 px) -> BN, ReLU, conv3x3, tanh.
 D: optimized first block (down), one (32 px) or two (64 px) down ResBlocks, two plain ResBlocks, ReLU,
-global sum pooling, linear; 2*width channels; spectral norm on every layer.
-With width 64 this is exactly the paper's CIFAR model (256 channels in G, 128 in D). Conditional: CBN in
-the G blocks, projection D (Miyato & Koyama 2018). Init as in the reference code: Glorot-uniform with
-gain sqrt(2) on the residual convs, gain 1 elsewhere.
+global sum pooling, linear; 2*width channels; no BatchNorm or LayerNorm; spectral norm on every layer
+by default. With width 64 this is exactly the paper's CIFAR model (256 channels in G, 128 in D).
+``spectral_norm: false`` leaves D unnormalised: then it is the WGAN-GP CIFAR critic (Gulrajani et al.
+2017), up to its mean pooling. Conditional: CBN in the G blocks, projection D (Miyato & Koyama 2018).
+Init as in the reference code: Glorot-uniform with gain sqrt(2) on the residual convs, gain 1 elsewhere.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ganforge.models.base import ModelSpec, image_family, pack_factor
+from ganforge.models.base import ModelSpec, image_family, pack_factor, spectral_norm_on
 from ganforge.models.layers import (
     ProjectionDiscriminator,
     apply_norm,
@@ -27,6 +29,7 @@ from ganforge.models.layers import (
 )
 
 OPTIONS = ("spectral_norm", "pack")
+SPECTRAL_NORM_DEFAULT = True  # the paper's method: spectral norm on every D layer
 RESIDUAL_GAIN = math.sqrt(2)
 
 
@@ -94,7 +97,7 @@ class OptimizedDBlock(nn.Module):
         return h + self.shortcut(F.avg_pool2d(x, 2))
 
 
-class ResNetGenerator(nn.Module):
+class SNGANGenerator(nn.Module):
     def __init__(self, spec: ModelSpec) -> None:
         super().__init__()
         self.z_dim = spec.z_dim
@@ -109,16 +112,16 @@ class ResNetGenerator(nn.Module):
         xavier_init(self.conv_out)
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        labels = class_labels(labels, z.shape[0], self.num_classes, "resnet generator")
+        labels = class_labels(labels, z.shape[0], self.num_classes, "sngan generator")
         h = self.linear(z).view(z.shape[0], self.channels, 4, 4)
         for block in self.blocks:
             h = block(h, labels)
         return torch.tanh(self.conv_out(F.relu(self.bn(h))))
 
 
-class ResNetDiscriminator(ProjectionDiscriminator):
+class SNGANDiscriminator(ProjectionDiscriminator):
     def __init__(self, spec: ModelSpec) -> None:
-        super().__init__(spec.channels, pack_factor(spec), spec.num_classes, "resnet discriminator")
+        super().__init__(spec.channels, pack_factor(spec), spec.num_classes, "sngan discriminator")
         ch = 2 * spec.width
         n_down = _num_up_blocks(spec.resolution) - 1  # the optimized block does the first one; end at 8x8
         blocks: list[nn.Module] = [OptimizedDBlock(self.in_channels, ch)]
@@ -126,16 +129,18 @@ class ResNetDiscriminator(ProjectionDiscriminator):
         blocks += [DBlock(ch, ch, downsample=False) for _ in range(2)]
         self.blocks = nn.Sequential(*blocks)
         self.add_linear_head(ch, init=xavier_init)
-        apply_spectral_norm(self)
+        if spectral_norm_on(spec, SPECTRAL_NORM_DEFAULT):
+            apply_spectral_norm(self)
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         labels = self.checked_labels(x, labels)
         return self.score(F.relu(self.blocks(x)).sum(dim=(2, 3)), labels)
 
 
-RESNET = image_family(
-    "resnet",
+SNGAN = image_family(
+    "sngan",
     "SNGAN ResNet (Miyato et al. 2018, CIFAR architecture; one more block each at 64 px): spectral norm "
-    "in D; conditional BN + projection D when conditional",
-    ResNetGenerator, ResNetDiscriminator, OPTIONS,
+    "in D (--no-spectral-norm: none, the WGAN-GP critic); conditional BN + projection D when conditional",
+    SNGANGenerator, SNGANDiscriminator, OPTIONS, spectral_norm_default=SPECTRAL_NORM_DEFAULT,
+    aliases=("resnet",),
 )
