@@ -10,12 +10,13 @@ from pathlib import Path
 import pytest
 
 from ganforge.data import download
-from ganforge.data.download import RemoteFile, atomic_path, ensure_files
+from ganforge.data.download import DOWNLOADS_RECORD, RemoteFile, atomic_path, ensure_files
 from ganforge.errors import GanforgeError
 
 
 def _leftovers(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+    """The folder's files besides ganforge's record of what it downloaded."""
+    return sorted(p.name for p in folder.iterdir() if p.name != DOWNLOADS_RECORD) if folder.exists() else []
 
 
 def test_download_verifies_and_writes_the_file(mirror, cache, remote_for):
@@ -36,22 +37,34 @@ def test_checksum_mismatch_removes_the_download_and_says_so(mirror, cache, remot
     assert _leftovers(cache / "demo") == []
 
 
-def test_bad_cached_file_is_removed_when_downloading_is_off(mirror, cache, remote_for):
+def test_a_hand_placed_file_that_fails_its_checksum_is_kept_when_downloading_is_off(mirror, cache, remote_for):
     (mirror / "a.bin").write_bytes(b"good")
     remote = remote_for(mirror / "a.bin")
     (cache / "demo").mkdir()
-    (cache / "demo" / "a.bin").write_bytes(b"goo")  # truncated copy placed by hand
-    with pytest.raises(GanforgeError, match="checksum mismatch.*removed"):
+    (cache / "demo" / "a.bin").write_bytes(b"goo")  # e.g. a re-compressed copy placed by hand
+    with pytest.raises(GanforgeError, match="checksum mismatch.*left as it is") as info:
         ensure_files("demo", [remote], cache / "demo", download=False)
-    assert not (cache / "demo" / "a.bin").exists()
+    assert "\n" not in str(info.value)
+    assert (cache / "demo" / "a.bin").read_bytes() == b"goo"  # the user's file is never deleted
 
 
-def test_bad_cached_file_is_fetched_again_when_downloading_is_on(mirror, cache, remote_for):
+def test_a_hand_placed_bad_file_is_moved_aside_when_a_download_replaces_it(mirror, cache, remote_for, capsys):
     (mirror / "a.bin").write_bytes(b"good")
     (cache / "demo").mkdir()
     (cache / "demo" / "a.bin").write_bytes(b"bad!")
     (path,) = ensure_files("demo", [remote_for(mirror / "a.bin")], cache / "demo", download=True)
     assert path.read_bytes() == b"good"
+    assert (cache / "demo" / "a.bin.rejected").read_bytes() == b"bad!"
+    assert "kept your file as a.bin.rejected" in capsys.readouterr().err
+
+
+def test_a_corrupted_download_of_ganforge_s_own_is_replaced(mirror, cache, remote_for):
+    (mirror / "a.bin").write_bytes(b"good")
+    remote = remote_for(mirror / "a.bin")
+    (path,) = ensure_files("demo", [remote], cache / "demo", download=True)
+    path.write_bytes(b"rot!")  # bit rot after ganforge's verified download
+    (path,) = ensure_files("demo", [remote], cache / "demo", download=True)
+    assert path.read_bytes() == b"good" and not (cache / "demo" / "a.bin.rejected").exists()
 
 
 def test_truncated_http_download_leaves_nothing_and_next_mirror_is_used(mirror, cache, http_mirror):

@@ -11,6 +11,7 @@ import contextlib
 import glob
 import hashlib
 import http.client
+import json
 import os
 import sys
 import tempfile
@@ -149,6 +150,7 @@ def download_file(remote: RemoteFile, folder: Path, hint: str = "") -> Path:
                 md5 = _stream(url, tmp, remote.name)
                 if md5 != remote.md5:
                     raise ChecksumError(f"md5 {md5} instead of {remote.md5}")
+            record_download(dest, md5)
             return dest
         except ChecksumError as exc:
             failures.append(f"{url}: checksum mismatch ({exc}), bad download removed")
@@ -162,15 +164,63 @@ def download_file(remote: RemoteFile, folder: Path, hint: str = "") -> Path:
     )
 
 
-def verify_or_remove(remote: RemoteFile, path: Path) -> None:
-    """Raise (after deleting the file) when a cached file does not match its published md5."""
+DOWNLOADS_RECORD = ".ganforge-downloads.json"  # in each dataset folder: the files ganforge fetched itself
+
+
+def _record_path(path: Path) -> Path:
+    return path.parent / DOWNLOADS_RECORD
+
+
+def downloaded_here(path: Path) -> bool:
+    """Whether ganforge itself downloaded ``path``: only such a file may ever be deleted by ganforge."""
+    try:
+        return path.name in json.loads(_record_path(path).read_text())
+    except (OSError, ValueError, TypeError):
+        return False
+
+
+def record_download(path: Path, md5: str) -> None:
+    record = _record_path(path)
+    try:
+        names = json.loads(record.read_text())
+    except (OSError, ValueError):
+        names = {}
+    names[path.name] = md5
+    with atomic_path(record) as tmp:
+        tmp.write_text(json.dumps(names, indent=1) + "\n")
+
+
+def move_aside(path: Path) -> Path:
+    """Rename a file the user placed to ``NAME.rejected`` (``.rejected2``, ...) beside it; never delete it."""
+    target, number = path.with_name(path.name + ".rejected"), 1
+    while target.exists():
+        number += 1
+        target = path.with_name(f"{path.name}.rejected{number}")
+    os.replace(path, target)
+    return target
+
+
+def check_cached_file(remote: RemoteFile, path: Path, download: bool) -> None:
+    """A cached file whose md5 is not the published one: a corrupt download of ganforge's own is deleted;
+    a file the user placed is kept, in place when nothing replaces it, moved aside when a download will."""
     md5 = file_md5(path)
-    if md5 != remote.md5:
+    if md5 == remote.md5:
+        return
+    mismatch = f"checksum mismatch for {path} (md5 {md5}, expected {remote.md5})"
+    if downloaded_here(path):
         path.unlink(missing_ok=True)
-        raise ChecksumError(
-            f"checksum mismatch for {path} (md5 {md5}, expected {remote.md5}): the file is truncated or "
-            f"corrupt and was removed; download it again from {' or '.join(remote.urls)}"
-        )
+        if not download:
+            raise ChecksumError(f"{mismatch}: ganforge's earlier download is corrupt and was removed; run "
+                                "again with downloading on to fetch it afresh")
+        print(f"ganforge: warning: {mismatch}; ganforge's earlier download is corrupt, fetching it again",
+              file=sys.stderr)
+        return
+    if not download:
+        raise ChecksumError(f"{mismatch}: it is not the official file and was left as it is; replace it with "
+                            f"the file from {' or '.join(remote.urls)}, or move it away and allow downloading")
+    kept = move_aside(path)
+    print(f"ganforge: warning: {mismatch}; kept your file as {kept.name}, downloading the official one",
+          file=sys.stderr)
 
 
 def missing_files_error(dataset: str, missing: Sequence[RemoteFile], folder: Path, hint: str = "") -> GanforgeError:
@@ -186,7 +236,7 @@ def ensure_files(dataset: str, files: Sequence[RemoteFile], folder: Path, downlo
                  hint: str = "") -> list[Path]:
     """Paths of ``files`` in ``folder``, verified; missing ones are downloaded when ``download``.
 
-    A cached file with a wrong checksum is removed and, when downloading is allowed, fetched again.
+    A cached file with a wrong checksum is never silently used (see :func:`check_cached_file`).
     ``hint`` is appended to the error messages (another way to provide the files).
     """
     paths = []
@@ -196,12 +246,7 @@ def ensure_files(dataset: str, files: Sequence[RemoteFile], folder: Path, downlo
     for remote in files:
         path = folder / remote.name
         if path.is_file():
-            try:
-                verify_or_remove(remote, path)
-            except ChecksumError:
-                if not download:
-                    raise
-                print(f"ganforge: {path} failed its checksum; removed it, downloading again", file=sys.stderr)
+            check_cached_file(remote, path, download)
         if not path.is_file():
             download_file(remote, folder, hint)
         paths.append(path)
@@ -214,14 +259,17 @@ class CorruptFileError(GanforgeError):
 
 @contextlib.contextmanager
 def removing_if_corrupt(path: Path, what: str) -> Iterator[None]:
-    """Turn a decoding failure of ``path`` into a one-line error, deleting the file so it is refetched."""
+    """Turn a decoding failure of ``path`` into a one-line error. ganforge's own download is deleted so the
+    next run fetches it afresh; a file the user placed is moved aside, never deleted."""
     try:
         yield
     except GanforgeError:
         raise
     except Exception as exc:  # any parser error (EOFError, zlib.error, tarfile.ReadError...) means corrupt
-        path.unlink(missing_ok=True)
-        raise CorruptFileError(
-            f"{path} is truncated or corrupt ({what}: {type(exc).__name__}: {exc}); removed it, "
-            "run the command again to download it afresh"
-        ) from exc
+        if downloaded_here(path):
+            path.unlink(missing_ok=True)
+            fate = "removed it, run the command again to download it afresh"
+        else:
+            fate = f"kept your file as {move_aside(path).name}; put the official file in its place"
+        raise CorruptFileError(f"{path} is truncated or corrupt ({what}: {type(exc).__name__}: {exc}); "
+                               f"{fate}") from exc
