@@ -89,3 +89,13 @@ def test_optional_and_required_arguments_parse():
     assert split_spec("celeba:Smiling")[1] == "Smiling"
     assert split_spec("folder:C:/pics")[1] == "C:/pics"  # only the first ':' separates
     assert split_spec("toy2d:grid")[1] == "grid"
+
+
+def test_info_without_download_never_deletes_a_hand_placed_file(cache, idx_files, capsys):
+    """A re-compressed MNIST placed by hand fails the published md5: reported, and left where it was."""
+    idx_files(cache / "mnist")  # valid IDX files, but not the published bytes
+    before = {p.name: p.read_bytes() for p in (cache / "mnist").iterdir()}
+    assert main(["data", "info", "mnist", "--no-download", "--cache-dir", str(cache)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("ganforge: error: checksum mismatch") and "left as it is" in err and err.count("\n") == 1
+    assert {p.name: p.read_bytes() for p in (cache / "mnist").iterdir()} == before
