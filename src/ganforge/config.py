@@ -51,6 +51,7 @@ class TrainConfig:
     checkpoint_every: int = 500
     log_every: int = 10
     device: str = "auto"
+    log: str = "tensorboard,csv"  # optional loggers (training.loggers.LOGGERS), comma list or none; grids and checkpoints always
     # -- families, regularizers and tricks (0 / false / none = off) --------------------------------
     preset: str | None = None  # provenance: the preset these values started from (see PRESETS)
     arch: str | None = None  # a family's architecture variant, e.g. "pacgan" for the mlp 2-D nets
@@ -58,6 +59,8 @@ class TrainConfig:
     spectral_norm: bool = False  # force spectral normalisation on D's layers
     gp: float = 0.0  # WGAN-GP gradient penalty weight lambda (Gulrajani et al. 2017; paper: 10)
     r1: float = 0.0  # R1 penalty weight gamma on real data (Mescheder et al. 2018)
+    r2: float = 0.0  # R2 penalty weight gamma on generated data (R3GAN uses R1 + R2 with the rpgan loss)
+    reg_every: int = 1  # lazy regularization (StyleGAN2): penalties every k-th D step, weight times k; 1 = every step
     clip: float = 0.0  # WGAN weight clipping: D's parameters clamped to [-clip, clip] after each D step
     ema_kimg: float = 0.0  # EMA of G with this half-life in thousands of images (StyleGAN2-ADA: 10)
     ema: float = 0.0  # EMA of G with this per-step decay, e.g. 0.999 (the other spelling of ema_kimg)
@@ -81,9 +84,9 @@ class TrainConfig:
 
 
 POSITIVE_INTS = ("steps", "batch_size", "z_dim", "width", "n_critic", "sample_every", "checkpoint_every",
-                 "log_every", "pack")
+                 "log_every", "pack", "reg_every")
 POSITIVE_FLOATS = ("lr_g", "lr_d")
-NON_NEGATIVE_FLOATS = ("gp", "r1", "clip", "ema_kimg")
+NON_NEGATIVE_FLOATS = ("gp", "r1", "r2", "clip", "ema_kimg")
 OPTIONAL_TEXT = ("run_dir", "cache_dir", "preset", "arch")
 CHOICES = {"device": ("auto", "cpu", "cuda"), "optimizer": ("adam", "rmsprop"), "augment": ("none", "diffaug"),
            "lr_decay": ("none", "linear"), "updates": ("alternating", "simultaneous"),
@@ -297,7 +300,15 @@ def validate(config: TrainConfig) -> None:
     if config.preset is not None and config.preset not in PRESETS:
         raise GanforgeError(f"unknown preset '{config.preset}'{did_you_mean(config.preset, PRESETS)}; "
                             f"choose one of: {', '.join(PRESETS)}")
+    validate_loggers(config.log)
     validate_combination(config)
+
+
+def validate_loggers(log: str) -> None:
+    """--log names registered loggers only (the registry lives with the loggers, imported when needed)."""
+    from ganforge.training.loggers import logger_names
+
+    logger_names(log)
 
 
 def is_toy2d(data: str) -> bool:

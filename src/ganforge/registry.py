@@ -28,6 +28,12 @@ class Registry(Generic[T]):
 
         return add if entry is None else add(entry)
 
+    def unregister(self, name: str) -> T:
+        """Remove and return an entry registered at runtime (a plugin or a test undoing its registration)."""
+        entry = self.get(name)
+        del self._entries[name]
+        return entry
+
     def get(self, name: str) -> T:
         try:
             return self._entries[name]

@@ -12,7 +12,7 @@ PRESET_NAMES = ("gan", "dcgan", "wgan", "wgan-gp", "lsgan", "hinge", "sagan", "s
 # Options a resumed run may change; everything else must match the run being continued.
 RESUMABLE_CHANGES = {"steps", "device", "sample_every", "checkpoint_every", "log_every", "cache_dir",
                      "eval_every", "eval_samples", "eval_metrics", "eval_reference",
-                     "precision", "channels_last", "compile", "data_on_host", "sync_bn"}
+                     "precision", "channels_last", "compile", "data_on_host", "sync_bn", "log"}
 
 
 def add_training_flags(parser: argparse.ArgumentParser) -> None:
@@ -22,7 +22,7 @@ def add_training_flags(parser: argparse.ArgumentParser) -> None:
     add = parser.add_argument
     add("--model", default=S, help="model family (default dcgan)")
     add("--data", default=S, help="dataset: digits5k, mnist, fashion-mnist, cifar10, celeba, folder:PATH, toy2d:ring")
-    add("--loss", default=S, help="loss: bce, minimax, lsgan, hinge, wasserstein (default bce)")
+    add("--loss", default=S, help="loss: bce, minimax, lsgan, hinge, wasserstein, rpgan (default bce)")
     add("--steps", type=int, default=S, help="generator updates to train for (default 1500)")
     add("--batch-size", type=int, default=S, help="images per batch (default 64)")
     add("--lr-g", type=float, default=S, help="generator learning rate (default 2e-4)")
@@ -45,6 +45,7 @@ def add_training_flags(parser: argparse.ArgumentParser) -> None:
     add("--checkpoint-every", type=int, default=S, help="checkpoint every N steps (default 500)")
     add("--log-every", type=int, default=S, help="history/TensorBoard row every N steps (default 10)")
     add("--device", default=S, help="auto, cpu or cuda (default auto)")
+    add("--log", default=S, metavar="LIST", help="loggers: tensorboard,csv (default), a subset, or none; grids and checkpoints always")
     group = parser.add_argument_group("families, regularizers and tricks (0 / off by default)")
     add = group.add_argument
     add("--preset", default=S, metavar="NAME",
@@ -56,6 +57,8 @@ def add_training_flags(parser: argparse.ArgumentParser) -> None:
         help="spectral normalisation on D's layers (Miyato et al. 2018)")
     add("--gp", type=float, default=S, metavar="LAMBDA", help="WGAN-GP gradient penalty weight (paper: 10)")
     add("--r1", type=float, default=S, metavar="GAMMA", help="R1 penalty weight on real data")
+    add("--r2", type=float, default=S, metavar="GAMMA", help="R2 penalty weight on generated data (R3GAN: with --r1)")
+    add("--reg-every", type=int, default=S, metavar="K", help="lazy regularization: penalties every K D steps, weight x K (default 1)")
     add("--clip", type=float, default=S, metavar="C", help="WGAN weight clipping of D to [-C, C] (paper: 0.01)")
     add("--ema-kimg", type=float, default=S, metavar="KIMG",
         help="EMA of G with a half-life of KIMG thousand images (StyleGAN2-ADA: 10); samples use it")
