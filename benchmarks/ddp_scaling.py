@@ -37,8 +37,9 @@ def worker(rank: int, world: int, port: int, threads: int, settings: dict, out: 
     torch.set_num_threads(threads)
     from ganforge.config import build_config
     from ganforge.data import load_dataset
+    from ganforge.devices import resolve_device
     from ganforge.training.distributed import barrier, info_from_env, process_group
-    from ganforge.training.loop import Trainer, resolve_device
+    from ganforge.training.update import Trainer
 
     info = info_from_env()
     config = build_config({"model": settings["model"], "batch_size": settings["batch_size"],

@@ -23,8 +23,9 @@ from torch.profiler import ProfilerActivity, profile, record_function
 
 from ganforge.config import build_config
 from ganforge.data import load_dataset
-from ganforge.training import loop
-from ganforge.training.loop import Trainer, resolve_device
+from ganforge.devices import resolve_device
+from ganforge.training import update
+from ganforge.training.update import Trainer
 
 
 def traced(method, label: str):
@@ -65,7 +66,7 @@ def main() -> None:
     dataset = load_dataset(config.data)
     trainer = Trainer(config, dataset, device)
     trainer.next_real = traced(trainer.next_real, "data")
-    loop.diff_augment = traced(loop.diff_augment, "augment")  # DiffAugment, batched on the device
+    update.diff_augment = traced(update.diff_augment, "augment")  # DiffAugment, batched on the device
     step = traced(trainer.train_step, "train_step")
     for _ in range(args.warmup):
         step()

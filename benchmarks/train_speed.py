@@ -36,8 +36,10 @@ from PIL import Image, ImageOps
 
 from ganforge.config import TrainConfig, build_config
 from ganforge.data import TensorDataset, load_dataset
+from ganforge.devices import resolve_device
 from ganforge.models import build_gan
-from ganforge.training.loop import Trainer, model_spec, resolve_device
+from ganforge.training.model_spec import model_spec
+from ganforge.training.update import Trainer
 
 WARMUP_STEPS = 3
 

@@ -80,6 +80,8 @@ class TrainConfig:
                             metavar="N")
     device: str = option("auto", "training device", choices=("auto", "cpu", "cuda"), resumable=True,
                          metavar="DEVICE")
+    log: str = option("tensorboard,csv", "optional loggers, comma list or none (sample grids and checkpoints "
+                      "are always written)", registry="logger", resumable=True, metavar="LIST")
     # -- families, regularizers and tricks (0 / false / none = off) --------------------------------
     preset: str | None = option(None, "a paper's settings, applied under --config and flags", group=FAMILY,
                                 registry="preset", metavar="NAME")
@@ -93,6 +95,10 @@ class TrainConfig:
                        group=FAMILY, minimum=0, off=True, metavar="LAMBDA")
     r1: float = option(0.0, "R1 penalty weight gamma on real data (Mescheder et al. 2018)", group=FAMILY,
                        minimum=0, off=True, metavar="GAMMA")
+    r2: float = option(0.0, "R2 penalty weight gamma on generated data (R3GAN: R1 + R2 with the rpgan loss)",
+                       group=FAMILY, minimum=0, off=True, metavar="GAMMA")
+    reg_every: int = option(1, "lazy regularization (StyleGAN2): penalties every K-th D step with weight "
+                            "times K; 1 = every step", group=FAMILY, minimum=1, metavar="K")
     clip: float = option(0.0, "WGAN weight clipping: D's parameters clamped to [-C, C] after each D step "
                          "(paper: 0.01)", group=FAMILY, minimum=0, off=True, metavar="C")
     ema_kimg: float = option(0.0, "EMA of G with this half-life in thousands of images (StyleGAN2-ADA: 10); "
@@ -137,6 +143,7 @@ REGISTRIES: dict[str, tuple[str, str]] = {
     "preset": ("ganforge.presets", "PRESETS"),
     "dataset": ("ganforge.data", "DATASETS"),
     "metrics": ("ganforge.metrics.specs", "METRICS"),
+    "logger": ("ganforge.training.loggers", "LOGGERS"),
 }
 
 
@@ -340,6 +347,7 @@ def validate(config: TrainConfig) -> None:
     if config.eval_every and config.eval_samples < 2:
         raise GanforgeError(f"eval-samples must be at least 2, got {config.eval_samples}")
     validate_names(config)
+    validate_loggers(config.log)
     if config.eval_every:
         validate_eval_metrics(config.eval_metrics, config.data)
     validate_combination(config)
@@ -354,6 +362,13 @@ def validate_names(config: TrainConfig) -> None:
     if config.preset is not None:
         check_name("preset", config.preset)
     split_spec(config.data)
+
+
+def validate_loggers(log: str) -> None:
+    """--log names registered loggers only (the registry lives with the loggers, imported when needed)."""
+    from ganforge.training.loggers import logger_names
+
+    logger_names(log)
 
 
 def is_toy2d(data: str) -> bool:

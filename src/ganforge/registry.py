@@ -45,8 +45,10 @@ class Registry(Generic[T]):
         return add if entry is None else add(entry)
 
     def unregister(self, name: str) -> T:
-        """Remove and return an entry (for code that registers one for a while, such as tests)."""
-        return self._entries.pop(name)
+        """Remove and return an entry registered at runtime (a plugin or a test undoing its registration)."""
+        entry = self.get(name)
+        del self._entries[name]
+        return entry
 
     def _load_plugins(self) -> None:
         """Register the entries installed packages declare; a broken plugin is a warning, not a crash."""

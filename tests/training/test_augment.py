@@ -51,18 +51,18 @@ def test_points_are_rejected() -> None:
 
 
 def test_trainer_augments_real_and_fake_with_its_own_stream(image_dataset, make_config, monkeypatch) -> None:
-    import ganforge.training.loop as loop
-    from ganforge.training.loop import Trainer
+    import ganforge.training.update as update
+    from ganforge.training.update import Trainer
 
     calls: list[tuple[int, bool]] = []
-    original = loop.diff_augment
+    original = update.diff_augment
 
     def spy(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         calls.append((len(x), x.requires_grad))
         assert generator is trainer.aux_rng
         return original(x, generator)
 
-    monkeypatch.setattr(loop, "diff_augment", spy)
+    monkeypatch.setattr(update, "diff_augment", spy)
     trainer = Trainer(make_config(augment="diffaug", n_critic=2), image_dataset, torch.device("cpu"))
     state = trainer.aux_rng.get_state().clone()
     trainer.train_step()

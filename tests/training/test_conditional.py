@@ -9,7 +9,8 @@ from ganforge.data import TensorDataset, load_dataset
 from ganforge.data.toy2d import toy2d_modes
 from ganforge.errors import GanforgeError
 from ganforge.metrics.toy2d import nearest_modes
-from ganforge.training.loop import Trainer, conditional_grid_labels
+from ganforge.training.grid import conditional_grid_labels
+from ganforge.training.update import Trainer
 
 
 @pytest.mark.parametrize("name", ["ring", "grid"])

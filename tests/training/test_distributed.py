@@ -25,7 +25,7 @@ from PIL import Image
 from ganforge.cli import main
 from ganforge.errors import GanforgeError
 from ganforge.training.distributed import DistInfo, info_from_env, local_batch_size, rank_slice
-from ganforge.training.loop import EpochSampler
+from ganforge.training.feed import EpochSampler
 
 HERE = Path(__file__).parent
 LAUNCH_TIMEOUT = 240  # seconds; a hang fails the test instead of the CI job

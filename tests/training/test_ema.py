@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from ganforge.training.ema import ema_beta, make_ema, run_ema_beta, update_ema
-from ganforge.training.loop import Trainer
+from ganforge.training.update import Trainer
 
 
 def test_beta_from_half_life() -> None:

@@ -12,7 +12,7 @@ import torch
 
 from ganforge.losses import LOSSES
 from ganforge.models import MODELS
-from ganforge.training.loop import Trainer
+from ganforge.training.update import Trainer
 
 IMAGE_FAMILIES = [name for name in MODELS.names() if "image" in MODELS.get(name).data_kinds]
 POINT_FAMILIES = [name for name in MODELS.names() if "points" in MODELS.get(name).data_kinds]

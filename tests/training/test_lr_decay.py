@@ -10,7 +10,7 @@ import torch
 
 from ganforge.config import build_config
 from ganforge.errors import GanforgeError
-from ganforge.training.loop import Trainer, scheduled_lr
+from ganforge.training.update import Trainer, scheduled_lr
 
 
 def test_linear_schedule_falls_to_zero_at_the_end() -> None:

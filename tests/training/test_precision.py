@@ -14,8 +14,8 @@ import pytest
 import torch
 from torch import nn
 
-from ganforge import losses
-from ganforge.losses import gradient_penalty, r1_penalty
+from ganforge import regularizers
+from ganforge.regularizers import gradient_penalty, r1_penalty
 from ganforge.training import precision as precision_module
 from ganforge.training.precision import Float32SpectralNorm, Precision, float32_spectral_norm
 
@@ -92,7 +92,7 @@ def test_fp16_r1_overflows_naively_but_not_in_ganforge():
 
 def test_bf16_gradient_penalty_matches_float32_where_naive_is_off(image_dataset, make_config):
     from ganforge.models import build_gan
-    from ganforge.training.loop import model_spec
+    from ganforge.training.model_spec import model_spec
 
     torch.manual_seed(0)
     _, critic = build_gan(model_spec(make_config(), image_dataset))  # DCGAN critic with BatchNorm
@@ -157,7 +157,7 @@ def test_unknown_precision_is_rejected():
 def test_naive_helper_really_differs_from_the_library(monkeypatch):
     """Guard for the tests above: swapping the library's float32 gradient for the naive one reproduces
     the overflow, so it is the float32 path (not the critic) that keeps ganforge's penalty finite."""
-    monkeypatch.setattr(losses, "_float32_grad", naive_input_grad)
+    monkeypatch.setattr(regularizers, "_float32_grad", naive_input_grad)
     critic, real, fake = Critic(), blank_images(0.5), blank_images(-0.25)
     with torch.autocast("cpu", dtype=torch.float16):
         value = gradient_penalty(critic, real, fake, 10.0, generator=seeded())
@@ -192,16 +192,16 @@ class WideCritic(Critic):
 
 
 def blank_trainer(monkeypatch, make_config, precision: str):
-    import ganforge.training.loop as loop
+    import ganforge.training.update as update
     from ganforge.data import TensorDataset
 
     side = 32
     levels = torch.arange(16, dtype=torch.uint8) * 16
     data = levels.view(-1, 1, 1, 1).expand(-1, 1, side, side).contiguous()
     dataset = TensorDataset(data, torch.zeros(16, dtype=torch.long), num_classes=0, name="blank")
-    monkeypatch.setattr(loop, "build_gan", lambda spec: (BlankGenerator(spec.z_dim, side), WideCritic(side)))
+    monkeypatch.setattr(update, "build_gan", lambda spec: (BlankGenerator(spec.z_dim, side), WideCritic(side)))
     config = make_config(loss="wasserstein", gp=10.0, precision=precision, n_critic=2)
-    return loop.Trainer(config, dataset, torch.device("cpu"))
+    return update.Trainer(config, dataset, torch.device("cpu"))
 
 
 def test_fp16_wgan_gp_training_recovers_where_naive_amp_is_stuck(monkeypatch, make_config):
@@ -222,16 +222,16 @@ def test_fp16_wgan_gp_training_recovers_where_naive_amp_is_stuck(monkeypatch, ma
     assert any(not torch.equal(a, b) for a, b in zip(before, after, strict=True))
 
     # the same steps with the penalty computed the naive way: inside autocast, no float32 re-run
-    import ganforge.training.loop as loop
+    import ganforge.training.update as update
 
-    original = loop.Trainer.d_penalty
+    original = update.Trainer.d_penalty
 
     def penalty_inside_autocast(self, *args):
         with self.precision.autocast():
             return original(self, *args)
 
-    monkeypatch.setattr(loop.Trainer, "d_penalty", penalty_inside_autocast)
-    monkeypatch.setattr(losses, "_float32_grad", naive_input_grad)
+    monkeypatch.setattr(update.Trainer, "d_penalty", penalty_inside_autocast)
+    monkeypatch.setattr(regularizers, "_float32_grad", naive_input_grad)
     naive = blank_trainer(monkeypatch, make_config, "fp16")
     for _ in range(8):
         assert not torch.isfinite(naive.train_step()["penalty"])

@@ -12,7 +12,8 @@ from ganforge.cli import main
 from ganforge.data import TensorDataset
 from ganforge.training import accel
 from ganforge.training.accel import CompiledOrEager, maybe_compile, optimizer_options
-from ganforge.training.loop import Trainer, gather_rows, keep_data_on_host
+from ganforge.training.feed import gather_rows, keep_data_on_host
+from ganforge.training.update import Trainer
 
 CPU = torch.device("cpu")
 
@@ -198,7 +199,7 @@ def test_unknown_precision_is_a_one_line_error(tmp_path, capsys):
 
 def test_done_line_reports_peak_gpu_memory_only_when_there_is_one(monkeypatch, capsys, tmp_path):
     import ganforge.training
-    from ganforge.training.loop import TrainResult
+    from ganforge.training.run import TrainResult
 
     results = [TrainResult(tmp_path, 5, 1.0, 10.0, {"loss_d": 1.0, "loss_g": 2.0}, peak_gpu_bytes=3 * 2**30),
                TrainResult(tmp_path, 5, 1.0, 10.0, {"loss_d": 1.0, "loss_g": 2.0}),

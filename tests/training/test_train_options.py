@@ -7,7 +7,7 @@ import torch
 
 from ganforge.data import load_dataset
 from ganforge.errors import GanforgeError
-from ganforge.training.loop import Trainer, pack_samples
+from ganforge.training.update import Trainer, pack_samples
 
 
 def test_clipping_keeps_every_d_weight_in_range(image_dataset, make_config) -> None:

@@ -39,7 +39,7 @@ def describe(config: TrainConfig) -> str:
     """The resolved config as YAML, then one comment line per network (or why none was built)."""
     from ganforge.data import load_dataset
     from ganforge.models import build_gan
-    from ganforge.training.loop import model_spec
+    from ganforge.training.model_spec import model_spec
 
     text = yaml.safe_dump(config.to_dict(), sort_keys=False)
     try:

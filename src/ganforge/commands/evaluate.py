@@ -102,9 +102,9 @@ def append_jsonl(path: Path, record: dict[str, Any]) -> None:
 
 def evaluate_run(args: argparse.Namespace) -> dict[str, Any]:
     """Measure the run's generator; returns the record that ``run`` prints and appends."""
+    from ganforge.devices import resolve_device
     from ganforge.errors import GanforgeError
     from ganforge.models import load_generator
-    from ganforge.training.loop import resolve_device
 
     if args.samples is not None and args.samples <= 0:
         raise GanforgeError(f"--samples must be a positive whole number, got {args.samples}")

@@ -173,10 +173,10 @@ def write_points(loaded, args: argparse.Namespace, num: int, classes: list[int] 
 
 
 def run(args: argparse.Namespace) -> int:
+    from ganforge.devices import resolve_device
     from ganforge.errors import GanforgeError
     from ganforge.fileio import atomic_path
     from ganforge.sampling import parse_classes
-    from ganforge.training.loop import resolve_device
     from ganforge.viz.grid import save_png
     from ganforge.web.render import encode_gif, interpolation_pictures, load_checked, sample_picture
 

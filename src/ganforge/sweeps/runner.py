@@ -219,7 +219,7 @@ def signal_handler(handler: Callable) -> Iterator[None]:
 
 
 def run_sequential(sweep: Sweep, *, progress: bool, echo: Echo, numbered: bool = True) -> list[Outcome]:
-    from ganforge.training.loop import TrainingInterrupted
+    from ganforge.training.run import TrainingInterrupted
 
     outcomes: list[Outcome] = []
     current = [""]

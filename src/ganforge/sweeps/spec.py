@@ -299,7 +299,7 @@ def check_model(config: TrainConfig) -> None:
 
     from ganforge.data import split_spec, toy2d_modes
     from ganforge.models import MODELS
-    from ganforge.training.loop import model_spec
+    from ganforge.training.model_spec import model_spec
 
     source, arg = split_spec(config.data)
     if is_toy2d(config.data):

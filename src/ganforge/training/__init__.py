@@ -1,6 +1,9 @@
-"""The training loop, checkpoints and the run folder."""
+"""Training: the update (``update.Trainer``), the data feed (``feed``), a run with its folder (``run``),
+its outputs (``loggers``, ``checkpoint``), and the speed and scale options (``precision``, ``accel``,
+``distributed``)."""
 
-from ganforge.training.loop import Callback, Trainer, TrainingInterrupted, TrainingRun, TrainResult, train
+from ganforge.training.run import Callback, TrainingInterrupted, TrainingRun, TrainResult, train
 from ganforge.training.rundir import RunPaths
+from ganforge.training.update import Trainer
 
 __all__ = ["Callback", "RunPaths", "TrainResult", "Trainer", "TrainingInterrupted", "TrainingRun", "train"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ import torch
 
 from ganforge.errors import GanforgeError
 from ganforge.fileio import atomic_path
+from ganforge.training.rundir import RunPaths
 
 
 def save_checkpoint(state: dict[str, Any], path: Path) -> None:
@@ -36,3 +38,25 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     except Exception as exc:  # torch raises several unrelated types for corrupt files
         raise GanforgeError(f"checkpoint {path} cannot be read ({type(exc).__name__}); "
                             "it is corrupt or not a ganforge checkpoint") from None
+
+
+class RunCheckpoints:
+    """A run's checkpoints: checkpoints/last.pt with the generator files beside it in the run folder,
+    a step_XXXXXXX.pt copy every --checkpoint-every steps, and best.pt with a loadable best/ folder.
+
+    ``write_generator(folder)`` writes generator.safetensors + generator.json into ``folder``.
+    """
+
+    def __init__(self, paths: RunPaths, write_generator: Callable[[Path], None]) -> None:
+        self.paths, self.write_generator = paths, write_generator
+
+    def save_last(self, state: dict[str, Any]) -> None:
+        save_checkpoint(state, self.paths.last_checkpoint)
+        self.write_generator(self.paths.root)
+
+    def keep_step(self, step: int) -> None:
+        link_or_copy(self.paths.last_checkpoint, self.paths.step_checkpoint(step))
+
+    def save_best(self, state: dict[str, Any]) -> None:
+        save_checkpoint(state, self.paths.checkpoints / "best.pt")
+        self.write_generator(self.paths.root / "best")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import re
 import shutil
 import time
@@ -10,9 +9,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ganforge.errors import GanforgeError
-from ganforge.fileio import atomic_path
-
-HISTORY_COLUMNS = ("step", "epoch", "loss_d", "loss_g", "d_real", "d_fake", "lr", "seconds", "images_per_s")
 
 
 @dataclass(frozen=True)
@@ -95,36 +91,3 @@ def clear_run_dir(root: Path) -> None:
             shutil.rmtree(child)
         else:
             child.unlink()
-
-
-class HistoryWriter:
-    """Appends rows to history.csv, flushing each so a crash loses nothing already logged."""
-
-    def __init__(self, path: Path, columns: tuple[str, ...], resume_step: int | None = None,
-                 keep_row=None) -> None:
-        self.path = path
-        self.columns = columns
-        if resume_step is None or not path.is_file():
-            with atomic_path(path) as tmp, open(tmp, "w", newline="") as handle:
-                csv.writer(handle).writerow(columns)
-        else:
-            self._truncate(resume_step, keep_row)
-        self._handle = open(path, "a", newline="")  # noqa: SIM115 - held open for the whole run
-        self._writer = csv.DictWriter(self._handle, fieldnames=columns, restval="", extrasaction="ignore")
-
-    def _truncate(self, resume_step: int, keep_row) -> None:
-        """Drop rows logged after the checkpoint we resume from; they will be logged again."""
-        with open(self.path, newline="") as handle:
-            rows = [row for row in csv.DictReader(handle)
-                    if int(row["step"]) <= resume_step and (keep_row is None or keep_row(row))]
-        with atomic_path(self.path) as tmp, open(tmp, "w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=self.columns, restval="", extrasaction="ignore")
-            writer.writeheader()
-            writer.writerows(rows)
-
-    def write(self, row: dict[str, object]) -> None:
-        self._writer.writerow(row)
-        self._handle.flush()
-
-    def close(self) -> None:
-        self._handle.close()

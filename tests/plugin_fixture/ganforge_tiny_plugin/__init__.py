@@ -37,6 +37,6 @@ TINY_MLP = image_family("tinymlp", "two-layer MLPs from a plugin package", TinyG
 SOFT_HINGE = GanLoss(
     "softhinge", "hinge with softplus corners (plugin)",
     d_loss=lambda real, fake: F.softplus(1 - real).mean() + F.softplus(1 + fake).mean(),
-    g_loss=lambda fake: -fake.mean(),
+    g_loss=lambda real, fake: -fake.mean(),
     d_output=lambda scores: scores,
 )

@@ -1,0 +1,202 @@
+"""Regularizers: gradient penalties and weight clipping, each a registered entry the update loops over.
+
+An entry (``Regularizer``) says everything the training step needs to know about it:
+
+- ``weight_key``: the TrainConfig field holding its weight (0 = off), e.g. ``gp`` for ``--gp 10``;
+- ``player``: whose update it acts in, ``"d"`` or ``"g"``;
+- what it is: a ``penalty`` (a weighted term added to that player's loss, differentiated in the same
+  backward) or an ``after_step`` op (applied to that player's network after its optimizer step, as
+  WGAN's weight clipping);
+- ``interval_key``: the TrainConfig field holding its interval for lazy regularization (StyleGAN2):
+  computed on every k-th update of its player only, with k times the weight, so its average pull is
+  unchanged while costing 1/k of the double backwards. ``reg_every`` (default 1: every update) for the
+  penalties here. D's updates are counted per critic step.
+
+Penalties see a ``PenaltyInputs``: the unwrapped D (uncompiled, so double backward works; in a
+multi-process run its gradients land in the same ``.grad`` DDP averages), the real and fake batches as D
+judges them (augmented and packed), the labels, and the run's checkpointed auxiliary random stream.
+
+Adding a regularizer: its function and one ``REGULARIZERS.register`` here, plus its config key (config.py)
+and flag (commands/train.py); ``Trainer.train_step`` needs no change.
+
+Mixed precision: the penalties re-run D on float32 inputs with autocast off (``_float32_grad``); their
+input gradients are what overflows first in fp16 (docs/SPEED_AND_SCALE.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from ganforge.registry import Registry
+
+PLAYERS = ("d", "g")
+
+# `discriminator` is any callable taking (x, labels) -> (N,) scores.
+Critic = Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class PenaltyInputs:
+    """What a penalty sees at one update of its player."""
+
+    discriminator: Critic  # the unwrapped D
+    real: torch.Tensor  # D's input for the real batch (augmented, packed), detached
+    fake: torch.Tensor  # D's input for the fake batch: detached in D's update, with G's graph in G's
+    labels: torch.Tensor | None  # the batch's class labels (conditional runs), else None
+    rng: torch.Generator  # draw any random numbers here: the stream is checkpointed, so resume is exact
+    share: tuple[int, int] = (0, 1)  # (rank, world size): draw for the global batch, keep this slice
+
+
+PenaltyFn = Callable[[PenaltyInputs, float], torch.Tensor]  # (inputs, weight) -> weighted penalty
+StepOp = Callable[[nn.Module, float], None]  # (the player's network, weight) -> None, in place
+
+
+@dataclass(frozen=True)
+class Regularizer:
+    name: str
+    description: str
+    weight_key: str
+    player: str
+    penalty: PenaltyFn | None = None
+    after_step: StepOp | None = None
+    interval_key: str | None = None  # None: every update
+
+    def __post_init__(self) -> None:
+        if (self.penalty is None) == (self.after_step is None):
+            raise ValueError(f"regularizer '{self.name}' needs exactly one of penalty or after_step")
+        if self.player not in PLAYERS:
+            raise ValueError(f"regularizer '{self.name}' acts on player 'd' or 'g', not {self.player!r}")
+
+    @property
+    def kind(self) -> str:
+        return "penalty" if self.penalty is not None else "after-step"
+
+
+@dataclass(frozen=True)
+class ActiveRegularizer:
+    """A registered regularizer with the weight and interval one run gives it."""
+
+    entry: Regularizer
+    weight: float
+    interval: int
+
+    def due(self, update: int) -> bool:
+        return update % self.interval == 0
+
+    @property
+    def update_weight(self) -> float:
+        """Lazy regularization: k times the weight on every k-th update."""
+        return self.weight * self.interval
+
+
+def active_regularizers(config: Any) -> list[ActiveRegularizer]:
+    """The registered regularizers ``config`` turns on (a non-zero weight), in registration order."""
+    active = []
+    for _, entry in REGULARIZERS.items():
+        weight = float(getattr(config, entry.weight_key))
+        if weight:
+            interval = int(getattr(config, entry.interval_key)) if entry.interval_key else 1
+            active.append(ActiveRegularizer(entry, weight, interval))
+    return active
+
+
+def penalty_total(active: list[ActiveRegularizer], player: str, inputs: PenaltyInputs,
+                  update: int) -> torch.Tensor:
+    """The sum of ``player``'s penalties due at ``update`` (float32; 0 when none is due)."""
+    total = inputs.real.new_zeros((), dtype=torch.float32)
+    for reg in active:
+        if reg.entry.player == player and reg.entry.penalty is not None and reg.due(update):
+            total = total + reg.entry.penalty(inputs, reg.update_weight)
+    return total
+
+
+def apply_after_step(active: list[ActiveRegularizer], player: str, network: nn.Module, update: int) -> None:
+    for reg in active:
+        if reg.entry.player == player and reg.entry.after_step is not None and reg.due(update):
+            reg.entry.after_step(network, reg.weight)
+
+
+# -- the regularizers -----------------------------------------------------------------------------
+
+def _float32_grad(discriminator: Critic, x: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+    """d(sum of scores)/dx per sample, flattened, computed in float32 with autocast off.
+
+    Half precision underflows the small input gradients these penalties square, so the penalty path
+    always runs in float32 even when the rest of the step is autocast.
+    """
+    x = x.detach().float().requires_grad_(True)
+    with torch.autocast(device_type=x.device.type, enabled=False):
+        scores = discriminator(x, labels).float()
+        (grad,) = torch.autograd.grad(scores.sum(), x, create_graph=True)
+    return grad.reshape(len(grad), -1)
+
+
+def gradient_penalty(discriminator: Critic, real: torch.Tensor, fake: torch.Tensor, weight: float,
+                     labels: torch.Tensor | None = None, *, generator: torch.Generator | None = None,
+                     share: tuple[int, int] = (0, 1)) -> torch.Tensor:
+    """WGAN-GP (Gulrajani et al. 2017): ``weight * E[(||grad D(x_hat)|| - 1)^2]``.
+
+    ``x_hat`` is a uniform random interpolate between each real and fake sample (one mixing factor per
+    sample, drawn from ``generator`` so a resumed run draws the same ones). ``share=(index, count)``:
+    ``real`` is slice ``index`` of ``count`` equal slices of a global batch (multi-process training); the
+    factors are drawn for the global batch and sliced, so every process draws what one process would.
+    """
+    index, count = share
+    shape = (len(real) * count,) + (1,) * (real.dim() - 1)
+    alpha = torch.rand(shape, generator=generator, device=real.device, dtype=torch.float32)
+    alpha = alpha[index * len(real):(index + 1) * len(real)]
+    mixed = alpha * real.detach().float() + (1 - alpha) * fake.detach().float()
+    grad = _float32_grad(discriminator, mixed, labels)
+    return weight * (grad.norm(2, dim=1) - 1).pow(2).mean()
+
+
+def r1_penalty(discriminator: Critic, real: torch.Tensor, weight: float,
+               labels: torch.Tensor | None = None) -> torch.Tensor:
+    """R1 (Mescheder et al. 2018): ``weight / 2 * E[||grad D(x)||^2]`` on real data only.
+
+    R2 is the same penalty on the fakes (``r2_penalty``); R3GAN uses both.
+    """
+    grad = _float32_grad(discriminator, real, labels)
+    return 0.5 * weight * grad.pow(2).sum(dim=1).mean()
+
+
+def r2_penalty(discriminator: Critic, fake: torch.Tensor, weight: float,
+               labels: torch.Tensor | None = None) -> torch.Tensor:
+    """R2 (Mescheder et al. 2018; R3GAN, Huang et al. 2024): ``weight / 2 * E[||grad D(G(z))||^2]``."""
+    return r1_penalty(discriminator, fake, weight, labels)
+
+
+@torch.no_grad()
+def clip_weights_(discriminator: nn.Module, limit: float) -> None:
+    """WGAN weight clipping: clamp every parameter of D to [-limit, limit], in place."""
+    for parameter in discriminator.parameters():
+        parameter.clamp_(-limit, limit)
+
+
+REGULARIZERS: Registry[Regularizer] = Registry("regularizer")
+# Registration order is the order penalties are summed (and random numbers drawn) in D's update.
+REGULARIZERS.register("gp", Regularizer(
+    "gp", "WGAN-GP gradient penalty on real/fake interpolates (Gulrajani et al. 2017; paper: 10)",
+    weight_key="gp", player="d", interval_key="reg_every",
+    penalty=lambda x, weight: gradient_penalty(x.discriminator, x.real, x.fake, weight, x.labels,
+                                               generator=x.rng, share=x.share),
+))
+REGULARIZERS.register("r1", Regularizer(
+    "r1", "R1 penalty on real data (Mescheder et al. 2018)",
+    weight_key="r1", player="d", interval_key="reg_every",
+    penalty=lambda x, weight: r1_penalty(x.discriminator, x.real, weight, x.labels),
+))
+REGULARIZERS.register("r2", Regularizer(
+    "r2", "R2 penalty on generated data (R3GAN: with R1 and the rpgan loss)",
+    weight_key="r2", player="d", interval_key="reg_every",
+    penalty=lambda x, weight: r2_penalty(x.discriminator, x.fake, weight, x.labels),
+))
+REGULARIZERS.register("clip", Regularizer(
+    "clip", "WGAN weight clipping: D's parameters clamped to [-clip, clip] after each D step",
+    weight_key="clip", player="d", after_step=clip_weights_,
+))

@@ -1,0 +1,39 @@
+"""What a training config asks of the model family: the ModelSpec, and the options a dataset rules out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ganforge.config import TrainConfig
+from ganforge.data import TensorDataset
+from ganforge.errors import GanforgeError
+from ganforge.models import ModelSpec
+
+
+def check_data_options(config: TrainConfig, dataset: TensorDataset) -> None:
+    """Options that only make sense for some datasets; checked before anything is built."""
+    if config.conditional and dataset.num_classes == 0:
+        raise GanforgeError(f"--conditional needs class labels, but dataset '{config.data}' has none; "
+                            "drop --conditional or use a labelled dataset")
+    if config.augment != "none" and not dataset.is_image:
+        raise GanforgeError(f"--augment {config.augment} transforms images; '{config.data}' holds points, "
+                            "drop --augment")
+
+
+def model_spec(config: TrainConfig, dataset: TensorDataset) -> ModelSpec:
+    """The networks ``config`` trains on ``dataset``: shapes from the data, switches from the config."""
+    check_data_options(config, dataset)
+    if dataset.is_image:
+        resolution, channels = dataset.resolution, dataset.channels
+    else:
+        resolution, channels = 0, dataset.sample_shape[0]
+    options: dict[str, Any] = {}
+    if config.spectral_norm is not None:  # None: the family's paper default
+        options["spectral_norm"] = config.spectral_norm
+    if config.pack > 1:
+        options["pack"] = config.pack
+    if config.arch:
+        options["arch"] = config.arch
+    return ModelSpec(family=config.model, z_dim=config.z_dim, resolution=resolution, channels=channels,
+                     num_classes=dataset.num_classes if config.conditional else 0, width=config.width,
+                     options=options)

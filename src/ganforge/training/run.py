@@ -1,0 +1,372 @@
+"""A training run: a Trainer plus its run folder, from ``train(config)`` to the finished artifacts.
+
+Each step's scalars are summed on the device (``ScalarWindow``); at a logged row ``TrainingRun.report``
+hands one dict to every logger (``training.loggers``: history.csv, TensorBoard, ...). Sample grids go the
+same way; checkpoints are ``training.checkpoint.RunCheckpoints``. Ctrl-C / SIGTERM stop between steps
+with a checkpoint on disk (``stop_signals``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import signal
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+from ganforge import __version__
+from ganforge.config import TrainConfig, dump_config
+from ganforge.data import load_dataset
+from ganforge.devices import resolve_device
+from ganforge.errors import GanforgeError
+from ganforge.models import save_generator
+from ganforge.training.checkpoint import RunCheckpoints, load_checkpoint
+from ganforge.training.distributed import (
+    SINGLE,
+    DistInfo,
+    all_reduce_sum,
+    barrier,
+    from_main,
+    info_from_env,
+    main_first,
+    process_group,
+)
+from ganforge.training.grid import GRID_COLUMNS
+from ganforge.training.loggers import (
+    FINAL_SAMPLES,
+    SAMPLES,
+    LoggerContext,
+    Loggers,
+    SampleGrids,
+    build_loggers,
+)
+from ganforge.training.rundir import RunPaths, check_run_dir, clear_run_dir, default_run_dir
+from ganforge.training.update import Trainer
+
+
+class Callback(Protocol):
+    """Hooks for work that runs alongside training (evaluation, extra logging).
+
+    Values returned by ``on_step_end`` are logged at that step like the step's own scalars (a key seen
+    for the first time becomes a new history.csv column).
+    """
+
+    def on_step_end(self, trainer: Trainer, step: int) -> dict[str, float] | None: ...
+
+    def on_train_end(self, trainer: Trainer) -> None: ...
+
+
+class TrainingInterrupted(GanforgeError):
+    """Raised after a clean stop on Ctrl-C / SIGTERM, once the checkpoint is on disk."""
+
+    def __init__(self, step: int, run_dir: Path, signum: int) -> None:
+        name = signal.Signals(signum).name
+        super().__init__(f"stopped by {name} at step {step}; checkpoint saved in {run_dir / 'checkpoints'}; "
+                         f"resume with: ganforge train --run-dir {run_dir} --resume")
+        self.exit_code = 128 + signum
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    run_dir: Path
+    steps: int
+    seconds: float
+    images_per_s: float
+    last: dict[str, float]
+    is_main: bool = True  # False on the other ranks of a multi-process run (they report nothing)
+    peak_gpu_bytes: int | None = None  # torch.cuda.max_memory_allocated on CUDA runs
+
+
+class ScalarWindow:
+    """Sums of step scalars kept on the device; read (one host sync) only when a row is logged."""
+
+    def __init__(self) -> None:
+        self.sums: dict[str, torch.Tensor] = {}
+        self.count = 0
+
+    def add(self, scalars: dict[str, torch.Tensor]) -> None:
+        for key, value in scalars.items():
+            self.sums[key] = self.sums[key] + value if key in self.sums else value.clone()
+        self.count += 1
+
+    def mean_and_reset(self) -> dict[str, float]:
+        values = {key: float(total) / self.count for key, total in self.sums.items()}
+        self.sums, self.count = {}, 0
+        return values
+
+    def reduce_and_reset(self, dist: DistInfo, device: torch.device,
+                         flags: Sequence[float] = ()) -> tuple[dict[str, float], list[float]]:
+        """Means over every rank's window, plus ``flags`` summed over ranks: one all-reduce, one sync.
+
+        The flags ride along so that stop requests cost no extra collective.
+        """
+        keys = list(self.sums)
+        values = [self.sums[k].float().reshape(1) for k in keys]
+        packed = torch.cat([*values, torch.tensor(list(flags), dtype=torch.float32, device=device)])
+        totals = all_reduce_sum(packed, dist).tolist()
+        scale = max(self.count, 1) * dist.world_size
+        means = {key: totals[i] / scale for i, key in enumerate(keys)}
+        self.sums, self.count = {}, 0
+        return means, totals[len(keys):]
+
+    def state_dict(self, dist: DistInfo = SINGLE) -> dict[str, Any]:
+        """The partial window; in a multi-process run the average of the ranks' windows (a collective).
+
+        Every rank resumes from that average, and the next reduction sums world_size copies of it: the
+        ranks' partial sums, whatever the number of ranks of the resumed run.
+        """
+        sums = self.sums
+        if dist.enabled and sums:
+            keys = list(sums)
+            packed = all_reduce_sum(torch.cat([sums[k].float().reshape(1) for k in keys]), dist)
+            sums = {k: (packed[i] / dist.world_size).to(sums[k].dtype) for i, k in enumerate(keys)}
+        return {"sums": {k: v.cpu() for k, v in sums.items()}, "count": self.count}
+
+    def load_state_dict(self, state: dict[str, Any], device: torch.device) -> None:
+        self.sums = {k: v.to(device) for k, v in state["sums"].items()}
+        self.count = int(state["count"])
+
+
+@contextmanager
+def stop_signals() -> Iterator[list[int]]:
+    """Turn Ctrl-C / SIGTERM into a flag the loop checks between steps (never mid-update)."""
+    received: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        received.append(signum)
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield received
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def _meta() -> dict[str, str]:
+    return {"ganforge_version": __version__, "torch_version": str(torch.__version__)}
+
+
+class TrainingRun:
+    """A Trainer plus its run folder: loggers (history, TensorBoard, ...), samples, checkpoints, generator.
+
+    In a multi-process run every rank builds a TrainingRun and trains; only rank 0 (``is_main``) touches
+    the run folder, runs the callbacks (evaluation) and shows progress. Everything that involves all ranks
+    (the logged means, stop requests, the checkpoint's window) happens at steps every rank can compute
+    from the config, so no rank ever waits for a collective another rank skips.
+    """
+
+    def __init__(self, config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
+                 callbacks: Sequence[Callback] = (), progress: bool = True, dist: DistInfo = SINGLE) -> None:
+        self.dist = dist
+        self.is_main = dist.is_main
+
+        def run_folder() -> Path:  # rank 0 decides (a default name has a timestamp) and checks it
+            root = Path(config.run_dir).expanduser() if config.run_dir else default_run_dir(config.model, config.data)
+            check_run_dir(root, resume=resume, overwrite=overwrite)
+            return root
+
+        root = from_main(run_folder, dist)
+        self.paths = RunPaths(root)
+        self.config = config = dataclasses.replace(config, run_dir=str(root))
+        self.resume = resume
+        self.callbacks = list(callbacks) if self.is_main else []
+        self.progress = progress and self.is_main
+        device = resolve_device(config.device, dist)
+        # rank 0 first: a dataset that needs downloading is fetched once, not once per process
+        dataset = main_first(lambda: load_dataset(
+            config.data, cache_dir=Path(config.cache_dir) if config.cache_dir else None,
+            resolution=config.resolution), dist)
+        # Everything that can fail on bad input happens before the run folder is touched.
+        self.trainer = Trainer(config, dataset, device, dist)
+        self.window = ScalarWindow()
+        self.elapsed_before = 0.0
+        self.checkpoints = RunCheckpoints(self.paths, self.save_generator)
+        self.loggers = Loggers([])  # rank 0's are opened with the run folder
+        # rank 0 reads the checkpoint and hands it to the others: no shared filesystem needed
+        checkpoint = from_main(lambda: load_checkpoint(self.paths.last_checkpoint), dist) if resume else None
+        if checkpoint is not None:
+            self.trainer.load_state_dict(checkpoint)
+            self.window.load_state_dict(checkpoint["window"], device)
+            self.elapsed_before = float(checkpoint["elapsed"])
+        if self.is_main:
+            self._open_run_folder(overwrite)
+        barrier(dist)  # nobody trains (and may fail) while rank 0 is still setting up the folder
+
+    def _open_run_folder(self, overwrite: bool) -> None:
+        config, root = self.config, self.paths.root
+        if overwrite and root.is_dir():
+            clear_run_dir(root)
+        for folder in (root, self.paths.samples, self.paths.checkpoints):
+            folder.mkdir(parents=True, exist_ok=True)
+        dump_config(config, self.paths.config, _meta())
+        if config.eval_every:
+            from ganforge.training.evaluation import EvalSettings, MetricCallback
+
+            settings = EvalSettings(every=config.eval_every, num_samples=config.eval_samples,
+                                    metrics=config.eval_metrics, reference=config.eval_reference, seed=config.seed)
+            self.callbacks.append(MetricCallback(settings, self))
+        self.samples = SampleGrids(self.paths, config.sample_every,
+                                   title=f"{config.model} / {config.loss} on {config.data}")
+        context = LoggerContext(self.paths, config, self.trainer.step if self.resume else None)
+        self.loggers = Loggers([self.samples, *build_loggers(context)])
+        self.loggers.log_config({**config.to_dict(), **_meta()})
+
+    # -- artifacts ----------------------------------------------------------------------------------
+    def render_samples(self) -> np.ndarray:
+        """The fixed-latent sample grid (a scatter plot over the data for 2-D points), (H, W, 3) uint8."""
+        from ganforge.viz import render_samples
+
+        reference = None if self.trainer.dataset.is_image else self.trainer.dataset.data
+        return render_samples(self.trainer.fixed_samples(), nrow=GRID_COLUMNS, reference=reference)
+
+    def checkpoint_state(self, window: dict[str, Any]) -> dict[str, Any]:
+        state = self.trainer.state_dict()
+        state.update(window=window, elapsed=self.elapsed(), config=self.config.to_dict())
+        return state
+
+    def save_checkpoint(self) -> None:
+        """checkpoints/last.pt and the generator; every rank calls it (the window is averaged over ranks)."""
+        window = self.window.state_dict(self.dist)
+        if self.is_main:
+            self.checkpoints.save_last(self.checkpoint_state(window))
+
+    def save_best(self) -> None:
+        """checkpoints/best.pt and best/ (a loadable generator folder) for the best evaluation so far.
+
+        Called by the evaluation callback, which runs on rank 0 only: no collective here.
+        """
+        self.checkpoints.save_best(self.checkpoint_state(self.window.state_dict()))
+
+    def save_generator(self, folder: Path | None = None) -> None:
+        trainer = self.trainer
+        meta = {"step": trainer.step, "ema": trainer.generator_ema is not None, "dataset": self.config.data,
+                "class_names": trainer.dataset.class_names, "config": self.config.to_dict(), **_meta()}
+        save_generator(folder or self.paths.root, trainer.sampling_generator, trainer.spec, meta)
+
+    def finish_artifacts(self) -> None:
+        """The final grid, progress.gif and the curves; every finished file goes to the loggers."""
+        self.loggers.log_image(self.trainer.step, FINAL_SAMPLES, self.render_samples())
+        finished = self.samples.finish()
+        finished += [self.paths.config, *sorted(self.paths.root.glob("generator.*"))]
+        for path in finished:
+            self.loggers.log_artifact(path)
+
+    def elapsed(self) -> float:
+        return self.elapsed_before + (time.perf_counter() - self._started)
+
+    # -- the loop -----------------------------------------------------------------------------------
+    def is_log_step(self, step: int, extra: dict[str, float]) -> bool:
+        """Rows at every --log-every step and at evaluation steps; in one process also whenever a
+        callback returns values. Ranks other than 0 run no callbacks, so a multi-process run keeps to
+        what the config says (a callback's values off that schedule join the next row)."""
+        cfg = self.config
+        scheduled = step % cfg.log_every == 0 or bool(cfg.eval_every and step % cfg.eval_every == 0)
+        return scheduled or (bool(extra) and not self.dist.enabled)
+
+    def run(self) -> TrainResult:
+        from tqdm.auto import tqdm
+
+        cfg, trainer, dist = self.config, self.trainer, self.dist
+        self._started = time.perf_counter()
+        start_step = trainer.step
+        window_started, window_step = time.perf_counter(), trainer.step
+        last: dict[str, float] = {}
+        pending: dict[str, float] = {}  # callback values waiting for the next row (multi-process only)
+        bar = tqdm(total=cfg.steps, initial=start_step, desc="train", unit="step", dynamic_ncols=True,
+                   disable=not self.progress)
+        try:
+            with stop_signals() as stop:
+                while trainer.step < cfg.steps:
+                    self.window.add(trainer.train_step())
+                    step = trainer.step
+                    for callback in self.callbacks:
+                        pending.update(callback.on_step_end(trainer, step) or {})
+                    stop_signal = stop[0] if stop and not dist.enabled else 0
+                    if self.is_log_step(step, pending):
+                        now = time.perf_counter()
+                        rate = (step - window_step) * cfg.batch_size / max(now - window_started, 1e-9)
+                        window_started, window_step = now, step
+                        last, agreed_stop = self.report(step, rate, pending, stop)
+                        stop_signal = agreed_stop or stop_signal
+                        pending = {}
+                        if self.progress:
+                            bar.set_postfix(loss_d=f"{last['loss_d']:.3f}", loss_g=f"{last['loss_g']:.3f}",
+                                            D_x=f"{last['d_real']:.2f}", D_G_z=f"{last['d_fake']:.2f}",
+                                            img_s=f"{rate:.0f}", refresh=False)
+                    if self.is_main and step % cfg.sample_every == 0:
+                        self.loggers.log_image(step, SAMPLES, self.render_samples())
+                    if step % cfg.checkpoint_every == 0:
+                        self.save_checkpoint()
+                        if self.is_main:
+                            self.checkpoints.keep_step(step)
+                    bar.update(1)
+                    if stop_signal:
+                        self.save_checkpoint()
+                        barrier(dist)  # the others wait for rank 0's checkpoint before anyone exits
+                        raise TrainingInterrupted(step, self.paths.root, stop_signal)
+            self.save_checkpoint()
+            if self.window.count:  # the last steps when --steps is not a multiple of --log-every
+                rate = (trainer.step - window_step) * cfg.batch_size / max(time.perf_counter() - window_started, 1e-9)
+                last, _ = self.report(trainer.step, rate, pending, [])
+            if self.is_main:
+                self.finish_artifacts()
+                for callback in self.callbacks:
+                    callback.on_train_end(trainer)
+        finally:
+            bar.close()
+            self.loggers.close()
+        seconds = self.elapsed()
+        trained = trainer.step - start_step
+        rate = trained * cfg.batch_size / max(time.perf_counter() - self._started, 1e-9)
+        device = trainer.device
+        peak = torch.cuda.max_memory_allocated(device) if device.type == "cuda" else None
+        return TrainResult(self.paths.root, trainer.step, seconds, rate, last, is_main=self.is_main,
+                           peak_gpu_bytes=peak)
+
+    def _window_means(self, stop: Sequence[int]) -> tuple[dict[str, float], int]:
+        """The window's means and, in a multi-process run, the stop request of any rank (0: none)."""
+        if not self.dist.enabled:
+            return (self.window.mean_and_reset() if self.window.count else {}), 0
+        flags = [float(signal.SIGINT in stop), float(signal.SIGTERM in stop)]
+        means, (interrupts, terminations) = self.window.reduce_and_reset(self.dist, self.trainer.device, flags)
+        if interrupts:
+            return means, signal.SIGINT
+        return means, signal.SIGTERM if terminations else 0
+
+    def report(self, step: int, rate: float, extra: dict[str, float],
+               stop: Sequence[int]) -> tuple[dict[str, float], int]:
+        """The one place a logged row is made: the window's means, the learning rates, progress figures
+        and the callbacks' ``extra`` values, handed to every logger. Returns (means and extra, stop signal)."""
+        means, stop_signal = self._window_means(stop)
+        if self.is_main:
+            trainer = self.trainer
+            values = {"epoch": round(trainer.sampler.epoch, 4), **means,
+                      "lr_g": trainer.opt_g.param_groups[0]["lr"], "lr_d": trainer.opt_d.param_groups[0]["lr"],
+                      "seconds": round(self.elapsed(), 3), "images_per_s": round(rate, 1), **extra}
+            self.loggers.log_scalars(step, values)
+        return {**means, **extra}, stop_signal
+
+
+def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
+          callbacks: Sequence[Callback] = (), progress: bool = True) -> TrainResult:
+    """Train as ``config`` says and write the run folder; the library entry point behind the CLI.
+
+    Under torchrun (RANK/WORLD_SIZE in the environment) this process joins the job's process group for
+    the duration of the run and leaves it however the run ends.
+    """
+    dist = info_from_env()
+    with process_group(dist, resolve_device(config.device, dist)):
+        return TrainingRun(config, resume=resume, overwrite=overwrite, callbacks=callbacks, progress=progress,
+                           dist=dist).run()

@@ -1,0 +1,323 @@
+"""The GAN update every model, loss and regularizer plugs into: ``Trainer.train_step``.
+
+``train_step`` runs ``n_critic`` discriminator updates and one generator update. Everything random
+(batch order, latents, augmentations, penalty interpolates) comes from state the checkpoint stores, so a
+resumed run continues exactly where an uninterrupted one would be.
+
+What D sees is ``pack(augment(x))``: DiffAugment (optional) on every real and fake batch, in D's and G's
+updates alike, then PacGAN packing (optional) of ``pack`` consecutive samples into one D input.
+Conditional runs give G and D the real batch's labels, and G's samples use those same labels.
+
+The loss (``ganforge.losses``) and the regularizers (``ganforge.regularizers``) are registry entries:
+the step asks the loss whether G's loss needs real scores and loops over the active regularizers of
+each player, so adding either touches its own module only.
+
+Speed and scale (docs/SPEED_AND_SCALE.md): mixed precision (``training.precision``), torch.compile,
+channels-last and fused optimizers (``training.accel``), and data-parallel training under torchrun
+(``training.distributed``), where every rank draws every random number for the global batch and keeps
+its slice, so N processes compute what one process with the same ``--batch-size`` would.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import torch
+from torch import nn
+
+from ganforge.config import TrainConfig
+from ganforge.data import TensorDataset
+from ganforge.losses import LOSSES
+from ganforge.models import build_gan
+from ganforge.regularizers import PenaltyInputs, active_regularizers, apply_after_step, penalty_total
+from ganforge.training.accel import compile_enabled, maybe_compile, optimizer_options, to_channels_last
+from ganforge.training.augment import diff_augment
+from ganforge.training.distributed import (
+    SINGLE,
+    DistInfo,
+    convert_sync_batch_norm,
+    local_batch_size,
+    rank_slice,
+    wrap_ddp,
+)
+from ganforge.training.ema import make_ema, run_ema_beta, update_ema
+from ganforge.training.feed import DataFeed, EpochSampler
+from ganforge.training.grid import SAMPLE_GRID_SIZE, fixed_grid_inputs
+from ganforge.training.model_spec import model_spec
+from ganforge.training.precision import Precision, float32_spectral_norm
+
+
+def pack_samples(x: torch.Tensor, pack: int) -> torch.Tensor:
+    """PacGAN packing: (N, C, ...) -> (N/pack, pack*C, ...), consecutive samples side by side in channels."""
+    if pack == 1:
+        return x
+    return x.reshape(x.shape[0] // pack, pack * x.shape[1], *x.shape[2:])
+
+
+def make_optimizer(config: TrainConfig, params: Iterable[nn.Parameter], lr: float,
+                   device: torch.device | None = None) -> torch.optim.Optimizer:
+    params = list(params)
+    if config.optimizer == "rmsprop":
+        return torch.optim.RMSprop(params, lr=lr, **optimizer_options(torch.optim.RMSprop, device, params))
+    return torch.optim.Adam(params, lr=lr, betas=config.betas, **optimizer_options(torch.optim.Adam, device, params))
+
+
+def scheduled_lr(base: float, step: int, steps: int, schedule: str) -> float:
+    """The learning rate of update ``step`` (0-based) of a ``steps``-long run.
+
+    ``linear`` falls from ``base`` towards 0 at the last update, as SNGAN's and Mimicry's code do; being a
+    pure function of the step, a resumed run continues the same schedule without any saved state.
+    """
+    if schedule == "linear":
+        return base * (1.0 - step / steps)
+    return base
+
+
+def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+
+
+class Trainer:
+    """Holds the networks, optimizers and data on one device and runs GAN updates.
+
+    In a multi-process run (``dist``) each rank holds an identical copy of everything and trains on its
+    slice of every global batch; G and D are wrapped in DDP for the updates (see ``train_step``).
+    """
+
+    def __init__(self, config: TrainConfig, dataset: TensorDataset, device: torch.device,
+                 dist: DistInfo = SINGLE) -> None:
+        self.config = config
+        self.device = device
+        self.dataset = dataset
+        self.dist = dist
+        self.loss = LOSSES.get(config.loss)
+        self.regularizers = active_regularizers(config)
+        self.spec = model_spec(config, dataset)
+        self.local_batch = local_batch_size(config.batch_size, dist, config.pack)
+        self.share = (dist.rank, dist.world_size)  # this rank's slice of every global-batch draw
+        self.precision = Precision(config.precision, device)
+        self.channels_last = config.channels_last and dataset.is_image
+        torch.manual_seed(config.seed)
+        generator, discriminator = build_gan(self.spec)
+        self.generator: nn.Module = self._prepare(generator, double_backward=self.penalizes("g"))
+        self.discriminator: nn.Module = self._prepare(discriminator, double_backward=self.penalizes("d"))
+        # Samples, the saved generator and metrics use the EMA copy when there is one.
+        self.ema_beta = run_ema_beta(config.batch_size, config.ema_kimg, config.ema)
+        self.generator_ema: nn.Module | None = make_ema(self.generator) if self.ema_beta else None
+        self.opt_g = make_optimizer(config, self.generator.parameters(), config.lr_g, device)
+        self.opt_d = make_optimizer(config, self.discriminator.parameters(), config.lr_d, device)
+        self.feed = DataFeed(dataset, config.batch_size, config.seed, device, on_host=config.data_on_host,
+                             channels_last=self.channels_last, dist=dist)
+        self.noise_rng = torch.Generator(device=device).manual_seed(config.seed + 1)
+        # A second stream for augmentations and penalty interpolates, so turning them on leaves the
+        # latents (and the batches) of a run unchanged.
+        self.aux_rng = torch.Generator(device=device).manual_seed(config.seed + 3)
+        self.step = 0
+        fixed_rng = torch.Generator().manual_seed(config.seed + 2)
+        fixed_z = torch.randn(SAMPLE_GRID_SIZE, config.z_dim, generator=fixed_rng)
+        num_classes = dataset.num_classes if config.conditional else 0
+        fixed_z, fixed_labels = fixed_grid_inputs(fixed_z, num_classes, dataset.is_image)
+        self.fixed_z = fixed_z.to(device)
+        self.fixed_labels = fixed_labels.to(device) if fixed_labels is not None else None
+        self._build_step_networks()
+
+    def _prepare(self, module: nn.Module, double_backward: bool) -> nn.Module:
+        """A freshly built network, adapted to the run's precision, process group, device and layout."""
+        if self.precision.enabled:
+            float32_spectral_norm(module)
+        if self.config.sync_bn and self.dist.enabled:
+            module = convert_sync_batch_norm(module, self.device, double_backward=double_backward)
+        module = module.to(self.device)
+        return to_channels_last(module) if self.channels_last else module
+
+    def _build_step_networks(self) -> None:
+        """What ``train_step`` calls: G and D, wrapped in DDP (several processes) and compiled (--compile).
+
+        D's update calls ``d_net`` (DDP: D's gradients averaged once per D step). G's update calls
+        ``d_net_for_g``: in a multi-process run the unwrapped D, whose parameters are frozen during G's
+        update, so no D gradient exists that a DDP reducer would wait for; the gradient penalties always
+        use the unwrapped, uncompiled D (double backward; see ``d_penalty``).
+        """
+        compiled = compile_enabled(self.config.compile, self.device)
+        G, D, device, dist = self.generator, self.discriminator, self.device, self.dist
+        self.g_net = maybe_compile(wrap_ddp(G, device, dist), "the generator", enabled=compiled)
+        self.d_net = maybe_compile(wrap_ddp(D, device, dist), "the discriminator", enabled=compiled)
+        self.d_net_for_g = (maybe_compile(D, "the discriminator (G step)", enabled=compiled)
+                            if dist.enabled else self.d_net)
+
+    @property
+    def sampling_generator(self) -> nn.Module:
+        """The generator to sample from: the EMA copy when ``--ema``/``--ema-kimg`` is on, else G itself."""
+        return self.generator_ema if self.generator_ema is not None else self.generator
+
+    @property
+    def sampler(self) -> EpochSampler:
+        return self.feed.sampler
+
+    @property
+    def data_on_host(self) -> bool:
+        return self.feed.on_host
+
+    def penalizes(self, player: str) -> bool:
+        """Whether an active regularizer adds a penalty to ``player``'s ("d" or "g") loss."""
+        return any(r.entry.player == player and r.entry.penalty is not None for r in self.regularizers)
+
+    @property
+    def penalized(self) -> bool:
+        return self.penalizes("d")
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The scalars ``train_step`` reports beyond the losses and D's outputs, from the options in use."""
+        return (("penalty",) if self.penalizes("d") else ()) + (("penalty_g",) if self.penalizes("g") else ())
+
+    # -- one update ---------------------------------------------------------------------------------
+    def next_real(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """This rank's slice of the next global batch, in [-1, 1] on the training device."""
+        return self.feed.next_batch()
+
+    def noise(self) -> torch.Tensor:
+        """This rank's latents: its slice of a draw for the whole global batch (a few KB per rank)."""
+        z = torch.randn(self.config.batch_size, self.config.z_dim, generator=self.noise_rng, device=self.device)
+        return rank_slice(z, self.dist)
+
+    def d_input(self, x: torch.Tensor) -> torch.Tensor:
+        """What D judges: the batch augmented (DiffAugment, when on) and packed (PacGAN, when on)."""
+        if self.config.augment == "diffaug":
+            # keyword only when sharing, so single-process calls keep diff_augment's plain signature
+            x = (diff_augment(x, self.aux_rng, share=self.share) if self.dist.enabled
+                 else diff_augment(x, self.aux_rng))
+        return pack_samples(x, self.config.pack)
+
+    def _penalty_inputs(self, real: torch.Tensor, fake: torch.Tensor,
+                        labels: torch.Tensor | None) -> PenaltyInputs:
+        return PenaltyInputs(self.discriminator, real, fake, labels, self.aux_rng, self.share)
+
+    def d_penalty(self, real: torch.Tensor, fake: torch.Tensor, labels: torch.Tensor | None,
+                  update: int) -> torch.Tensor:
+        """D's weighted penalties due at D update ``update``, on D's inputs (already augmented and packed)."""
+        return penalty_total(self.regularizers, "d", self._penalty_inputs(real, fake, labels), update)
+
+    def g_backward(self, fake: torch.Tensor, real_in: torch.Tensor,
+                   cond: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """G's loss on ``fake`` as D now scores it (and its penalties), back-propagated into G only.
+
+        ``real_in`` is D's input of the real batch; D scores it here only for a loss that compares fakes
+        with reals (``g_needs_real``), so the other losses compute and draw exactly what they always did.
+        Returns (G's loss, G's penalty or None).
+        """
+        D, amp = self.discriminator, self.precision
+        D.requires_grad_(False)  # gradients through D, not for D's weights
+        with amp.autocast():
+            fake_in = self.d_input(fake)
+            scores = self.d_net_for_g(fake_in, cond)
+            real_scores = self.d_net_for_g(real_in, cond) if self.loss.g_needs_real else None
+        loss_g = self.loss.g_loss(None if real_scores is None else amp.scores(real_scores), amp.scores(scores))
+        penalty = (penalty_total(self.regularizers, "g", self._penalty_inputs(real_in, fake_in, cond), self.step)
+                   if self.penalizes("g") else None)
+        self.opt_g.zero_grad(set_to_none=True)
+        amp.backward(loss_g if penalty is None else loss_g + penalty, amp.scaler_g)
+        D.requires_grad_(True)
+        return loss_g, penalty
+
+    def train_step(self) -> dict[str, torch.Tensor]:
+        """n_critic D updates, then one G update. Returns detached scalars (no host sync).
+
+        ``updates: simultaneous`` (one D step) takes G's gradient from the same D that scored the batch,
+        before D's update, as the ALI/PacGAN code does (one gradient step on both players at once);
+        the default alternating order takes it from the updated D.
+
+        Conditional runs generate fakes with the real batch's labels rather than uniformly drawn ones:
+        every D step then compares real and fake batches with identical class counts (no class-frequency
+        signal, lower variance), fakes follow the data's class prior even when it is not uniform, and no
+        extra random numbers are consumed.
+        """
+        G, D, cfg, amp = self.generator, self.discriminator, self.config, self.precision
+        if cfg.lr_decay != "none":
+            set_lr(self.opt_g, scheduled_lr(cfg.lr_g, self.step, cfg.steps, cfg.lr_decay))
+            set_lr(self.opt_d, scheduled_lr(cfg.lr_d, self.step, cfg.steps, cfg.lr_decay))
+        for critic_step in range(cfg.n_critic):
+            d_update = self.step * cfg.n_critic + critic_step  # what lazy regularization counts for D
+            real, labels = self.next_real()
+            cond = labels if cfg.conditional else None
+            last = critic_step == cfg.n_critic - 1
+            # The last critic step's fakes keep their graph so the G update reuses them (one G
+            # forward per step, as in the reference DCGAN loop).
+            with torch.set_grad_enabled(last), amp.autocast():
+                fake = self.g_net(self.noise(), cond)
+            real_in, fake_in = self.d_input(real), self.d_input(fake.detach())
+            with amp.autocast():
+                real_scores = self.d_net(real_in, cond)
+                fake_scores = self.d_net(fake_in, cond)
+            loss_d = self.loss.d_loss(amp.scores(real_scores), amp.scores(fake_scores))
+            # float32, outside autocast, on the unwrapped D; its gradients join the loss's in the same
+            # backward, so DDP averages each D parameter's (loss + penalty) gradient once
+            penalty = self.d_penalty(real_in, fake_in, cond, d_update) if self.penalizes("d") else None
+            if last and cfg.updates == "simultaneous":
+                loss_g, penalty_g = self.g_backward(fake, real_in, cond)
+            self.opt_d.zero_grad(set_to_none=True)
+            amp.backward_and_step(loss_d if penalty is None else loss_d + penalty, self.opt_d, amp.scaler_d)
+            apply_after_step(self.regularizers, "d", D, d_update)
+        if cfg.updates == "alternating":
+            loss_g, penalty_g = self.g_backward(fake, real_in, cond)
+        amp.step(self.opt_g, amp.scaler_g)
+        apply_after_step(self.regularizers, "g", G, self.step)
+        if self.generator_ema is not None:
+            update_ema(self.generator_ema, G, self.ema_beta)
+        self.step += 1
+        scalars = {
+            "loss_d": loss_d.detach(),
+            "loss_g": loss_g.detach(),
+            "d_real": self.loss.d_output(amp.scores(real_scores.detach())).mean(),
+            "d_fake": self.loss.d_output(amp.scores(fake_scores.detach())).mean(),
+        }
+        if penalty is not None:
+            scalars["penalty"] = penalty.detach()
+        if penalty_g is not None:
+            scalars["penalty_g"] = penalty_g.detach()
+        return scalars
+
+    # -- sampling ----------------------------------------------------------------------------------
+    @torch.no_grad()
+    def fixed_samples(self) -> torch.Tensor:
+        """The sample grid's fixed latents (and, when conditional, one class per row) through G or its EMA."""
+        generator = self.sampling_generator
+        was_training = generator.training
+        generator.eval()
+        samples = generator(self.fixed_z, self.fixed_labels)
+        generator.train(was_training)
+        return samples.cpu()
+
+    # -- state ---------------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "step": self.step,
+            "batches_drawn": self.sampler.batches_drawn,
+            "generator": self.generator.state_dict(),
+            "discriminator": self.discriminator.state_dict(),
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+            "noise_rng": self.noise_rng.get_state(),
+            "aux_rng": self.aux_rng.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "spec": self.spec.to_dict(),
+            **({"generator_ema": self.generator_ema.state_dict()} if self.generator_ema is not None else {}),
+            **({"scalers": scalers} if (scalers := self.precision.state_dict()) else {}),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.generator.load_state_dict(state["generator"])
+        self.discriminator.load_state_dict(state["discriminator"])
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        self.noise_rng.set_state(state["noise_rng"])
+        if "aux_rng" in state:  # checkpoints written before augmentation/penalties existed lack it
+            self.aux_rng.set_state(state["aux_rng"])
+        if self.generator_ema is not None:
+            self.generator_ema.load_state_dict(state["generator_ema"])
+        self.precision.load_state_dict(state.get("scalers", {}))
+        torch.set_rng_state(state["torch_rng"])
+        self.step = int(state["step"])
+        self.sampler.batches_drawn = int(state["batches_drawn"])
