@@ -23,6 +23,7 @@ from ganforge.errors import GanforgeError, did_you_mean
 from ganforge.fileio import atomic_write_text
 from ganforge.presets import PRESETS
 
+CONFIG_FILE = "config.yaml"  # a run folder's resolved config (training.rundir.RunPaths.config)
 # Keys written into config.yaml for provenance; accepted (and ignored) when a config is read back.
 META_KEYS = ("ganforge_version", "torch_version")
 
@@ -299,6 +300,28 @@ def build_config(*layers: dict[str, Any]) -> TrainConfig:
     config = dataclasses.replace(TrainConfig(), **values)
     validate(config)
     return config
+
+
+def resumed_config(*layers: dict[str, Any]) -> TrainConfig:
+    """The config of a run being continued: its config.yaml under ``layers`` (which name its run_dir).
+
+    Only :func:`resumable_keys` may differ from what the run was started with; anything else would make
+    the continuation a different run, so it is refused with the keys named.
+    """
+    run_dir = next((layer[key] for layer in reversed(layers) for key in ("run_dir", "run-dir") if layer.get(key)),
+                   None)
+    if not run_dir:
+        raise GanforgeError("--resume needs --run-dir pointing at the run to continue")
+    saved = read_yaml_config(Path(run_dir).expanduser() / CONFIG_FILE)
+    pinned = {"run_dir": run_dir}
+    saved_config = build_config(saved, pinned).to_dict()
+    requested = build_config(saved, *layers, pinned)
+    allowed = resumable_keys()
+    changed = [key for key, value in requested.to_dict().items() if value != saved_config[key] and key not in allowed]
+    if changed:
+        raise GanforgeError(f"cannot change {', '.join(changed)} when resuming; only "
+                            f"{', '.join(sorted(allowed))} may differ from {run_dir}/{CONFIG_FILE}")
+    return requested
 
 
 def check_bounds(name: str, value: Any, facts: Mapping[str, Any]) -> None:

@@ -88,26 +88,11 @@ def flag_values(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def resolve_config(args: argparse.Namespace):
-    from ganforge.config import build_config, read_yaml_config, resumable_keys
-    from ganforge.errors import GanforgeError
-    from ganforge.training.rundir import RunPaths
+    from ganforge.config import build_config, read_yaml_config, resumed_config
 
     flags = flag_values(args)
     file_values = read_yaml_config(args.config) if args.config else {}
-    if not args.resume:
-        return build_config(file_values, flags)
-    run_dir = flags.get("run_dir") or file_values.get("run_dir")
-    if not run_dir:
-        raise GanforgeError("--resume needs --run-dir pointing at the run to continue")
-    saved = read_yaml_config(RunPaths(Path(run_dir).expanduser()).config)
-    saved_config = build_config(saved, {"run_dir": run_dir})
-    requested = build_config(saved, file_values, flags, {"run_dir": run_dir})
-    allowed = resumable_keys()
-    changed = [k for k, v in requested.to_dict().items() if v != saved_config.to_dict()[k] and k not in allowed]
-    if changed:
-        raise GanforgeError(f"cannot change {', '.join(changed)} when resuming; only "
-                            f"{', '.join(sorted(allowed))} may differ from {run_dir}/config.yaml")
-    return requested
+    return resumed_config(file_values, flags) if args.resume else build_config(file_values, flags)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -18,6 +18,8 @@ from ganforge.models.base import ModelSpec
 
 WEIGHTS_FILE = "generator.safetensors"
 SPEC_FILE = "generator.json"
+# The family name of networks passed from Python (ganforge.train(generator=..., discriminator=...)).
+CUSTOM_FAMILY = "custom"
 FORMAT = "ganforge-generator"
 
 
@@ -63,16 +65,26 @@ def read_generator_info(path: Path) -> GeneratorInfo:
     return GeneratorInfo(spec=spec, meta=document)
 
 
+def read_weights(path: Path) -> dict[str, torch.Tensor]:
+    """The tensors of generator.safetensors beside ``path`` (a run folder or its generator.json)."""
+    weights = _spec_path(path).parent / WEIGHTS_FILE
+    try:
+        return load_file(str(weights))
+    except (OSError, SafetensorError) as exc:
+        raise GanforgeError(f"cannot load {weights}: {exc}; the file is missing or not safetensors") from None
+
+
 def load_generator(path: Path, device: torch.device | str = "cpu") -> tuple[nn.Module, GeneratorInfo]:
     """Rebuild the generator described by ``path`` (a run folder or generator.json), in eval mode."""
     from ganforge.models import MODELS  # the registry imports this module
 
     info = read_generator_info(path)
     weights = _spec_path(path).parent / WEIGHTS_FILE
-    try:
-        tensors = load_file(str(weights))
-    except (OSError, SafetensorError) as exc:
-        raise GanforgeError(f"cannot load {weights}: {exc}; the file is missing or not safetensors") from None
+    tensors = read_weights(path)
+    if info.spec.family == CUSTOM_FAMILY and CUSTOM_FAMILY not in MODELS:
+        raise GanforgeError(f"{path} holds a generator trained from Python on your own modules; load it with "
+                            "ganforge.load_generator(path, generator=YourGenerator(...)), or register the "
+                            "family through a plugin to use it from the command line")
     family = MODELS.get(info.spec.family)
     family.check(info.spec)
     generator, _ = family.build(info.spec)

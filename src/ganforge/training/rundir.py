@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from ganforge.config import CONFIG_FILE
 from ganforge.errors import GanforgeError
 
 
@@ -17,7 +18,7 @@ class RunPaths:
 
     @property
     def config(self) -> Path:
-        return self.root / "config.yaml"
+        return self.root / CONFIG_FILE
 
     @property
     def history(self) -> Path:

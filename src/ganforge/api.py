@@ -1,0 +1,203 @@
+"""The public Python API: train your own networks on your own data, evaluate, load generators.
+
+Everything here is the same machinery the CLI runs; a run trained from Python writes the same run folder
+(config.yaml, history, samples, checkpoints, generator.safetensors, metrics) and resumes the same way.
+
+User networks and data reach the training code through the registries, as plugins do: for the duration
+of a call the generator/discriminator pair is registered as model family ``custom`` and the data as
+dataset ``python:<content digest>`` (so a cached reference for one dataset is never used for another).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ganforge.config import TrainConfig, build_config, read_yaml_config, resumed_config
+from ganforge.data import DATASETS, DatasetSource, TensorDataset
+from ganforge.data.user import as_tensor_dataset
+from ganforge.errors import GanforgeError
+from ganforge.models import MODELS, ModelFamily, ModelSpec
+from ganforge.models.io import CUSTOM_FAMILY, GeneratorInfo, read_generator_info
+from ganforge.training import TrainResult
+from ganforge.training import train as train_config
+
+PYTHON_DATA = "python"
+
+
+def _check_forward(module: nn.Module, role: str, argument: str) -> None:
+    """ganforge calls ``G(z, labels)`` and ``D(x, labels)``: say so now rather than mid-step."""
+    if not isinstance(module, nn.Module):
+        raise GanforgeError(f"the {role} must be a torch.nn.Module, got {type(module).__name__}")
+    try:
+        inspect.signature(module.forward).bind(argument, None)
+    except TypeError:
+        raise GanforgeError(f"the {role}'s forward must accept ({argument}, labels=None); add a labels "
+                            "argument (ignored when unconditional)") from None
+
+
+@contextmanager
+def _registered(registry: Any, name: str, entry: Any) -> Iterator[str]:
+    """``entry`` under ``name`` for the duration, replacing an earlier registration of that name."""
+    if name in registry.names():
+        registry.unregister(name)
+    registry.register(name, entry)
+    try:
+        yield name
+    finally:
+        registry.unregister(name)
+
+
+@contextmanager
+def _user_networks(generator: nn.Module | None, discriminator: nn.Module | None) -> Iterator[str | None]:
+    if generator is None and discriminator is None:
+        yield None
+        return
+    if generator is None or discriminator is None:
+        raise GanforgeError("pass both generator= and discriminator= (or neither, to use a model family)")
+    _check_forward(generator, "generator", "z")
+    _check_forward(discriminator, "discriminator", "x")
+
+    def build(spec: ModelSpec) -> tuple[nn.Module, nn.Module]:
+        return generator, discriminator
+
+    family = ModelFamily(CUSTOM_FAMILY, f"your {type(generator).__name__} and {type(discriminator).__name__}",
+                         build=build, check=lambda spec: None, resolutions=(), data_kinds=("image", "points"))
+    with _registered(MODELS, CUSTOM_FAMILY, family) as name:
+        yield name
+
+
+def dataset_digest(dataset: TensorDataset) -> str:
+    """12 hex digits of the samples' and labels' bytes: equal data, equal name; other data, other name."""
+    digest = hashlib.sha256()
+    for tensor in (dataset.data, dataset.labels):
+        digest.update(str(tuple(tensor.shape)).encode())
+        digest.update(tensor.contiguous().cpu().numpy().tobytes())
+    return digest.hexdigest()[:12]
+
+
+@contextmanager
+def user_data(data: Any, **conversion: Any) -> Iterator[str | None]:
+    """A dataset name for ``data``: a --data text as it is; a tensor, Dataset or TensorDataset registered
+    for the duration as ``python:<digest>``."""
+    if data is None or isinstance(data, str):
+        yield data
+        return
+    dataset = as_tensor_dataset(data, **conversion)
+    digest = dataset_digest(dataset)
+    sources = {digest: dataset}
+
+    def load(arg: str | None, cache_dir: Path, download: bool, resolution: int | None) -> TensorDataset:
+        if arg not in sources:
+            raise GanforgeError(f"dataset python:{arg} is not in this process; pass the data again")
+        return replace(sources[arg])  # a shallow copy: a resize by load_dataset leaves the caller's alone
+
+    source = DatasetSource(PYTHON_DATA, "data passed from Python", load, size=len(dataset),
+                           takes_argument=True, example=f"{PYTHON_DATA}:{digest}", metavar="DIGEST",
+                           is_present=lambda cache_dir: True)
+    with _registered(DATASETS, PYTHON_DATA, source):
+        yield f"{PYTHON_DATA}:{digest}"
+
+
+def _config_layer(config: TrainConfig | Mapping[str, Any] | str | Path | None) -> dict[str, Any]:
+    if config is None:
+        return {}
+    if isinstance(config, TrainConfig):
+        return config.to_dict()
+    if isinstance(config, (str, Path)):
+        return read_yaml_config(Path(config))
+    return dict(config)
+
+
+def train(generator: nn.Module | None = None, discriminator: nn.Module | None = None, *, data: Any = None,
+          config: TrainConfig | Mapping[str, Any] | str | Path | None = None, resume: bool = False,
+          overwrite: bool = False, progress: bool = True, callbacks: Sequence[Any] = (),
+          labels: torch.Tensor | Sequence[int] | None = None, class_names: Sequence[str] | None = None,
+          value_range: tuple[float, float] = (0.0, 1.0), **options: Any) -> TrainResult:
+    """Train and write a run folder; returns the :class:`TrainResult` (``run_dir``, steps, last losses).
+
+    ``generator``/``discriminator``: your ``nn.Module`` pair (``G(z, labels=None) -> samples in [-1, 1]``,
+    ``D(x, labels=None) -> (N,)`` scores), or None for a registered family (``model=`` option).
+    ``data``: a --data name, a tensor ``(N, C, H, W)``/``(N, D)`` or a map-style ``Dataset`` of samples or
+    (sample, label) pairs; float images are taken to be in ``value_range``.
+    ``config``: a TrainConfig, a mapping or a YAML file; ``options`` (any TrainConfig key) override it.
+    """
+    conversion = {"labels": labels, "class_names": class_names, "value_range": value_range}
+    with _user_networks(generator, discriminator) as model, user_data(data, **conversion) as data_name:
+        chosen = {key: value for key, value in (("model", model), ("data", data_name)) if value is not None}
+        layers = [_config_layer(config), options, chosen]
+        if model and not resume and not any("run_dir" in layer for layer in layers):
+            chosen["run_dir"] = str(Path("runs") / f"{CUSTOM_FAMILY}-{time.strftime('%Y%m%d-%H%M%S')}")
+        resolved = resumed_config(*layers) if resume else build_config(*layers)
+        return train_config(resolved, resume=resume, overwrite=overwrite, callbacks=callbacks, progress=progress)
+
+
+def load_generator(path: str | Path, *, generator: nn.Module | None = None,
+                   device: torch.device | str = "cpu") -> tuple[nn.Module, GeneratorInfo]:
+    """A trained generator in eval mode, and what generator.json says about it.
+
+    ``path`` is a run folder (or its ``best/``) or a generator.json. Pass ``generator=`` (a fresh instance
+    of your class) for a run trained on your own modules: its weights are loaded into it.
+    """
+    if generator is None:
+        from ganforge.models import load_generator as load_registered
+
+        return load_registered(Path(path), device)
+    from ganforge.models.io import read_weights
+
+    info = read_generator_info(Path(path))
+    try:
+        generator.load_state_dict(read_weights(Path(path)))
+    except RuntimeError as exc:
+        raise GanforgeError(f"the saved weights do not fit your {type(generator).__name__}: "
+                            f"{str(exc).splitlines()[0]}") from None
+    return generator.to(device).eval(), info
+
+
+def _sampler(generator: Any, z_dim: int | None, seed: int, device: str) -> Any:
+    """``sample(n) -> images in [-1, 1]`` for a module ``G(z, labels)`` (z_dim from the module or the
+    argument); any other callable is taken to be such a sampler already."""
+    from ganforge.metrics import generator_sampler
+
+    if not isinstance(generator, nn.Module):
+        if not callable(generator):
+            raise GanforgeError(f"evaluate needs a run folder, a generator module or a sample(n) callable, got "
+                                f"{type(generator).__name__}")
+        return generator
+    z_dim = z_dim or getattr(generator, "z_dim", None)
+    if not z_dim:
+        raise GanforgeError(f"{type(generator).__name__} has no z_dim attribute; pass z_dim= to evaluate")
+    if getattr(generator, "z_dim", None) != z_dim:
+        generator.z_dim = z_dim  # what generator_sampler reads
+    return generator_sampler(generator.to(device), seed=seed, device=device)
+
+
+def evaluate(generator: Any, *, reference: Any = "digits5k", metrics: str | Sequence[str] = "fid",
+             num_samples: int = 1000, reference_samples: int | None = None, seed: int = 0,
+             z_dim: int | None = None, device: str = "cpu", cache_dir: str | Path | None = None,
+             value_range: tuple[float, float] = (0.0, 1.0)) -> dict[str, Any]:
+    """Metric values of a generator against a reference, with the exact ``protocol`` they were measured by.
+
+    ``generator``: a run folder, a module ``G(z, labels=None)``, or a callable ``sample(n)`` returning ``n``
+    images in [-1, 1]. ``reference``: a --data name, an image folder, or your tensor/Dataset (as for
+    :func:`train`). ``metrics``: registered metric names (``fid,kid,pr``...).
+    """
+    from ganforge.metrics import evaluate_generator
+
+    if isinstance(generator, (str, Path)):
+        generator, info = load_generator(generator, device=device)
+        z_dim = info.spec.z_dim
+    sample = _sampler(generator, z_dim, seed, device)
+    with user_data(reference, value_range=value_range) as reference_name:
+        return evaluate_generator(sample, num_samples, metrics, reference=reference_name,
+                                  reference_samples=reference_samples, device=device,
+                                  cache_dir=Path(cache_dir) if cache_dir else None)
