@@ -60,7 +60,7 @@ class TrainConfig:
     gp: float = 0.0  # WGAN-GP gradient penalty weight lambda (Gulrajani et al. 2017; paper: 10)
     r1: float = 0.0  # R1 penalty weight gamma on real data (Mescheder et al. 2018)
     r2: float = 0.0  # R2 penalty weight gamma on generated data (R3GAN uses R1 + R2 with the rpgan loss)
-    reg_every: int = 1  # lazy regularization (StyleGAN2): penalties every k-th D step, weight times k; 1 = every step
+    reg_every: int = 1  # lazy regularization (StyleGAN2): penalties every k-th step, weight times k; 1 = every step
     clip: float = 0.0  # WGAN weight clipping: D's parameters clamped to [-clip, clip] after each D step
     ema_kimg: float = 0.0  # EMA of G with this half-life in thousands of images (StyleGAN2-ADA: 10)
     ema: float = 0.0  # EMA of G with this per-step decay, e.g. 0.999 (the other spelling of ema_kimg)

@@ -58,7 +58,7 @@ def add_training_flags(parser: argparse.ArgumentParser) -> None:
     add("--gp", type=float, default=S, metavar="LAMBDA", help="WGAN-GP gradient penalty weight (paper: 10)")
     add("--r1", type=float, default=S, metavar="GAMMA", help="R1 penalty weight on real data")
     add("--r2", type=float, default=S, metavar="GAMMA", help="R2 penalty weight on generated data (R3GAN: with --r1)")
-    add("--reg-every", type=int, default=S, metavar="K", help="lazy regularization: penalties every K D steps, weight x K (default 1)")
+    add("--reg-every", type=int, default=S, metavar="K", help="lazy regularization: penalties every K steps, weight x K (default 1)")
     add("--clip", type=float, default=S, metavar="C", help="WGAN weight clipping of D to [-C, C] (paper: 0.01)")
     add("--ema-kimg", type=float, default=S, metavar="KIMG",
         help="EMA of G with a half-life of KIMG thousand images (StyleGAN2-ADA: 10); samples use it")
