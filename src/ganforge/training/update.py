@@ -165,10 +165,6 @@ class Trainer:
         return any(r.entry.player == player and r.entry.penalty is not None for r in self.regularizers)
 
     @property
-    def penalized(self) -> bool:
-        return self.penalizes("d")
-
-    @property
     def columns(self) -> tuple[str, ...]:
         """The scalars ``train_step`` reports beyond the losses and D's outputs, from the options in use."""
         return (("penalty",) if self.penalizes("d") else ()) + (("penalty_g",) if self.penalizes("g") else ())
