@@ -51,7 +51,7 @@ class TrainConfig:
     checkpoint_every: int = 500
     log_every: int = 10
     device: str = "auto"
-    log: str = "tensorboard,csv"  # optional loggers (training.loggers.LOGGERS), comma list or none; grids and checkpoints always
+    log: str = "tensorboard,csv"  # optional loggers (training.loggers.LOGGERS) or none; grids, checkpoints always
     # -- families, regularizers and tricks (0 / false / none = off) --------------------------------
     preset: str | None = None  # provenance: the preset these values started from (see PRESETS)
     arch: str | None = None  # a family's architecture variant, e.g. "pacgan" for the mlp 2-D nets
