@@ -9,7 +9,14 @@ import torch
 from torch import nn
 
 from ganforge.losses import LOSSES
-from ganforge.regularizers import clip_weights_, gradient_penalty, r1_penalty
+from ganforge.regularizers import (
+    REGULARIZERS,
+    Regularizer,
+    clip_weights_,
+    gradient_penalty,
+    r1_penalty,
+    r2_penalty,
+)
 
 
 class LinearCritic(nn.Module):
@@ -110,3 +117,63 @@ def test_clip_weights_bounds_every_parameter() -> None:
     for p in net.parameters():
         assert float(p.abs().max()) <= 0.01
     assert any(float(p.abs().max()) == pytest.approx(0.01) for p in net.parameters())
+
+
+def test_rpgan_pairs_each_real_with_one_fake() -> None:
+    loss = LOSSES.get("rpgan")
+    real, fake = torch.tensor([2.0, -1.0, 0.5]), torch.tensor([0.0, 1.0, -2.0])
+    softplus = torch.nn.functional.softplus
+    assert float(loss.d_loss(real, fake)) == pytest.approx(float(softplus(fake - real).mean()))
+    assert float(loss.g_loss(real, fake)) == pytest.approx(float(softplus(real - fake).mean()))
+    # pairing, not a comparison of batch means: the same scores paired differently give another loss
+    assert float(loss.d_loss(real, fake.flip(0))) != pytest.approx(float(loss.d_loss(real, fake)))
+    assert float(loss.d_loss(real, fake)) == pytest.approx(float(loss.g_loss(fake, real)))  # the roles swap
+
+
+def test_only_relativistic_losses_ask_for_real_scores_in_g_step() -> None:
+    assert [name for name in LOSSES if LOSSES.get(name).g_needs_real] == ["rpgan"]
+    with pytest.raises(ValueError, match="real scores"):
+        LOSSES.get("rpgan").g_loss(None, torch.zeros(3))
+
+
+def test_r2_is_r1_on_the_fakes() -> None:
+    w = torch.tensor([1.0, -2.0, 0.5])
+    critic = LinearCritic(w)
+    fake = torch.randn(5, 3)
+    assert float(r2_penalty(critic, fake, 4.0)) == pytest.approx(0.5 * 4.0 * float(w.pow(2).sum()), rel=1e-6)
+
+    def quadratic(x: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        return 0.5 * x.pow(2).sum(dim=1)  # grad = x: the penalty is 0.5 * weight * E||x||^2 of its input
+
+    real, fake = torch.zeros(4, 2), torch.full((4, 2), 3.0)
+    assert float(r1_penalty(quadratic, real, 1.0)) == 0.0
+    assert float(r2_penalty(quadratic, fake, 1.0)) == pytest.approx(0.5 * 18.0)
+
+
+def test_every_regularizer_names_config_keys_and_a_player() -> None:
+    from ganforge.config import TrainConfig, field_names
+
+    assert REGULARIZERS.names() == ["gp", "r1", "r2", "clip"]
+    kinds = {name: REGULARIZERS.get(name).kind for name in REGULARIZERS}
+    assert kinds == {"gp": "penalty", "r1": "penalty", "r2": "penalty", "clip": "after-step"}
+    for name in REGULARIZERS:
+        entry = REGULARIZERS.get(name)
+        assert entry.weight_key in field_names() and entry.player in ("d", "g")
+        assert entry.interval_key in (None, *field_names())
+        assert getattr(TrainConfig(), entry.weight_key) == 0.0  # off by default
+    with pytest.raises(ValueError, match="exactly one"):
+        Regularizer("both", "", weight_key="gp", player="d", penalty=lambda x, w: x.real.sum(),
+                    after_step=clip_weights_)
+    with pytest.raises(ValueError, match="player"):
+        Regularizer("nobody", "", weight_key="gp", player="x", after_step=clip_weights_)
+
+
+@pytest.mark.parametrize("key", ["r2", "gp", "clip"])
+def test_regularizer_weights_must_be_non_negative(key: str) -> None:
+    from ganforge.config import build_config
+    from ganforge.errors import GanforgeError
+
+    with pytest.raises(GanforgeError, match=f"{key} must be a number >= 0"):
+        build_config({key: -1.0})
+    with pytest.raises(GanforgeError, match="reg-every must be a positive whole number"):
+        build_config({"reg_every": 0})

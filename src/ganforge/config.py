@@ -98,7 +98,7 @@ class TrainConfig:
                        minimum=0, off=True, metavar="GAMMA")
     r2: float = option(0.0, "R2 penalty weight gamma on generated data (R3GAN: R1 + R2 with the rpgan loss)",
                        group=FAMILY, minimum=0, off=True, metavar="GAMMA")
-    reg_every: int = option(1, "lazy regularization (StyleGAN2): penalties every K-th D step with weight "
+    reg_every: int = option(1, "lazy regularization (StyleGAN2): penalties every K-th step with weight "
                             "times K; 1 = every step", group=FAMILY, minimum=1, metavar="K")
     clip: float = option(0.0, "WGAN weight clipping: D's parameters clamped to [-C, C] after each D step "
                          "(paper: 0.01)", group=FAMILY, minimum=0, off=True, metavar="C")

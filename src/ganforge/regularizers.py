@@ -8,12 +8,13 @@ An entry (``Regularizer``) says everything the training step needs to know about
   backward) or an ``after_step`` op (applied to that player's network after its optimizer step, as
   WGAN's weight clipping);
 - ``interval_key``: the TrainConfig field holding its interval for lazy regularization (StyleGAN2):
-  computed on every k-th update of its player only, with k times the weight, so its average pull is
-  unchanged while costing 1/k of the double backwards. ``reg_every`` (default 1: every update) for the
-  penalties here. D's updates are counted per critic step.
+  applied at every k-th training step only (in all of that step's D updates when ``n_critic`` > 1),
+  with k times the weight, so its average pull is unchanged while costing 1/k of the double
+  backwards. ``reg_every`` (default 1: every step) for the penalties here. A step that skips the
+  penalties reports a ``penalty`` of 0, so the logged mean is the average term added per step.
 
 Penalties see a ``PenaltyInputs``: the unwrapped D (uncompiled, so double backward works; in a
-multi-process run its gradients land in the same ``.grad`` DDP averages), the real and fake batches as D
+multi-process run its gradients land in the same ``.grad`` DDP averages) and G, the real and fake batches as D
 judges them (augmented and packed), the labels, and the run's checkpointed auxiliary random stream.
 
 Adding a regularizer: its function and one ``REGULARIZERS.register`` here, plus its config key (config.py)
@@ -42,9 +43,10 @@ Critic = Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor]
 
 @dataclass(frozen=True)
 class PenaltyInputs:
-    """What a penalty sees at one update of its player."""
+    """What a penalty sees in one update of its player."""
 
     discriminator: Critic  # the unwrapped D
+    generator: nn.Module  # the unwrapped G (for G's penalties)
     real: torch.Tensor  # D's input for the real batch (augmented, packed), detached
     fake: torch.Tensor  # D's input for the fake batch: detached in D's update, with G's graph in G's
     labels: torch.Tensor | None  # the batch's class labels (conditional runs), else None
@@ -64,7 +66,7 @@ class Regularizer:
     player: str
     penalty: PenaltyFn | None = None
     after_step: StepOp | None = None
-    interval_key: str | None = None  # None: every update
+    interval_key: str | None = None  # None: every step
 
     def __post_init__(self) -> None:
         if (self.penalty is None) == (self.after_step is None):
@@ -85,12 +87,12 @@ class ActiveRegularizer:
     weight: float
     interval: int
 
-    def due(self, update: int) -> bool:
-        return update % self.interval == 0
+    def due(self, step: int) -> bool:
+        return step % self.interval == 0
 
     @property
-    def update_weight(self) -> float:
-        """Lazy regularization: k times the weight on every k-th update."""
+    def step_weight(self) -> float:
+        """Lazy regularization: k times the weight at every k-th step."""
         return self.weight * self.interval
 
 
@@ -106,18 +108,19 @@ def active_regularizers(config: Any) -> list[ActiveRegularizer]:
 
 
 def penalty_total(active: list[ActiveRegularizer], player: str, inputs: PenaltyInputs,
-                  update: int) -> torch.Tensor:
-    """The sum of ``player``'s penalties due at ``update`` (float32; 0 when none is due)."""
+                  step: int) -> torch.Tensor:
+    """The sum of ``player``'s penalties due at training step ``step`` (float32; 0 when none is due)."""
     total = inputs.real.new_zeros((), dtype=torch.float32)
     for reg in active:
-        if reg.entry.player == player and reg.entry.penalty is not None and reg.due(update):
-            total = total + reg.entry.penalty(inputs, reg.update_weight)
+        if reg.entry.player == player and reg.entry.penalty is not None and reg.due(step):
+            total = total + reg.entry.penalty(inputs, reg.step_weight)
     return total
 
 
-def apply_after_step(active: list[ActiveRegularizer], player: str, network: nn.Module, update: int) -> None:
+def apply_after_step(active: list[ActiveRegularizer], player: str, network: nn.Module, step: int) -> None:
+    """``player``'s after-step ops due at ``step``, on its (unwrapped) network, after its optimizer step."""
     for reg in active:
-        if reg.entry.player == player and reg.entry.after_step is not None and reg.due(update):
+        if reg.entry.player == player and reg.entry.after_step is not None and reg.due(step):
             reg.entry.after_step(network, reg.weight)
 
 

@@ -165,10 +165,6 @@ class Trainer:
         return any(r.entry.player == player and r.entry.penalty is not None for r in self.regularizers)
 
     @property
-    def penalized(self) -> bool:
-        return self.penalizes("d")
-
-    @property
     def columns(self) -> tuple[str, ...]:
         """The scalars ``train_step`` reports beyond the losses and D's outputs, from the options in use."""
         return (("penalty",) if self.penalizes("d") else ()) + (("penalty_g",) if self.penalizes("g") else ())
@@ -193,12 +189,12 @@ class Trainer:
 
     def _penalty_inputs(self, real: torch.Tensor, fake: torch.Tensor,
                         labels: torch.Tensor | None) -> PenaltyInputs:
-        return PenaltyInputs(self.discriminator, real, fake, labels, self.aux_rng, self.share)
+        return PenaltyInputs(self.discriminator, self.generator, real, fake, labels, self.aux_rng, self.share)
 
     def d_penalty(self, real: torch.Tensor, fake: torch.Tensor, labels: torch.Tensor | None,
-                  update: int) -> torch.Tensor:
-        """D's weighted penalties due at D update ``update``, on D's inputs (already augmented and packed)."""
-        return penalty_total(self.regularizers, "d", self._penalty_inputs(real, fake, labels), update)
+                  step: int) -> torch.Tensor:
+        """D's weighted penalties due at ``step``, on D's inputs (already augmented and packed)."""
+        return penalty_total(self.regularizers, "d", self._penalty_inputs(real, fake, labels), step)
 
     def g_backward(self, fake: torch.Tensor, real_in: torch.Tensor,
                    cond: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -239,7 +235,6 @@ class Trainer:
             set_lr(self.opt_g, scheduled_lr(cfg.lr_g, self.step, cfg.steps, cfg.lr_decay))
             set_lr(self.opt_d, scheduled_lr(cfg.lr_d, self.step, cfg.steps, cfg.lr_decay))
         for critic_step in range(cfg.n_critic):
-            d_update = self.step * cfg.n_critic + critic_step  # what lazy regularization counts for D
             real, labels = self.next_real()
             cond = labels if cfg.conditional else None
             last = critic_step == cfg.n_critic - 1
@@ -254,12 +249,12 @@ class Trainer:
             loss_d = self.loss.d_loss(amp.scores(real_scores), amp.scores(fake_scores))
             # float32, outside autocast, on the unwrapped D; its gradients join the loss's in the same
             # backward, so DDP averages each D parameter's (loss + penalty) gradient once
-            penalty = self.d_penalty(real_in, fake_in, cond, d_update) if self.penalizes("d") else None
+            penalty = self.d_penalty(real_in, fake_in, cond, self.step) if self.penalizes("d") else None
             if last and cfg.updates == "simultaneous":
                 loss_g, penalty_g = self.g_backward(fake, real_in, cond)
             self.opt_d.zero_grad(set_to_none=True)
             amp.backward_and_step(loss_d if penalty is None else loss_d + penalty, self.opt_d, amp.scaler_d)
-            apply_after_step(self.regularizers, "d", D, d_update)
+            apply_after_step(self.regularizers, "d", D, self.step)
         if cfg.updates == "alternating":
             loss_g, penalty_g = self.g_backward(fake, real_in, cond)
         amp.step(self.opt_g, amp.scaler_g)
