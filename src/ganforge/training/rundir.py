@@ -52,6 +52,16 @@ class RunPaths:
     def metrics(self) -> Path:
         return self.root / "metrics.jsonl"
 
+    @property
+    def trackers(self) -> Path:
+        """Run ids at the experiment trackers (MLflow, W&B), so a resumed run re-attaches to them."""
+        return self.root / "trackers.json"
+
+    @property
+    def mlflow_store(self) -> Path:
+        """MLflow's local tracking store, used when MLFLOW_TRACKING_URI names no other."""
+        return self.root / "mlruns"
+
     def sample_grid(self, step: int) -> Path:
         return self.samples / f"step_{step:07d}.png"
 
