@@ -272,3 +272,34 @@ def test_importing_the_trackers_imports_neither_library():
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('mlflow', 'wandb')))")
     listing = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
     assert listing.stdout.strip() == "[]"
+
+
+# -- through a real training run ----------------------------------------------------------------------
+
+def test_a_training_run_logs_to_every_tracker_and_they_read_back(tracker_env, tiny_data, tmp_path):
+    """`--log tensorboard,csv,mlflow,wandb` on a real run: each tracker's own reader sees the losses, the
+    evaluation-free scalars (lr), the sample grid and the generator, and the run's end status."""
+    from ganforge.cli import main
+
+    run = tmp_path / "tracked"
+    code = main(["train", "--run-dir", str(run), "--no-progress", "--width", "8", "--batch-size", "8",
+                 "--steps", "4", "--log-every", "2", "--sample-every", "2", "--checkpoint-every", "4",
+                 "--log", "tensorboard,csv,mlflow,wandb"])
+    assert code == 0
+    history = (run / "history.csv").read_text().splitlines()
+    client = mlflow_client(run)
+    mlflow_run = client.get_run(saved_id(run, "mlflow"))
+    assert mlflow_run.info.status == "FINISHED" and mlflow_run.data.params["steps"] == "4"
+    assert [step for step, _ in metric_history(client, mlflow_run.info.run_id, "loss_d")] == [2, 4]
+    assert {step for step, _ in metric_history(client, mlflow_run.info.run_id, "lr_g")} == {2, 4}
+    artifacts = {a.path for a in client.list_artifacts(mlflow_run.info.run_id)}
+    assert {"generator.safetensors", "generator.json", "config.yaml", "final.png", "progress.gif"} <= artifacts
+    images = client.list_artifacts(mlflow_run.info.run_id, "images")
+    assert images, f"no sample grid among the MLflow artifacts: {artifacts}"
+    [offline] = wandb_runs(run)
+    wandb_loss = logged_values(offline, "loss_d")
+    assert [step for step, _ in wandb_loss] == [2, 4]
+    csv_loss = [float(line.split(",")[history[0].split(",").index("loss_d")]) for line in history[1:]]
+    assert [value for _, value in wandb_loss] == pytest.approx(csv_loss)
+    assert any("samples.path" in h["item"] for h in wandb_records(offline, "history"))
+    assert [e["exit_code"] for e in wandb_records(offline, "exit")] == [0]

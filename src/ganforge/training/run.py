@@ -45,6 +45,7 @@ from ganforge.training.loggers import (
     SAMPLES,
     LoggerContext,
     Loggers,
+    RunEnd,
     SampleGrids,
     build_loggers,
 )
@@ -286,6 +287,7 @@ class TrainingRun:
         pending: dict[str, float] = {}  # callback values waiting for the next row (multi-process only)
         bar = tqdm(total=cfg.steps, initial=start_step, desc="train", unit="step", dynamic_ncols=True,
                    disable=not self.progress)
+        ending: RunEnd = "failed"  # until the loop finishes or is stopped on request
         try:
             with stop_signals() as stop:
                 while trainer.step < cfg.steps:
@@ -315,6 +317,7 @@ class TrainingRun:
                     if stop_signal:
                         self.save_checkpoint()
                         barrier(dist)  # the others wait for rank 0's checkpoint before anyone exits
+                        ending = "killed"
                         raise TrainingInterrupted(step, self.paths.root, stop_signal)
             self.save_checkpoint()
             if self.window.count:  # the last steps when --steps is not a multiple of --log-every
@@ -324,9 +327,13 @@ class TrainingRun:
                 self.finish_artifacts()
                 for callback in self.callbacks:
                     callback.on_train_end(trainer)
+            ending = "finished"
+        except KeyboardInterrupt:
+            ending = "killed"
+            raise
         finally:
             bar.close()
-            self.loggers.close()
+            self.loggers.close(ending)
         seconds = self.elapsed()
         trained = trainer.step - start_step
         rate = trained * cfg.batch_size / max(time.perf_counter() - self._started, 1e-9)

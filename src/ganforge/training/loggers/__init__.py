@@ -32,6 +32,7 @@ from ganforge.training.loggers.base import (
     LoggerBase,
     LoggerContext,
     Loggers,
+    RunEnd,
 )
 from ganforge.training.loggers.history import HistoryCsv, history_logger
 from ganforge.training.loggers.samples import SampleGrids
@@ -42,6 +43,23 @@ LoggerFactory = Callable[[LoggerContext], Logger]
 LOGGERS: Registry[LoggerFactory] = Registry("logger", plugin_group="ganforge.loggers")
 LOGGERS.register("tensorboard", tensorboard_logger)  # tb/: scalars, sample grids, the config as text
 LOGGERS.register("csv", history_logger)  # history.csv: one row per logged step
+
+
+def mlflow_logger(context: LoggerContext) -> Logger:
+    from ganforge.training.trackers import make_mlflow_logger
+
+    return make_mlflow_logger(context.paths.root, context.config.to_dict(), resume=context.resume_step is not None)
+
+
+def wandb_logger(context: LoggerContext) -> Logger:
+    from ganforge.training.trackers import make_wandb_logger
+
+    return make_wandb_logger(context.paths.root, context.config.to_dict(), resume=context.resume_step is not None)
+
+
+# The trackers import their optional libraries only when a run asks for them (pip install 'ganforge[mlflow]').
+LOGGERS.register("mlflow", mlflow_logger)  # params, metrics, sample grids and the generator as artifacts
+LOGGERS.register("wandb", wandb_logger)  # the same to Weights & Biases, offline unless configured online
 
 NO_LOGGERS = "none"
 
@@ -61,4 +79,4 @@ def build_loggers(context: LoggerContext) -> list[Logger]:
 
 
 __all__ = ["FINAL_SAMPLES", "LOGGERS", "SAMPLES", "HistoryCsv", "Logger", "LoggerBase", "LoggerContext",
-           "Loggers", "SampleGrids", "TensorBoardLogger", "build_loggers", "logger_names"]
+           "Loggers", "RunEnd", "SampleGrids", "TensorBoardLogger", "build_loggers", "logger_names"]

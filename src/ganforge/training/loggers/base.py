@@ -5,12 +5,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol, get_args
 
 import numpy as np
 
 from ganforge.config import TrainConfig
 from ganforge.training.rundir import RunPaths
+
+# How a run ended, as ``close`` is told: "killed" is a stop on Ctrl-C / SIGTERM, "failed" any other error.
+RunEnd = Literal["finished", "failed", "killed"]
+RUN_ENDS: tuple[str, ...] = get_args(RunEnd)
 
 # The names the run gives its images (log_image's `name`).
 SAMPLES = "samples"  # the fixed-latent sample grid at a --sample-every step
@@ -29,7 +33,7 @@ class Logger(Protocol):
     - ``log_image(step, name, image)``: ``image`` is (H, W, C) uint8; ``name`` is ``SAMPLES`` or
       ``FINAL_SAMPLES``;
     - ``log_artifact(path)`` for each finished file of the run folder (generator, GIF, curves, config);
-    - ``close()`` once, however the run ends.
+    - ``close(status)`` once, however the run ends (``RunEnd``: finished, failed or killed).
     """
 
     def log_config(self, config: Mapping[str, Any]) -> None: ...
@@ -40,7 +44,7 @@ class Logger(Protocol):
 
     def log_artifact(self, path: Path) -> None: ...
 
-    def close(self) -> None: ...
+    def close(self, status: RunEnd = "finished") -> None: ...
 
 
 class LoggerBase:
@@ -58,7 +62,7 @@ class LoggerBase:
     def log_artifact(self, path: Path) -> None:
         return None
 
-    def close(self) -> None:
+    def close(self, status: RunEnd = "finished") -> None:
         return None
 
 
@@ -97,11 +101,11 @@ class Loggers:
         for logger in self.loggers:
             logger.log_artifact(path)
 
-    def close(self) -> None:
+    def close(self, status: RunEnd = "finished") -> None:
         errors = []
         for logger in self.loggers:
             try:
-                logger.close()
+                logger.close(status)
             except Exception as exc:  # close the others first; a backend may raise anything
                 errors.append(exc)
         if errors:

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from ganforge.fileio import atomic_path
-from ganforge.training.loggers.base import LoggerBase, LoggerContext
+from ganforge.training.loggers.base import LoggerBase, LoggerContext, RunEnd
 
 HISTORY_COLUMNS = ("step", "epoch", "loss_d", "loss_g", "d_real", "d_fake", "lr", "seconds", "images_per_s")
 # history.csv's one learning-rate column, older than per-player rates, is G's; D's goes to TensorBoard.
@@ -60,7 +60,7 @@ class HistoryCsv(LoggerBase):
         self._writer.writerow(row)
         self._handle.flush()
 
-    def close(self) -> None:
+    def close(self, status: RunEnd = "finished") -> None:
         self._handle.close()
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from ganforge.training.loggers.base import LoggerBase, LoggerContext
+from ganforge.training.loggers.base import LoggerBase, LoggerContext, RunEnd
 
 CONFIG_TAG = "config"
 
@@ -34,7 +34,7 @@ class TensorBoardLogger(LoggerBase):
     def log_image(self, step: int, name: str, image: np.ndarray) -> None:
         self.writer.add_image(name, image, step, dataformats="HWC")
 
-    def close(self) -> None:
+    def close(self, status: RunEnd = "finished") -> None:
         self.writer.close()
 
 

@@ -13,15 +13,12 @@ import re
 import warnings
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Literal, get_args
+from typing import Any
 
 from ganforge.errors import GanforgeError
 from ganforge.fileio import atomic_write_text
+from ganforge.training.loggers.base import RUN_ENDS, RunEnd
 from ganforge.training.rundir import RunPaths
-
-# How a run ended, as ``close`` is told: "killed" is a stop on Ctrl-C / SIGTERM, "failed" any other error.
-RunEnd = Literal["finished", "failed", "killed"]
-RUN_ENDS: tuple[str, ...] = get_args(RunEnd)
 
 
 def import_library(name: str) -> ModuleType:
