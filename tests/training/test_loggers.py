@@ -124,8 +124,9 @@ class Recorder(LoggerBase):
     def log_artifact(self, path):
         self.calls.append(("artifact", Path(path).name))
 
-    def close(self):
-        self.calls.append(("close",))
+    def close(self, status="finished"):
+        self.calls.append(("close", status))
+
 
 
 def test_a_registered_logger_receives_every_call(tmp_path, tiny_data) -> None:
@@ -137,7 +138,7 @@ def test_a_registered_logger_receives_every_call(tmp_path, tiny_data) -> None:
         LOGGERS.unregister("recorder")
     keys = sorted(["epoch", "loss_d", "loss_g", "d_real", "d_fake", "lr_g", "lr_d", "seconds", "images_per_s"])
     calls = Recorder.calls
-    assert calls[0] == ("config", "bce") and calls[-1] == ("close",)
+    assert calls[0] == ("config", "bce") and calls[-1] == ("close", "finished")
     assert [c for c in calls if c[0] == "scalars"] == [("scalars", 2, keys), ("scalars", 4, keys)]
     assert [c for c in calls if c[0] == "image"] == [("image", 4, SAMPLES, "uint8", 3),
                                                       ("image", 4, FINAL_SAMPLES, "uint8", 3)]
