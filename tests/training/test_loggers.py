@@ -148,3 +148,30 @@ def test_a_registered_logger_receives_every_call(tmp_path, tiny_data) -> None:
     assert not (tmp_path / "run" / "history.csv").exists()
     with pytest.raises(Exception, match="unknown logger 'recorder'"):
         build_config({"log": "recorder"})
+
+
+class Stopper:
+    """A callback that raises ``error`` at step 2, as a Ctrl-C or a failing evaluation would."""
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+    def on_step_end(self, trainer, step):
+        if step == 2:
+            raise self.error
+
+    def on_train_end(self, trainer):
+        return None
+
+
+@pytest.mark.parametrize(("error", "status"), [(KeyboardInterrupt(), "killed"), (RuntimeError("boom"), "failed")])
+def test_loggers_are_told_how_the_run_ended(tmp_path, tiny_data, error, status) -> None:
+    Recorder.calls = []
+    LOGGERS.register("recorder", lambda context: Recorder())
+    try:
+        with pytest.raises(type(error)):
+            train(build_config(TINY, {"steps": 4, "log": "recorder", "run_dir": str(tmp_path / "run")}),
+                  callbacks=[Stopper(error)], progress=False)
+    finally:
+        LOGGERS.unregister("recorder")
+    assert Recorder.calls[-1] == ("close", status)
