@@ -48,3 +48,9 @@ class Registry(Generic[T]):
 
     def items(self):
         return self._entries.items()
+
+    def unregister(self, name: str) -> T:
+        """Remove ``name`` again (an entry registered for a while, as tests do); returns the entry."""
+        entry = self.get(name)
+        del self._entries[name]
+        return entry

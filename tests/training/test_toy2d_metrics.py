@@ -76,8 +76,8 @@ def test_evaluate_command_on_a_toy2d_run(tmp_path, capsys) -> None:
     lines = (run_dir / "metrics.jsonl").read_text().splitlines()
     assert len(lines) == 2
     first, second = (json.loads(line) for line in lines)
-    assert first["kind"] == "toy2d" and first["protocol"] == "pacgan-2d" and first["ema"] is True
-    assert (first["samples"], second["samples"], second["seed"]) == (500, 2500, 1)
+    assert first["kind"] == "points" and first["protocol"]["name"] == "pacgan-2d" and first["ema"] is True
+    assert (first["protocol"]["num_fake"], second["protocol"]["num_fake"], second["seed"]) == (500, 2500, 1)
     assert 0 <= first["modes"] <= first["num_modes"] == 8 and 0 <= first["high_quality"] <= 1
 
 
@@ -109,8 +109,8 @@ def test_eval_every_on_a_toy2d_run_scores_the_pacgan_metrics(tmp_path, capsys) -
 
 
 @pytest.mark.parametrize(("data", "metrics", "message"), [
-    ("toy2d:ring", "fid", "--eval-metrics fid needs images, but toy2d:ring is 2-D points"),
-    ("digits5k", "toy2d", "--eval-metrics toy2d scores the 2-D mixtures, but digits5k is images"),
+    ("toy2d:ring", "fid", "--eval-metrics fid needs images, but toy2d:ring is 2-D points; use toy2d or auto"),
+    ("digits5k", "toy2d", "--eval-metrics toy2d needs 2-D points, but digits5k is images; use is, fid, kid"),
 ])
 def test_eval_metrics_must_fit_the_data(tmp_path, capsys, data, metrics, message) -> None:
     argv = ["train", "--data", data, "--eval-every", "5", "--eval-metrics", metrics, "--run-dir",

@@ -24,9 +24,6 @@ MAX_DEPTH = 4  # RUNS_DIR/<group>/<group>/<run>: deep enough for sweeps, bounded
 MAX_RUNS = 500
 SKIP_DIRS = {"checkpoints", "samples", "tb", "__pycache__", "node_modules"}
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_.+=@,-]+(/[A-Za-z0-9_.+=@,-]+)*$")
-# Metrics worth a "best" column, and which way is better.
-LOWER_IS_BETTER = ("fid", "kid", "reverse_kl")
-HIGHER_IS_BETTER = ("is", "precision", "recall", "density", "coverage", "modes", "high_quality")
 # Training pictures the page may show: public name -> path inside the run folder.
 ARTIFACTS = {
     "loss_curves.png": "loss_curves.png",
@@ -90,7 +87,11 @@ def run_file(entry: RunEntry, root: Path, relative: str) -> Path | None:
 
 
 def best_metrics(lines: list[str]) -> dict[str, dict[str, float]]:
-    """metric -> {"value", "step"} of its best evaluation, from metrics.jsonl lines (bad lines skipped)."""
+    """value key -> {"value", "step"} of its best evaluation, for every value of the metric registry that
+    has a better direction, from metrics.jsonl lines (bad lines skipped)."""
+    from ganforge.metrics.specs import metric_values
+
+    ranked = [value for _, value in metric_values() if value.better]
     best: dict[str, dict[str, float]] = {}
     for line in lines:
         try:
@@ -99,15 +100,13 @@ def best_metrics(lines: list[str]) -> dict[str, dict[str, float]]:
             continue
         if not isinstance(record, dict):
             continue
-        for key in LOWER_IS_BETTER + HIGHER_IS_BETTER:
-            value = record.get(key)
+        for metric in ranked:
+            value = record.get(metric.key)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
                 continue
-            current = best.get(key)
-            better = current is None or (value < current["value"] if key in LOWER_IS_BETTER
-                                         else value > current["value"])
-            if better:
-                best[key] = {"value": float(value), "step": record.get("step")}
+            current = best.get(metric.key)
+            if current is None or metric.better_than(value, current["value"]):
+                best[metric.key] = {"value": float(value), "step": record.get("step")}
     return best
 
 
@@ -142,7 +141,7 @@ def run_summary(entry: RunEntry, root: Path) -> dict[str, Any]:
         loss=config.get("loss"),
         steps=meta.get("step"),
         ema=bool(meta.get("ema")),
-        kind="points" if spec.resolution == 0 else "images",
+        kind=info.kind,
         resolution=spec.resolution,
         channels=spec.channels,
         z_dim=spec.z_dim,
