@@ -81,6 +81,29 @@ def test_evaluate_command_on_a_toy2d_run(tmp_path, capsys) -> None:
     assert 0 <= first["modes"] <= first["num_modes"] == 8 and 0 <= first["high_quality"] <= 1
 
 
+def test_evaluate_run_is_the_registered_toy2d_metric_on_seeded_samples(tmp_path) -> None:
+    from ganforge.errors import GanforgeError
+    from ganforge.metrics import evaluate_run, score_generator
+    from ganforge.metrics.toy2d import sample_points
+    from ganforge.models import load_generator
+
+    run_dir = tmp_path / "grid"
+    assert main(["train", "--model", "mlp", "--data", "toy2d:grid", "--z-dim", "2", "--width", "8", "--steps", "10",
+                 "--batch-size", "50", "--run-dir", str(run_dir), "--no-progress", "--device", "cpu"]) == 0
+    record = evaluate_run(run_dir, "auto", num_samples=400, seed=3, device="cpu")
+    assert (record["source"], record["kind"], record["dataset"], record["seed"]) == ("evaluate", "points", "toy2d:grid", 3)
+    assert record["protocol"]["name"] == "pacgan-2d" and record["protocol"]["num_fake"] == 400
+    generator, _ = load_generator(run_dir)
+    centers, std = toy2d_modes("grid")
+    expected = toy2d_scores(sample_points(generator, 400, seed=3), centers, std).to_dict()
+    assert {k: record[k] for k in ("modes", "num_modes", "high_quality", "reverse_kl")} == pytest.approx(
+        {k: expected[k] for k in ("modes", "num_modes", "high_quality", "reverse_kl")})
+    assert not (run_dir / "metrics.jsonl").exists()  # a library call appends only when asked to
+    assert score_generator(generator, "toy2d", data="toy2d:grid")["protocol"]["num_fake"] == 2500  # PacGAN's N
+    with pytest.raises(GanforgeError, match="--metrics fid needs images, but toy2d:grid is 2-D points"):
+        evaluate_run(run_dir, "fid", device="cpu")
+
+
 def test_evaluate_refuses_what_it_cannot_measure(tmp_path, capsys) -> None:
     assert main(["evaluate", str(tmp_path / "missing")]) == 2
     assert "ganforge: error: no generator.json" in capsys.readouterr().err

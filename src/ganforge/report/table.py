@@ -113,11 +113,13 @@ def rank_key(spec: MetricSpec, run: RunSummary) -> tuple[float, ...] | None:
     first = run.values.get(spec.rank_by[0])
     if first is None or not math.isfinite(first):
         return None
-    key = []
+    key: list[float] = []
     for name in spec.rank_by:
         number = run.values.get(name)
-        finite = number is not None and math.isfinite(number)
-        key.append((number if spec.value(name).better == LOWER else -number) if finite else math.inf)
+        if number is None or not math.isfinite(number):
+            key.append(math.inf)
+        else:
+            key.append(number if spec.value(name).better == LOWER else -number)
     return tuple(key)
 
 
