@@ -17,7 +17,7 @@ from ganforge.cli import main
 from ganforge.metrics.specs import HIGHER, LOWER, METRICS, MetricSpec, MetricValue
 from ganforge.report import collect
 from ganforge.report.table import MISSING, best_runs, build_table, text_table
-from ganforge.web.runs import best_metrics
+from ganforge.web.runs import best_metrics, find_runs, run_summary
 
 NAME = "mean_activation"
 LABEL = "mean activation"
@@ -93,6 +93,9 @@ def test_training_keeps_the_best_checkpoint_by_it_and_evaluate_measures_and_list
             logged = [float(r[NAME]) for r in csv.DictReader(handle) if r.get(NAME)]
         assert logged == pytest.approx([r[NAME] for r in records])
         assert (run_dir / f"{NAME}_curve.png").is_file()
+        listed = run_summary(find_runs(tmp_path)["run"], tmp_path)  # what `ganforge serve` lists
+        assert f"{NAME}_curve.png" in listed["artifacts"] and listed["kind"] == "image"
+        assert listed["best"][NAME] == {"value": pytest.approx(max(r[NAME] for r in records)), "step": best_step}
         capsys.readouterr()
 
         assert main(["evaluate", str(run_dir), "--metrics", NAME, "--num-samples", "3", "--device", "cpu"]) == 0

@@ -13,12 +13,18 @@ from typing import Any
 
 
 class MetricNames:
-    """Formats as the registered metric names when help is printed: building the parser imports no torch."""
+    """Formats as the registered metric names (of one feature extractor, when given) when help is printed,
+    so that building the parser imports no torch. Set it as an attribute of the argument: ``%(names)s``."""
+
+    def __init__(self, extractor: str | None = None) -> None:
+        self.extractor = extractor
 
     def __str__(self) -> str:
-        from ganforge.metrics.specs import metric_choices
+        from ganforge.metrics.specs import metric_choices, specs
 
-        return metric_choices()
+        if self.extractor is None:
+            return metric_choices()
+        return ", ".join(spec.name for spec in specs() if spec.extractor == self.extractor) + " or all"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

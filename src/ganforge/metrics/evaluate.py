@@ -1,8 +1,9 @@
 """One call from a generator (or generated images) to metric values plus the protocol they followed.
 
 The result is a flat dict ready for ``metrics.jsonl``: the values of the registered image metrics
-(:mod:`ganforge.metrics.specs`) and a ``protocol`` dict (N real, N fake, weights sha256, resize rule, reference, warnings...). Inception
-metrics describe their protocol at its top level; ``fd_digits`` in ``protocol["digits"]``.
+(:mod:`ganforge.metrics.specs`; ``auto`` = the registry's default, FID) and a ``protocol`` dict (N real,
+N fake, weights sha256, resize rule, reference, warnings...). Inception metrics describe their protocol
+at its top level; ``fd_digits`` in ``protocol["digits"]``.
 """
 
 from __future__ import annotations
@@ -79,7 +80,7 @@ def _base_protocol(extractor: Extractor, real: FeatureSet | None, fake: FeatureS
     return protocol
 
 
-def evaluate_images(fake: object, metrics: str | Iterable[str] = "fid", reference: str | Path | FeatureSet = "digits5k",
+def evaluate_images(fake: object, metrics: str | Iterable[str] = "auto", reference: str | Path | FeatureSet = "digits5k",
                     *, num_samples: int | None = None, split: str = "train", resolution: int | None = None,
                     reference_samples: int | None = None, options: MetricOptions | None = None,
                     extractor: FeatureExtractor | None = None, weights: str | Path | None = None,
@@ -141,7 +142,7 @@ def evaluate_images(fake: object, metrics: str | Iterable[str] = "fid", referenc
 
 
 def evaluate_generator(sample_fn: Callable[[int], torch.Tensor], num_samples: int,
-                       metrics: str | Iterable[str] = "fid", reference: str | Path | FeatureSet = "digits5k",
+                       metrics: str | Iterable[str] = "auto", reference: str | Path | FeatureSet = "digits5k",
                        **kwargs) -> dict[str, object]:
     """Metrics of ``num_samples`` images drawn from ``sample_fn(n) -> (n, C, H, W)`` in [-1, 1] (or uint8).
 

@@ -67,6 +67,11 @@ class MetricValue:
         return bool(self.spread_of or self.total_of)
 
     @property
+    def curve_file(self) -> str:
+        """Its --eval-every curve in the run folder."""
+        return f"{self.key}_curve.png"
+
+    @property
     def phrase(self) -> str:
         return self.best_phrase or f"{'lowest' if self.better == LOWER else 'highest'} {self.label}"
 

@@ -102,7 +102,7 @@ def plot_loss_overlay(runs: list[RunSummary], out: Path) -> str | None:
     return f"Discriminator (top) and generator (bottom) loss against step, {smoothing}.{split}"
 
 
-def plot_curves(runs: list[RunSummary], out: Path, key: str = "fid") -> str | None:
+def plot_curves(runs: list[RunSummary], out: Path, key: str) -> str | None:
     """Metric ``key`` against step (left) and training wall time (right); None when no run has it."""
     drawable = [(i, r) for i, r in enumerate(runs) if r.curves.get(key)]
     if not drawable:

@@ -126,6 +126,6 @@ class MetricCallback:
 
     def on_train_end(self, trainer) -> None:
         records = read_jsonl(self.paths.metrics)
-        curves = [value.key for spec in self.specs for value in spec.values if value.curve]
-        for key in curves or self.columns[:1]:  # no curve value among the metrics: the first one's
-            plot_metric_curve(records, key, self.paths.root / f"{key}_curve.png")
+        curves = [value for spec in self.specs for value in spec.values if value.curve]
+        for value in curves or [self.specs[0].values[0]]:  # no curve value among the metrics: the first one's
+            plot_metric_curve(records, value.key, self.paths.root / value.curve_file)

@@ -24,13 +24,16 @@ MAX_DEPTH = 4  # RUNS_DIR/<group>/<group>/<run>: deep enough for sweeps, bounded
 MAX_RUNS = 500
 SKIP_DIRS = {"checkpoints", "samples", "tb", "__pycache__", "node_modules"}
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_.+=@,-]+(/[A-Za-z0-9_.+=@,-]+)*$")
-# Training pictures the page may show: public name -> path inside the run folder.
-ARTIFACTS = {
-    "loss_curves.png": "loss_curves.png",
-    "fid_curve.png": "fid_curve.png",
-    "progress.gif": "progress.gif",
-    "final.png": "samples/final.png",
-}
+
+
+def artifacts() -> dict[str, str]:
+    """Training pictures the page may show: public name -> path inside the run folder; the only files of a
+    run it serves. The metric curves are those --eval-every can draw, one per registered metric value."""
+    from ganforge.metrics.specs import metric_values
+
+    curves = {value.curve_file: value.curve_file for _, value in metric_values()}
+    return {"loss_curves.png": "loss_curves.png", **curves, "progress.gif": "progress.gif",
+            "final.png": "samples/final.png"}
 
 
 @dataclass(frozen=True)
@@ -148,7 +151,7 @@ def run_summary(entry: RunEntry, root: Path) -> dict[str, Any]:
         num_classes=spec.num_classes,
         class_names=class_names or [str(i) for i in range(spec.num_classes)],
         best=best_metrics(metrics_text.splitlines()) if metrics_text else {},
-        artifacts=[name for name, rel in ARTIFACTS.items() if run_file(entry, root, rel) is not None],
+        artifacts=[name for name, rel in artifacts().items() if run_file(entry, root, rel) is not None],
     )
     if weights is None:
         summary["error"] = f"no {WEIGHTS_FILE} yet (still training?)"
