@@ -45,10 +45,10 @@ from typing import Any
 
 import torch
 
-from ganforge.commands.evaluate import evaluate_run
 from ganforge.config import build_config
+from ganforge.fileio import read_jsonl
+from ganforge.metrics import evaluate_run
 from ganforge.training import train
-from ganforge.training.evaluation import read_jsonl
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -100,7 +100,7 @@ def run_trial(config_name: str, dataset: str, steps: int, seed: int, root: Path,
     started = time.perf_counter()
     train(config, progress=False)
     seconds = time.perf_counter() - started
-    record = evaluate_run(argparse.Namespace(run_dir=run_dir, samples=None, seed=seed, device="cpu"))
+    record = evaluate_run(run_dir, "toy2d", seed=seed, device="cpu")
     trajectory = [{"step": r["step"], "modes": r["modes"], "hq": 100 * r["high_quality"],
                    "reverse_kl": r.get("reverse_kl")}
                   for r in read_jsonl(run_dir / "metrics.jsonl") if r.get("source") == "training"]

@@ -101,7 +101,7 @@ def user_data(data: Any, **conversion: Any) -> Iterator[str | None]:
             raise GanforgeError(f"dataset python:{arg} is not in this process; pass the data again")
         return replace(sources[arg])  # a shallow copy: a resize by load_dataset leaves the caller's alone
 
-    source = DatasetSource(PYTHON_DATA, "data passed from Python", load, size=len(dataset),
+    source = DatasetSource(PYTHON_DATA, "data passed from Python", load, kind=dataset.kind, size=len(dataset),
                            takes_argument=True, example=f"{PYTHON_DATA}:{digest}", metavar="DIGEST",
                            is_present=lambda cache_dir: True)
     with _registered(DATASETS, PYTHON_DATA, source):
@@ -163,41 +163,43 @@ def load_generator(path: str | Path, *, generator: nn.Module | None = None,
     return generator.to(device).eval(), info
 
 
-def _sampler(generator: Any, z_dim: int | None, seed: int, device: str) -> Any:
-    """``sample(n) -> images in [-1, 1]`` for a module ``G(z, labels)`` (z_dim from the module or the
-    argument); any other callable is taken to be such a sampler already."""
-    from ganforge.metrics import generator_sampler
-
-    if not isinstance(generator, nn.Module):
-        if not callable(generator):
-            raise GanforgeError(f"evaluate needs a run folder, a generator module or a sample(n) callable, got "
-                                f"{type(generator).__name__}")
-        return generator
+def _with_z_dim(generator: nn.Module, z_dim: int | None) -> nn.Module:
+    """ganforge samples a module through its ``z_dim`` attribute; ``z_dim=`` supplies one it lacks."""
     z_dim = z_dim or getattr(generator, "z_dim", None)
     if not z_dim:
         raise GanforgeError(f"{type(generator).__name__} has no z_dim attribute; pass z_dim= to evaluate")
-    if getattr(generator, "z_dim", None) != z_dim:
-        generator.z_dim = z_dim  # what generator_sampler reads
-    return generator_sampler(generator.to(device), seed=seed, device=device)
+    generator.z_dim = z_dim
+    return generator
 
 
-def evaluate(generator: Any, *, reference: Any = "digits5k", metrics: str | Sequence[str] = "fid",
-             num_samples: int = 1000, reference_samples: int | None = None, seed: int = 0,
+def evaluate(generator: Any, *, reference: Any = None, metrics: str | Sequence[str] = "auto",
+             num_samples: int | None = None, reference_samples: int | None = None, seed: int = 0,
              z_dim: int | None = None, device: str = "cpu", cache_dir: str | Path | None = None,
              value_range: tuple[float, float] = (0.0, 1.0)) -> dict[str, Any]:
-    """Metric values of a generator against a reference, with the exact ``protocol`` they were measured by.
+    """Metric values of a generator, with the exact ``protocol`` they were measured by.
 
-    ``generator``: a run folder, a module ``G(z, labels=None)``, or a callable ``sample(n)`` returning ``n``
-    images in [-1, 1]. ``reference``: a --data name, an image folder, or your tensor/Dataset (as for
-    :func:`train`). ``metrics``: registered metric names (``fid,kid,pr``...).
+    ``generator``: a run folder (scored against its training data unless ``reference`` says otherwise),
+    a module ``G(z, labels=None)``, or a callable ``sample(n)`` returning ``n`` images in [-1, 1].
+    ``reference``: a --data name, an image folder, or your tensor/Dataset (as for :func:`train`); its kind
+    (images or points) picks the metrics ``auto`` means. ``metrics``: registered names (``fid,kid,pr``...).
     """
-    from ganforge.metrics import evaluate_generator
+    from ganforge.metrics import evaluate_generator, evaluate_run, score_generator
 
-    if isinstance(generator, (str, Path)):
-        generator, info = load_generator(generator, device=device)
-        z_dim = info.spec.z_dim
-    sample = _sampler(generator, z_dim, seed, device)
+    folder = Path(cache_dir) if cache_dir else None
     with user_data(reference, value_range=value_range) as reference_name:
-        return evaluate_generator(sample, num_samples, metrics, reference=reference_name,
-                                  reference_samples=reference_samples, device=device,
-                                  cache_dir=Path(cache_dir) if cache_dir else None)
+        if isinstance(generator, (str, Path)):
+            return evaluate_run(generator, metrics, num_samples=num_samples, reference=reference_name,
+                                reference_samples=reference_samples, device=device, cache_dir=folder, seed=seed)
+        if reference_name is None:
+            raise GanforgeError("evaluate needs reference= (a dataset name, a folder, or your data) for a "
+                                "generator that is not a run folder")
+        if isinstance(generator, nn.Module):
+            return score_generator(_with_z_dim(generator, z_dim).to(device), metrics, data=reference_name,
+                                   num_samples=num_samples, reference_samples=reference_samples, seed=seed,
+                                   device=device, cache_dir=folder)
+        if not callable(generator):
+            raise GanforgeError(f"evaluate needs a run folder, a generator module or a sample(n) callable, got "
+                                f"{type(generator).__name__}")
+        return evaluate_generator(generator, num_samples or 10_000, "fid" if metrics == "auto" else metrics,
+                                  reference=reference_name, reference_samples=reference_samples, device=device,
+                                  cache_dir=folder)

@@ -394,31 +394,29 @@ def validate_loggers(log: str) -> None:
     logger_names(log)
 
 
-def is_toy2d(data: str) -> bool:
-    """Whether a --data value names one of the 2-D Gaussian mixtures (scored by the PacGAN metrics)."""
-    return data.startswith("toy2d:")
-
-
 def data_kind(data: str) -> str:
-    """'toy2d' for the 2-D mixtures, 'image' for everything else: what decides how a run is scored."""
-    return "toy2d" if is_toy2d(data) else "image"
+    """'image' or 'points': what the --data value's source declares; decides which models train on it and
+    which metrics score it. Nothing is loaded (ganforge.data.dataset_kind)."""
+    from ganforge.data import dataset_kind
+
+    return dataset_kind(data)
+
+
+def is_toy2d(data: str) -> bool:
+    """Whether a --data value is 2-D point data (the toy2d mixtures)."""
+    from ganforge.data import POINTS
+
+    return data_kind(data) == POINTS
 
 
 def validate_eval_metrics(metrics: str, data: str) -> None:
-    """Unknown or mismatched metric names fail now, not after an hour of training."""
+    """Unknown metric names, or metrics that do not score this kind of data, fail now, not after an hour
+    of training; ``auto`` is whatever the metric registry picks for the data."""
     if metrics == "auto":
         return
-    if is_toy2d(data):
-        if metrics != "toy2d":
-            raise GanforgeError(f"--eval-metrics {metrics} needs images, but {data} is 2-D points; use "
-                                "--eval-metrics toy2d (modes, high quality, reverse KL) or leave it at auto")
-        return
-    if metrics == "toy2d":
-        raise GanforgeError(f"--eval-metrics toy2d scores the 2-D mixtures, but {data} is images; use fid, kid, "
-                            "is, pr, dc or auto")
     from ganforge.metrics.specs import resolve_metrics
 
-    resolve_metrics(metrics)
+    resolve_metrics(metrics, data_kind(data), option="--eval-metrics", data=data)
 
 
 def validate_combination(config: TrainConfig) -> None:

@@ -21,9 +21,9 @@ from ganforge.metrics.specs import resolve_metrics
 
 def test_metric_names_resolve_in_order_and_unknown_lists_valid() -> None:
     assert [s.name for s in resolve_metrics("kid, fid,kid")] == ["kid", "fid"]
-    assert [s.name for s in resolve_metrics("all")] == ["fid", "kid", "is", "pr", "dc"]
+    assert [s.name for s in resolve_metrics("all")] == ["is", "fid", "kid", "pr", "dc"]
     with pytest.raises(GanforgeError, match=r"unknown metric 'fdi' \(did you mean 'fid'\?\); choose one of: "
-                                            r"fid, kid, is, pr, dc"):
+                                            r"is, fid, kid, pr, dc"):
         resolve_metrics("fdi")
     spec = resolve_metrics("is")[0]
     assert spec.needs_logits and not spec.needs_real

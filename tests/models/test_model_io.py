@@ -110,3 +110,31 @@ def test_generator_saved_under_the_old_family_name_resnet_still_loads(kit, tmp_p
     z, labels = torch.randn(3, spec.z_dim), torch.arange(3)
     with torch.no_grad():
         assert torch.equal(loaded(z, labels), G(z, labels))
+
+
+@pytest.mark.parametrize(("family", "resolution", "channels", "dataset", "kind"), [
+    ("mlp", 0, 2, "toy2d:ring", "points"), ("dcgan", 32, 1, "digits5k", "image"),
+    ("mlp", 32, 1, "toy-like-but-unknown", "image"), ("mlp", 0, 2, None, "points")])
+def test_generator_json_records_the_data_kind_and_older_files_derive_it(family, resolution, channels, dataset,
+                                                                        kind, kit, tmp_path):
+    spec = kit.Case(family, resolution, channels, 0).spec()
+    G, _ = kit.build(spec)
+    meta = {"step": 1} if dataset is None else {"step": 1, "dataset": dataset}
+    save_generator(tmp_path, G, spec, meta)
+    document = json.loads((tmp_path / SPEC_FILE).read_text())
+    assert document["kind"] == kind
+    _, info = load_generator(tmp_path)
+    assert info.kind == kind
+    del document["kind"]  # as written before the kind was recorded: from the dataset, else the network's shape
+    (tmp_path / SPEC_FILE).write_text(json.dumps(document))
+    _, info = load_generator(tmp_path)
+    assert info.kind == kind and "kind" not in info.meta
+
+
+def test_the_recorded_kind_wins_over_the_networks_shape(kit, tmp_path):
+    spec = kit.Case("mlp", 32, 1, 0).spec()  # precedence: the recorded kind, the dataset's, the network's shape
+    G, _ = kit.build(spec)
+    save_generator(tmp_path, G, spec, {"dataset": "toy2d:grid"})
+    assert json.loads((tmp_path / SPEC_FILE).read_text())["kind"] == "points"
+    save_generator(tmp_path, G, spec, {"dataset": "toy2d:grid", "kind": "image"})
+    assert load_generator(tmp_path)[1].kind == "image"

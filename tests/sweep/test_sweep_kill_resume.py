@@ -79,4 +79,4 @@ def test_sigterm_then_rerun_skips_finished_and_resumes_interrupted(write_sweep, 
     assert history_steps(second) == list(range(5, LONG_STEPS + 1, 5))
     assert generator_step(second) == LONG_STEPS and (second / "loss_curves.png").is_file()
     measured = [json.loads(line) for line in (second / "metrics.jsonl").read_text().splitlines()]
-    assert [(m["step"], m["samples"]) for m in measured] == [(LONG_STEPS, 300)]
+    assert [(m["step"], m["protocol"]["num_fake"]) for m in measured] == [(LONG_STEPS, 300)]

@@ -34,7 +34,7 @@ def test_grid_expands_in_order_with_settings_presets_and_entry_overrides(write_s
     assert by_name["dcgan_digits5k_seed0"].steps == 40
     assert by_name["sagan-extra"].model == "sagan"
     assert wgan.run_dir == str(tmp_path / "out" / "wgan_digits5k_seed1")
-    assert sweep.evaluation.image_metrics == ("fid", "kid")
+    assert sweep.evaluation.metrics_for("image") == ("fid", "kid") and sweep.evaluation.metrics_for("points") == ()
     assert sweep.evaluation.samples_for("image") == 100 and sweep.evaluation.reference_samples == 200
 
 

@@ -52,7 +52,7 @@ def test_finished_runs_are_skipped_unmeasured_ones_only_evaluated_longer_ones_re
 
     # Metrics lost, or measured with another protocol: evaluate again, never retrain.
     records = (run.run_dir / "metrics.jsonl").read_text()
-    (run.run_dir / "metrics.jsonl").write_text(records.replace('"samples": 300', '"samples": 299') + "{broken\n")
+    (run.run_dir / "metrics.jsonl").write_text(records.replace('"num_fake": 300', '"num_fake": 299') + "{broken\n")
     assert run_status(run, sweep.evaluation).action == EVALUATE
     (outcome,) = run_sweep(sweep, echo=lines.append)
     assert outcome.action == EVALUATE and outcome.status == "done"

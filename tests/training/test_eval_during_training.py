@@ -54,7 +54,7 @@ def test_evaluate_command_appends_values_and_protocol(evaluated_run, capsys):
     run_dir, _ = evaluated_run
     code = main(["evaluate", str(run_dir), "--metrics", "fid,pr", "--num-samples", "8", "--reference-samples", "8"])
     assert code == 0
-    assert "fid" in capsys.readouterr().out
+    assert "FID" in capsys.readouterr().out
     record = json.loads((run_dir / "metrics.jsonl").read_text().splitlines()[-1])
     assert record["source"] == "evaluate" and record["fid"] > 0 and 0 <= record["precision"] <= 1
     assert record["protocol"]["reference_cached"] is True  # the training-time evaluations cached it

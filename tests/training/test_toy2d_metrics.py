@@ -76,9 +76,32 @@ def test_evaluate_command_on_a_toy2d_run(tmp_path, capsys) -> None:
     lines = (run_dir / "metrics.jsonl").read_text().splitlines()
     assert len(lines) == 2
     first, second = (json.loads(line) for line in lines)
-    assert first["kind"] == "toy2d" and first["protocol"] == "pacgan-2d" and first["ema"] is True
-    assert (first["samples"], second["samples"], second["seed"]) == (500, 2500, 1)
+    assert first["kind"] == "points" and first["protocol"]["name"] == "pacgan-2d" and first["ema"] is True
+    assert (first["protocol"]["num_fake"], second["protocol"]["num_fake"], second["seed"]) == (500, 2500, 1)
     assert 0 <= first["modes"] <= first["num_modes"] == 8 and 0 <= first["high_quality"] <= 1
+
+
+def test_evaluate_run_is_the_registered_toy2d_metric_on_seeded_samples(tmp_path) -> None:
+    from ganforge.errors import GanforgeError
+    from ganforge.metrics import evaluate_run, score_generator
+    from ganforge.metrics.toy2d import sample_points
+    from ganforge.models import load_generator
+
+    run_dir = tmp_path / "grid"
+    assert main(["train", "--model", "mlp", "--data", "toy2d:grid", "--z-dim", "2", "--width", "8", "--steps", "10",
+                 "--batch-size", "50", "--run-dir", str(run_dir), "--no-progress", "--device", "cpu"]) == 0
+    record = evaluate_run(run_dir, "auto", num_samples=400, seed=3, device="cpu")
+    assert (record["source"], record["kind"], record["dataset"], record["seed"]) == ("evaluate", "points", "toy2d:grid", 3)
+    assert record["protocol"]["name"] == "pacgan-2d" and record["protocol"]["num_fake"] == 400
+    generator, _ = load_generator(run_dir)
+    centers, std = toy2d_modes("grid")
+    expected = toy2d_scores(sample_points(generator, 400, seed=3), centers, std).to_dict()
+    assert {k: record[k] for k in ("modes", "num_modes", "high_quality", "reverse_kl")} == pytest.approx(
+        {k: expected[k] for k in ("modes", "num_modes", "high_quality", "reverse_kl")})
+    assert not (run_dir / "metrics.jsonl").exists()  # a library call appends only when asked to
+    assert score_generator(generator, "toy2d", data="toy2d:grid")["protocol"]["num_fake"] == 2500  # PacGAN's N
+    with pytest.raises(GanforgeError, match="--metrics fid needs images, but toy2d:grid is 2-D points"):
+        evaluate_run(run_dir, "fid", device="cpu")
 
 
 def test_evaluate_refuses_what_it_cannot_measure(tmp_path, capsys) -> None:
@@ -109,8 +132,8 @@ def test_eval_every_on_a_toy2d_run_scores_the_pacgan_metrics(tmp_path, capsys) -
 
 
 @pytest.mark.parametrize(("data", "metrics", "message"), [
-    ("toy2d:ring", "fid", "--eval-metrics fid needs images, but toy2d:ring is 2-D points"),
-    ("digits5k", "toy2d", "--eval-metrics toy2d scores the 2-D mixtures, but digits5k is images"),
+    ("toy2d:ring", "fid", "--eval-metrics fid needs images, but toy2d:ring is 2-D points; use toy2d or auto"),
+    ("digits5k", "toy2d", "--eval-metrics toy2d needs 2-D points, but digits5k is images; use is, fid, kid"),
 ])
 def test_eval_metrics_must_fit_the_data(tmp_path, capsys, data, metrics, message) -> None:
     argv = ["train", "--data", data, "--eval-every", "5", "--eval-metrics", metrics, "--run-dir",

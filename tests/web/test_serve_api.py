@@ -27,7 +27,7 @@ def test_runs_are_listed_with_model_dataset_steps_metrics_and_artifacts(fetch) -
     runs = {run["id"]: run for run in document["runs"]}
     assert set(runs) == {"digits", "toy", "sweep/colour"}
     digits = runs["digits"]
-    assert (digits["model"], digits["dataset"], digits["steps"], digits["kind"]) == ("dcgan", "digits5k", 4, "images")
+    assert (digits["model"], digits["dataset"], digits["steps"], digits["kind"]) == ("dcgan", "digits5k", 4, "image")
     assert digits["best"] == {"fid": {"value": 180.5, "step": 4}, "precision": {"value": 0.1, "step": 2}}
     assert {"loss_curves.png", "progress.gif"} <= set(digits["artifacts"])
     assert runs["toy"]["num_classes"] == 8 and runs["toy"]["class_names"][3] == "mode3"

@@ -1,17 +1,30 @@
 """``ganforge evaluate RUN_DIR``: score a trained generator and append the result to metrics.jsonl.
 
-What is measured depends on the data the run was trained on (``data_kind``): 2-D toy mixtures get the
-PacGAN mode-collapse metrics; image metrics plug in as another entry of ``EVALUATORS``.
+Which metrics fit depends on the data the run was trained on (the metric registry's data kinds): images
+get FID, KID, IS, PR, DC...; 2-D toy mixtures the PacGAN mode-collapse scores. ``--metrics auto`` is the
+registry's default for the run's data. The work is :func:`ganforge.metrics.evaluate_run`.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+
+class MetricNames:
+    """Formats as the registered metric names (of one feature extractor, when given) when help is printed,
+    so that building the parser imports no torch. Set it as an attribute of the argument: ``%(names)s``."""
+
+    def __init__(self, extractor: str | None = None) -> None:
+        self.extractor = extractor
+
+    def __str__(self) -> str:
+        from ganforge.metrics.specs import metric_choices, specs
+
+        if self.extractor is None:
+            return metric_choices()
+        return ", ".join(spec.name for spec in specs() if spec.extractor == self.extractor) + " or all"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -21,14 +34,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "--ema/--ema-kimg) and append one JSON line to RUN_DIR/metrics.jsonl.",
     )
     parser.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a run folder with generator.json")
+    metrics = parser.add_argument(
+        "--metrics", default="auto",
+        help="comma list of %(names)s (default auto: the default metrics for the run's data, fid for images, "
+             "toy2d for 2-D points)")
+    metrics.names = MetricNames()  # type: ignore[attr-defined]  # read by %(names)s when help is printed
     parser.add_argument("--samples", type=int, default=None,
-                        help="samples to draw (default: the protocol's, 2500 for toy2d)")
+                        help="samples to draw (default: the protocol's, 2500 for toy2d; 10000 images)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the latents (default 0)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     images = parser.add_argument_group("image runs")
-    images.add_argument("--metrics", default="fid", help="comma list of fid, kid, is, pr, dc or 'all' (default fid)")
     images.add_argument("--num-samples", type=int, default=None,
-                        help="generated images (default 10000; the reference uses as many unless --reference-samples)")
+                        help="generated images, as --samples (the reference uses as many unless --reference-samples)")
     images.add_argument("--reference", default=None,
                         help="dataset name, image folder/zip or .npz statistics (default: the training data)")
     images.add_argument("--reference-samples", type=int, default=None, help="reference images (default: all)")
@@ -37,96 +54,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run)
 
 
-def evaluate_toy2d(generator, info, args: argparse.Namespace, device) -> dict[str, Any]:
-    from ganforge.metrics.toy2d import PROTOCOL_SAMPLES, score_generator
+def summary_line(record: dict[str, Any]) -> str:
+    """One line: the run, its values and the protocol they follow."""
+    from ganforge.metrics.specs import describe_values
+    from ganforge.report.table import describe_protocol
 
-    scores = score_generator(generator, info.meta["dataset"], args.samples or PROTOCOL_SAMPLES, seed=args.seed,
-                             num_classes=info.spec.num_classes, device=device)
-    return {"protocol": "pacgan-2d", **scores.to_dict()}
-
-
-def format_toy2d(record: dict[str, Any]) -> str:
-    kl = record["reverse_kl"]
-    kl_text = "undefined (no high-quality sample)" if kl is None else f"{kl:.4f}"
     return (f"{record['dataset']} step {record['step']}{' (EMA)' if record['ema'] else ''}: "
-            f"modes {record['modes']}/{record['num_modes']}, high quality {100 * record['high_quality']:.1f}%, "
-            f"reverse KL {kl_text} ({record['samples']} samples, seed {record['seed']})")
-
-
-IMAGE_DEFAULT_SAMPLES = 10_000
-
-
-def evaluate_image_run(generator, info, args: argparse.Namespace, device) -> dict[str, Any]:
-    """Inception metrics of the run's generator (the EMA copy when saved so) against its reference."""
-    from ganforge.errors import GanforgeError
-    from ganforge.metrics import evaluate_generator, generator_sampler
-    from ganforge.metrics.reference import load_stats
-
-    num = args.num_samples if args.num_samples is not None else args.samples or IMAGE_DEFAULT_SAMPLES
-    if num < 2:
-        raise GanforgeError(f"--num-samples must be at least 2, got {num}")
-    reference = args.reference or str(info.meta.get("dataset"))
-    if reference.endswith(".npz"):
-        reference = load_stats(reference)
-    config = info.meta.get("config") or {}
-    result = evaluate_generator(
-        generator_sampler(generator, seed=args.seed, device=device), num, args.metrics, reference=reference,
-        resolution=info.spec.resolution, reference_samples=args.reference_samples, weights=args.inception_weights,
-        batch_size=args.batch_size, device=str(device),
-        cache_dir=Path(config["cache_dir"]) if config.get("cache_dir") else None, progress=True,
-    )
-    return {"source": "evaluate", **result}
-
-
-def format_image(record: dict[str, Any]) -> str:
-    protocol = record["protocol"]
-    names = ("fid", "kid", "kid_std", "is", "is_std", "precision", "recall", "density", "coverage")
-    values = ", ".join(f"{k} {record[k]:.4g}" for k in names if record.get(k) is not None)
-    return (f"{record['dataset']} step {record['step']}{' (EMA)' if record['ema'] else ''}: {values} "
-            f"({protocol.get('num_fake')} generated vs {protocol.get('num_real', '-')} reference images, "
-            f"{protocol.get('resize')}, weights {str(protocol.get('weights_sha256', ''))[:12]})")
-
-
-# data kind -> (measure(generator, info, args, device) -> fields, one-line summary of the record)
-EVALUATORS: dict[str, tuple[Callable[..., dict[str, Any]], Callable[[dict[str, Any]], str]]] = {
-    "toy2d": (evaluate_toy2d, format_toy2d),
-    "image": (evaluate_image_run, format_image),
-}
-
-
-def append_jsonl(path: Path, record: dict[str, Any]) -> None:
-    """One JSON object per line, appended and flushed so earlier evaluations are never rewritten."""
-    with open(path, "a") as handle:
-        handle.write(json.dumps(record) + "\n")
-
-
-def evaluate_run(args: argparse.Namespace) -> dict[str, Any]:
-    """Measure the run's generator; returns the record that ``run`` prints and appends."""
-    from ganforge.devices import resolve_device
-    from ganforge.errors import GanforgeError
-    from ganforge.models import load_generator
-
-    if args.samples is not None and args.samples <= 0:
-        raise GanforgeError(f"--samples must be a positive whole number, got {args.samples}")
-    device = resolve_device(args.device)
-    generator, info = load_generator(args.run_dir, device)
-    dataset = str(info.meta.get("dataset", ""))
-    from ganforge.config import data_kind
-
-    kind = data_kind(dataset)
-    if kind not in EVALUATORS:
-        raise GanforgeError(f"ganforge evaluate does not measure {kind} runs yet ({args.run_dir} was trained "
-                            f"on {dataset}); it supports: {', '.join(EVALUATORS)}")
-    measure, _ = EVALUATORS[kind]
-    fields = measure(generator, info, args, device)
-    return {"kind": kind, "dataset": dataset, "step": info.meta.get("step"), "ema": bool(info.meta.get("ema")),
-            "seed": args.seed, **fields, "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
+            f"{describe_values(record)} ({describe_protocol(record['protocol'])}; seed {record['seed']})")
 
 
 def run(args: argparse.Namespace) -> int:
-    from ganforge.training.rundir import RunPaths
+    from ganforge.errors import GanforgeError
+    from ganforge.metrics.run import evaluate_run
 
-    record = evaluate_run(args)
-    print(EVALUATORS[record["kind"]][1](record))
-    append_jsonl(RunPaths(Path(args.run_dir).expanduser()).metrics, record)
+    num = args.num_samples if args.num_samples is not None else args.samples
+    if num is not None and num <= 0:
+        raise GanforgeError(f"--samples must be a positive whole number, got {num}")
+    record = evaluate_run(args.run_dir, args.metrics, num_samples=num, reference=args.reference,
+                          reference_samples=args.reference_samples, device=args.device, seed=args.seed,
+                          weights=args.inception_weights, batch_size=args.batch_size, progress=True, append=True)
+    print(summary_line(record))
     return 0

@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+from ganforge.commands.evaluate import MetricNames
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -18,9 +20,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "the same A extracts A only once.")
     parser.add_argument("a", metavar="A", help="reference: folder, .zip, .npz statistics or dataset name")
     parser.add_argument("b", metavar="B", help="images to score: folder, .zip, .npz statistics or dataset name")
-    parser.add_argument("--metrics", default="fid",
-                        help="comma-separated metrics among fid, kid, is, pr, dc (default fid; all but fid "
-                             "need images, not .npz statistics)")
+    metrics = parser.add_argument("--metrics", default="fid",
+                                  help="comma-separated metrics among %(names)s (default fid; all but fid "
+                                       "need images, not .npz statistics)")
+    metrics.names = MetricNames("inception")  # type: ignore[attr-defined]  # read by %(names)s in --help
     parser.add_argument("--batch-size", type=int, default=32, help="images per forward pass (default 32)")
     parser.add_argument("--inception-weights", type=Path, default=None, metavar="PATH",
                         help="FID Inception weights: pytorch-fid .pth or NVIDIA TorchScript "
@@ -59,7 +62,7 @@ def _run(args: argparse.Namespace) -> int:
     from ganforge.metrics.evaluate import compute_metrics
     from ganforge.metrics.extractor import get_extractor
     from ganforge.metrics.reference import load_stats, reference_features
-    from ganforge.metrics.specs import resolve_metrics
+    from ganforge.metrics.specs import resolve_metrics, value_title
 
     specs = resolve_metrics(args.metrics)
     other = [spec.name for spec in specs if spec.extractor != "inception"]
@@ -99,7 +102,7 @@ def _run(args: argparse.Namespace) -> int:
         print(json.dumps(report, indent=None, default=str))
         return 0
     for name, value in values.items():
-        print(f"{name.upper() if name in ('fid', 'kid', 'is') else name}: {value:.6g}")
+        print(f"{value_title(name)}: {value:.6g}")
     print(_describe("A", real))
     print(_describe("B", fake))
     shown = {k: v for k, v in report["protocol"].items()

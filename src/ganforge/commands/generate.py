@@ -182,7 +182,7 @@ def run(args: argparse.Namespace) -> int:
 
     loaded = load_checked(args.run_dir, device=resolve_device(args.device))
     spec = loaded.spec
-    points = spec.resolution == 0
+    points = loaded.makes_points
     interpolate = args.interpolate is not None
     kind = output_kind(args.out, points=points, interpolate=interpolate)
     num = args.num if args.num is not None else (

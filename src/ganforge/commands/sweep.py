@@ -38,17 +38,23 @@ def describe_config(config) -> str:
 
 
 def describe_evaluation(sweep) -> str:
+    from ganforge.data import KIND_NOUNS
+    from ganforge.metrics.specs import METRICS
+
     evaluation = sweep.evaluation
     if not evaluation.metrics:
         return "evaluation: none (no metrics: in the sweep file)"
     parts = []
-    if evaluation.image_metrics:
-        reference = evaluation.reference or "each run's training set"
-        real = f"{evaluation.reference_samples} images of" if evaluation.reference_samples else "all of"
-        parts.append(f"{', '.join(evaluation.image_metrics)} on {evaluation.samples_for('image')} generated "
-                     f"images vs {real} {reference}")
-    if evaluation.toy2d:
-        parts.append(f"toy2d (PacGAN modes, high quality, reverse KL) on {evaluation.samples_for('toy2d')} points")
+    for kind, noun in KIND_NOUNS.items():
+        names = evaluation.metrics_for(kind)
+        if not names:
+            continue
+        text = f"{', '.join(names)} on {evaluation.samples_for(kind)} generated {noun}"
+        if any(METRICS.get(name).needs_real for name in names):
+            reference = evaluation.reference or "each run's training set"
+            real = f"{evaluation.reference_samples} {noun} of" if evaluation.reference_samples else "all of"
+            text += f" vs {real} {reference}"
+        parts.append(text)
     return f"evaluation: {'; '.join(parts)}; latent seed {evaluation.seed}"
 
 

@@ -12,6 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from ganforge.data.base import (
+    IMAGE,
+    KIND_NOUNS,
+    POINTS,
     DatasetSource,
     TensorDataset,
     default_cache_dir,
@@ -49,6 +52,17 @@ def split_spec(spec: str) -> tuple[DatasetSource, str | None]:
     return source, (arg if sep else None)
 
 
+def dataset_kind(spec: str) -> str:
+    """IMAGE or POINTS for a --data value, as its source declares; nothing is read or downloaded."""
+    source, _ = split_spec(spec)
+    return source.kind
+
+
+def kind_sources(kind: str) -> list[str]:
+    """How the --data values of ``kind`` are written (``toy2d:ring|grid``), for messages."""
+    return [source.usage for _, source in DATASETS.items() if source.kind == kind]
+
+
 def load_dataset(spec: str, *, cache_dir: Path | None = None, resolution: int | None = None,
                  download: bool = True) -> TensorDataset:
     """Load a dataset by name, resized to ``resolution`` when given (images only)."""
@@ -56,10 +70,13 @@ def load_dataset(spec: str, *, cache_dir: Path | None = None, resolution: int | 
     if resolution is not None and resolution < 1:
         raise GanforgeError(f"resolution must be a positive number of pixels, got {resolution}")
     dataset = source.load(arg, Path(cache_dir) if cache_dir else default_cache_dir(), download, resolution)
+    if dataset.kind != source.kind:
+        raise ValueError(f"dataset source '{source.name}' declares {source.kind} data but loaded {dataset.kind}")
     if resolution and dataset.is_image and dataset.resolution != resolution:
         dataset.data = resize_images(dataset.data, resolution)
     return dataset
 
 
-__all__ = ["DATASETS", "TOY2D_NAMES", "DatasetSource", "TensorDataset", "default_cache_dir", "load_dataset",
-           "sample_toy2d", "split_spec", "to_model_range", "to_uint8", "toy2d_modes"]
+__all__ = ["DATASETS", "IMAGE", "KIND_NOUNS", "POINTS", "TOY2D_NAMES", "DatasetSource", "TensorDataset",
+           "dataset_kind", "default_cache_dir", "kind_sources", "load_dataset", "sample_toy2d", "split_spec",
+           "to_model_range", "to_uint8", "toy2d_modes"]

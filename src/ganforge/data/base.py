@@ -11,6 +11,9 @@ import torch
 import torch.nn.functional as F
 
 CACHE_ENV = "GANFORGE_CACHE"
+# What a dataset holds; it decides which models train on it and which metrics score it.
+IMAGE, POINTS = "image", "points"
+KIND_NOUNS = {IMAGE: "images", POINTS: "2-D points"}  # how messages name the data of each kind
 
 
 def default_cache_dir() -> Path:
@@ -24,7 +27,8 @@ class TensorDataset:
     """A whole dataset decoded once and kept in memory.
 
     Images are uint8 ``(N, C, H, W)``; 2-D toy data are float32 ``(N, D)``. Labels are int64 ``(N,)``
-    and all zero when the dataset has no classes (``num_classes == 0``).
+    and all zero when the dataset has no classes (``num_classes == 0``). ``kind`` is IMAGE or POINTS;
+    left empty, it follows the tensor layout, and a declared kind must match that layout.
     """
 
     data: torch.Tensor
@@ -33,10 +37,15 @@ class TensorDataset:
     name: str
     class_names: list[str] | None = None
     skipped: int = 0  # unreadable files dropped while decoding
+    kind: str = ""
 
     def __post_init__(self) -> None:
         if len(self.data) != len(self.labels):
             raise ValueError(f"{len(self.data)} samples but {len(self.labels)} labels")
+        layout = IMAGE if self.data.dim() == 4 else POINTS
+        self.kind = self.kind or layout
+        if self.kind != layout:
+            raise ValueError(f"a {self.kind} dataset cannot hold data of shape {tuple(self.data.shape)}")
         if self.is_image and self.data.dtype != torch.uint8:
             raise ValueError(f"images must be uint8, got {self.data.dtype}")
 
@@ -45,7 +54,7 @@ class TensorDataset:
 
     @property
     def is_image(self) -> bool:
-        return self.data.dim() == 4
+        return self.kind == IMAGE
 
     @property
     def channels(self) -> int:
@@ -97,7 +106,7 @@ def resize_images(images: torch.Tensor, size: int, chunk: int = 2048) -> torch.T
 class DatasetSource:
     """What a dataset name means: its description for ``ganforge data list`` and how to load it.
 
-    ``load(arg, cache_dir, download, resolution)`` returns the dataset; ``arg`` is the part after
+    ``load(arg, cache_dir, download, resolution)`` returns a dataset of ``kind``; ``arg`` is the part after
     ``name:`` for parameterised sources (``folder:PATH``, ``toy2d:ring``), else None. ``resolution`` is
     the requested side length (None = the source's native one); sources with a native resolution may
     ignore it, since :func:`ganforge.data.load_dataset` resizes afterwards.
@@ -106,6 +115,7 @@ class DatasetSource:
     name: str
     description: str
     load: Callable[[str | None, Path, bool, int | None], TensorDataset]
+    kind: str  # IMAGE or POINTS: what load returns, known without loading anything
     resolution: int | None = None  # native side length after padding; None for points / folders
     channels: int | None = None
     num_classes: int | None = None

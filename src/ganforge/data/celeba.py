@@ -17,7 +17,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import torch
 
-from ganforge.data.base import DatasetSource, TensorDataset
+from ganforge.data.base import IMAGE, DatasetSource, TensorDataset
 from ganforge.data.download import RemoteFile, ensure_files, removing_if_corrupt
 from ganforge.data.images import (
     Decoded,
@@ -176,6 +176,7 @@ CELEBA = DatasetSource(
     description="CelebA aligned faces, center-cropped, 64x64 RGB; celeba:ATTR labels a binary attribute "
                 "(e.g. celeba:Smiling)",
     load=load_celeba,
+    kind=IMAGE,
     resolution=DEFAULT_RESOLUTION,
     channels=3,
     size=CELEBA_SIZE,

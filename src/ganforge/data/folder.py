@@ -14,7 +14,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import torch
 
-from ganforge.data.base import DatasetSource, TensorDataset
+from ganforge.data.base import IMAGE, DatasetSource, TensorDataset
 from ganforge.data.images import (
     IMAGE_EXTENSIONS,
     Decoded,
@@ -75,6 +75,7 @@ FOLDER = DatasetSource(
     description="your images: a folder (recursive) or .zip; class subfolders become labels; "
                 "center-cropped, resized to --resolution (default 64)",
     load=load_folder,
+    kind=IMAGE,
     is_present=lambda cache_dir: None,  # depends on the path, not on the cache
     takes_argument=True,
     example="folder:~/pictures",

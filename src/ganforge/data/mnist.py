@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ganforge.data.base import DatasetSource, TensorDataset, pad_to
+from ganforge.data.base import IMAGE, DatasetSource, TensorDataset, pad_to
 from ganforge.data.download import RemoteFile, ensure_files, removing_if_corrupt
 from ganforge.errors import GanforgeError
 
@@ -90,7 +90,7 @@ def _source(name: str, description: str) -> DatasetSource:
     def fetch(cache_dir: Path) -> list[Path]:
         return ensure_files(name, _files(name), _folder(cache_dir, name), download=True)
 
-    return DatasetSource(name=name, description=description, load=load, resolution=32, channels=1,
+    return DatasetSource(name=name, description=description, load=load, kind=IMAGE, resolution=32, channels=1,
                          num_classes=10, size=60000, is_present=present, download_files=fetch)
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from ganforge.data.base import DatasetSource, TensorDataset
+from ganforge.data.base import POINTS, DatasetSource, TensorDataset
 from ganforge.errors import GanforgeError, did_you_mean
 
 TOY2D_NAMES = ("ring", "grid")
@@ -68,6 +68,7 @@ TOY2D = DatasetSource(
     name="toy2d",
     description="2-D Gaussian mixtures (PacGAN): ring = 8 modes std 0.01, grid = 25 modes std 0.05",
     load=load_toy2d,
+    kind=POINTS,
     size=TOY2D_SIZE,
     takes_argument=True,
     example="toy2d:ring",

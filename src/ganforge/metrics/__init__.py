@@ -1,10 +1,13 @@
-"""GAN metrics that agree with the reference implementations: FID, KID, IS, precision/recall, density/coverage.
+"""GAN metrics that agree with the reference implementations: FID, KID, IS, precision/recall, density/coverage,
+and the PacGAN mode-collapse scores of 2-D point data.
 
 Pure-PyTorch FID Inception (TF 2015-12-05 graph), the legacy-TensorFlow input pipeline, and metric
-functions on features. Typical use::
+functions on features; every metric and its facts are registered in ``METRICS``
+(:mod:`ganforge.metrics.specs`). Typical use::
 
-    from ganforge.metrics import evaluate_generator, generator_sampler
-    result = evaluate_generator(generator_sampler(G, seed=0), 5000, "fid,kid", reference="digits5k")
+    from ganforge.metrics import evaluate_run, score_generator
+    record = evaluate_run("runs/dcgan", "fid,kid", num_samples=5000)   # a saved run
+    result = score_generator(G, "auto", data="digits5k", num_samples=5000)  # a generator in memory
     result["fid"], result["protocol"]["weights_sha256"]
 
 ``fd_digits`` (:mod:`ganforge.metrics.digits`) is a cheap CPU monitor on a small digit classifier's
@@ -28,15 +31,24 @@ from ganforge.metrics.kid import kernel_inception_distance
 from ganforge.metrics.prdc import density_coverage, precision_recall
 from ganforge.metrics.preprocess import RESIZE_RULE, inception_input, tf1_legacy_bilinear_matrix
 from ganforge.metrics.reference import load_stats, reference_features, save_stats
+from ganforge.metrics.run import DEFAULT_SAMPLES, evaluate_run, score_generator
 from ganforge.metrics.sources import ImageSource, as_source
-from ganforge.metrics.specs import METRICS, MetricOptions, MetricSpec, resolve_metrics
+from ganforge.metrics.specs import (
+    HIGHER,
+    LOWER,
+    METRICS,
+    MetricOptions,
+    MetricSpec,
+    MetricValue,
+    resolve_metrics,
+)
 from ganforge.metrics.weights import fetch_fid_helper_trunk, load_weights, resolve_weights
 
 __all__ = [
-    "METRICS", "RESIZE_RULE", "Extractor", "FIDInceptionV3", "FeatureExtractor", "FeatureSet", "GaussianStats", "ImageSource",
-    "MetricOptions", "MetricSpec", "as_source", "compute_metrics", "density_coverage", "evaluate_generator",
-    "evaluate_images", "extract_features", "feature_statistics", "fetch_fid_helper_trunk", "fid_from_stats", "frechet_distance",
+    "DEFAULT_SAMPLES", "HIGHER", "LOWER", "METRICS", "RESIZE_RULE", "Extractor", "FIDInceptionV3", "FeatureExtractor",
+    "FeatureSet", "GaussianStats", "ImageSource", "MetricOptions", "MetricSpec", "MetricValue", "as_source",
+    "compute_metrics", "density_coverage", "evaluate_generator", "evaluate_images", "evaluate_run", "extract_features", "feature_statistics", "fetch_fid_helper_trunk", "fid_from_stats", "frechet_distance",
     "generator_sampler", "get_extractor", "inception_input", "inception_score", "kernel_inception_distance",
     "load_stats", "load_weights", "precision_recall", "reference_features", "resolve_metrics",
-    "resolve_weights", "save_stats", "tf1_legacy_bilinear_matrix",
+    "resolve_weights", "save_stats", "score_generator", "tf1_legacy_bilinear_matrix",
 ]

@@ -1,9 +1,9 @@
 """One call from a generator (or generated images) to metric values plus the protocol they followed.
 
-The result is a flat dict ready for ``metrics.jsonl``: metric values (``fid``, ``kid``, ``kid_std``,
-``is``, ``is_std``, ``precision``, ``recall``, ``density``, ``coverage``, ``fd_digits``) and a
-``protocol`` dict (N real, N fake, weights sha256, resize rule, reference, warnings...). Inception
-metrics describe their protocol at its top level; ``fd_digits`` in ``protocol["digits"]``.
+The result is a flat dict ready for ``metrics.jsonl``: the values of the registered image metrics
+(:mod:`ganforge.metrics.specs`; ``auto`` = the registry's default, FID) and a ``protocol`` dict (N real,
+N fake, weights sha256, resize rule, reference, warnings...). Inception metrics describe their protocol
+at its top level; ``fd_digits`` in ``protocol["digits"]``.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from ganforge import __version__
+from ganforge.data.base import IMAGE
 from ganforge.errors import GanforgeError
 from ganforge.metrics.extractor import (
     DEFAULT_BATCH_SIZE,
@@ -59,7 +60,7 @@ def compute_metrics(specs: Sequence[MetricSpec], real: FeatureSet | None, fake: 
             notes.append(f"{spec.name}: {warning.message}")
             warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
         values.update(spec_values)
-        protocol.update(spec_protocol)
+        protocol.update({**spec.protocol, **spec_protocol})
     if notes:
         protocol["warnings"] = notes
     return values, protocol
@@ -79,7 +80,7 @@ def _base_protocol(extractor: Extractor, real: FeatureSet | None, fake: FeatureS
     return protocol
 
 
-def evaluate_images(fake: object, metrics: str | Iterable[str] = "fid", reference: str | Path | FeatureSet = "digits5k",
+def evaluate_images(fake: object, metrics: str | Iterable[str] = "auto", reference: str | Path | FeatureSet = "digits5k",
                     *, num_samples: int | None = None, split: str = "train", resolution: int | None = None,
                     reference_samples: int | None = None, options: MetricOptions | None = None,
                     extractor: FeatureExtractor | None = None, weights: str | Path | None = None,
@@ -93,7 +94,7 @@ def evaluate_images(fake: object, metrics: str | Iterable[str] = "fid", referenc
     generated images' size) and cached on disk, so repeated evaluations only extract the generated side.
     """
     started = time.perf_counter()
-    specs = resolve_metrics(metrics)
+    specs = resolve_metrics(metrics, IMAGE)
     groups = {kind: [spec for spec in specs if spec.extractor == kind] for kind in ("inception", "digits")}
     groups = {kind: group for kind, group in groups.items() if group}
     extractors: dict[str, tuple[Extractor, bool]] = {}
@@ -141,7 +142,7 @@ def evaluate_images(fake: object, metrics: str | Iterable[str] = "fid", referenc
 
 
 def evaluate_generator(sample_fn: Callable[[int], torch.Tensor], num_samples: int,
-                       metrics: str | Iterable[str] = "fid", reference: str | Path | FeatureSet = "digits5k",
+                       metrics: str | Iterable[str] = "auto", reference: str | Path | FeatureSet = "digits5k",
                        **kwargs) -> dict[str, object]:
     """Metrics of ``num_samples`` images drawn from ``sample_fn(n) -> (n, C, H, W)`` in [-1, 1] (or uint8).
 

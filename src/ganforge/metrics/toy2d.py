@@ -3,7 +3,8 @@
 Lin et al. 2018 (PacGAN), Table 1: draw 2,500 samples; a sample is high quality (HQ) when it lies within
 3 standard deviations of its nearest mode center; a mode is captured when it is the nearest center of
 at least one HQ sample; reverse KL is KL(p_gen || uniform) where p_gen is the histogram of HQ samples
-over their nearest modes. All functions are pure and work on CPU tensors.
+over their nearest modes. All functions are pure and work on CPU tensors; :func:`toy2d_metric` is what
+the metric registry (``toy2d``, :mod:`ganforge.metrics.specs`) computes.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
+PROTOCOL_NAME = "pacgan-2d"
 PROTOCOL_SAMPLES = 2500
 PROTOCOL_NUM_STD = 3.0
 
@@ -83,24 +85,33 @@ def toy2d_scores(samples: torch.Tensor, centers: torch.Tensor, std: float,
 @torch.no_grad()
 def sample_points(generator: torch.nn.Module, num: int, *, seed: int = 0, num_classes: int = 0,
                   device: torch.device | str = "cpu", chunk: int = 10_000) -> torch.Tensor:
-    """``num`` points from a 2-D generator with seeded latents; conditional ones get classes round-robin."""
+    """``num`` points from a 2-D generator with seeded latents; conditional ones get classes round-robin.
+
+    The generator samples in eval mode (BatchNorm with running statistics, as the saved generator does)
+    and is left in the mode it came in."""
     rng = torch.Generator().manual_seed(seed)
     z = torch.randn(num, generator.z_dim, generator=rng)
     labels = torch.arange(num) % num_classes if num_classes else None
     out = []
-    for start in range(0, num, chunk):
-        zs = z[start:start + chunk].to(device)
-        ls = labels[start:start + chunk].to(device) if labels is not None else None
-        out.append(generator(zs, ls).float().cpu())
+    was_training = generator.training
+    generator.eval()
+    try:
+        for start in range(0, num, chunk):
+            zs = z[start:start + chunk].to(device)
+            ls = labels[start:start + chunk].to(device) if labels is not None else None
+            out.append(generator(zs, ls).float().cpu())
+    finally:
+        generator.train(was_training)
     return torch.cat(out) if out else torch.empty(0, 2)
 
 
-def score_generator(generator: torch.nn.Module, data: str, num: int = PROTOCOL_SAMPLES, *, seed: int = 0,
-                    num_classes: int = 0, device: torch.device | str = "cpu") -> Toy2dScores:
-    """The PacGAN metrics of ``num`` seeded samples of ``generator`` against the mixture ``data``
-    ("toy2d:ring" / "toy2d:grid"); what ``ganforge evaluate`` and ``--eval-every`` both report."""
-    from ganforge.data.toy2d import toy2d_modes
+def toy2d_metric(reference: str, points: torch.Tensor, options: object) -> tuple[dict[str, float | int | None],
+                                                                               dict[str, object]]:
+    """The PacGAN metrics of generated ``points`` against the mixture ``reference`` ("toy2d:ring")."""
+    from ganforge.data import split_spec, toy2d_modes
 
-    centers, std = toy2d_modes(data.partition(":")[2])
-    points = sample_points(generator, num, seed=seed, num_classes=num_classes, device=device)
-    return toy2d_scores(points, centers, std)
+    _, variant = split_spec(reference)
+    centers, std = toy2d_modes(variant or "")
+    scores = toy2d_scores(points, centers, std).to_dict()
+    del scores["samples"]  # the protocol's num_fake
+    return scores, {}

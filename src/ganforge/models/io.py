@@ -1,7 +1,12 @@
-"""generator.safetensors + generator.json: a trained generator that loads without any pickle."""
+"""generator.safetensors + generator.json: a trained generator that loads without any pickle.
+
+generator.json records the kind of data the generator makes (``kind``: image or points), so that
+readers (``ganforge evaluate``, ``serve``, ``generate``) need not guess it from the network's shape.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +17,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from ganforge.data import IMAGE, KIND_NOUNS, POINTS, dataset_kind
 from ganforge.errors import GanforgeError
 from ganforge.fileio import atomic_path, atomic_write_text
 from ganforge.models.base import ModelSpec
@@ -29,6 +35,20 @@ class GeneratorInfo:
 
     spec: ModelSpec
     meta: dict[str, Any]  # step, ema, dataset, class_names, versions, training config
+    kind: str  # the data it makes: IMAGE or POINTS
+
+
+def generator_kind(spec: ModelSpec, meta: dict[str, Any]) -> str:
+    """The data kind of a generator: as recorded, else (generator.json written before it was recorded, or
+    a caller that does not say) its dataset's kind, else the network's shape."""
+    recorded = meta.get("kind")
+    if recorded in KIND_NOUNS:
+        return str(recorded)
+    dataset = meta.get("dataset")
+    if isinstance(dataset, str):
+        with contextlib.suppress(GanforgeError):  # a dataset name this version does not know
+            return dataset_kind(dataset)
+    return POINTS if spec.is_points else IMAGE
 
 
 def save_generator(folder: Path, generator: nn.Module, spec: ModelSpec, meta: dict[str, Any]) -> None:
@@ -37,7 +57,7 @@ def save_generator(folder: Path, generator: nn.Module, spec: ModelSpec, meta: di
     tensors = {name: t.detach().to("cpu").contiguous() for name, t in generator.state_dict().items()}
     with atomic_path(folder / WEIGHTS_FILE) as tmp:
         save_file(tensors, str(tmp))
-    document = {"format": FORMAT, "version": 1, "spec": spec.to_dict(), **meta}
+    document = {"format": FORMAT, "version": 1, "spec": spec.to_dict(), **meta, "kind": generator_kind(spec, meta)}
     atomic_write_text(folder / SPEC_FILE, json.dumps(document, indent=2, default=str) + "\n")
 
 
@@ -62,7 +82,7 @@ def read_generator_info(path: Path) -> GeneratorInfo:
         spec = ModelSpec.from_dict(document.pop("spec"))
     except (KeyError, TypeError) as exc:
         raise GanforgeError(f"{spec_path} has a malformed 'spec' ({exc})") from None
-    return GeneratorInfo(spec=spec, meta=document)
+    return GeneratorInfo(spec=spec, meta=document, kind=generator_kind(spec, document))
 
 
 def read_weights(path: Path) -> dict[str, torch.Tensor]:

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ganforge import __version__
-from ganforge.config import is_toy2d
 from ganforge.errors import GanforgeError
 from ganforge.fileio import atomic_write_text
+from ganforge.metrics.specs import metric_values
 from ganforge.report.collect import Collection, RunSummary, collect
 from ganforge.report.table import Best, Table, best_runs, build_table
 
@@ -92,13 +92,17 @@ def assemble(collection: Collection, figure_dir: Path) -> ReportContent:
         figures.append(Picture("Loss curves", caption, figure_dir / "loss_curves.png", "loss_curves.png"))
     else:
         notes.append("No history.csv with losses in any run: no loss curves.")
-    for key, title in (("fid", "FID"), ("fd_digits", "FD_digits")):
-        caption = plot_curves(runs, figure_dir / f"{key}.png", key)
+    kinds = {run.kind for run in runs}
+    for spec, value in metric_values():
+        if not value.curve:
+            continue
+        caption = plot_curves(runs, figure_dir / f"{value.key}.png", value.key)
         if caption:
-            figures.append(Picture(f"{title} against step and wall time", caption, figure_dir / f"{key}.png",
-                                   f"{key}.png"))
-        elif key == "fid" and any(not is_toy2d(run.dataset) for run in runs):
-            notes.append("No FID measured in any run (metrics.jsonl / history.csv): no FID curves.")
+            figures.append(Picture(f"{value.label} against step and wall time", caption,
+                                   figure_dir / f"{value.key}.png", f"{value.key}.png"))
+        elif spec.default and spec.data_kind in kinds:  # what these runs would normally have measured
+            notes.append(f"No {value.label} measured in any run (metrics.jsonl / history.csv): no {value.label} "
+                         "curves.")
     if collection.missing:
         notes.append(f"Planned by the sweep but not trained yet: {', '.join(collection.missing)}.")
     sources = [f"{run.name}: {run.path}" for run in runs]

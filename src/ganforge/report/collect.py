@@ -14,11 +14,12 @@ from typing import Any
 
 import yaml
 
+from ganforge.data import dataset_kind
 from ganforge.errors import GanforgeError
+from ganforge.metrics.specs import metric_values
 from ganforge.report.records import MetricRecord, generator_step, read_json, read_metric_records
 
 SWEEP_INDEX = "sweep.json"
-CURVE_METRICS = ("fid", "fd_digits")  # metrics drawn against step and wall time
 
 
 @dataclass
@@ -34,12 +35,20 @@ class RunSummary:
     eval_step: int | None  # the step those values measured
     history: dict[str, list[float]]
     final_png: Path | None
-    curves: dict[str, list[tuple[int, float | None, float]]] = field(default_factory=dict)  # fid, fd_digits
+    curves: dict[str, list[tuple[int, float | None, float]]] = field(default_factory=dict)  # of curve values
     axes: dict[str, Any] = field(default_factory=dict)
 
     @property
     def dataset(self) -> str:
         return str(self.config.get("data", "?"))
+
+    @property
+    def kind(self) -> str | None:
+        """The data kind of its dataset; None for a dataset name this version does not know."""
+        try:
+            return dataset_kind(self.dataset)
+        except GanforgeError:
+            return None
 
     @property
     def model_label(self) -> str:
@@ -158,7 +167,8 @@ def summarize_run(path: Path, name: str | None = None, axes: dict[str, Any] | No
     return RunSummary(name=name or path.name, path=path, config=config, step=step, seconds=seconds,
                       images_per_s=rate, values=values, protocols=protocols, eval_step=eval_step,
                       history=history, final_png=final if final.is_file() else None,
-                      curves={key: curve_points(records, history, key) for key in CURVE_METRICS},
+                      curves={value.key: curve_points(records, history, value.key)
+                              for _, value in metric_values() if value.curve},
                       axes=axes or {})
 
 

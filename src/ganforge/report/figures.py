@@ -1,4 +1,5 @@
-"""Comparison figures (matplotlib, Agg): loss curves overlaid, FID against step and against wall time.
+"""Comparison figures (matplotlib, Agg): loss curves overlaid, and each curve value of the metric registry
+(FID, FD_digits, HQ) against step and against wall time.
 
 Each run keeps one colour across every figure of a report. Figures are written as PNG; a figure with no
 data at all is not drawn (the report says why instead).
@@ -10,6 +11,7 @@ import math
 from pathlib import Path
 
 from ganforge.fileio import atomic_path
+from ganforge.metrics.specs import find_value, value_title
 from ganforge.report.collect import RunSummary
 
 SMOOTH_ABOVE = 80  # logged rows; shorter curves are drawn raw
@@ -100,10 +102,7 @@ def plot_loss_overlay(runs: list[RunSummary], out: Path) -> str | None:
     return f"Discriminator (top) and generator (bottom) loss against step, {smoothing}.{split}"
 
 
-CURVE_LABELS = {"fid": "FID", "fd_digits": "FD_digits (digit-classifier features, not FID)"}
-
-
-def plot_curves(runs: list[RunSummary], out: Path, key: str = "fid") -> str | None:
+def plot_curves(runs: list[RunSummary], out: Path, key: str) -> str | None:
     """Metric ``key`` against step (left) and training wall time (right); None when no run has it."""
     drawable = [(i, r) for i, r in enumerate(runs) if r.curves.get(key)]
     if not drawable:
@@ -125,8 +124,10 @@ def plot_curves(runs: list[RunSummary], out: Path, key: str = "fid") -> str | No
         by_time.set_xlim(0, 1.05 * max(times))
     by_step.set_xlabel("step")
     by_time.set_xlabel("training wall time (minutes)")
-    label = CURVE_LABELS.get(key, key)
-    by_step.set_ylabel(f"{label} (lower is better)")
+    label = value_title(key)
+    found = find_value(key)
+    better = found[1].better if found else None
+    by_step.set_ylabel(f"{label} ({better} is better)" if better else label)
     for axis in (by_step, by_time):
         axis.grid(alpha=0.3)
     by_step.legend(loc="best", fontsize=8)

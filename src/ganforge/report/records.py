@@ -12,14 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-# Values a metrics.jsonl record may carry, in the order reports show them.
-IMAGE_METRIC_KEYS = ("is", "is_std", "fid", "kid", "kid_std", "precision", "recall", "density", "coverage",
-                     "fd_digits")
-TOY2D_METRIC_KEYS = ("modes", "num_modes", "high_quality", "reverse_kl")
-METRIC_KEYS = IMAGE_METRIC_KEYS + TOY2D_METRIC_KEYS
-# Metric name (sweep files, --metrics) -> the record keys that say it was measured.
-METRIC_RECORD_KEYS = {"fid": ("fid",), "kid": ("kid",), "is": ("is",), "pr": ("precision", "recall"),
-                      "dc": ("density", "coverage"), "fd_digits": ("fd_digits",), "toy2d": ("modes", "high_quality")}
+from ganforge.data.base import POINTS
+from ganforge.fileio import read_jsonl
+from ganforge.metrics.specs import METRICS, find_value, legacy_protocol, value_keys
+
+# Data kinds as metrics.jsonl of older versions named them.
+LEGACY_KINDS = {"toy2d": POINTS}
 
 
 @dataclass(frozen=True)
@@ -38,7 +36,9 @@ class MetricRecord:
         return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
     def has(self, metric: str) -> bool:
-        return all(key in self.values for key in METRIC_RECORD_KEYS.get(metric, (metric,)))
+        """Whether this record measured ``metric`` (a registered name): it holds each of its column values."""
+        keys = [value.key for value in METRICS.get(metric).columns] if metric in METRICS else [metric]
+        return all(key in self.values for key in keys)
 
 
 def _number(value: Any) -> float | None:
@@ -52,33 +52,25 @@ def parse_record(raw: dict[str, Any]) -> MetricRecord:
     values: dict[str, float | None] = {}
     sources = [raw] + [raw[key] for key in ("values", "metrics") if isinstance(raw.get(key), dict)]
     for source in sources:
-        for key in METRIC_KEYS:
+        for key in value_keys():
             if key in source:
                 values[key] = _number(source[key])  # None keeps "measured but undefined" (reverse KL)
     protocol = raw.get("protocol")
-    if isinstance(protocol, str):  # toy2d records name their protocol ("pacgan-2d")
-        protocol = {"name": protocol, "num_fake": raw.get("samples")}
+    if isinstance(protocol, str):  # older toy2d records named their protocol ("pacgan-2d")
+        protocol = legacy_protocol(protocol, raw.get("samples"))
     step = raw.get("step")
+    kind = raw.get("kind")
+    if not isinstance(kind, str) or not kind:
+        found = find_value(next(iter(values), ""))
+        kind = found[0].data_kind if found else ""
     return MetricRecord(step=int(step) if isinstance(step, int) and not isinstance(step, bool) else None,
-                        kind=str(raw.get("kind", "image" if "fid" in values else "")),
-                        values=values, protocol=dict(protocol) if isinstance(protocol, dict) else {}, raw=raw)
+                        kind=LEGACY_KINDS.get(kind, kind), values=values,
+                        protocol=dict(protocol) if isinstance(protocol, dict) else {}, raw=raw)
 
 
 def read_metric_records(path: Path) -> list[MetricRecord]:
     """Every well-formed line of metrics.jsonl in file order; damaged or foreign lines are skipped."""
-    try:
-        lines = Path(path).read_text().splitlines()
-    except OSError:
-        return []
-    records = []
-    for line in lines:
-        try:
-            raw = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(raw, dict):
-            records.append(parse_record(raw))
-    return records
+    return [parse_record(raw) for raw in read_jsonl(path)]
 
 
 def read_json(path: Path) -> dict[str, Any] | None:

@@ -9,61 +9,32 @@ protocol.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ganforge.config import data_kind
+from ganforge.metrics.specs import (
+    LOWER,
+    MISSING,
+    MetricSpec,
+    MetricValue,
+    describe_protocol_parts,
+    ranking_metrics,
+    show_value,
+    specs,
+)
 from ganforge.report.collect import RunSummary
 
-MISSING = "—"
-IMAGE_COLUMNS = ("IS", "FID", "KID", "precision", "recall", "density", "coverage")
-TOY2D_COLUMNS = ("modes", "HQ", "reverse KL")
 
-
-def _fixed(digits: int) -> Callable[[float], str]:
-    return lambda v: f"{v:.{digits}f}"
-
-
-def with_std(values: dict[str, float | None], key: str, fmt: Callable[[float], str]) -> str:
-    value = values.get(key)
-    if value is None:
-        return MISSING
-    std = values.get(f"{key}_std")
-    return f"{fmt(value)} ± {fmt(std)}" if std is not None else fmt(value)
-
-
-def plain(values: dict[str, float | None], key: str, fmt: Callable[[float], str]) -> str:
-    value = values.get(key)
-    return MISSING if value is None else fmt(value)
-
-
-IMAGE_CELLS: dict[str, Callable[[dict[str, float | None]], str]] = {
-    "IS": lambda v: with_std(v, "is", _fixed(2)),
-    "FID": lambda v: plain(v, "fid", _fixed(2)),
-    "KID": lambda v: with_std(v, "kid", _fixed(4)),
-    "precision": lambda v: plain(v, "precision", _fixed(3)),
-    "recall": lambda v: plain(v, "recall", _fixed(3)),
-    "density": lambda v: plain(v, "density", _fixed(3)),
-    "coverage": lambda v: plain(v, "coverage", _fixed(3)),
-    "FD_digits": lambda v: plain(v, "fd_digits", _fixed(2)),
-}
-# Shown only when some run has it: a digits-only monitor, not one of the field's standard columns.
-OPTIONAL_IMAGE_COLUMNS = {"FD_digits": "fd_digits"}
-
-
-def modes_cell(values: dict[str, float | None]) -> str:
-    modes, total = values.get("modes"), values.get("num_modes")
-    if modes is None:
-        return MISSING
-    return f"{modes:.0f}/{total:.0f}" if total is not None else f"{modes:.0f}"
-
-
-TOY2D_CELLS: dict[str, Callable[[dict[str, float | None]], str]] = {
-    "modes": modes_cell,
-    "HQ": lambda v: plain(v, "high_quality", lambda x: f"{100 * x:.1f}%"),
-    "reverse KL": lambda v: plain(v, "reverse_kl", _fixed(3)),
-}
+def metric_columns(runs: list[RunSummary]) -> list[tuple[MetricSpec, MetricValue]]:
+    """The registry's column values for the data kinds of ``runs``: each kind's standard metrics (in
+    ``all`` or its default), plus opt-in ones (FD_digits) that some run measured."""
+    kinds = {run.kind for run in runs}
+    columns: list[tuple[MetricSpec, MetricValue]] = []
+    for spec in specs():
+        measured = any(key in run.values for run in runs for key in spec.keys)
+        if spec.data_kind in kinds and (spec.in_all or spec.default or measured):
+            columns += [(spec, value) for value in spec.columns]
+    return columns
 
 
 def duration(seconds: float | None) -> str:
@@ -78,14 +49,12 @@ def duration(seconds: float | None) -> str:
 # -- protocols --------------------------------------------------------------------------------------
 
 def describe_protocol(protocol: dict[str, Any]) -> str:
-    """One line: N fake / N real, extractor (weights hash), reference; toy2d: its named protocol."""
+    """One line: N fake / N real, extractor (weights hash), reference, resize, and what the metrics add
+    (KID subsets, the PacGAN 2-D rules)."""
     if not protocol:
         return "not recorded"
-    name = protocol.get("name")
-    if name == "pacgan-2d":
-        return (f"N fake {protocol.get('num_fake', '?')} points; PacGAN 2-D protocol (high quality = within 3 std "
-                "of the nearest mode; reverse KL over modes)")
-    parts = [f"N fake {protocol.get('num_fake', '?')}"]
+    unit = protocol.get("unit")
+    parts = [f"N fake {protocol.get('num_fake', '?')}" + (f" {unit}" if unit else "")]
     if "num_real" in protocol:
         parts[0] += f" / N real {protocol['num_real']}"
     extractor = protocol.get("feature_extractor")
@@ -100,9 +69,10 @@ def describe_protocol(protocol: dict[str, Any]) -> str:
         parts.append(f"reference {reference}" + (f" ({', '.join(details)})" if details else ""))
     if protocol.get("resize"):
         parts.append(f"resize {protocol['resize']}")
-    if protocol.get("kid_subset_size"):
-        parts.append(f"KID subsets {protocol.get('kid_subsets')}x{protocol['kid_subset_size']}")
-    if name and not extractor:
+    described = describe_protocol_parts(protocol)
+    parts += described
+    name = protocol.get("name")
+    if name and not extractor and not described:
         parts.append(str(name))
     return "; ".join(parts)
 
@@ -137,62 +107,82 @@ class Best:
     note: str = ""  # e.g. protocols differ
 
 
-def _rank_rules() -> list[tuple[str, str, Callable[[RunSummary], tuple | None]]]:
-    """(metric, wording, key to minimise) in order of preference: the first metric any run of a dataset has
-    decides for that dataset."""
-
-    def value(key: str, sign: float = 1.0) -> Callable[[RunSummary], tuple | None]:
-        def get(run: RunSummary) -> tuple | None:
-            v = run.values.get(key)
-            return None if v is None or not math.isfinite(v) else (sign * v,)
-        return get
-
-    def toy(run: RunSummary) -> tuple | None:
-        modes, kl = run.values.get("modes"), run.values.get("reverse_kl")
-        if modes is None:
-            return None
-        return (-modes, kl if kl is not None else math.inf)
-
-    return [("fid", "lowest FID", value("fid")), ("kid", "lowest KID (no FID measured)", value("kid")),
-            ("fd_digits", "lowest FD_digits (digit-classifier features, not FID; no FID or KID measured)",
-             value("fd_digits")),
-            ("modes", "most modes captured, then lowest reverse KL (PacGAN 2-D)", toy)]
+def rank_key(spec: MetricSpec, run: RunSummary) -> tuple[float, ...] | None:
+    """What ``spec`` minimises to rank ``run`` (its rank_by values, each signed by its direction); None when
+    the run lacks the first of them. A later value that is missing or undefined ranks last."""
+    first = run.values.get(spec.rank_by[0])
+    if first is None or not math.isfinite(first):
+        return None
+    key: list[float] = []
+    for name in spec.rank_by:
+        number = run.values.get(name)
+        if number is None or not math.isfinite(number):
+            key.append(math.inf)
+        else:
+            key.append(number if spec.value(name).better == LOWER else -number)
+    return tuple(key)
 
 
-def kid_dissent(group: list[RunSummary], winner: RunSummary) -> str:
-    """Say so when KID (unbiased at small N, unlike FID) prefers another run than FID does."""
-    kids = [(run.values["kid"], run) for run in group if run.values.get("kid") is not None]
-    if not kids or winner.values.get("kid") is None:
-        return ""
-    best_kid, best = min(kids, key=lambda item: item[0])
-    if best is winner:
-        return ""
-    return f"KID ranks {best.name} first ({best_kid:.4g} vs {winner.values['kid']:.4g})"
+def either(words: list[str]) -> str:
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} or {words[-1]}"
+
+
+def ranking_reason(spec: MetricSpec, earlier: list[MetricSpec], winner: RunSummary) -> str:
+    """'lowest KID (no FID measured): 0.02': which metric decided, why that one, and the winner's value."""
+    wording = ", then ".join(spec.value(name).phrase for name in spec.rank_by)
+    notes = [spec.note] if spec.note else []
+    if earlier:
+        notes.append(f"no {either([other.value(other.rank_by[0]).label for other in earlier])} measured")
+    if notes:
+        wording += f" ({'; '.join(notes)})"
+    if len(spec.rank_by) == 1:
+        return f"{wording}: {winner.values[spec.rank_by[0]]:.4g}"
+    shown = [f"{spec.value(name).label} {show_value(spec, spec.value(name), winner.values)}" for name in spec.rank_by]
+    return f"{wording}: {', '.join(shown)}"
+
+
+def ranked(spec: MetricSpec, group: list[RunSummary]) -> list[tuple[tuple[float, ...], int, RunSummary]]:
+    scored = [(rank_key(spec, run), i, run) for i, run in enumerate(group)]
+    return [(key, i, run) for key, i, run in scored if key is not None]
+
+
+def dissent(group: list[RunSummary], winner: RunSummary, later: list[MetricSpec]) -> list[str]:
+    """Say so when a less trusted metric (KID: unbiased at small N, unlike FID) prefers another run."""
+    notes = []
+    for spec in later:
+        scored = ranked(spec, group)
+        if not scored or rank_key(spec, winner) is None:
+            continue
+        _, _, best = min(scored, key=lambda item: (item[0], item[1]))
+        if best is not winner:
+            value = spec.value(spec.rank_by[0])
+            notes.append(f"{value.label} ranks {best.name} first ({best.values[value.key]:.4g} vs "
+                         f"{winner.values[value.key]:.4g})")
+    return notes
 
 
 def best_runs(runs: list[RunSummary]) -> tuple[list[Best], list[str]]:
-    """The best run of each dataset and the datasets no metric could rank."""
+    """The best run of each dataset, decided by the most trusted ranking metric of its data kind that any
+    of its runs measured, and the datasets no metric could rank."""
     datasets: dict[str, list[RunSummary]] = {}
     for run in runs:
         datasets.setdefault(run.dataset, []).append(run)
     best: list[Best] = []
     unranked: list[str] = []
     for dataset, group in datasets.items():
-        for metric, wording, key in _rank_rules():
-            scored = [(key(run), i, run) for i, run in enumerate(group) if key(run) is not None]
+        rules = ranking_metrics(group[0].kind)
+        for position, spec in enumerate(rules):
+            scored = ranked(spec, group)
             if not scored:
                 continue
             _, _, winner = min(scored, key=lambda item: (item[0], item[1]))
-            shown = winner.values.get(metric)
-            reason = f"{wording}: {shown:.4g}" if metric != "modes" else \
-                f"{wording}: {modes_cell(winner.values)} modes, reverse KL {plain(winner.values, 'reverse_kl', _fixed(3))}"
-            protocols = {describe_protocol(r.protocols.get(metric, {})) for _, _, r in scored}
-            note = "measured under different protocols: values are not strictly comparable" if len(protocols) > 1 else ""
+            first = spec.rank_by[0]
+            protocols = {describe_protocol(r.protocols.get(first, {})) for _, _, r in scored}
+            notes = ["measured under different protocols: values are not strictly comparable"] if len(protocols) > 1 else []
             if len(scored) < len(group):
-                note = "; ".join(filter(None, [note, f"{len(group) - len(scored)} run(s) without {metric} not ranked"]))
-            if metric == "fid":
-                note = "; ".join(filter(None, [note, kid_dissent(group, winner)]))
-            best.append(Best(dataset, winner.name, reason, note))
+                notes.append(f"{len(group) - len(scored)} run(s) without {spec.name} not ranked")
+            notes += dissent(group, winner, rules[position + 1:])
+            best.append(Best(dataset, winner.name, ranking_reason(spec, rules[:position], winner), "; ".join(notes)))
             break
         else:
             unranked.append(dataset)
@@ -211,14 +201,9 @@ class Table:
 
 
 def build_table(runs: list[RunSummary], best: list[Best]) -> Table:
-    kinds = {data_kind(r.dataset) for r in runs}
+    columns = metric_columns(runs)
     header = ["run", "model", "dataset", "loss", "steps", "wall time", "img/s"]
-    image_columns = list(IMAGE_COLUMNS) + [column for column, key in OPTIONAL_IMAGE_COLUMNS.items()
-                                           if any(key in run.values for run in runs)]
-    if "image" in kinds:
-        header += image_columns
-    if "toy2d" in kinds:
-        header += TOY2D_COLUMNS
+    header += [value.label for _, value in columns]
     header.append("protocol")
     winners = {(b.dataset, b.run) for b in best}
     legend: list[str] = []
@@ -228,10 +213,7 @@ def build_table(runs: list[RunSummary], best: list[Best]) -> Table:
         cells = [run.name, run.model_label, run.dataset, str(run.config.get("loss", MISSING)),
                  str(run.step) if run.step is not None else MISSING, duration(run.seconds),
                  f"{run.images_per_s:.0f}" if run.images_per_s else MISSING]
-        if "image" in kinds:
-            cells += [IMAGE_CELLS[c](run.values) for c in image_columns]
-        if "toy2d" in kinds:
-            cells += [TOY2D_CELLS[c](run.values) for c in TOY2D_COLUMNS]
+        cells += [show_value(spec, value, run.values) for spec, value in columns]
         labels = []
         for text in run_protocols(run):
             if text not in legend:

@@ -29,8 +29,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ganforge.errors import GanforgeError
-from ganforge.fileio import atomic_write_text
-from ganforge.report.records import METRIC_KEYS, generator_step, read_metric_records
+from ganforge.fileio import append_jsonl, atomic_write_text
+from ganforge.metrics.specs import describe_values
+from ganforge.report.records import generator_step, read_metric_records
 from ganforge.report.table import duration
 from ganforge.sweeps.spec import PlannedRun, Sweep
 from ganforge.sweeps.state import DONE, EVALUATE, NEW, RESTART, RESUME, missing_metrics, run_status
@@ -88,32 +89,10 @@ def write_index(sweep: Sweep) -> None:
 
 
 def append_summary(sweep: Sweep, run: PlannedRun, outcome: Outcome) -> None:
-    # One short write per line: lines from parallel workers never interleave (O_APPEND).
-    with open(sweep.out / SUMMARY_FILE, "a") as handle:
-        handle.write(json.dumps(outcome.record(run), default=str) + "\n")
+    append_jsonl(sweep.out / SUMMARY_FILE, outcome.record(run))
 
 
 # -- progress lines -----------------------------------------------------------------------------------
-
-def format_metrics(values: dict[str, float | None]) -> str:
-    """'fid 45.21, kid 0.0312' or 'modes 7/8, HQ 84.2%, reverse KL 0.123'; '—' for undefined values."""
-    labels = {"high_quality": "HQ", "reverse_kl": "reverse KL"}
-    parts = []
-    for key in METRIC_KEYS:
-        if key not in values or key.endswith("_std") or key == "num_modes":
-            continue
-        value = values[key]
-        if value is None:
-            text = "—"
-        elif key == "modes" and values.get("num_modes") is not None:
-            text = f"{value:.0f}/{values['num_modes']:.0f}"
-        elif key == "high_quality":
-            text = f"{100 * value:.1f}%"
-        else:
-            text = f"{value:.4g}"
-        parts.append(f"{labels.get(key, key)} {text}")
-    return ", ".join(parts)
-
 
 def starting(action: str, step: int, steps: int) -> str:
     return {NEW: f"training {steps} steps", RESTART: f"restarting (stopped before its first checkpoint), {steps} steps",
@@ -137,7 +116,7 @@ def describe(outcome: Outcome) -> str:
         text = f"{verb} to step {outcome.steps} in {duration(outcome.train_seconds)}{rate}"
     if outcome.metrics:
         evaluated = f" (evaluated in {duration(outcome.eval_seconds)})" if outcome.eval_seconds is not None else ""
-        text += f"; {format_metrics(outcome.metrics)}{evaluated}"
+        text += f"; {describe_values(outcome.metrics)}{evaluated}"
     return text
 
 

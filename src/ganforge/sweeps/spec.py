@@ -5,8 +5,9 @@ Schema (every key but ``grid``/``runs`` optional; unknown keys are errors with t
     name: digits5k-study          # default: the file's stem; names the default output folder runs/<name>
     description: free text        # shown at the top of the comparison report
     out: runs/digits5k-study      # output folder, relative to the working directory (--out overrides)
-    metrics: [fid, kid]           # evaluation after training: image metrics (fid, kid, is, pr, dc, all)
-                                  # for image runs, `toy2d` (PacGAN modes / HQ / reverse KL) for 2-D runs
+    metrics: [fid, kid]           # evaluation after training, by name from the metric registry; each run
+                                  # gets those of its data kind: image metrics (fid, kid, is, pr, dc,
+                                  # all) for image runs, `toy2d` (PacGAN modes / HQ / reverse KL) for 2-D runs
     evaluation:                   # how the metrics are measured
       samples: 5000               # generated samples (N fake); default 5000 (images), 2500 (toy2d)
       reference: null             # reference dataset spec; default: each run's own training set
@@ -42,9 +43,7 @@ from ganforge.errors import GanforgeError, did_you_mean
 
 TOP_KEYS = ("name", "description", "out", "metrics", "evaluation", "settings", "grid", "runs")
 EVALUATION_KEYS = ("samples", "reference", "reference_samples", "seed", "device")
-TOY2D_METRIC = "toy2d"
-DEFAULT_IMAGE_SAMPLES = 5000
-DEFAULT_TOY2D_SAMPLES = 2500  # the PacGAN protocol
+DEFAULT_SAMPLES = 5000  # unless the metrics' protocol prescribes a count (toy2d: 2500)
 # The sweep decides where each run lives; letting a run pick its own folder would break resuming.
 FORBIDDEN_RUN_KEYS = ("run_dir",)
 RUN_NAME_KEY = "name"
@@ -61,24 +60,18 @@ class EvaluationSpec:
     seed: int = 0
     device: str = "auto"
 
-    @property
-    def image_metrics(self) -> tuple[str, ...]:
-        return tuple(m for m in self.metrics if m != TOY2D_METRIC)
+    def metrics_for(self, kind: str) -> tuple[str, ...]:
+        """The metrics a run of this data kind gets (image or points); empty means train only."""
+        from ganforge.metrics.specs import METRICS
 
-    @property
-    def toy2d(self) -> bool:
-        return TOY2D_METRIC in self.metrics
+        return tuple(name for name in self.metrics if METRICS.get(name).data_kind == kind)
 
     def samples_for(self, kind: str) -> int:
+        from ganforge.metrics.specs import METRICS, protocol_samples
+
         if self.samples is not None:
             return self.samples
-        return DEFAULT_TOY2D_SAMPLES if kind == "toy2d" else DEFAULT_IMAGE_SAMPLES
-
-    def metrics_for(self, kind: str) -> tuple[str, ...]:
-        """The metrics a run of this data kind gets ('toy2d' or 'image'); empty means train only."""
-        if kind == "toy2d":
-            return (TOY2D_METRIC,) if self.toy2d else ()
-        return self.image_metrics
+        return protocol_samples([METRICS.get(name) for name in self.metrics_for(kind)]) or DEFAULT_SAMPLES
 
     def to_dict(self) -> dict[str, Any]:
         return {"metrics": list(self.metrics), "samples": self.samples, "reference": self.reference,
@@ -159,7 +152,7 @@ def run_keys(raw: Mapping[Any, Any], where: str) -> dict[str, Any]:
 
 
 def parse_metrics(value: Any, where: str) -> tuple[str, ...]:
-    from ganforge.metrics.specs import METRICS, resolve_metrics
+    from ganforge.metrics.specs import resolve_metrics
 
     if value is None:
         return ()
@@ -167,16 +160,10 @@ def parse_metrics(value: Any, where: str) -> tuple[str, ...]:
         value = [v for v in value.split(",") if v.strip()]
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise GanforgeError(f"{where} must be a list of metric names like [fid, kid], got {value!r}")
-    names = [v.strip().lower() for v in value]
-    toy = [TOY2D_METRIC] if TOY2D_METRIC in names else []
-    image_names = [n for n in names if n != TOY2D_METRIC]
-    for name in image_names:
-        if name != "all" and name not in METRICS:
-            choices = [*METRICS.names(), "all", TOY2D_METRIC]
-            raise GanforgeError(f"unknown metric '{name}' in {where}{did_you_mean(name, choices)}; "
-                                f"choose from: {', '.join(choices)}")
-    image = [spec.name for spec in resolve_metrics(image_names)] if image_names else []
-    return (*image, *toy)
+    try:
+        return tuple(spec.name for spec in resolve_metrics(value, option="metrics:"))
+    except GanforgeError as exc:
+        raise GanforgeError(f"{where}: {exc}") from None
 
 
 def _optional_int(value: Any, key: str, where: str, minimum: int = 1) -> int | None:
@@ -367,13 +354,16 @@ def plan_runs(raw: dict[str, Any], source: str, out: Path) -> tuple[PlannedRun, 
 
 def check_metrics_apply(evaluation: EvaluationSpec, runs: tuple[PlannedRun, ...], source: str) -> None:
     """A metric that measures no run of the sweep is almost certainly a mistake: say so up front."""
-    kinds = {run.kind for run in runs}
-    if evaluation.image_metrics and "image" not in kinds:
-        raise GanforgeError(f"{source}: metrics {', '.join(evaluation.image_metrics)} measure images, but every "
-                            f"run trains on 2-D points; use metrics: [{TOY2D_METRIC}]")
-    if evaluation.toy2d and "toy2d" not in kinds:
-        raise GanforgeError(f"{source}: metric {TOY2D_METRIC} measures 2-D toy runs, but no run trains on "
-                            "toy2d:...; use image metrics such as fid, kid")
+    from ganforge.data import KIND_NOUNS, kind_sources
+    from ganforge.metrics.specs import kind_metrics
+
+    kinds = sorted({run.kind for run in runs})
+    for kind, noun in KIND_NOUNS.items():
+        unused = evaluation.metrics_for(kind)
+        if unused and kind not in kinds:
+            fitting = [spec.name for k in kinds for spec in kind_metrics(k) if spec.default]
+            raise GanforgeError(f"{source}: metrics {', '.join(unused)} measure {noun}, but no run trains on "
+                                f"{' or '.join(kind_sources(kind))}; use metrics: [{', '.join(fitting)}]")
 
 
 def load_sweep(path: Path, out: Path | None = None) -> Sweep:

@@ -24,7 +24,7 @@ from PIL import Image
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from ganforge.data.base import to_uint8
+from ganforge.data.base import POINTS, to_uint8
 from ganforge.errors import GanforgeError
 from ganforge.models.base import ModelSpec
 from ganforge.models.io import SPEC_FILE, WEIGHTS_FILE, GeneratorInfo, read_generator_info
@@ -142,6 +142,11 @@ class LoadedGenerator:
         return self.info.spec
 
     @property
+    def makes_points(self) -> bool:
+        """2-D points (scatter plots) rather than images (grids), as generator.json records."""
+        return self.info.kind == POINTS
+
+    @property
     def is_ema(self) -> bool:
         return bool(self.info.meta.get("ema"))
 
@@ -163,7 +168,7 @@ class LoadedGenerator:
 def _reference_points(info: GeneratorInfo) -> torch.Tensor | None:
     """A few training points for 2-D scatters, when the dataset is available without downloading."""
     dataset = info.meta.get("dataset")
-    if info.spec.resolution != 0 or not isinstance(dataset, str):
+    if info.kind != POINTS or not isinstance(dataset, str):
         return None
     try:
         from ganforge.data import load_dataset
@@ -308,7 +313,7 @@ def sample_picture(loaded: LoadedGenerator, seed: int, num: int, *, classes: Seq
     """The picture of ``num`` samples of ``seed``: a grid for images, a scatter plot for points."""
     spec = loaded.spec
     batches = generate_batches(loaded, seed, num, classes=classes, truncation=truncation, batch_size=batch_size)
-    if spec.resolution == 0:
+    if loaded.makes_points:
         parts = [(x, y) for x, y in batches]
         points = torch.cat([x for x, _ in parts])
         labels = None if parts[0][1] is None else torch.cat([y for _, y in parts])
@@ -339,7 +344,7 @@ def interpolation_pictures(loaded: LoadedGenerator, seed_a: int, seed_b: int, fr
     labels = labels_for(spec.num_classes, classes, num)
     outputs = [run_generator(loaded, z, labels) for z in
                interpolation_latents(spec.z_dim, seed_a, seed_b, steps, num, truncation)]
-    limits = scatter_limits(*outputs, loaded.reference) if spec.resolution == 0 else None
+    limits = scatter_limits(*outputs, loaded.reference) if loaded.makes_points else None
     return [render_batch(loaded, out, labels, classes, nrow, limits) for out in outputs]
 
 

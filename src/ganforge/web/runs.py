@@ -24,16 +24,16 @@ MAX_DEPTH = 4  # RUNS_DIR/<group>/<group>/<run>: deep enough for sweeps, bounded
 MAX_RUNS = 500
 SKIP_DIRS = {"checkpoints", "samples", "tb", "__pycache__", "node_modules"}
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_.+=@,-]+(/[A-Za-z0-9_.+=@,-]+)*$")
-# Metrics worth a "best" column, and which way is better.
-LOWER_IS_BETTER = ("fid", "kid", "reverse_kl")
-HIGHER_IS_BETTER = ("is", "precision", "recall", "density", "coverage", "modes", "high_quality")
-# Training pictures the page may show: public name -> path inside the run folder.
-ARTIFACTS = {
-    "loss_curves.png": "loss_curves.png",
-    "fid_curve.png": "fid_curve.png",
-    "progress.gif": "progress.gif",
-    "final.png": "samples/final.png",
-}
+
+
+def artifacts() -> dict[str, str]:
+    """Training pictures the page may show: public name -> path inside the run folder; the only files of a
+    run it serves. The metric curves are those --eval-every can draw, one per registered metric value."""
+    from ganforge.metrics.specs import metric_values
+
+    curves = {value.curve_file: value.curve_file for _, value in metric_values()}
+    return {"loss_curves.png": "loss_curves.png", **curves, "progress.gif": "progress.gif",
+            "final.png": "samples/final.png"}
 
 
 @dataclass(frozen=True)
@@ -90,7 +90,11 @@ def run_file(entry: RunEntry, root: Path, relative: str) -> Path | None:
 
 
 def best_metrics(lines: list[str]) -> dict[str, dict[str, float]]:
-    """metric -> {"value", "step"} of its best evaluation, from metrics.jsonl lines (bad lines skipped)."""
+    """value key -> {"value", "step"} of its best evaluation, for every value of the metric registry that
+    has a better direction, from metrics.jsonl lines (bad lines skipped)."""
+    from ganforge.metrics.specs import metric_values
+
+    ranked = [value for _, value in metric_values() if value.better]
     best: dict[str, dict[str, float]] = {}
     for line in lines:
         try:
@@ -99,15 +103,13 @@ def best_metrics(lines: list[str]) -> dict[str, dict[str, float]]:
             continue
         if not isinstance(record, dict):
             continue
-        for key in LOWER_IS_BETTER + HIGHER_IS_BETTER:
-            value = record.get(key)
+        for metric in ranked:
+            value = record.get(metric.key)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
                 continue
-            current = best.get(key)
-            better = current is None or (value < current["value"] if key in LOWER_IS_BETTER
-                                         else value > current["value"])
-            if better:
-                best[key] = {"value": float(value), "step": record.get("step")}
+            current = best.get(metric.key)
+            if current is None or metric.better_than(value, current["value"]):
+                best[metric.key] = {"value": float(value), "step": record.get("step")}
     return best
 
 
@@ -142,14 +144,14 @@ def run_summary(entry: RunEntry, root: Path) -> dict[str, Any]:
         loss=config.get("loss"),
         steps=meta.get("step"),
         ema=bool(meta.get("ema")),
-        kind="points" if spec.resolution == 0 else "images",
+        kind=info.kind,
         resolution=spec.resolution,
         channels=spec.channels,
         z_dim=spec.z_dim,
         num_classes=spec.num_classes,
         class_names=class_names or [str(i) for i in range(spec.num_classes)],
         best=best_metrics(metrics_text.splitlines()) if metrics_text else {},
-        artifacts=[name for name, rel in ARTIFACTS.items() if run_file(entry, root, rel) is not None],
+        artifacts=[name for name, rel in artifacts().items() if run_file(entry, root, rel) is not None],
     )
     if weights is None:
         summary["error"] = f"no {WEIGHTS_FILE} yet (still training?)"

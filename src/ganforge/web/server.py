@@ -390,14 +390,15 @@ class Handler(BaseHTTPRequestHandler):
         self.send_bytes(200, body, "image/gif")
 
     def api_artifact(self, query: str) -> None:
-        from ganforge.web.runs import ARTIFACTS, run_file
+        from ganforge.web.runs import artifacts, run_file
 
         params = parse_query(query, {"run", "name"})
         name = params.get("name", "")
-        if name not in ARTIFACTS:
-            raise ApiError(400, f"unknown artifact; choose one of: {', '.join(ARTIFACTS)}")
+        served = artifacts()
+        if name not in served:
+            raise ApiError(400, f"unknown artifact; choose one of: {', '.join(served)}")
         entry = self.server.lookup(params.get("run", ""))
-        path = run_file(entry, self.server.runs_root, ARTIFACTS[name])
+        path = run_file(entry, self.server.runs_root, served[name])
         if path is None:
             raise ApiError(404, f"this run has no {name}")
         self.send_bytes(200, path.read_bytes(), CONTENT_TYPES[path.suffix])

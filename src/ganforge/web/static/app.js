@@ -100,7 +100,8 @@ function selectRun(id) {
 function renderArtifacts(run) {
   const box = $("artifacts");
   box.replaceChildren();
-  const names = ["loss_curves.png", "fid_curve.png", "progress.gif"].filter((n) => (run.artifacts || []).includes(n));
+  // Every training picture the server lists (loss curves, metric curves, progress.gif) but the final grid.
+  const names = (run.artifacts || []).filter((n) => n !== "final.png");
   $("no-artifacts").hidden = names.length > 0;
   for (const name of names) {
     const figure = document.createElement("figure");
