@@ -23,7 +23,6 @@ compute at once so that a burst queues instead of exhausting memory.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import math
 import re
@@ -39,6 +38,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from ganforge.errors import GanforgeError
 from ganforge.sampling import MAX_SEED, MAX_TRUNCATION, MIN_TRUNCATION
+from ganforge.web.hosts import host_header_name, is_loopback_name
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7860
@@ -64,30 +64,6 @@ STATIC_FILES = {
     "/favicon.ico": ("favicon.svg", "image/svg+xml"),
 }
 CONTENT_TYPES = {".png": "image/png", ".gif": "image/gif"}
-LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
-
-
-def is_loopback_name(name: str) -> bool:
-    """``localhost`` or a loopback address literal (127.0.0.0/8, ::1); a DNS name never is, even one that
-    starts with ``127.``, since it can be made to point anywhere."""
-    if name in LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
-
-
-def host_header_name(header: str) -> str | None:
-    """The host part of a Host header (``name``, ``name:port``, ``[v6]:port``), lower case; None if malformed."""
-    host = header.strip().lower()
-    if host.startswith("["):
-        inside, sep, rest = host[1:].partition("]")
-        return inside if sep and (not rest or (rest.startswith(":") and rest[1:].isdigit())) else None
-    name, sep, port = host.partition(":")
-    if sep and not port.isdigit():
-        return None
-    return name or None
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob:; "
                                "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
