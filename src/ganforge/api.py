@@ -10,6 +10,7 @@ dataset ``python:<content digest>`` (so a cached reference for one dataset is ne
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import inspect
 import time
@@ -203,3 +204,37 @@ def evaluate(generator: Any, *, reference: Any = None, metrics: str | Sequence[s
         return evaluate_generator(generator, num_samples or 10_000, "fid" if metrics == "auto" else metrics,
                                   reference=reference_name, reference_samples=reference_samples, device=device,
                                   cache_dir=folder)
+
+
+@contextmanager
+def _custom_generator(generator: nn.Module | None) -> Iterator[None]:
+    """While serving: runs trained on your own modules rebuild their generator from ``generator``."""
+    if generator is None:
+        yield
+        return
+    _check_forward(generator, "generator", "z")
+
+    def build(spec: ModelSpec) -> tuple[nn.Module, nn.Module]:
+        return copy.deepcopy(generator), nn.Identity()  # a fresh copy per run; D is never used here
+
+    family = ModelFamily(CUSTOM_FAMILY, f"your {type(generator).__name__}", build=build, check=lambda spec: None,
+                         resolutions=(), data_kinds=("image", "points"))
+    with _registered(MODELS, CUSTOM_FAMILY, family):
+        yield
+
+
+@contextmanager
+def serving(runs_dir: str | Path, *, generator: nn.Module | None = None, host: str = "127.0.0.1",
+            port: int = 0) -> Iterator[Any]:
+    """The ``ganforge serve`` page on a background thread for the duration of the block (a notebook, a
+    script); ``server.url`` is its address. ``generator=``: an instance of your class, for runs trained
+    with ``train(generator=..., discriminator=...)``."""
+    from ganforge.web.server import start_in_thread
+
+    with _custom_generator(generator):
+        server = start_in_thread(Path(runs_dir), host, port)
+        try:
+            yield server
+        finally:
+            server.shutdown()
+            server.server_close()
