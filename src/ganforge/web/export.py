@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from ganforge.errors import GanforgeError
@@ -28,6 +28,22 @@ MANIFEST_VERSION = 1
 MODEL_FILE = "generator.onnx"
 RUNTIME_FOLDER = "ort/"
 ARTIFACT_FOLDER = "artifacts/"
+LOCAL_KEYS = ("run_dir", "cache_dir")  # config keys that only name folders of the exporting machine
+
+
+def without_folders(text: str) -> str:
+    """A published page names no local folder: ``folder:/home/me/pics`` -> ``folder:pics``, ``/x/r.npz`` -> ``r.npz``."""
+    if "/" not in text and "\\" not in text:
+        return text
+    kind, sep, rest = text.partition(":")
+    if sep and len(kind) > 1 and "/" not in kind and "\\" not in kind:  # a source prefix, not a drive letter
+        return f"{kind}:{without_folders(rest)}"
+    return PurePosixPath(text.replace("\\", "/")).name or text
+
+
+def public_config(config: dict[str, Any]) -> dict[str, Any]:
+    return {key: without_folders(value) if isinstance(value, str) else value
+            for key, value in config.items() if key not in LOCAL_KEYS}
 
 
 def run_name(loaded: Any) -> str:
@@ -63,9 +79,9 @@ def manifest(loaded: Any, runtime: Any, pictures: dict[str, Path]) -> dict[str, 
         "model": {"family": spec.family, "z_dim": spec.z_dim, "resolution": spec.resolution,
                   "channels": spec.channels, "num_classes": spec.num_classes, "width": spec.width,
                   "options": spec.options, "steps": meta.get("step"), "ema": loaded.is_ema},
-        "dataset": str(meta.get("dataset", "?")),
+        "dataset": without_folders(str(meta.get("dataset", "?"))),
         "classes": [{"index": i, "name": name} for i, name in enumerate(names)],
-        "run": {"name": run_name(loaded), "loss": config.get("loss"), "config": config},
+        "run": {"name": run_name(loaded), "loss": config.get("loss"), "config": public_config(config)},
         "metrics": metric_records(loaded.folder),
         "onnx": {"file": MODEL_FILE, **signature(spec)},
         "sampler": {**SAMPLER, "module": "static/sampler.js",
