@@ -21,8 +21,9 @@ The portable sampler (``SAMPLER``, version 1), bit for bit the same in Python an
   in order of j, takes the next normal ``k >= D`` of the same stream with ``|n_k| <= T`` (comparing the
   float32 value with T in float64).
 
-Version 1 replaced NumPy's SeedSequence/PCG64 streams (ganforge 0.1): seeds give other latents than
-before (see CHANGELOG.md).
+Version 1 replaced the NumPy SeedSequence/PCG64 streams of earlier ganforge versions (torch's CPU generator
+was never an option: it keeps only 32 bits of a seed); seeds now give other latents than before (see
+CHANGELOG.md).
 """
 
 from __future__ import annotations

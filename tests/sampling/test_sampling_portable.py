@@ -9,6 +9,7 @@ import shutil
 import struct
 import subprocess
 from importlib import resources
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -120,10 +121,10 @@ def test_the_page_sampler_gives_the_same_float32_bits_under_node() -> None:
     node = shutil.which("node")
     if node is None:
         pytest.fail("node is needed to run the page's sampler (apt-get install nodejs)")
-    path = resources.files("ganforge.web").joinpath("static", "sampler.js")
+    path = Path(str(resources.files("ganforge.web").joinpath("static", "sampler.js")))
     cases = [[7, 16, 64, 0, None], [0, 128, 8, 0, None], [7, 16, 5, 3, 0.7], [2**31 - 1, 33, 4, 2**32 - 4, None],
              [42, 100, 6, 10, 0.01], [9, 512, 3, 0, 1.0], [1, 7, 200, 0, 2.5]]
-    script = NODE_SCRIPT % json.dumps(path.as_uri() if hasattr(path, "as_uri") else f"file://{path}")
+    script = NODE_SCRIPT % json.dumps(path.as_uri())
     result = subprocess.run([node, "--input-type=module", "-e", script, json.dumps(cases)], capture_output=True,
                             text=True, timeout=120, check=True)
     for case, hex_bits in zip(cases, json.loads(result.stdout), strict=True):

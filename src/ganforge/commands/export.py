@@ -24,8 +24,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", type=Path, required=True, metavar="PATH",
                         help="file to write (.pt / .onnx), or the folder of the web page")
     parser.add_argument("--runtime", type=Path, default=None, metavar="DIR",
-                        help="web: a folder holding ONNX Runtime Web (the npm package or its dist/ files) to "
-                             "use instead of fetching it with npm into the ganforge cache")
+                        help="web: ONNX Runtime Web you already have (the onnxruntime-web package folder, its "
+                             "dist/, or the .tgz of `npm pack`); default: fetched once with npm into the "
+                             "ganforge cache ($GANFORGE_CACHE or ~/.cache/ganforge)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing PATH")
     parser.set_defaults(run=run)
 
@@ -37,11 +38,11 @@ def check_out(out: Path, suffixes: tuple[str, ...], name: str, overwrite: bool) 
         raise GanforgeError(f"--format {name} writes {' or '.join(suffixes)} files; rename --out {out}")
     if not suffixes and out.exists() and not out.is_dir():
         raise GanforgeError(f"--format {name} writes a folder, but {out} is a file; give --out a folder path")
+    if suffixes and out.is_dir():
+        raise GanforgeError(f"{out} is a folder; give --out a file path ending in {suffixes[0]}")
     occupied = out.exists() and (not out.is_dir() or any(out.iterdir()))
     if occupied and not overwrite:
         raise GanforgeError(f"{out} already exists; pass --overwrite to replace it, or another --out")
-    if suffixes and out.is_dir():
-        raise GanforgeError(f"{out} is a folder; give --out a file path ending in {suffixes[0]}")
 
 
 def run(args: argparse.Namespace) -> int:
