@@ -17,6 +17,7 @@ WebGPU: the script reports whether the browser exposes an adapter; the export sh
 
     python benchmarks/web_export_speed.py                      # synthetic 32 px DCGAN (z 100, width 64)
     python benchmarks/web_export_speed.py --run runs/my-run --grids 20
+    python benchmarks/web_export_speed.py --run runs/cgan --screenshot docs/images/web-export.png
 """
 
 from __future__ import annotations
@@ -37,16 +38,6 @@ FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-backgroun
          "--disable-dev-shm-usage", "--window-size=1280,1500",
          "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1")
 NUM = 64
-
-
-def make_synthetic_run(folder: Path, width: int) -> Path:
-    """An untrained DCGAN with the default architecture: inference cost does not depend on training."""
-    from ganforge.models import MODELS, ModelSpec, save_generator
-
-    spec = ModelSpec(family="dcgan", z_dim=100, resolution=32, channels=1, width=width)
-    generator, _ = MODELS.get("dcgan").build(spec)
-    save_generator(folder, generator, spec, {"step": 0, "ema": False, "dataset": "digits5k", "class_names": None})
-    return folder
 
 
 class QuietFiles(http.server.SimpleHTTPRequestHandler):
@@ -124,6 +115,20 @@ else navigator.gpu.requestAdapter().then(a => done(a ? 'adapter available' : 'no
 """
 
 
+def save_screenshot(driver, base: str, path: Path) -> None:
+    driver.get(f"{base}?shot#seed=7&num=40")
+    wait_until(driver, "return document.getElementById('grid').dataset.picture")
+    for field, value in (("seed-a", "7"), ("seed-b", "11"), ("frames", "24"), ("interp-num", "10")):
+        driver.find_element("id", field).clear()
+        driver.find_element("id", field).send_keys(value)
+    driver.find_element("id", "animate").click()
+    wait_until(driver, "return !document.getElementById('animation-canvas').hidden")
+    height = driver.execute_script("return document.documentElement.scrollHeight")
+    driver.set_window_size(1280, min(int(height) + 40, 2400))
+    time.sleep(0.5)
+    driver.save_screenshot(str(path))
+
+
 def pytorch_grid_ms(run: Path, repeats: int, threads: int | None) -> list[float]:
     import torch
 
@@ -155,11 +160,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chromium", default="/usr/bin/chromium")
     parser.add_argument("--chromedriver", default="/usr/bin/chromedriver")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
+    parser.add_argument("--screenshot", type=Path, default=None, metavar="PNG",
+                        help="also save the page (seed 7, 40 images, an interpolation running) as a PNG")
     args = parser.parse_args(argv)
 
     import torch
 
     from ganforge.cli import main as ganforge
+    from serve_load import make_synthetic_run  # the serving benchmark's generator; benchmarks/ is on sys.path
 
     with tempfile.TemporaryDirectory(prefix="ganforge-web-bench-") as scratch:
         root = Path(scratch)
@@ -179,6 +187,8 @@ def main(argv: list[str] | None = None) -> int:
             sampler = driver.execute_async_script(SAMPLER_MS, z_dim, args.grids)
             webgpu = driver.execute_async_script(WEBGPU)
             browser = driver.capabilities.get("browserVersion", "?")
+            if args.screenshot:
+                save_screenshot(driver, base, args.screenshot)
         finally:
             driver.quit()
             server.shutdown()
