@@ -1,10 +1,15 @@
-"""Fixtures for generate / serve / export: run folders (synthetic and really trained) and a live server."""
+"""Fixtures for generate / serve / export: run folders (synthetic and really trained), a live server,
+ONNX Runtime Web fetched once per session, a static file server and headless Chromium."""
 
 from __future__ import annotations
 
+import functools
 import http.client
+import http.server
 import json
+import os
 import shutil
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -26,18 +31,40 @@ def _reset(module: nn.Module) -> None:
             layer.reset_parameters()
 
 
+def _measure_norms(generator: nn.Module, spec: ModelSpec) -> None:
+    """BatchNorm running statistics of random latents, as training leaves them: without them the small
+    default-init nets of these tests draw flat grey (outputs within +-0.02), with them the whole range."""
+    norms = [m for m in generator.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    for norm in norms:
+        norm.momentum = None  # a cumulative average: one batch sets the statistics
+    generator.train()
+    labels = torch.arange(512) % spec.num_classes if spec.num_classes else None
+    with torch.no_grad():
+        generator(torch.randn(512, spec.z_dim), labels)
+    generator.eval()
+
+
 def write_run(folder: Path, *, family: str = "dcgan", resolution: int = 32, channels: int = 1,
               num_classes: int = 0, z_dim: int = 16, width: int = 8, ema: bool = False,
-              dataset: str = "digits5k", class_names: list[str] | None = None, step: int = 7) -> Path:
+              dataset: str = "digits5k", class_names: list[str] | None = None, step: int = 7,
+              measure_norms: bool = False) -> Path:
     """A run folder with an untrained generator.safetensors + generator.json, written in milliseconds."""
     spec = ModelSpec(family=family, z_dim=z_dim, resolution=resolution, channels=channels,
                      num_classes=num_classes, width=width)
     generator, _ = MODELS.get(family).build(spec)
     _reset(generator)
+    if measure_norms:
+        _measure_norms(generator, spec)
     meta = {"step": step, "ema": ema, "dataset": dataset, "class_names": class_names,
             "config": {"model": family, "data": dataset, "loss": "bce"}}
     save_generator(folder, generator, spec, meta)
     return folder
+
+
+@pytest.fixture(scope="session")
+def make_run() -> Callable[..., Path]:
+    """:func:`write_run`, for tests that need run folders of their own shape."""
+    return write_run
 
 
 @pytest.fixture
@@ -129,3 +156,90 @@ def error_of() -> Callable[[bytes], str]:
         return document["error"]
 
     return parse
+
+
+# -- the web export: ONNX Runtime Web, a plain static host, headless Chromium ---------------------------
+@pytest.fixture(scope="session")
+def web_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A ganforge cache holding ONNX Runtime Web, fetched once per session with npm's own client."""
+    from ganforge.web.runtime import fetch
+
+    cache = tmp_path_factory.mktemp("ganforge-cache")
+    fetch(cache)
+    return cache
+
+
+@pytest.fixture(scope="session")
+def web_runtime(web_cache: Path) -> Path:
+    """The folder with the runtime's files, for ``--runtime``."""
+    from ganforge.web.runtime import cache_folder
+
+    return cache_folder(web_cache)
+
+
+class _QuietFiles(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def static_host() -> Iterator[Callable[[Path], str]]:
+    """Serve folders as a plain static host would (http.server on 127.0.0.1): folder -> its base URL."""
+    servers: list[http.server.ThreadingHTTPServer] = []
+
+    def serve(folder: Path) -> str:
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietFiles, directory=str(folder)))
+        server.daemon_threads = True
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}/"
+
+    yield serve
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+CHROMIUM = os.environ.get("GANFORGE_CHROMIUM", "/usr/bin/chromium")
+CHROMEDRIVER = os.environ.get("GANFORGE_CHROMEDRIVER", "/usr/bin/chromedriver")
+INSTALL = "apt-get install -y chromium chromium-driver && pip install 'ganforge[dev]' (selenium)"
+# No network beyond the loopback: every host name but the loopback's fails to resolve.
+FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+         "--disable-dev-shm-usage", "--window-size=1280,1500",
+         "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE localhost")
+PAGE_LOAD_S = 90
+
+
+def _missing() -> list[str]:
+    missing = [path for path in (CHROMIUM, CHROMEDRIVER) if not (os.path.isfile(path) and os.access(path, os.X_OK))]
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        missing.append("the selenium package")
+    return missing
+
+
+@pytest.fixture
+def browser(tmp_path: Path):
+    missing = _missing()
+    if missing:
+        message = f"the browser test needs {', '.join(missing)}; install with: {INSTALL}"
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(message)
+        pytest.skip(message)
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in FLAGS:
+        options.add_argument(flag)
+    options.add_argument(f"--user-data-dir={tmp_path / 'chromium-profile'}")
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(PAGE_LOAD_S)
+    try:
+        yield driver
+    finally:
+        driver.quit()

@@ -1,4 +1,4 @@
-"""``ganforge export``: TorchScript and ONNX files reproduce the PyTorch generator."""
+"""``ganforge export``: TorchScript and ONNX files reproduce the PyTorch generator; unconditional ones take z alone."""
 
 from __future__ import annotations
 
@@ -25,6 +25,11 @@ def inputs(z_dim: int, num_classes: int, batch: int = 5) -> tuple[torch.Tensor, 
     return torch.randn(batch, z_dim, generator=rng), torch.arange(batch, dtype=torch.int64) % max(num_classes, 1)
 
 
+def exported_inputs(z: torch.Tensor, labels: torch.Tensor, num_classes: int) -> tuple[torch.Tensor, ...]:
+    """What an exported generator takes: the latent alone, or latent and labels when conditional."""
+    return (z, labels) if num_classes else (z,)
+
+
 @pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:DeprecationWarning")
 @pytest.mark.parametrize("run_fixture", ["image_run", "points_run"])
 def test_torchscript_matches_pytorch(run_fixture: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
@@ -37,11 +42,14 @@ def test_torchscript_matches_pytorch(run_fixture: str, request: pytest.FixtureRe
     module = torch.jit.load(str(out), _extra_files=extra)
     assert json.loads(extra["generator.json"])["spec"] == spec
     with torch.inference_mode():
-        got = module(z, labels)
+        got = module(*exported_inputs(z, labels, spec["num_classes"]))
     torch.testing.assert_close(got, reference(run, z, labels), atol=1e-5, rtol=1e-5)
     if spec["num_classes"]:  # the labels really are used
         with torch.inference_mode():
             assert not torch.allclose(module(z, (labels + 1) % spec["num_classes"]), got)
+    else:  # no dummy labels: a second input is refused
+        with pytest.raises(RuntimeError), torch.inference_mode():
+            module(z, labels)
 
 
 @pytest.mark.parametrize("run_fixture", ["image_run", "points_run"])
@@ -58,10 +66,13 @@ def test_onnx_matches_pytorch_under_onnxruntime(run_fixture: str, request: pytes
     metadata = {p.key: p.value for p in model.metadata_props}
     assert json.loads(metadata["ganforge.generator"])["spec"] == spec
     session = onnxruntime.InferenceSession(str(out), providers=["CPUExecutionProvider"])
-    assert [i.name for i in session.get_inputs()] == ["z", "labels"]
+    names = ["z", "labels"] if spec["num_classes"] else ["z"]
+    assert [i.name for i in session.get_inputs()] == names
+    assert [o.name for o in session.get_outputs()] == ["samples"]
     for batch in (1, 7):
         z, labels = inputs(spec["z_dim"], spec["num_classes"], batch)
-        got = session.run(None, {"z": z.numpy(), "labels": labels.numpy()})[0]
+        feed = dict(zip(names, (t.numpy() for t in exported_inputs(z, labels, spec["num_classes"])), strict=True))
+        got = session.run(None, feed)[0]
         np.testing.assert_allclose(got, reference(run, z, labels).numpy(), atol=1e-4, rtol=1e-4)
 
 

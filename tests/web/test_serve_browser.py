@@ -1,60 +1,19 @@
 """The ``ganforge serve`` page in headless Chromium: pick a run, generate, animate, see errors.
 
-Needs Debian's chromium + chromium-driver and the selenium package (see INSTALL). In CI (CI=true) a
-missing browser fails the test with the install command; elsewhere it is skipped with that hint.
+Needs Debian's chromium + chromium-driver and the selenium package (the ``browser`` fixture in conftest.py).
+In CI (CI=true) a missing browser fails the test with the install command; elsewhere it is skipped with that hint.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
-CHROMIUM = os.environ.get("GANFORGE_CHROMIUM", "/usr/bin/chromium")
-CHROMEDRIVER = os.environ.get("GANFORGE_CHROMEDRIVER", "/usr/bin/chromedriver")
-INSTALL = "apt-get install -y chromium chromium-driver && pip install 'ganforge[dev]' (selenium)"
-FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
-         "--disable-dev-shm-usage", "--window-size=1280,1500")
 WAIT_S = 90  # generation on a busy 2-core CI box
 
 pytestmark = pytest.mark.browser
-
-
-def _missing() -> list[str]:
-    missing = [path for path in (CHROMIUM, CHROMEDRIVER) if not (os.path.isfile(path) and os.access(path, os.X_OK))]
-    try:
-        import selenium  # noqa: F401
-    except ImportError:
-        missing.append("the selenium package")
-    return missing
-
-
-@pytest.fixture
-def browser(tmp_path: Path):
-    missing = _missing()
-    if missing:
-        message = f"the browser test needs {', '.join(missing)}; install with: {INSTALL}"
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail(message)
-        pytest.skip(message)
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in FLAGS:
-        options.add_argument(flag)
-    options.add_argument(f"--user-data-dir={tmp_path / 'chromium-profile'}")
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(WAIT_S)
-    try:
-        yield driver
-    finally:
-        driver.quit()
 
 
 def wait_for(driver, condition, what: str):
@@ -64,8 +23,10 @@ def wait_for(driver, condition, what: str):
 
 
 def natural_size(driver, element_id: str) -> tuple[int, int]:
+    """Pixel size of an <img> or of a <canvas>'s bitmap (the sample grid is drawn on a canvas)."""
     return tuple(driver.execute_script(
-        "const i = document.getElementById(arguments[0]); return [i.naturalWidth, i.naturalHeight];", element_id))
+        "const i = document.getElementById(arguments[0]);"
+        " return i.tagName === 'CANVAS' ? [i.width, i.height] : [i.naturalWidth, i.naturalHeight];", element_id))
 
 
 def fill(driver, element_id: str, value: str) -> None:

@@ -31,13 +31,13 @@ import threading
 import traceback
 from collections import OrderedDict
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from importlib import resources
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from ganforge.errors import GanforgeError
 from ganforge.sampling import MAX_SEED, MAX_TRUNCATION, MIN_TRUNCATION
+from ganforge.web.frontend import read_file, serve_routes
 from ganforge.web.hosts import host_header_name, is_loopback_name
 
 DEFAULT_HOST = "127.0.0.1"
@@ -55,14 +55,7 @@ LIMITS = {
 MAX_CONCURRENT_JOBS = 2  # matches a small CPU box; more threads would only contend for the same cores
 JOB_WAIT_S = 120.0
 CACHE_SIZE = 8
-STATIC_FILES = {
-    "/": ("index.html", "text/html; charset=utf-8"),
-    "/index.html": ("index.html", "text/html; charset=utf-8"),
-    "/static/app.js": ("app.js", "text/javascript; charset=utf-8"),
-    "/static/style.css": ("style.css", "text/css; charset=utf-8"),
-    "/static/favicon.svg": ("favicon.svg", "image/svg+xml"),
-    "/favicon.ico": ("favicon.svg", "image/svg+xml"),
-}
+STATIC_FILES = serve_routes()  # the front-end shared with exported pages (web/frontend.py)
 CONTENT_TYPES = {".png": "image/png", ".gif": "image/gif"}
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob:; "
@@ -300,8 +293,7 @@ class Handler(BaseHTTPRequestHandler):
     # -- endpoints --------------------------------------------------------------------------------------------
     def static(self, path: str) -> None:
         name, content_type = STATIC_FILES[path]
-        body = resources.files("ganforge.web").joinpath("static", name).read_bytes()
-        self.send_bytes(200, body, content_type)
+        self.send_bytes(200, read_file(name), content_type)
 
     def api_runs(self, query: str) -> None:
         from ganforge.web.runs import run_summary
