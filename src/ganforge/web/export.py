@@ -7,7 +7,7 @@ The folder (any static host serves it; nothing is loaded from elsewhere)::
     static/                  its scripts (ES modules: viewer, grid, sampler, state, site) and style
     generator.onnx           the generator, checked against PyTorch with onnxruntime before it is written
     ort/                     ONNX Runtime Web (web/runtime.py): the WASM bundle and its .wasm
-    artifacts/               loss_curves.png, fid_curve.png, progress.gif, final.png when the run has them
+    artifacts/               the pictures serve lists for the run (loss and metric curves, progress.gif, final.png)
     manifest.json            what the page needs to know (``manifest``)
 
 The folder is built next to ``--out`` and moved into place only when complete.
@@ -59,9 +59,9 @@ def metric_records(folder: Path) -> list[dict[str, Any]]:
 
 def artifacts(folder: Path) -> dict[str, Path]:
     """Public name -> file of the training pictures the run has (the ones ``ganforge serve`` shows)."""
-    from ganforge.web.runs import ARTIFACTS
+    from ganforge.web.runs import artifacts as served_artifacts
 
-    return {name: folder / relative for name, relative in ARTIFACTS.items() if (folder / relative).is_file()}
+    return {name: folder / relative for name, relative in served_artifacts().items() if (folder / relative).is_file()}
 
 
 def manifest(loaded: Any, runtime: Any, pictures: dict[str, Path]) -> dict[str, Any]:
