@@ -1,12 +1,16 @@
-# Set-up and the two everyday jobs. `make demo` trains the default DCGAN on the embedded digits;
-# `make test` installs what the tests need and runs the whole suite.
+# Set-up and the everyday jobs. `make demo` trains the default DCGAN on the embedded digits;
+# `make test` installs what the tests need and runs the whole suite (the README's test command);
+# `make lint` runs ruff and the type checker (mypy, configured in pyproject.toml, cache in .mypy_cache/);
+# `make ci` is what CI runs (.ci/run): `make test` with `make lint` before the suite, so a lint or type
+# error fails in a minute instead of after the tests.
 PYTHON ?= python3
 # On this project's CPU machines `torch==2.13.0` is served as a CPU build. Elsewhere, install the torch
 # build you want first (see README); an importable torch is never replaced.
 TORCH_SPEC ?= torch==2.13.0
 PIP := $(PYTHON) -m pip install --quiet --disable-pip-version-check
+PYTEST := $(PYTHON) -m pytest -q
 
-.PHONY: install dev-install browser demo test lint
+.PHONY: install dev-install browser demo test lint ci
 
 install:
 	@$(PYTHON) -c "import torch" 2>/dev/null || $(PIP) "$(TORCH_SPEC)"
@@ -28,7 +32,14 @@ demo: install
 	$(PYTHON) -m ganforge train --run-dir runs/demo --overwrite
 
 test: dev-install browser
-	$(PYTHON) -m pytest -q
+	$(PYTEST)
 
+# Needs the dev extra (`make dev-install`): ruff, mypy and the stub packages.
 lint:
 	$(PYTHON) -m ruff check src tests benchmarks
+	$(PYTHON) -m mypy
+
+# lint through a sub-make: it runs after the install even under `make -j`.
+ci: dev-install browser
+	@$(MAKE) --no-print-directory lint
+	$(PYTEST)

@@ -169,7 +169,8 @@ def _with_z_dim(generator: nn.Module, z_dim: int | None) -> nn.Module:
     z_dim = z_dim or getattr(generator, "z_dim", None)
     if not z_dim:
         raise GanforgeError(f"{type(generator).__name__} has no z_dim attribute; pass z_dim= to evaluate")
-    generator.z_dim = z_dim
+    # nn.Module.__setattr__ is annotated for tensors and submodules only; plain attributes work too
+    generator.z_dim = z_dim  # type: ignore[assignment]
     return generator
 
 

@@ -9,6 +9,7 @@ import argparse
 import importlib
 import sys
 import warnings
+from typing import TextIO
 
 from ganforge import __version__
 from ganforge.errors import GanforgeError
@@ -28,7 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+def show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                 file: TextIO | None = None, line: str | None = None) -> None:
     """Warnings as one ``ganforge: warning:`` line, not Python's source-location format."""
     sys.stderr.write(f"ganforge: warning: {message}\n")
 

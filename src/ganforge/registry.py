@@ -52,7 +52,7 @@ class Registry(Generic[T]):
 
     def _load_plugins(self) -> None:
         """Register the entries installed packages declare; a broken plugin is a warning, not a crash."""
-        if self._plugins_loaded:
+        if self._plugins_loaded or self.plugin_group is None:  # no group: no plugins to look for
             return
         self._plugins_loaded = True
         for point in entry_points(group=self.plugin_group):

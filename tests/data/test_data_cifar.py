@@ -86,3 +86,15 @@ def test_real_table_points_at_toronto_with_published_md5(cache):
     with pytest.raises(GanforgeError, match="cs.toronto.edu/~kriz/cifar-10-python.tar.gz") as info:
         load_dataset("cifar10", cache_dir=cache, download=False)
     assert str(cache / "cifar10") in str(info.value)
+
+
+def test_archive_whose_batch_is_not_a_file_is_reported(mirror, cache, local_cifar):
+    import tarfile
+
+    with tarfile.open(mirror / cifar.ARCHIVE, "w:gz") as archive:
+        folder = tarfile.TarInfo(cifar.TRAIN_BATCHES[0])
+        folder.type = tarfile.DIRTYPE
+        archive.addfile(folder)
+    local_cifar(mirror / cifar.ARCHIVE)
+    with pytest.raises(GanforgeError, match="data_batch_1 is not a regular file"):
+        load_dataset("cifar10", cache_dir=cache)

@@ -12,9 +12,10 @@ import torch
 
 from ganforge.errors import GanforgeError
 from ganforge.metrics import sources as sources_module
-from ganforge.metrics.evaluate import evaluate_generator
-from ganforge.metrics.extractor import FeatureExtractor
-from ganforge.metrics.reference import reference_features
+from ganforge.metrics.evaluate import compute_metrics, evaluate_generator
+from ganforge.metrics.extractor import FeatureExtractor, FeatureSet
+from ganforge.metrics.frechet import feature_statistics
+from ganforge.metrics.reference import reference_features, save_stats
 from ganforge.metrics.sources import as_source, files_source
 from ganforge.metrics.specs import resolve_metrics
 
@@ -146,3 +147,15 @@ def test_too_few_samples_fail_before_extraction(extractor: FeatureExtractor) -> 
 
     with pytest.raises(GanforgeError, match="'pr' needs at least 4 generated samples, got 3"):
         evaluate_generator(never, 3, "fid,pr", extractor=extractor)
+
+
+def test_per_image_metrics_and_saved_features_refuse_statistics_only_sets(tmp_path: Path) -> None:
+    features = np.random.default_rng(0).random((50, 8)).astype(np.float32)
+    images = FeatureSet(features, 50, "images")
+    statistics = FeatureSet(None, 50, "b.npz", precomputed_stats=feature_statistics(features, warn=False))
+    for real, fake in ((images, statistics), (statistics, images)):
+        with pytest.raises(GanforgeError, match="'kid' needs per-image .*b.npz holds only mean and covariance"):
+            compute_metrics(resolve_metrics("kid"), real, fake)
+    with pytest.raises(GanforgeError, match="b.npz holds only mean and covariance; it has no features"):
+        save_stats(tmp_path / "out.npz", statistics, include_features=True)
+    assert not (tmp_path / "out.npz").exists()

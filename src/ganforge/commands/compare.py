@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ganforge.commands import Subparsers
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+
+def register(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
         "compare", help="compare runs (or a sweep folder) in one HTML or Markdown report",
         description="Compare finished runs: a table (model, dataset, loss, steps, wall time, images/s, IS, FID, "

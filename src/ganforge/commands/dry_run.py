@@ -7,6 +7,7 @@ as YAML comments, so the output can be saved and passed back with ``--config``.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import yaml
 from torch import nn
@@ -23,7 +24,10 @@ def spectral_norm_layers(module: nn.Module) -> int:
     count = 0
     for layer in module.modules():
         if parametrize.is_parametrized(layer, "weight"):
-            kinds = {type(p).__name__ for p in layer.parametrizations["weight"]}
+            # is_parametrized guarantees the ModuleDict of ParametrizationLists (ModuleLists) that
+            # nn.Module's attribute typing cannot see
+            weight = cast(nn.ModuleDict, layer.parametrizations)["weight"]
+            kinds = {type(p).__name__ for p in cast(nn.ModuleList, weight)}
             count += "_SpectralNorm" in kinds
     return count
 

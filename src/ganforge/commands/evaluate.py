@@ -11,6 +11,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from ganforge.commands import Subparsers
+
 
 class MetricNames:
     """Formats as the registered metric names (of one feature extractor, when given) when help is printed,
@@ -27,7 +29,7 @@ class MetricNames:
         return ", ".join(spec.name for spec in specs() if spec.extractor == self.extractor) + " or all"
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
         "evaluate", help="score a trained run: FID, KID, IS, PR, DC for images; modes, HQ %%, reverse KL for toy2d",
         description="Score the generator of a finished run folder (its EMA copy when it was trained with "

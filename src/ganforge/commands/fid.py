@@ -5,11 +5,16 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
+from ganforge.commands import Subparsers
 from ganforge.commands.evaluate import MetricNames
 
+if TYPE_CHECKING:
+    from ganforge.metrics.extractor import FeatureExtractor, FeatureSet
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+
+def register(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
         "fid", help="FID between two image folders, zips or saved .npz statistics",
         description="Fréchet Inception Distance between A and B, each an image folder (searched recursively), "
@@ -40,7 +45,7 @@ def _is_stats_file(arg: str) -> bool:
     return arg.lower().endswith(".npz")
 
 
-def _describe(side: str, fs) -> str:
+def _describe(side: str, fs: FeatureSet) -> str:
     origin = fs.protocol.get("weights_sha256")
     note = "" if origin else " (no protocol fields: not written by ganforge, assumed compatible)"
     skipped = f", {len(fs.skipped)} unreadable skipped" if fs.skipped else ""
@@ -75,7 +80,7 @@ def _run(args: argparse.Namespace) -> int:
         if _is_stats_file(arg) and not Path(arg).expanduser().is_file():
             raise GanforgeError(f"statistics file '{arg}' does not exist")
     need_logits = any(spec.needs_logits for spec in specs)
-    extractor = None
+    extractor: FeatureExtractor | None = None
     if not (_is_stats_file(args.a) and _is_stats_file(args.b)):
         extractor = get_extractor(args.inception_weights, need_logits=need_logits, device=args.device,
                                   batch_size=args.batch_size, cache_dir=args.cache_dir)
@@ -90,14 +95,16 @@ def _run(args: argparse.Namespace) -> int:
     if _is_stats_file(args.b):
         fake = load_stats(args.b)
     else:
+        assert extractor is not None  # built above: B is not a statistics file
         fake = extractor.extract(args.b, with_logits=need_logits, progress=progress,
                                  description=f"{args.b}")
     _check_compatible(real, fake)
     values, protocol = compute_metrics(specs, real, fake)
 
     base = extractor.protocol() if extractor else {k: v for k, v in real.protocol.items() if k != "reference_key"}
-    report = {**values, "protocol": {**base, "num_a": real.count, "num_b": fake.count,
-                                     "skipped_a": len(real.skipped), "skipped_b": len(fake.skipped), **protocol}}
+    report_protocol = {**base, "num_a": real.count, "num_b": fake.count,
+                       "skipped_a": len(real.skipped), "skipped_b": len(fake.skipped), **protocol}
+    report = {**values, "protocol": report_protocol}
     if args.json:
         print(json.dumps(report, indent=None, default=str))
         return 0
@@ -105,16 +112,16 @@ def _run(args: argparse.Namespace) -> int:
         print(f"{value_title(name)}: {value:.6g}")
     print(_describe("A", real))
     print(_describe("B", fake))
-    shown = {k: v for k, v in report["protocol"].items()
+    shown = {k: v for k, v in report_protocol.items()
              if k not in ("num_a", "num_b", "skipped_a", "skipped_b", "warnings")}
     for key, value in shown.items():
         print(f"  {key}: {value}")
-    for warning in protocol.get("warnings", []):
+    for warning in cast("list[str]", protocol.get("warnings", [])):  # compute_metrics' notes
         print(f"  warning: {warning}")
     return 0
 
 
-def _check_compatible(a, b) -> None:
+def _check_compatible(a: FeatureSet, b: FeatureSet) -> None:
     from ganforge.errors import GanforgeError
 
     for field in ("weights_sha256", "resize"):

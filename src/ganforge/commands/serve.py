@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ganforge.commands import Subparsers
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+
+def register(subparsers: Subparsers) -> None:
     from ganforge.web.server import DEFAULT_HOST, DEFAULT_PORT  # stdlib only: keeps --help fast
 
     parser = subparsers.add_parser(

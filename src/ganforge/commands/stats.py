@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ganforge.commands import Subparsers
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+
+def register(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
         "stats", help="save FID reference statistics (mu, sigma, N, protocol) of a dataset to .npz",
         description="Extract FID Inception pool3 features of DATASET (a dataset name such as digits5k, or a "

@@ -5,9 +5,16 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ganforge.commands import Subparsers
+
+if TYPE_CHECKING:
+    from ganforge.config import TrainConfig
+    from ganforge.sweeps.spec import Sweep
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
         "sweep", help="train and evaluate a grid of runs described by a YAML file (resumable)",
         description="Train every run of a sweep file (models x datasets x losses x seeds, presets, shared "
@@ -31,13 +38,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run)
 
 
-def describe_config(config) -> str:
+def describe_config(config: TrainConfig) -> str:
     lead = f"{config.preset} ({config.model})" if config.preset and config.preset != config.model else config.model
     return (f"{lead}, loss {config.loss}, {config.data}, {config.steps} steps, batch {config.batch_size}, "
             f"width {config.width}, seed {config.seed}")
 
 
-def describe_evaluation(sweep) -> str:
+def describe_evaluation(sweep: Sweep) -> str:
     from ganforge.data import KIND_NOUNS
     from ganforge.metrics.specs import METRICS
 
@@ -58,7 +65,7 @@ def describe_evaluation(sweep) -> str:
     return f"evaluation: {'; '.join(parts)}; latent seed {evaluation.seed}"
 
 
-def print_plan(sweep) -> None:
+def print_plan(sweep: Sweep) -> None:
     from ganforge.errors import GanforgeError
     from ganforge.sweeps.state import run_status
 

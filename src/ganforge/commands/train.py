@@ -10,7 +10,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from ganforge.commands import Subparsers
+
+if TYPE_CHECKING:
+    from ganforge.config import TrainConfig
 
 GROUP_TITLES = {
     "run": None,  # the parser's own options section
@@ -64,7 +69,7 @@ def add_training_flags(parser: argparse.ArgumentParser) -> None:
         groups[group_name].add_argument(f"--{flag(name)}", **kwargs)
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
         "train", help="train a GAN and write its run folder",
         description="Train a GAN. With no flags: a DCGAN on the embedded digits5k set (about 5 minutes on 2 CPU cores).",
@@ -87,7 +92,7 @@ def flag_values(args: argparse.Namespace) -> dict[str, Any]:
     return {k: v for k, v in vars(args).items() if k not in CONTROL_KEYS}
 
 
-def resolve_config(args: argparse.Namespace):
+def resolve_config(args: argparse.Namespace) -> TrainConfig:
     from ganforge.config import build_config, read_yaml_config, resumed_config
 
     flags = flag_values(args)

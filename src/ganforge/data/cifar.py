@@ -7,6 +7,7 @@ loaded with an unpickler that can only rebuild numpy arrays, so a tampered archi
 from __future__ import annotations
 
 import codecs
+import importlib
 import io
 import pickle
 import tarfile
@@ -26,12 +27,16 @@ CIFAR10_FILES: tuple[RemoteFile, ...] = (
 TRAIN_BATCHES = tuple(f"cifar-10-batches-py/data_batch_{i}" for i in range(1, 6))
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
-try:  # numpy >= 2 moved its internals to numpy._core; pickles may name either module
-    from numpy._core.multiarray import _reconstruct
-    from numpy._core.numeric import _frombuffer
+# numpy >= 2 moved its internals to numpy._core; pickles may name either module. The two functions are
+# private, so numpy's type stubs do not declare them: they are looked up on the module objects.
+try:
+    _multiarray = importlib.import_module("numpy._core.multiarray")
+    _numeric = importlib.import_module("numpy._core.numeric")
 except ImportError:  # numpy 1.x
-    from numpy.core.multiarray import _reconstruct
-    from numpy.core.numeric import _frombuffer
+    _multiarray = importlib.import_module("numpy.core.multiarray")
+    _numeric = importlib.import_module("numpy.core.numeric")
+_reconstruct = _multiarray._reconstruct
+_frombuffer = _numeric._frombuffer
 
 
 def _latin1_encode(text: str, encoding: str = "utf-8", errors: str = "strict") -> bytes:
@@ -81,10 +86,18 @@ def read_batch(raw: bytes) -> tuple[np.ndarray, np.ndarray]:
     return data.reshape(-1, 3, 32, 32), labels  # rows are the R, G, B planes one after the other
 
 
+def member_bytes(archive: tarfile.TarFile, name: str) -> bytes:
+    """The content of the archive's regular file ``name``, read in memory, never extracted to disk."""
+    member = archive.extractfile(name)
+    if member is None:
+        raise ValueError(f"{name} is not a regular file")
+    return member.read()
+
+
 def read_cifar_archive(path: Path) -> tuple[np.ndarray, np.ndarray]:
     with removing_if_corrupt(path, "CIFAR-10 tar.gz"), tarfile.open(path, "r:gz") as archive:
         # members are read in memory, never extracted: no path in the archive reaches the disk
-        parts = [read_batch(archive.extractfile(name).read()) for name in TRAIN_BATCHES]
+        parts = [read_batch(member_bytes(archive, name)) for name in TRAIN_BATCHES]
     return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
 

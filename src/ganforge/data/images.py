@@ -96,7 +96,7 @@ class ImageSource:
 
 
 def _walk_images(root: Path) -> list[str]:
-    names = []
+    names: list[str] = []
     seen: set[str] = set()
     for folder, dirs, files in os.walk(root, followlinks=True):
         real = os.path.realpath(folder)

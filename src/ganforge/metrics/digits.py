@@ -17,6 +17,7 @@ from __future__ import annotations
 import sys
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
@@ -27,6 +28,9 @@ from ganforge.fileio import atomic_write
 from ganforge.metrics.preprocess import QUANTIZATION, check_images
 from ganforge.metrics.sources import Batch, as_source
 from ganforge.metrics.weights import sha256_of, weights_dir
+
+if TYPE_CHECKING:
+    from ganforge.metrics.extractor import FeatureSet
 
 CLASSIFIER_VERSION = 1
 FEATURE_DIM = 128
@@ -134,7 +138,7 @@ class DigitFeatureExtractor:
         self.batch_size = batch_size
         self.model = net.to(self.device)
 
-    def protocol(self) -> dict:
+    def protocol(self) -> dict[str, Any]:
         return {"feature_extractor": EXTRACTOR_NAME, "weights_file": self.weights_path.name,
                 "weights_sha256": self.weights_sha256, "resize": RESIZE_RULE, "quantization": QUANTIZATION,
                 "normalization": "x / 127.5 - 1"}
@@ -149,7 +153,7 @@ class DigitFeatureExtractor:
         return self.model.features(digit_input(images).to(self.device)).float().cpu(), None
 
     def extract(self, images: object, *, num_samples: int | None = None, with_logits: bool = False,
-                progress: bool = True, description: str | None = None):
+                progress: bool = True, description: str | None = None) -> FeatureSet:
         from ganforge.metrics.extractor import extract_features
 
         source = as_source(images, num_samples=num_samples)

@@ -12,6 +12,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -29,6 +30,7 @@ from ganforge.metrics.extractor import (
 from ganforge.metrics.reference import reference_features
 from ganforge.metrics.sources import ImageSource, as_source, generator_source
 from ganforge.metrics.specs import MetricOptions, MetricSpec, resolve_metrics
+from ganforge.models.base import latent_size
 
 
 def compute_metrics(specs: Sequence[MetricSpec], real: FeatureSet | None, fake: FeatureSet,
@@ -51,6 +53,9 @@ def compute_metrics(specs: Sequence[MetricSpec], real: FeatureSet | None, fake: 
             if real.count and real.count < minimum:
                 raise GanforgeError(f"metric '{spec.name}' needs at least {minimum} reference samples, "
                                     f"got {real.count}")
+        if spec.needs_real_features and fake.features is None:  # they compare real with generated features
+            raise GanforgeError(f"metric '{spec.name}' needs per-image features of the generated images; "
+                                f"{fake.description} holds only mean and covariance")
         if spec.needs_logits and fake.logits is None:
             raise GanforgeError(f"metric '{spec.name}' needs the 1008-class logits of the generated images")
         with warnings.catch_warnings(record=True) as caught:
@@ -143,7 +148,7 @@ def evaluate_images(fake: object, metrics: str | Iterable[str] = "auto", referen
 
 def evaluate_generator(sample_fn: Callable[[int], torch.Tensor], num_samples: int,
                        metrics: str | Iterable[str] = "auto", reference: str | Path | FeatureSet = "digits5k",
-                       **kwargs) -> dict[str, object]:
+                       **kwargs: Any) -> dict[str, object]:
     """Metrics of ``num_samples`` images drawn from ``sample_fn(n) -> (n, C, H, W)`` in [-1, 1] (or uint8).
 
     Float samples are quantized with ``ganforge.data.to_uint8`` like saved PNGs. Keyword arguments are
@@ -164,7 +169,7 @@ def generator_sampler(generator: torch.nn.Module, *, seed: int = 0, device: str 
 
     @torch.inference_mode()
     def sample(n: int) -> torch.Tensor:
-        z = torch.randn(n, generator.z_dim, generator=rng).to(device)
+        z = torch.randn(n, latent_size(generator), generator=rng).to(device)
         labels = torch.randint(num_classes, (n,), generator=rng).to(device) if num_classes else None
         was_training = generator.training
         generator.eval()

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -40,7 +40,7 @@ class FeatureSet:
     features: np.ndarray | None
     count: int
     description: str
-    protocol: dict = field(default_factory=dict)
+    protocol: dict[str, Any] = field(default_factory=dict)
     logits: np.ndarray | None = None
     skipped: list[str] = field(default_factory=list)
     image_size: tuple[int, int] | None = None
@@ -76,9 +76,11 @@ class FeatureExtractor:
         self.has_logits = loaded.has_logits
         self.device = torch.device(device)
         self.batch_size = batch_size
-        self.model = fuse_batchnorm(build_inception(loaded)).to(self.device, memory_format=torch.channels_last)
+        # Module.to accepts memory_format (its docstring lists the call), but torch's overloads omit it
+        self.model = fuse_batchnorm(build_inception(loaded)).to(  # type: ignore[call-overload]
+            self.device, memory_format=torch.channels_last)
 
-    def protocol(self) -> dict:
+    def protocol(self) -> dict[str, Any]:
         """How features are made: the fields every report and cache key carries."""
         return {"feature_extractor": EXTRACTOR_NAME, "weights_file": self.weights_path.name,
                 "weights_sha256": self.weights_sha256, "resize": RESIZE_RULE, "quantization": QUANTIZATION,
@@ -119,7 +121,7 @@ class Extractor(Protocol):
 
     batch_size: int
 
-    def protocol(self) -> dict: ...
+    def protocol(self) -> dict[str, Any]: ...
 
     def require_logits(self) -> None: ...
 
@@ -139,7 +141,7 @@ def extract_features(source: ImageSource, extractors: Mapping[str, tuple[Extract
             extractor.require_logits()
     feats: dict[str, list[torch.Tensor]] = {name: [] for name in extractors}
     logits: dict[str, list[torch.Tensor]] = {name: [] for name in extractors}
-    image_size = None
+    image_size: tuple[int, int] | None = None
     label = description or source.description
     batch_size = min(extractor.batch_size for extractor, _ in extractors.values())
     with tqdm(total=source.count, unit="img", desc=f"features: {label}"[:70], disable=not progress,
@@ -148,7 +150,8 @@ def extract_features(source: ImageSource, extractors: Mapping[str, tuple[Extract
             if len(batch) == 0:
                 continue
             if image_size is None:
-                image_size = tuple(int(s) for s in batch[0].shape[-2:])
+                height, width = batch[0].shape[-2:]
+                image_size = (int(height), int(width))
             for name, (extractor, with_logits) in extractors.items():
                 f, lg = extractor.batch_features(batch, with_logits=with_logits)
                 feats[name].append(f)
@@ -164,7 +167,7 @@ def extract_features(source: ImageSource, extractors: Mapping[str, tuple[Extract
             for name, (extractor, _) in extractors.items()}
 
 
-_EXTRACTORS: dict[tuple, FeatureExtractor] = {}
+_EXTRACTORS: dict[tuple[str, str], FeatureExtractor] = {}
 
 
 def get_extractor(weights: str | Path | None = None, *, need_logits: bool = False, device: str = "cpu",

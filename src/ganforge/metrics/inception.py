@@ -16,6 +16,8 @@ pytorch-fid ``pt_inception-2015-12-05-6726825d.pth`` state dict loads directly.
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -27,10 +29,10 @@ NUM_CLASSES = 1008
 class BasicConv2d(nn.Module):
     """conv (no bias) -> BatchNorm(eps=1e-3) -> ReLU, the unit every Inception block is made of."""
 
-    def __init__(self, in_channels: int, out_channels: int, **conv_kwargs) -> None:
+    def __init__(self, in_channels: int, out_channels: int, **conv_kwargs: Any) -> None:
         super().__init__()
         self.conv = nn.Conv2d(in_channels, out_channels, bias=False, **conv_kwargs)
-        self.bn = nn.BatchNorm2d(out_channels, eps=0.001)
+        self.bn: nn.BatchNorm2d | nn.Identity = nn.BatchNorm2d(out_channels, eps=0.001)  # Identity once fused
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.relu(self.bn(self.conv(x)), inplace=True)
@@ -217,9 +219,14 @@ def fuse_batchnorm(model: FIDInceptionV3) -> FIDInceptionV3:
     for module in model.modules():
         if isinstance(module, BasicConv2d) and isinstance(module.bn, nn.BatchNorm2d):
             bn, conv = module.bn, module.conv
+            # BasicConv2d's BatchNorm2d tracks running statistics
+            assert bn.running_mean is not None and bn.running_var is not None
             scale = bn.weight.detach() / torch.sqrt(bn.running_var.detach() + bn.eps)
-            fused = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride,
-                              conv.padding, bias=True)
+            # Conv2d stores its sizes as pairs, which torch's annotations widen to tuple[int, ...]
+            fused = nn.Conv2d(conv.in_channels, conv.out_channels, cast("tuple[int, int]", conv.kernel_size),
+                              cast("tuple[int, int]", conv.stride),
+                              cast("str | tuple[int, int]", conv.padding), bias=True)
+            assert fused.bias is not None  # bias=True
             with torch.no_grad():
                 fused.weight.copy_(conv.weight.detach() * scale[:, None, None, None])
                 fused.bias.copy_(bn.bias.detach() - bn.running_mean.detach() * scale)

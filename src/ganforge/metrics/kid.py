@@ -74,11 +74,11 @@ def kernel_inception_distance(real: np.ndarray | torch.Tensor, fake: np.ndarray 
     if full_cost <= 3 * num_subsets * size * size and full_cost <= _FULL_GRAM_MAX_ENTRIES:
         kxx_all, kyy_all, kxy_all = polynomial_kernel(x, x), polynomial_kernel(y, y), polynomial_kernel(x, y)
 
-        def kernels(ix: np.ndarray, iy: np.ndarray):
+        def kernels(ix: np.ndarray, iy: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
             tx, ty = torch.from_numpy(ix), torch.from_numpy(iy)
             return (kxx_all[tx][:, tx], kyy_all[ty][:, ty], kxy_all[tx][:, ty])
     else:
-        def kernels(ix: np.ndarray, iy: np.ndarray):
+        def kernels(ix: np.ndarray, iy: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
             sx, sy = x[torch.from_numpy(ix)], y[torch.from_numpy(iy)]
             return polynomial_kernel(sx, sx), polynomial_kernel(sy, sy), polynomial_kernel(sx, sy)
 

@@ -12,13 +12,20 @@ import hashlib
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from ganforge import __version__
 from ganforge.errors import GanforgeError
 from ganforge.fileio import atomic_write
-from ganforge.metrics.extractor import Extractor, FeatureSet, extract_features, get_extractor
+from ganforge.metrics.extractor import (
+    DEFAULT_BATCH_SIZE,
+    Extractor,
+    FeatureSet,
+    extract_features,
+    get_extractor,
+)
 from ganforge.metrics.frechet import COVARIANCE_RULE, GaussianStats, feature_statistics
 from ganforge.metrics.sources import dataset_source, files_source, reference_identity
 from ganforge.metrics.weights import weights_dir
@@ -31,14 +38,14 @@ def reference_cache_dir(cache_dir: Path | None = None) -> Path:
     return weights_dir(cache_dir) / "reference"
 
 
-def cache_key(identity: dict, extractor_protocol: dict) -> dict:
+def cache_key(identity: dict[str, Any], extractor_protocol: dict[str, Any]) -> dict[str, Any]:
     """Everything that changes reference features; its hash names the cache file."""
     return {**identity, "weights_sha256": extractor_protocol["weights_sha256"],
             "resize": extractor_protocol["resize"], "normalization": extractor_protocol["normalization"],
             "feature_layer": FEATURE_LAYER, "cache_version": CACHE_VERSION}
 
 
-def cache_path(key: dict, cache_dir: Path | None = None) -> Path:
+def cache_path(key: dict[str, Any], cache_dir: Path | None = None) -> Path:
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
     label = key.get("dataset") or Path(str(key.get("path", "images"))).name
     slug = re.sub(r"[^A-Za-z0-9._-]+", "_", str(label))[:40].strip("_") or "reference"
@@ -48,12 +55,14 @@ def cache_path(key: dict, cache_dir: Path | None = None) -> Path:
 def _atomic_savez(path: Path, **arrays: np.ndarray) -> None:
     def write(tmp: Path) -> None:
         with open(tmp, "wb") as handle:  # a handle, so numpy does not append ".npz" to the temp name
-            np.savez(handle, **arrays)
+            # mypy matches **arrays against savez's allow_pickle flag too; the keys are array names
+            np.savez(handle, **arrays)  # type: ignore[arg-type]
 
     atomic_write(path, write)
 
 
-def _save_reference(path: Path, key: dict, fs: FeatureSet) -> None:
+def _save_reference(path: Path, key: dict[str, Any], fs: FeatureSet) -> None:
+    assert fs.features is not None  # extracted features, never a statistics file
     stats = fs.stats
     _atomic_savez(path, features=fs.features.astype(np.float32), mu=stats.mu, sigma=stats.sigma,
                   count=np.int64(fs.count), skipped=np.int64(len(fs.skipped)),
@@ -61,17 +70,17 @@ def _save_reference(path: Path, key: dict, fs: FeatureSet) -> None:
                   key=np.array(json.dumps(key, sort_keys=True)), protocol=np.array(json.dumps(fs.protocol)))
 
 
-def _load_reference(path: Path, key: dict, description: str) -> FeatureSet | None:
+def _load_reference(path: Path, key: dict[str, Any], description: str) -> FeatureSet | None:
     try:
         with np.load(path, allow_pickle=False) as data:
             if json.loads(str(data["key"])) != key:
                 return None
-            size = tuple(int(s) for s in data["image_size"])
+            height, width = (int(s) for s in data["image_size"])
             features = data["features"]
             return FeatureSet(
                 features, int(data["count"]), description, protocol=json.loads(str(data["protocol"])),
                 skipped=["(skipped when the reference was cached)"] * int(data["skipped"]),
-                image_size=size if any(size) else None, from_cache=True,
+                image_size=(height, width) if height or width else None, from_cache=True,
                 precomputed_stats=_stats_with_factor(data["mu"], data["sigma"], features))
     except (OSError, KeyError, ValueError):  # unreadable or older-format entry: recompute it
         return None
@@ -99,13 +108,14 @@ def reference_features(reference: str | Path, *, split: str = "train", resolutio
     The returned :class:`FeatureSet` has ``from_cache`` True when nothing was recomputed.
     """
     extractor = extractor or get_extractor(weights, download=download, cache_dir=cache_dir,
-                                           **({"batch_size": batch_size} if batch_size else {}))
+                                           batch_size=batch_size or DEFAULT_BATCH_SIZE)
     path_like = Path(str(reference)).expanduser()
     if path_like.exists():
         source = files_source(path_like)
         if num_samples is not None:
             raise GanforgeError("num_samples applies to dataset references, not to folders or zips")
         identity = source.identity
+        assert identity is not None  # files_source always records one
     else:
         identity = reference_identity(str(reference), resolution=resolution, split=split,
                                       num_samples=num_samples, subset_seed=subset_seed)
@@ -145,6 +155,8 @@ def save_stats(path: Path, fs: FeatureSet, *, include_features: bool = False, **
     """Write a statistics .npz atomically (callers decide about overwriting)."""
     fields = stats_fields(fs, **extra)
     if include_features:
+        if fs.features is None:
+            raise GanforgeError(f"{fs.description} holds only mean and covariance; it has no features to save")
         fields["features"] = fs.features.astype(np.float32)
     _atomic_savez(Path(path), **fields)
 

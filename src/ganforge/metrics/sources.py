@@ -17,6 +17,7 @@ import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -39,7 +40,7 @@ class ImageSource:
     description: str
     count: int | None
     batches: Callable[[int], Iterator[Batch]]
-    identity: dict | None = None
+    identity: dict[str, Any] | None = None
     skipped: list[str] = field(default_factory=list)
 
 
@@ -221,22 +222,25 @@ def dataset_source(spec: str, *, resolution: int | None = None, split: str = "tr
 
 
 def reference_identity(spec: str, *, resolution: int | None, split: str, num_samples: int | None,
-                       subset_seed: int) -> dict:
+                       subset_seed: int) -> dict[str, Any]:
     """The cache identity of a dataset reference, computed without loading the dataset."""
     native = _native_resolution(spec)
-    identity = {"kind": "dataset", "dataset": spec, "split": split,
-                "resolution": int(resolution or native) if (resolution or native) else "native",
-                "num_samples": num_samples, "subset_seed": subset_seed if num_samples is not None else None}
+    size = resolution or native
+    identity: dict[str, Any] = {
+        "kind": "dataset", "dataset": spec, "split": split, "resolution": int(size) if size else "native",
+        "num_samples": num_samples, "subset_seed": subset_seed if num_samples is not None else None}
     if ":" in spec:
         argument = Path(spec.partition(":")[2]).expanduser()
         if argument.is_dir() or (argument.is_file() and zipfile.is_zipfile(argument)):
-            identity["fingerprint"] = files_source(argument).identity["fingerprint"]
+            files_identity = files_source(argument).identity
+            assert files_identity is not None  # files_source always records one
+            identity["fingerprint"] = files_identity["fingerprint"]
     return identity
 
 
 # -------------------------------------------------------------------------------------------- dispatch
 
-def as_source(obj: object, *, num_samples: int | None = None, **dataset_kwargs) -> ImageSource:
+def as_source(obj: object, *, num_samples: int | None = None, **dataset_kwargs: Any) -> ImageSource:
     """Turn any supported input into an :class:`ImageSource` (see the module docstring)."""
     if isinstance(obj, ImageSource):
         return obj

@@ -16,7 +16,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ganforge.data.base import IMAGE, KIND_NOUNS, POINTS
 from ganforge.errors import GanforgeError
@@ -26,6 +26,11 @@ from ganforge.metrics.kid import KID_SEED, KID_SUBSET_SIZE, KID_SUBSETS, kernel_
 from ganforge.metrics.prdc import DC_K, FEATURE_NOTE, PR_K, density_coverage, precision_recall
 from ganforge.metrics.toy2d import PROTOCOL_NAME, PROTOCOL_NUM_STD, PROTOCOL_SAMPLES, toy2d_metric
 from ganforge.registry import Registry
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from ganforge.metrics.extractor import FeatureSet
 
 LOWER, HIGHER = "lower", "higher"  # which way a value is better
 MISSING = "—"  # a value not measured (or undefined), wherever values are shown
@@ -126,7 +131,20 @@ class MetricSpec:
         return next((value for value in self.values if value.total_of == key), None)
 
 
-def _fid(real, fake, options: MetricOptions) -> tuple[Values, Protocol]:
+def _reference(real: FeatureSet | None) -> FeatureSet:
+    """The real side of a metric that ``needs_real``, which compute_metrics has checked is there."""
+    assert real is not None
+    return real
+
+
+def _features(fs: FeatureSet | None) -> np.ndarray:
+    """Per-image features of a metric that ``needs_real_features``, checked on both sides by compute_metrics."""
+    assert fs is not None and fs.features is not None
+    return fs.features
+
+
+def _fid(real: FeatureSet | None, fake: FeatureSet, options: MetricOptions) -> tuple[Values, Protocol]:
+    real = _reference(real)
     for side, fs in (("reference", real), ("generated", fake)):
         count = fs.stats.count or fs.count  # 0 when a statistics file does not say
         message = singular_warning(count, len(fs.stats.mu)) if count else None
@@ -135,30 +153,31 @@ def _fid(real, fake, options: MetricOptions) -> tuple[Values, Protocol]:
     return {"fid": fid_from_stats(real.stats, fake.stats)}, {}
 
 
-def _kid(real, fake, options: MetricOptions) -> tuple[Values, Protocol]:
-    result = kernel_inception_distance(real.features, fake.features, num_subsets=options.kid_subsets,
+def _kid(real: FeatureSet | None, fake: FeatureSet, options: MetricOptions) -> tuple[Values, Protocol]:
+    result = kernel_inception_distance(_features(real), _features(fake), num_subsets=options.kid_subsets,
                                        subset_size=options.kid_subset_size, seed=options.kid_seed)
     return {"kid": result.mean, "kid_std": result.std}, {"kid_subsets": result.num_subsets,
                                                           "kid_subset_size": result.subset_size}
 
 
-def _is(real, fake, options: MetricOptions) -> tuple[Values, Protocol]:
+def _is(real: FeatureSet | None, fake: FeatureSet, options: MetricOptions) -> tuple[Values, Protocol]:
+    assert fake.logits is not None  # compute_metrics checks needs_logits
     result = inception_score(fake.logits, splits=options.is_splits, seed=options.is_seed)
     return {"is": result.mean, "is_std": result.std}, {"is_splits": result.splits, "is_shuffle_seed": options.is_seed}
 
 
-def _pr(real, fake, options: MetricOptions) -> tuple[Values, Protocol]:
-    result = precision_recall(real.features, fake.features, k=options.pr_k)
+def _pr(real: FeatureSet | None, fake: FeatureSet, options: MetricOptions) -> tuple[Values, Protocol]:
+    result = precision_recall(_features(real), _features(fake), k=options.pr_k)
     return {"precision": result.precision, "recall": result.recall}, {"pr_k": result.k}
 
 
-def _dc(real, fake, options: MetricOptions) -> tuple[Values, Protocol]:
-    result = density_coverage(real.features, fake.features, k=options.dc_k)
+def _dc(real: FeatureSet | None, fake: FeatureSet, options: MetricOptions) -> tuple[Values, Protocol]:
+    result = density_coverage(_features(real), _features(fake), k=options.dc_k)
     return {"density": result.density, "coverage": result.coverage}, {"dc_k": result.k}
 
 
-def _fd_digits(real, fake, options: MetricOptions) -> tuple[Values, Protocol]:
-    return {"fd_digits": fid_from_stats(real.stats, fake.stats)}, {}
+def _fd_digits(real: FeatureSet | None, fake: FeatureSet, options: MetricOptions) -> tuple[Values, Protocol]:
+    return {"fd_digits": fid_from_stats(_reference(real).stats, fake.stats)}, {}
 
 
 def _kid_subsets(protocol: Mapping[str, Any]) -> str | None:

@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass
 
 import torch
 
+from ganforge.models.base import latent_size
+
 PROTOCOL_NAME = "pacgan-2d"
 PROTOCOL_SAMPLES = 2500
 PROTOCOL_NUM_STD = 3.0
@@ -90,7 +92,7 @@ def sample_points(generator: torch.nn.Module, num: int, *, seed: int = 0, num_cl
     The generator samples in eval mode (BatchNorm with running statistics, as the saved generator does)
     and is left in the mode it came in."""
     rng = torch.Generator().manual_seed(seed)
-    z = torch.randn(num, generator.z_dim, generator=rng)
+    z = torch.randn(num, latent_size(generator), generator=rng)
     labels = torch.arange(num) % num_classes if num_classes else None
     out = []
     was_training = generator.training

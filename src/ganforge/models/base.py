@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -94,6 +94,11 @@ def normal_init(module: nn.Module, std: float = 0.02) -> None:
         elif isinstance(layer, (nn.BatchNorm2d, nn.BatchNorm1d)) and layer.affine:
             nn.init.normal_(layer.weight, 1.0, std)
             nn.init.zeros_(layer.bias)
+
+
+def latent_size(generator: nn.Module) -> int:
+    """A generator's ``z_dim``: the plain int attribute every family (and api.evaluate) gives it."""
+    return cast(int, generator.z_dim)  # nn.Module's attribute typing only knows tensors and submodules
 
 
 def sample_noise(num: int, z_dim: int, *, generator: torch.Generator | None = None,

@@ -112,7 +112,8 @@ def seconds_at(history: dict[str, list[float]], step: int) -> float | None:
     return pairs[-1][1] if step >= pairs[-1][0] else pairs[0][1]
 
 
-def latest_values(records: list[MetricRecord], step: int | None) -> tuple[dict, dict, int | None]:
+def latest_values(records: list[MetricRecord], step: int | None
+                  ) -> tuple[dict[str, float | None], dict[str, dict[str, Any]], int | None]:
     """Values (and their protocols) of the latest evaluated step; later records win at the same step.
 
     The trained step is preferred, so an evaluation of an earlier checkpoint never masquerades as final."""
@@ -140,10 +141,10 @@ def curve_points(records: list[MetricRecord], history: dict[str, list[float]],
         if math.isfinite(step) and math.isfinite(value):
             by_step[int(step)] = (None, value)
     for record in records:
-        value = record.values.get(key)
-        if record.step is not None and value is not None:
+        measured = record.values.get(key)
+        if record.step is not None and measured is not None:
             seconds = record.raw.get("train_seconds")
-            by_step[record.step] = (float(seconds) if isinstance(seconds, (int, float)) else None, value)
+            by_step[record.step] = (float(seconds) if isinstance(seconds, (int, float)) else None, measured)
     points = []
     for step in sorted(by_step):
         seconds, value = by_step[step]
@@ -178,7 +179,7 @@ def is_run_folder(path: Path) -> bool:
     return (path / "config.yaml").is_file()
 
 
-def expand_input(path: Path) -> tuple[list[tuple[Path, dict]], list[str], dict[str, Any] | None]:
+def expand_input(path: Path) -> tuple[list[tuple[Path, dict[str, Any]]], list[str], dict[str, Any] | None]:
     """A run folder -> itself; a sweep folder -> its runs (plan order) and the names not trained yet."""
     if not path.exists():
         raise GanforgeError(f"{path} does not exist; pass run folders or a sweep folder")
@@ -212,7 +213,7 @@ def unique_names(paths: list[Path]) -> list[str]:
 
 
 def collect(inputs: list[Path]) -> Collection:
-    entries: list[tuple[Path, dict]] = []
+    entries: list[tuple[Path, dict[str, Any]]] = []
     missing: list[str] = []
     sweeps: list[dict[str, Any]] = []
     for path in inputs:

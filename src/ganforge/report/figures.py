@@ -9,10 +9,15 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 from ganforge.fileio import atomic_path
 from ganforge.metrics.specs import find_value, value_title
 from ganforge.report.collect import RunSummary
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 SMOOTH_ABOVE = 80  # logged rows; shorter curves are drawn raw
 SMOOTH_POINTS = 40  # a long curve is averaged down to about this many windows' worth of detail
@@ -40,7 +45,7 @@ def moving_average(values: list[float], window: int) -> list[float]:
     return out
 
 
-def _pyplot():
+def _pyplot() -> ModuleType:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -49,7 +54,7 @@ def _pyplot():
     return plt
 
 
-def _save(fig, out: Path) -> None:
+def _save(fig: Figure, out: Path) -> None:
     plt = _pyplot()
     fig.tight_layout()
     with atomic_path(out) as tmp:

@@ -6,8 +6,12 @@ from __future__ import annotations
 import base64
 from html import escape
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ganforge.report.table import MISSING
+from ganforge.metrics.specs import MISSING
+
+if TYPE_CHECKING:
+    from ganforge.report.build import ReportContent
 
 CSS = """
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: #1d2330; margin: 24px auto;
@@ -48,7 +52,7 @@ def render_warnings(notes: list[str]) -> str:
     return '<ul class="warnings">' + "".join(f"<li>⚠ {escape(n)}</li>" for n in notes) + "</ul>"
 
 
-def render_table(content) -> str:
+def render_table(content: ReportContent) -> str:
     table = content.table
     head = "".join(f'<th class="{"text" if h in TEXT_COLUMNS else "num"}">{escape(h)}</th>' for h in table.header)
     rows = []
@@ -65,7 +69,7 @@ def render_table(content) -> str:
             f'<tbody>{"".join(rows)}</tbody></table></div>')
 
 
-def render_best(content) -> str:
+def render_best(content: ReportContent) -> str:
     items = []
     for best in content.best:
         note = f' <span class="note">({escape(best.note)})</span>' if best.note else ""
@@ -76,7 +80,7 @@ def render_best(content) -> str:
     return f'<ul class="best-list">{"".join(items)}</ul>'
 
 
-def render_html(content) -> str:
+def render_html(content: ReportContent) -> str:
     winners = {b.run for b in content.best}
     protocols = "".join(
         f"<li><b>P{i}</b>: {escape(text)}{render_warnings(notes)}</li>"

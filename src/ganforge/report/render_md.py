@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from ganforge.report.table import MISSING
+from ganforge.metrics.specs import MISSING
+
+if TYPE_CHECKING:
+    from ganforge.report.build import ReportContent
 
 
 def cell(text: str) -> str:
@@ -15,7 +19,7 @@ def link(folder: str, name: str) -> str:
     return quote(f"{folder}/{name}")
 
 
-def render_markdown(content, folder: str) -> str:
+def render_markdown(content: ReportContent, folder: str) -> str:
     table = content.table
     lines = [f"# {content.title}", "", f"_Generated {content.generated}._", ""]
     if content.description:
@@ -29,9 +33,9 @@ def render_markdown(content, folder: str) -> str:
     lines.append("")
     lines.append("| " + " | ".join(cell(h) for h in table.header) + " |")
     lines.append("|" + "|".join(":--" if i < 4 or h == "protocol" else "--:" for i, h in enumerate(table.header)) + "|")
-    for cells, best in zip(table.rows, table.best, strict=True):
+    for cells, is_best in zip(table.rows, table.best, strict=True):
         shown = [cell(c) for c in cells]
-        if best:
+        if is_best:
             shown[0] = f"★ **{shown[0]}**"
         lines.append("| " + " | ".join(shown) + " |")
     lines += ["", f"★ best run of its dataset. {MISSING} = not measured. Wall time = training time (resumed "

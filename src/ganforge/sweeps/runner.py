@@ -26,7 +26,8 @@ import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from types import FrameType
+from typing import Any, NoReturn
 
 from ganforge.errors import GanforgeError
 from ganforge.fileio import append_jsonl, atomic_write_text
@@ -175,7 +176,7 @@ def stop_on_signals(sweep: Sweep, where: Callable[[], str]) -> Iterator[None]:
     """Outside the training loop (which checkpoints first) a stop ends the sweep at once: an evaluation or a
     dataset load cut short is simply redone next time."""
 
-    def handler(signum, frame):
+    def handler(signum: int, frame: FrameType | None) -> NoReturn:
         raise SweepInterrupted(sweep, signum, where())
 
     with signal_handler(handler):
@@ -183,7 +184,7 @@ def stop_on_signals(sweep: Sweep, where: Callable[[], str]) -> Iterator[None]:
 
 
 @contextmanager
-def signal_handler(handler: Callable) -> Iterator[None]:
+def signal_handler(handler: Callable[[int, FrameType | None], Any]) -> Iterator[None]:
     """``handler`` for SIGINT and SIGTERM while the block runs; outside the main thread (where Python
     cannot install handlers) the process keeps its own."""
     if threading.current_thread() is not threading.main_thread():
@@ -258,8 +259,8 @@ def last_outcome(sweep: Sweep, name: str, since: int) -> Outcome | None:
         except json.JSONDecodeError:
             continue
         if isinstance(raw, dict) and raw.get("name") == name:
-            fields = {k: raw.get(k) for k in ("status", "action", "steps", "train_seconds", "images_per_s",
-                                              "eval_seconds", "error")}
+            fields: dict[str, Any] = {k: raw.get(k) for k in ("status", "action", "steps", "train_seconds",
+                                                              "images_per_s", "eval_seconds", "error")}
             found = Outcome(name=name, metrics=raw.get("metrics") or {}, **fields)
     return found
 
@@ -296,10 +297,10 @@ def run_parallel(sweep: Sweep, jobs: int, *, echo: Echo) -> list[Outcome]:
     pending.sort(key=estimated_cost, reverse=True)  # longest first: the last worker idles least
     (sweep.out / LOG_FOLDER).mkdir(parents=True, exist_ok=True)
     summary = sweep.out / SUMMARY_FILE
-    active: dict[str, tuple[subprocess.Popen, PlannedRun, int]] = {}
+    active: dict[str, tuple[subprocess.Popen[bytes], PlannedRun, int]] = {}
     stop: list[int] = []
 
-    def handler(signum, frame):
+    def handler(signum: int, frame: FrameType | None) -> None:
         stop.append(signum)
         for process, _, _ in active.values():
             process.send_signal(signal.SIGTERM)  # each worker checkpoints and exits
@@ -320,13 +321,13 @@ def run_parallel(sweep: Sweep, jobs: int, *, echo: Echo) -> list[Outcome]:
                 if process.poll() is None:
                     continue
                 del active[name]
-                outcome = last_outcome(sweep, name, since)
-                if outcome is None:  # the worker died without a word (killed, crashed at start-up)
-                    outcome = Outcome(name, "failed", error=f"worker exited with code {process.returncode}; "
-                                                            f"see {sweep.out / LOG_FOLDER / (name + '.log')}")
-                    append_summary(sweep, run, outcome)
-                outcomes[name] = outcome
-                echo(f"[{numbers[name]}/{total}] {name}: {describe(outcome)}")
+                result = last_outcome(sweep, name, since)
+                if result is None:  # the worker died without a word (killed, crashed at start-up)
+                    result = Outcome(name, "failed", error=f"worker exited with code {process.returncode}; "
+                                                           f"see {sweep.out / LOG_FOLDER / (name + '.log')}")
+                    append_summary(sweep, run, result)
+                outcomes[name] = result
+                echo(f"[{numbers[name]}/{total}] {name}: {describe(result)}")
     if stop:
         raise SweepInterrupted(sweep, stop[0], "(running runs checkpointed)")
     return [outcomes[run.name] for run in sweep.runs if run.name in outcomes]

@@ -310,10 +310,11 @@ def _resolve(layers: list[dict[str, Any]], where: str) -> TrainConfig:
     return config
 
 
-def plan_grid(settings: dict[str, Any], grid: dict[str, Any], source: str) -> list[tuple[TrainConfig, dict]]:
+def plan_grid(settings: dict[str, Any], grid: dict[str, Any],
+              source: str) -> list[tuple[TrainConfig, dict[str, Any]]]:
     axes = run_keys(grid, f"{source} grid")
     parsed = {key: parse_axis(key, values, f"{source} grid") for key, values in axes.items()}
-    planned: list[tuple[TrainConfig, dict]] = []
+    planned: list[tuple[TrainConfig, dict[str, Any]]] = []
     for combo in itertools.product(*([(key, entry) for entry in entries] for key, entries in parsed.items())):
         values = {key: entry.value for key, entry in combo}
         where = f"{source}, grid run " + ", ".join(f"{k}={v!r}" for k, v in values.items())
@@ -330,7 +331,7 @@ def plan_runs(raw: dict[str, Any], source: str, out: Path) -> tuple[PlannedRun, 
         raise GanforgeError(f"{source} runs must be a list of mappings, got {type(extra).__name__}")
     if not grid and not extra:
         raise GanforgeError(f"{source} defines no run: add grid: (e.g. grid: {{preset: [dcgan, wgan]}}) or runs:")
-    named: list[tuple[str, TrainConfig, dict]] = []
+    named: list[tuple[str, TrainConfig, dict[str, Any]]] = []
     if grid:
         for config, axes in plan_grid(settings, grid, source):
             named.append((run_name(config, axes), config, axes))

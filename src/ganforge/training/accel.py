@@ -52,7 +52,8 @@ def compile_unavailable(device: torch.device) -> str | None:
     try:
         import torch._dynamo
 
-        if not torch._dynamo.is_dynamo_supported():
+        # torch._dynamo re-exports it but leaves it out of its __all__
+        if not torch._dynamo.is_dynamo_supported():  # type: ignore[attr-defined]
             return f"torch.compile does not support Python {sys.version_info.major}.{sys.version_info.minor}"
     except Exception as exc:  # a broken install reports itself in many ways
         return f"torch.compile is unavailable ({type(exc).__name__})"
@@ -119,7 +120,8 @@ def maybe_compile(module: nn.Module, name: str, *, enabled: bool,
 
 def to_channels_last(module: nn.Module) -> nn.Module:
     """4-D weights in NHWC order: the layout cuDNN's and oneDNN's fastest convolution kernels use."""
-    return module.to(memory_format=torch.channels_last)
+    # Module.to accepts memory_format (its docstring lists the call), but torch's overloads omit it
+    return module.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
 
 
 def optimizer_options(optimizer: type[torch.optim.Optimizer], device: torch.device | None,

@@ -225,8 +225,8 @@ def wrap_ddp(module: nn.Module, device: torch.device, info: DistInfo) -> nn.Modu
     device_ids = [device.index] if device.type == "cuda" else None
     # torch >= 2.13 renames the switch; both keep the one-time sync of buffers at construction
     parameters = inspect.signature(DistributedDataParallel).parameters
-    no_forward_sync = ({"forward_sync_buffers": False} if "forward_sync_buffers" in parameters
-                       else {"broadcast_buffers": False})
+    no_forward_sync: dict[str, Any] = ({"forward_sync_buffers": False} if "forward_sync_buffers" in parameters
+                                       else {"broadcast_buffers": False})
     return DistributedDataParallel(module, device_ids=device_ids, **no_forward_sync)
 
 
@@ -255,6 +255,13 @@ class GlobalBatchNorm(nn.Module):
     penalized critic (its backward is not twice differentiable). Statistics are computed in float32 with
     one all-reduce of (sum, sum of squares, count) per forward and one per backward.
     """
+
+    # registered in __init__ (as nn.BatchNorm's); declared for the type checker, which cannot see that
+    weight: nn.Parameter | None
+    bias: nn.Parameter | None
+    running_mean: torch.Tensor | None
+    running_var: torch.Tensor | None
+    num_batches_tracked: torch.Tensor | None
 
     def __init__(self, source: nn.modules.batchnorm._BatchNorm) -> None:
         super().__init__()
@@ -285,13 +292,13 @@ class GlobalBatchNorm(nn.Module):
         n = total[-1]
         mean = total[:self.num_features] / n
         var = (total[self.num_features:-1] / n - mean.pow(2)).clamp_min(0)
-        if self.running_mean is not None:
+        if self.running_mean is not None and self.running_var is not None:  # both or neither (tracking)
             with torch.no_grad():
                 unbiased = var * n / (n - 1).clamp_min(1)
                 self.running_mean.lerp_(mean.to(self.running_mean.dtype), factor)
                 self.running_var.lerp_(unbiased.to(self.running_var.dtype), factor)
         out = (xf - mean.view(shape)) * torch.rsqrt(var.view(shape) + self.eps)
-        if self.affine:
+        if self.weight is not None and self.bias is not None:  # both or neither (affine)
             out = out * self.weight.view(shape) + self.bias.view(shape)
         return out.to(x.dtype)
 

@@ -17,12 +17,16 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ganforge.data import dataset_kind
 from ganforge.fileio import append_jsonl, read_jsonl
 from ganforge.metrics.specs import checkpoint_value, find_value, resolve_metrics
 from ganforge.training.rundir import RunPaths
+
+if TYPE_CHECKING:
+    from ganforge.training.run import TrainingRun
+    from ganforge.training.update import Trainer
 
 
 @dataclass(frozen=True)
@@ -72,7 +76,7 @@ def plot_metric_curve(records: list[dict[str, Any]], metric: str, out: Path) -> 
 class MetricCallback:
     """A training Callback: evaluate, log to history/TensorBoard/metrics.jsonl, keep the best checkpoint."""
 
-    def __init__(self, settings: EvalSettings, run) -> None:
+    def __init__(self, settings: EvalSettings, run: TrainingRun) -> None:
         self.settings = settings
         self.run = run  # the TrainingRun: paths, elapsed time, best-checkpoint writer
         self.paths: RunPaths = run.paths
@@ -98,7 +102,7 @@ class MetricCallback:
         self.best = value
         return True
 
-    def evaluate(self, trainer) -> dict[str, Any]:
+    def evaluate(self, trainer: Trainer) -> dict[str, Any]:
         from ganforge.metrics.run import score_generator
 
         started = time.perf_counter()
@@ -111,7 +115,7 @@ class MetricCallback:
         result["protocol"]["eval_seconds"] = round(time.perf_counter() - started, 3)
         return result
 
-    def on_step_end(self, trainer, step: int) -> dict[str, float] | None:
+    def on_step_end(self, trainer: Trainer, step: int) -> dict[str, float] | None:
         if step % self.settings.every:
             return None
         result = self.evaluate(trainer)
@@ -124,7 +128,7 @@ class MetricCallback:
             self.run.save_best()
         return {k: float(v) for k, v in measured.items() if v is not None}
 
-    def on_train_end(self, trainer) -> None:
+    def on_train_end(self, trainer: Trainer) -> None:
         records = read_jsonl(self.paths.metrics)
         curves = [value for spec in self.specs for value in spec.values if value.curve]
         for value in curves or [self.specs[0].values[0]]:  # no curve value among the metrics: the first one's

@@ -2,15 +2,34 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from ganforge.config import TrainConfig
-from ganforge.data import TensorDataset
 from ganforge.errors import GanforgeError
 from ganforge.models import ModelSpec
 
 
-def check_data_options(config: TrainConfig, dataset: TensorDataset) -> None:
+class DataShape(Protocol):
+    """What the model spec reads of a dataset: a TensorDataset, or a stand-in with the shape its registry
+    entry declares (sweeps check every run's model before loading any data)."""
+
+    @property
+    def is_image(self) -> bool: ...
+
+    @property
+    def resolution(self) -> int: ...
+
+    @property
+    def channels(self) -> int: ...
+
+    @property
+    def sample_shape(self) -> tuple[int, ...]: ...
+
+    @property
+    def num_classes(self) -> int: ...
+
+
+def check_data_options(config: TrainConfig, dataset: DataShape) -> None:
     """Options that only make sense for some datasets; checked before anything is built."""
     if config.conditional and dataset.num_classes == 0:
         raise GanforgeError(f"--conditional needs class labels, but dataset '{config.data}' has none; "
@@ -20,7 +39,7 @@ def check_data_options(config: TrainConfig, dataset: TensorDataset) -> None:
                             "drop --augment")
 
 
-def model_spec(config: TrainConfig, dataset: TensorDataset) -> ModelSpec:
+def model_spec(config: TrainConfig, dataset: DataShape) -> ModelSpec:
     """The networks ``config`` trains on ``dataset``: shapes from the data, switches from the config."""
     check_data_options(config, dataset)
     if dataset.is_image:

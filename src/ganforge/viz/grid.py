@@ -43,8 +43,10 @@ def scatter_image(points: torch.Tensor, reference: torch.Tensor | None = None, s
 
     fig, ax = plt.subplots(figsize=(size / 64, size / 64), dpi=64)
     if reference is not None:
-        ax.scatter(*reference[:2000].cpu().T, s=2, c="0.75")
-    ax.scatter(*points.detach().cpu().float().T, s=2, c="tab:blue")
+        ref_x, ref_y = reference[:2000].cpu().T
+        ax.scatter(ref_x, ref_y, s=2, c="0.75")
+    x, y = points.detach().cpu().float().T
+    ax.scatter(x, y, s=2, c="tab:blue")
     ax.set_aspect("equal")
     ax.set_xticks([])
     ax.set_yticks([])

@@ -89,13 +89,13 @@ def run_file(entry: RunEntry, root: Path, relative: str) -> Path | None:
     return path if path.is_file() and is_inside(path, root.resolve()) else None
 
 
-def best_metrics(lines: list[str]) -> dict[str, dict[str, float]]:
+def best_metrics(lines: list[str]) -> dict[str, dict[str, Any]]:
     """value key -> {"value", "step"} of its best evaluation, for every value of the metric registry that
     has a better direction, from metrics.jsonl lines (bad lines skipped)."""
     from ganforge.metrics.specs import metric_values
 
     ranked = [value for _, value in metric_values() if value.better]
-    best: dict[str, dict[str, float]] = {}
+    best: dict[str, dict[str, Any]] = {}  # "step" is whatever the record holds, possibly None
     for line in lines:
         try:
             record = json.loads(line)
@@ -134,7 +134,8 @@ def run_summary(entry: RunEntry, root: Path) -> dict[str, Any]:
     except GanforgeError as exc:
         return {**summary, "error": str(exc)}
     spec, meta = info.spec, info.meta
-    config = meta.get("config") if isinstance(meta.get("config"), dict) else {}
+    recorded_config = meta.get("config")
+    config = recorded_config if isinstance(recorded_config, dict) else {}
     names = meta.get("class_names")
     class_names = [str(n) for n in names] if isinstance(names, list) and len(names) == spec.num_classes else None
     metrics_text = _read_text(run_file(entry, root, "metrics.jsonl"))

@@ -32,7 +32,7 @@ import traceback
 from collections import OrderedDict
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 from urllib.parse import parse_qs, urlsplit
 
 from ganforge.errors import GanforgeError
@@ -40,10 +40,26 @@ from ganforge.sampling import MAX_SEED, MAX_TRUNCATION, MIN_TRUNCATION
 from ganforge.web.frontend import read_file, serve_routes
 from ganforge.web.hosts import host_header_name, is_loopback_name
 
+if TYPE_CHECKING:
+    from ganforge.web.render import LoadedGenerator
+    from ganforge.web.runs import RunEntry
+
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7860
+
+
+class Limits(TypedDict):
+    max_images: int
+    max_seed: int
+    min_frames: int
+    max_frames: int
+    max_interpolation_images: int
+    min_truncation: float
+    max_truncation: float
+
+
 # Request bounds: a request costs at most a few seconds of CPU and a few MB of memory.
-LIMITS = {
+LIMITS: Limits = {
     "max_images": 256,
     "max_seed": MAX_SEED,
     "min_frames": 2,
@@ -136,11 +152,11 @@ class GeneratorCache:
 
     def __init__(self, size: int = CACHE_SIZE) -> None:
         self.size = size
-        self._items: OrderedDict[str, tuple[float, Any]] = OrderedDict()
+        self._items: OrderedDict[str, tuple[float, LoadedGenerator]] = OrderedDict()
         self._lock = threading.Lock()
         self._loading: dict[str, threading.Lock] = {}
 
-    def get(self, run_id: str, folder: Path):
+    def get(self, run_id: str, folder: Path) -> LoadedGenerator:
         from ganforge.models.io import WEIGHTS_FILE
         from ganforge.web.render import load_checked
 
@@ -183,7 +199,7 @@ class GanforgeServer(ThreadingHTTPServer):
         self.cache = GeneratorCache()
         self.jobs = threading.BoundedSemaphore(MAX_CONCURRENT_JOBS)
         self._runs_lock = threading.Lock()
-        self._runs: dict[str, Any] = {}
+        self._runs: dict[str, RunEntry] = {}
         self.bound_host = host.strip().lower()
         self.loopback_only = is_loopback_name(self.bound_host)
         try:
@@ -195,10 +211,11 @@ class GanforgeServer(ThreadingHTTPServer):
     @property
     def url(self) -> str:
         host, port = self.server_address[:2]
+        assert isinstance(host, str)  # the bound socket's getsockname(), never bytes
         shown = f"[{host}]" if ":" in str(host) else host
         return f"http://{shown}:{port}/"
 
-    def runs(self, refresh: bool = False) -> dict[str, Any]:
+    def runs(self, refresh: bool = False) -> dict[str, RunEntry]:
         from ganforge.web.runs import find_runs
 
         with self._runs_lock:
@@ -206,7 +223,7 @@ class GanforgeServer(ThreadingHTTPServer):
                 self._runs = find_runs(self.runs_root)
             return self._runs
 
-    def lookup(self, run_id: str):
+    def lookup(self, run_id: str) -> RunEntry:
         from ganforge.web.runs import check_run_id
 
         try:
@@ -303,11 +320,11 @@ class Handler(BaseHTTPRequestHandler):
         runs = [run_summary(entry, root) for entry in self.server.runs(refresh=True).values()]
         self.send_json(200, {"root": root.name, "runs": runs, "limits": LIMITS})
 
-    def _loaded(self, params: dict[str, str]):
+    def _loaded(self, params: dict[str, str]) -> tuple[RunEntry, LoadedGenerator]:
         entry = self.server.lookup(params.get("run", ""))
         return entry, self.server.cache.get(entry.run_id, entry.path)
 
-    def _job(self):
+    def _job(self) -> threading.BoundedSemaphore:
         if not self.server.jobs.acquire(timeout=JOB_WAIT_S):
             raise ApiError(503, "the server is busy; try again in a moment")
         return self.server.jobs

@@ -11,6 +11,7 @@ import json
 import logging
 import re
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -57,7 +58,7 @@ def save_run(run_dir: Path, tracker: str, entry: dict[str, Any]) -> None:
     atomic_write_text(path, json.dumps(runs, indent=2, sort_keys=True) + "\n")
 
 
-def flat_params(config: dict[str, Any], prefix: str = "") -> dict[str, str]:
+def flat_params(config: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
     """A nested config as flat ``a.b`` keys with text values (trackers' params are strings).
 
     Non-text values are written as JSON, so ``null``/``true``/``[0.5, 0.999]`` read back as YAML would.

@@ -12,15 +12,16 @@ from __future__ import annotations
 import os
 import time
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy
 
 from ganforge.errors import GanforgeError
+from ganforge.training.loggers.base import RunEnd
 from ganforge.training.rundir import RunPaths
 from ganforge.training.trackers.common import (
-    RunEnd,
     WarningsFromLog,
     checked_end,
     flat_params,
@@ -53,7 +54,7 @@ class MlflowLogger:
         self.last_step = last_step
         self._closed = False
 
-    def log_config(self, config: dict[str, Any]) -> None:
+    def log_config(self, config: Mapping[str, Any]) -> None:
         """The config as params; a resumed run keeps the values it was started with (MLflow params are
         write-once), with a warning naming any that changed."""
         from mlflow.entities import Param
@@ -69,7 +70,7 @@ class MlflowLogger:
         for start in range(0, len(new), PARAMS_PER_BATCH):
             self.client.log_batch(self.run_id, params=new[start:start + PARAMS_PER_BATCH])
 
-    def log_scalars(self, step: int, values: dict[str, float]) -> None:
+    def log_scalars(self, step: int, values: Mapping[str, float]) -> None:
         from mlflow.entities import Metric
 
         if step <= self.last_step or not values:

@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy
 
 from ganforge.errors import GanforgeError
+from ganforge.training.loggers.base import RunEnd
 from ganforge.training.trackers.common import (
-    RunEnd,
     WarningsFromLog,
     checked_end,
     import_library,
@@ -54,10 +55,10 @@ class WandbLogger:
         self.run = run
         self._closed = False
 
-    def log_config(self, config: dict[str, Any]) -> None:
+    def log_config(self, config: Mapping[str, Any]) -> None:
         self.run.config.update(config, allow_val_change=True)  # a resumed run may change --steps etc.
 
-    def log_scalars(self, step: int, values: dict[str, float]) -> None:
+    def log_scalars(self, step: int, values: Mapping[str, float]) -> None:
         self.run.log(dict(values), step=step)
 
     def log_image(self, step: int, name: str, picture: numpy.ndarray) -> None:
