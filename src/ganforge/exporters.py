@@ -15,13 +15,19 @@ import io
 import json
 import logging
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from ganforge.errors import GanforgeError
 from ganforge.registry import Registry
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+Inputs: TypeAlias = "tuple[torch.Tensor, ...]"  # (z,) or (z, labels): what an exported generator takes
 
 TOLERANCE = 1e-3  # on [-1, 1] outputs: far below one uint8 level (1/127.5)
 ONNX_HINT = "pip install 'ganforge[onnx]' (onnx and onnxscript; onnxruntime to check and run the file)"
@@ -83,26 +89,29 @@ def describe(spec: Any) -> str:
     return f"inputs {inputs}; output {out['name']} ({', '.join(map(str, out['shape']))})"
 
 
-def wrap(generator: Any, num_classes: int) -> Any:
+def wrap(generator: Any, num_classes: int) -> nn.Module:
     """A module whose forward takes exactly the exported inputs: ``(z)`` or ``(z, labels)``."""
     from torch import nn
 
-    class LatentToSamples(nn.Module):
+    class GeneratorWrapper(nn.Module):
+        """Holds the generator; each subclass's forward is one exported signature."""
+
         def __init__(self) -> None:
             super().__init__()
             self.generator = generator
 
-        def forward(self, z):
+    class LatentToSamples(GeneratorWrapper):
+        def forward(self, z: torch.Tensor) -> torch.Tensor:
             return self.generator(z, None)
 
-    class ConditionalLatentToSamples(LatentToSamples):
-        def forward(self, z, labels):
+    class ConditionalLatentToSamples(GeneratorWrapper):
+        def forward(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
             return self.generator(z, labels)
 
     return (ConditionalLatentToSamples() if num_classes else LatentToSamples()).eval()
 
 
-def example_inputs(z_dim: int, num_classes: int, batch: int, seed: int = 0) -> tuple:
+def example_inputs(z_dim: int, num_classes: int, batch: int, seed: int = 0) -> Inputs:
     import torch
 
     rng = torch.Generator().manual_seed(seed)
@@ -113,7 +122,7 @@ def example_inputs(z_dim: int, num_classes: int, batch: int, seed: int = 0) -> t
 
 
 @contextlib.contextmanager
-def quiet_export():
+def quiet_export() -> Iterator[None]:
     """Tracer and exporter chatter (deprecation notes, progress lines) is noise for a CLI user."""
     onnx_logger = logging.getLogger("torch.onnx")  # "torchvision is not installed" notes
     level = onnx_logger.level
@@ -132,7 +141,7 @@ def spec_json(loaded: Any) -> str:
 
 
 # -- TorchScript ----------------------------------------------------------------------------------------
-def save_torchscript(module: Any, spec_text: str, inputs: tuple, path: Path) -> None:
+def save_torchscript(module: Any, spec_text: str, inputs: Inputs, path: Path) -> None:
     import torch
 
     with quiet_export():
@@ -140,7 +149,7 @@ def save_torchscript(module: Any, spec_text: str, inputs: tuple, path: Path) -> 
         torch.jit.save(traced, str(path), _extra_files={"generator.json": spec_text})
 
 
-def run_torchscript(path: Path, inputs: tuple) -> Any:
+def run_torchscript(path: Path, inputs: Inputs) -> Any:
     import torch
 
     with quiet_export():
@@ -158,7 +167,7 @@ def require_onnx() -> None:
             raise GanforgeError(f"ONNX export needs the '{package}' package: {ONNX_HINT}") from None
 
 
-def save_onnx(module: Any, spec_text: str, inputs: tuple, path: Path) -> None:
+def save_onnx(module: Any, spec_text: str, inputs: Inputs, path: Path) -> None:
     import onnx
     import torch
 
@@ -178,7 +187,7 @@ def save_onnx(module: Any, spec_text: str, inputs: tuple, path: Path) -> None:
     onnx.save(model, str(path))
 
 
-def run_onnx(path: Path, inputs: tuple) -> Any | None:
+def run_onnx(path: Path, inputs: Inputs) -> Any | None:
     """Run the file with onnxruntime; None when onnxruntime is not installed."""
     try:
         import onnxruntime
@@ -196,7 +205,8 @@ def max_difference(a: Any, b: Any) -> float:
     return float((torch.as_tensor(a).float() - torch.as_tensor(b).float()).abs().max())
 
 
-def checked_file(loaded: Any, path: Path, save: Callable, run: Callable, checker: str) -> str:
+def checked_file(loaded: Any, path: Path, save: Callable[[nn.Module, str, Inputs, Path], None],
+                 run: Callable[[Path, Inputs], Any | None], checker: str) -> str:
     """Write the generator with ``save`` to ``path`` (atomically) once ``run`` reproduces PyTorch."""
     import torch
 

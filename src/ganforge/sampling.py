@@ -29,7 +29,7 @@ CHANGELOG.md).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -50,7 +50,7 @@ SQRT_HALF = 0.7071067811865476
 HALF_PI = 1.5707963267948966
 
 
-def _series(terms: int, step) -> tuple[float, ...]:
+def _series(terms: int, step: Callable[[float, int], float]) -> tuple[float, ...]:
     """Coefficients built one from the last by a single float division, as sampler.js builds them."""
     coefficients = [1.0]
     for k in range(1, terms):

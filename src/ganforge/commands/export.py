@@ -9,8 +9,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ganforge.commands import Subparsers
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+
+def register(subparsers: Subparsers) -> None:
     from ganforge.exporters import FORMATS
 
     formats = "; ".join(f"{f.name}: {f.help}" for f in FORMATS.values())

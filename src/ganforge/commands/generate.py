@@ -10,6 +10,14 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
+
+from ganforge.commands import Subparsers
+
+if TYPE_CHECKING:
+    from tqdm.auto import tqdm
+
+    from ganforge.web.render import LoadedGenerator
 
 DEFAULT_IMAGES = 64
 DEFAULT_POINTS = 1024
@@ -19,7 +27,7 @@ POINT_FORMATS = (".png", ".csv", ".npy")
 NOT_A_FOLDER = (".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".csv", ".npy", ".tif", ".tiff")
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
         "generate", help="sample a trained generator: PNG grid, folder of PNGs, points, or a GIF",
         description="Sample the generator of a finished run (the EMA copy when the run kept one). "
@@ -114,13 +122,14 @@ def refuse_existing(paths: list[Path], overwrite: bool) -> None:
 
 
 # -- writers ----------------------------------------------------------------------------------------------
-def _progress(total: int, enabled: bool):
+def _progress(total: int, enabled: bool) -> tqdm[NoReturn]:
     from tqdm.auto import tqdm
 
     return tqdm(total=total, desc="generate", unit="img", dynamic_ncols=True, disable=not enabled, file=sys.stderr)
 
 
-def write_folder(loaded, args: argparse.Namespace, num: int, classes: list[int] | None, bar) -> None:
+def write_folder(loaded: LoadedGenerator, args: argparse.Namespace, num: int, classes: list[int] | None,
+                 bar: tqdm[NoReturn]) -> None:
     from ganforge.sampling import labels_for
     from ganforge.viz.grid import image_grid, save_png
     from ganforge.web.render import generate_batches
@@ -138,7 +147,8 @@ def write_folder(loaded, args: argparse.Namespace, num: int, classes: list[int] 
         bar.update(len(images))
 
 
-def write_points(loaded, args: argparse.Namespace, num: int, classes: list[int] | None, kind: str, bar) -> None:
+def write_points(loaded: LoadedGenerator, args: argparse.Namespace, num: int, classes: list[int] | None, kind: str,
+                 bar: tqdm[NoReturn]) -> None:
     import numpy as np
 
     from ganforge.fileio import atomic_path

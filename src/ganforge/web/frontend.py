@@ -26,7 +26,7 @@ def content_type(name: str) -> str:
 
 
 def read_file(name: str) -> bytes:
-    return resources.files("ganforge.web").joinpath("static", name).read_bytes()
+    return (resources.files("ganforge.web") / "static" / name).read_bytes()
 
 
 def serve_routes() -> dict[str, tuple[str, str]]:

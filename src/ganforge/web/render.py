@@ -14,9 +14,10 @@ import json
 import math
 import struct
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -81,7 +82,8 @@ class _SkipInit(TorchFunctionMode):
     INITIALISERS = frozenset({torch.Tensor.normal_, torch.Tensor.uniform_, torch.Tensor.fill_,
                               torch.Tensor.zero_, torch.Tensor.copy_, torch.nn.functional.normalize})
 
-    def __torch_function__(self, func, types, args=(), kwargs=None):
+    def __torch_function__(self, func: Callable[..., Any], types: Sequence[type], args: Sequence[Any] = (),
+                           kwargs: dict[str, Any] | None = None) -> Any:
         # nn.init functions are override points themselves; the tensor methods they call would not
         # come back through this mode, so both levels are caught here.
         kwargs = kwargs or {}
@@ -272,7 +274,8 @@ def scatter_picture(points: torch.Tensor, labels: torch.Tensor | None = None, re
     canvas = FigureCanvasAgg(fig)
     ax = fig.add_axes((0.02, 0.02, 0.96, 0.96))
     if reference is not None:
-        ax.scatter(*reference[:2000].T.numpy(), s=2, c="0.8")
+        ref_x, ref_y = reference[:2000].T.numpy()
+        ax.scatter(ref_x, ref_y, s=2, c="0.8")
     xy = points.detach().float().cpu().numpy()
     colours = None if labels is None else labels.numpy() % 10
     ax.scatter(xy[:, 0], xy[:, 1], s=3, c=colours if colours is not None else "tab:blue",
@@ -309,14 +312,15 @@ def render_batch(loaded: LoadedGenerator, samples: torch.Tensor, labels: torch.T
 
 def sample_picture(loaded: LoadedGenerator, seed: int, num: int, *, classes: Sequence[int] | None = None,
                    truncation: float | None = None, nrow: int | None = None, batch_size: int = 64,
-                   progress=None) -> np.ndarray:
+                   progress: Callable[[int], object] | None = None) -> np.ndarray:
     """The picture of ``num`` samples of ``seed``: a grid for images, a scatter plot for points."""
     spec = loaded.spec
     batches = generate_batches(loaded, seed, num, classes=classes, truncation=truncation, batch_size=batch_size)
     if loaded.makes_points:
-        parts = [(x, y) for x, y in batches]
+        parts = list(batches)
         points = torch.cat([x for x, _ in parts])
-        labels = None if parts[0][1] is None else torch.cat([y for _, y in parts])
+        label_parts = [y for _, y in parts if y is not None]  # all or none: the model is conditional or not
+        labels = torch.cat(label_parts) if label_parts else None
         if progress is not None:
             progress(num)
         return scatter_picture(points[:, :2], labels, loaded.reference)
