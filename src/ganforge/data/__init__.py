@@ -59,6 +59,15 @@ def dataset_kind(spec: str) -> str:
     return source.kind
 
 
+def dataset_channels(spec: str) -> int | None:
+    """The image channels a --data value's source declares; None where they are not fixed (folder:PATH)
+    or the name is not a registered source (a run trained on data passed from Python). Nothing is loaded."""
+    name = spec.partition(":")[0]
+    if name not in DATASETS:
+        return None
+    return split_spec(spec)[0].channels
+
+
 def kind_sources(kind: str) -> list[str]:
     """How the --data values of ``kind`` are written (``toy2d:ring|grid``), for messages."""
     return [source.usage for _, source in DATASETS.items() if source.kind == kind]
@@ -79,5 +88,5 @@ def load_dataset(spec: str, *, cache_dir: Path | None = None, resolution: int | 
 
 
 __all__ = ["DATASETS", "IMAGE", "KIND_NOUNS", "POINTS", "STACKED_MODES", "TOY2D_NAMES", "DatasetSource",
-           "TensorDataset", "dataset_kind", "default_cache_dir", "kind_sources", "load_dataset", "sample_toy2d",
+           "TensorDataset", "dataset_channels", "dataset_kind", "default_cache_dir", "kind_sources", "load_dataset", "sample_toy2d",
            "split_spec", "stack_digits", "to_model_range", "to_uint8", "toy2d_modes", "triple_labels"]
