@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -37,6 +36,7 @@ from ganforge.training.ema import (
     update_ema,
 )
 from ganforge.training.update import Trainer
+from toy2d import mean_se
 
 OLD = "live, no ramp-up"  # the EMA ganforge had before --ema-rampup / --ema-bn
 
@@ -70,10 +70,8 @@ def score(generator: nn.Module, metrics: str, samples: int, reference_samples: i
 
 
 def summary(values: list[float]) -> str:
-    if len(values) == 1:
-        return f"{values[0]:.2f}"
-    se = statistics.stdev(values) / len(values) ** 0.5
-    return f"{statistics.mean(values):.2f} ± {se:.2f}"
+    mean, se = mean_se(values)
+    return f"{mean:.2f} ± {se:.2f}"
 
 
 def main(argv: list[str] | None = None) -> int:
