@@ -56,7 +56,8 @@ def test_registry_entry() -> None:
 
 def test_modes_needs_three_channel_data() -> None:
     assert [s.name for s in resolve_metrics("modes", IMAGE, data="stacked:digits5k")] == ["modes"]
-    with pytest.raises(GanforgeError, match="modes scores 3-channel images .* but digits5k has 1 channel$"):
+    with pytest.raises(GanforgeError, match=r"modes scores 3-channel images \(Stacked MNIST\), but digits5k has 1 channel; "
+                                            "choose other metrics or 3-channel data$"):
         resolve_metrics("modes", IMAGE, data="digits5k")
     with pytest.raises(GanforgeError, match="--eval-metrics modes scores 3-channel images"):
         build_config({"data": "digits5k", "eval_every": 10, "eval_metrics": "modes"})

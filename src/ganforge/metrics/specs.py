@@ -303,8 +303,9 @@ def _check_channels(chosen: Sequence[MetricSpec], option: str, data: str | None)
     channels = dataset_channels(data)
     for spec in fixed:
         if channels is not None and channels != spec.channels:
-            raise GanforgeError(f"{option} {spec.name} scores {spec.channels}-channel images ({spec.description}), "
-                                f"but {data} has {channels} channel{'s' if channels > 1 else ''}")
+            raise GanforgeError(f"{option} {spec.name} scores {spec.channels}-channel images ({spec.note}), but "
+                                f"{data} has {channels} channel{'s' if channels > 1 else ''}; choose other metrics "
+                                f"or {spec.channels}-channel data")
 
 
 def protocol_samples(chosen: Sequence[MetricSpec]) -> int | None:

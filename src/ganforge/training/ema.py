@@ -13,9 +13,9 @@ steps). The decay is a pure function of the step, so a resumed run continues the
 BatchNorm statistics (``--ema-bn``): the running mean and variance G collects while training describe
 G's live weights, not the averaged ones, and an EMA copy normalising with them draws noise. ``standing``
 recomputes them for the averaged weights (BigGAN's "standing statistics"): forward passes of the EMA copy
-with BatchNorm in training mode, cumulative average (momentum None), over a fixed seeded set of latents
-drawn from a generator of its own (never the training streams), before the copy is sampled, saved,
-evaluated or checkpointed. ``averaged`` keeps an EMA of the running statistics alongside the weights;
+in which each BatchNorm normalises with its batch's statistics and averages them cumulatively (momentum
+None), over a fixed seeded set of latents drawn from a generator of its own (never the training streams),
+before the copy is sampled, saved, evaluated or checkpointed. ``averaged`` keeps an EMA of the running statistics alongside the weights;
 ``live`` copies the training G's statistics (what every EMA run did before ``--ema-bn`` existed).
 Other buffers (spectral norm's power-iteration vectors) are always copied from G.
 """
@@ -29,11 +29,14 @@ from contextlib import contextmanager
 from functools import partial
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ganforge.config import EMA_BN_MODES
+from ganforge.training.distributed import GlobalBatchNorm
 
+BATCH_NORMS = (_BatchNorm, GlobalBatchNorm)  # what keeps running statistics (GlobalBatchNorm: --sync-bn)
 STANDING_BATCHES = 16  # BigGAN-PyTorch's num_standing_accumulations
 STANDING_SEED_OFFSET = 4  # the standing latents' seed is config.seed + 4 (+1..+3 are the training streams)
 
@@ -83,7 +86,7 @@ def make_ema(model: nn.Module) -> nn.Module:
 def batch_norm_buffer_names(model: nn.Module) -> frozenset[str]:
     """The names (as ``named_buffers`` gives them) of every BatchNorm running statistic in ``model``."""
     return frozenset(f"{prefix}.{name}" if prefix else name
-                     for prefix, module in model.named_modules() if isinstance(module, _BatchNorm)
+                     for prefix, module in model.named_modules() if isinstance(module, BATCH_NORMS)
                      for name, _ in module.named_buffers(recurse=False))
 
 
@@ -110,27 +113,33 @@ def update_ema(ema: nn.Module, model: nn.Module, beta: float, bn: str = "live") 
                 b_ema.copy_(b)
 
 
-@contextmanager
-def _batch_norms_estimating(model: nn.Module) -> Iterator[list[_BatchNorm]]:
-    """``model`` in eval mode except its BatchNorms: reset, training mode, cumulative averaging.
+def _standing_forward(norm: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """BatchNorm on this batch's statistics, folded into a cumulative average of the running ones.
 
-    The plain BatchNorm forward stands in for SyncBatchNorm's, whose all-reduce would wait forever for
-    ranks that are not sampling (only rank 0 samples in a multi-process run).
+    Stands in for every kind's forward, synchronized ones included: only rank 0 samples in a
+    multi-process run, so an all-reduce there would wait forever for the other ranks.
     """
-    norms = [module for module in model.modules() if isinstance(module, _BatchNorm)]
+    norm.num_batches_tracked.add_(1)
+    factor = 1.0 / float(norm.num_batches_tracked)
+    return F.batch_norm(x, norm.running_mean, norm.running_var, norm.weight, norm.bias, True, factor, norm.eps)
+
+
+@contextmanager
+def _batch_norms_estimating(model: nn.Module) -> Iterator[list[nn.Module]]:
+    """``model`` in eval mode, its BatchNorms' statistics reset and re-estimated by each forward."""
+    norms = [module for module in model.modules()
+             if isinstance(module, BATCH_NORMS) and module.running_mean is not None]
     was_training = model.training
-    momenta = [norm.momentum for norm in norms]
     model.eval()
     for norm in norms:
-        norm.reset_running_stats()
-        norm.momentum = None
-        norm.train()
-        norm.forward = partial(_BatchNorm.forward, norm)  # type: ignore[method-assign]
+        norm.running_mean.zero_()
+        norm.running_var.fill_(1.0)
+        norm.num_batches_tracked.zero_()
+        norm.forward = partial(_standing_forward, norm)  # type: ignore[method-assign]
     try:
         yield norms
     finally:
-        for norm, momentum in zip(norms, momenta, strict=True):
-            norm.momentum = momentum
+        for norm in norms:
             del norm.forward
         model.train(was_training)
 
@@ -142,7 +151,7 @@ def standing_statistics(model: nn.Module, batches: Iterable[LatentBatch]) -> Non
     The statistics become the average over the batches of each batch's mean and (unbiased) variance,
     the population statistics of the weights as they are now. A model without BatchNorm is untouched.
     """
-    if not any(isinstance(module, _BatchNorm) for module in model.modules()):
+    if not any(isinstance(module, BATCH_NORMS) for module in model.modules()):
         return
     with _batch_norms_estimating(model):
         for z, labels in batches:
