@@ -27,6 +27,7 @@ import math
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from functools import partial
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -119,22 +120,30 @@ def _standing_forward(norm: nn.Module, x: torch.Tensor) -> torch.Tensor:
     Stands in for every kind's forward, synchronized ones included: only rank 0 samples in a
     multi-process run, so an all-reduce there would wait forever for the other ranks.
     """
-    norm.num_batches_tracked.add_(1)
-    factor = 1.0 / float(norm.num_batches_tracked)
-    return F.batch_norm(x, norm.running_mean, norm.running_var, norm.weight, norm.bias, True, factor, norm.eps)
+    mean, var, count = _running_statistics(norm)
+    count.add_(1)
+    weight, bias = cast(torch.Tensor | None, norm.weight), cast(torch.Tensor | None, norm.bias)
+    return F.batch_norm(x, mean, var, weight, bias, True, 1.0 / float(count), float(cast(float, norm.eps)))
+
+
+def _running_statistics(norm: nn.Module) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(running_mean, running_var, num_batches_tracked) of a BatchNorm that tracks them."""
+    return (cast(torch.Tensor, norm.running_mean), cast(torch.Tensor, norm.running_var),
+            cast(torch.Tensor, norm.num_batches_tracked))
 
 
 @contextmanager
 def _batch_norms_estimating(model: nn.Module) -> Iterator[list[nn.Module]]:
     """``model`` in eval mode, its BatchNorms' statistics reset and re-estimated by each forward."""
-    norms = [module for module in model.modules()
-             if isinstance(module, BATCH_NORMS) and module.running_mean is not None]
+    norms: list[nn.Module] = [module for module in model.modules()
+                              if isinstance(module, BATCH_NORMS) and module.running_mean is not None]
     was_training = model.training
     model.eval()
     for norm in norms:
-        norm.running_mean.zero_()
-        norm.running_var.fill_(1.0)
-        norm.num_batches_tracked.zero_()
+        mean, var, count = _running_statistics(norm)
+        mean.zero_()
+        var.fill_(1.0)
+        count.zero_()
         norm.forward = partial(_standing_forward, norm)  # type: ignore[method-assign]
     try:
         yield norms
