@@ -29,6 +29,7 @@ META_KEYS = ("ganforge_version", "torch_version")
 
 
 RUN, FAMILY, SPEED = "run", "family", "speed"  # the --help groups of the training flags
+EMA_BN_MODES = ("standing", "averaged", "live")  # --ema-bn: the EMA copy's BatchNorm statistics (training.ema)
 
 
 def option(default: Any, help: str, *, group: str = RUN, metavar: str | None = None,
@@ -106,6 +107,13 @@ class TrainConfig:
                              "samples use it", group=FAMILY, minimum=0, off=True, metavar="KIMG")
     ema: float = option(0.0, "EMA of G with this per-step decay in [0, 1), e.g. 0.999 (the other spelling "
                         "of --ema-kimg)", group=FAMILY, metavar="DECAY")
+    ema_rampup: float = option(0.05, "EMA ramp-up (StyleGAN2-ADA's ema_rampup): the EMA half-life is at most "
+                               "this fraction of the images seen so far, so a short run is not averaged with "
+                               "its random start; 0 = off", group=FAMILY, minimum=0, off=True, metavar="RATIO")
+    ema_bn: str = option("standing", "BatchNorm statistics of the EMA copy: standing = recomputed for the averaged "
+                         "weights (16 batches of fixed seeded latents) before it is sampled, saved or "
+                         "evaluated; averaged = a moving average of G's running statistics; live = G's own",
+                         group=FAMILY, choices=EMA_BN_MODES, metavar="STATS")
     augment: str = option("none", "diffaug: DiffAugment color,translation,cutout on D's inputs", group=FAMILY,
                           choices=("none", "diffaug"), metavar="POLICY")
     eval_every: int = option(0, "evaluate every K steps (history, TensorBoard, metric curve, best "

@@ -61,7 +61,7 @@ def test_report_and_web_show_and_rank_it_the_way_the_registry_says(make_run, bet
         assert LABEL in text_table(table)
         value = {"high": 0.75, "low": 0.25}[winner]
         assert [(b.run, b.reason) for b in best] == [
-            (winner, f"{phrase} {LABEL} (no FID, KID or FD_digits measured): {value:.4g}")]
+            (winner, f"{phrase} {LABEL} (no FID, KID, FD_digits or modes measured): {value:.4g}")]
         assert "1 run(s) without mean_activation not ranked" in best[0].note and unranked == []
         lines = [json.dumps({"step": 1, NAME: 0.5, "fid": 30.0}), json.dumps({"step": 2, NAME: 0.9, "fid": 40.0}),
                  json.dumps({"step": 3, NAME: 0.1, "fid": 20.0})]
@@ -107,7 +107,7 @@ def test_training_keeps_the_best_checkpoint_by_it_and_evaluate_measures_and_list
 
         with pytest.raises(SystemExit):
             main(["evaluate", "--help"])
-        assert f"fd_digits, toy2d, {NAME}, all or auto" in " ".join(capsys.readouterr().out.split())
+        assert f"fd_digits, toy2d, modes, {NAME}, all or auto" in " ".join(capsys.readouterr().out.split())
         assert main(["evaluate", str(run_dir), "--metrics", "mean_activaton"]) == 2
         assert f"did you mean '{NAME}'?" in capsys.readouterr().err
     assert main(["evaluate", str(run_dir), "--metrics", NAME]) == 2

@@ -121,6 +121,23 @@ def test_two_processes_train_like_one_and_write_the_run_folder_once(tmp_path, im
     assert checkpoint(multi / "checkpoints" / "last.pt")["step"] == 6
 
 
+def test_ema_standing_statistics_on_rank_0_alone(tmp_path, image_folder):
+    """Only rank 0 samples and saves: the EMA's standing-statistics pass runs its synchronized BatchNorms
+    without a collective (no hang), and saves the generator one process saves."""
+    single, multi = tmp_path / "single", tmp_path / "multi"
+    options = [*RUN, "--data", image_folder, "--resolution", "32", "--steps", "3", "--sample-every", "1",
+               "--ema", "0.9", "--ema-bn", "standing"]
+    assert main(["train", *options, "--run-dir", str(single)]) == 0
+    result = torchrun("-m", "ganforge", "train", *options, "--run-dir", str(multi))
+    assert result.returncode == 0, result.stderr[-3000:]
+    from safetensors.torch import load_file
+
+    ours, reference = load_file(str(multi / "generator.safetensors")), load_file(str(single / "generator.safetensors"))
+    assert int(reference["net.1.num_batches_tracked"]) == 16  # standing statistics: 16 batches
+    for key, value in reference.items():
+        torch.testing.assert_close(ours[key], value, rtol=1e-4, atol=1e-5, msg=key)
+
+
 def test_an_error_in_one_rank_ends_every_rank(tmp_path, image_folder):
     started = time.monotonic()
     result = torchrun(str(HERE / "dist_fault.py"), "1", "3", "train", *RUN, "--data", image_folder,

@@ -27,12 +27,13 @@ from ganforge.data.cifar import CIFAR10
 from ganforge.data.digits import DIGITS5K
 from ganforge.data.folder import FOLDER
 from ganforge.data.mnist import FASHION_MNIST, MNIST
+from ganforge.data.stacked import STACKED, STACKED_MODES, stack_digits, triple_labels
 from ganforge.data.toy2d import TOY2D, TOY2D_NAMES, sample_toy2d, toy2d_modes
 from ganforge.errors import GanforgeError, did_you_mean
 from ganforge.registry import Registry
 
 DATASETS: Registry[DatasetSource] = Registry("dataset", plugin_group="ganforge.datasets")
-for _source in (DIGITS5K, MNIST, FASHION_MNIST, CIFAR10, CELEBA, FOLDER, TOY2D):
+for _source in (DIGITS5K, MNIST, FASHION_MNIST, CIFAR10, CELEBA, FOLDER, TOY2D, STACKED):
     DATASETS.register(_source.name, _source)
 
 
@@ -58,6 +59,15 @@ def dataset_kind(spec: str) -> str:
     return source.kind
 
 
+def dataset_channels(spec: str) -> int | None:
+    """The image channels a --data value's source declares; None where they are not fixed (folder:PATH)
+    or the name is not a registered source (a run trained on data passed from Python). Nothing is loaded."""
+    name = spec.partition(":")[0]
+    if name not in DATASETS:
+        return None
+    return split_spec(spec)[0].channels
+
+
 def kind_sources(kind: str) -> list[str]:
     """How the --data values of ``kind`` are written (``toy2d:ring|grid``), for messages."""
     return [source.usage for _, source in DATASETS.items() if source.kind == kind]
@@ -77,6 +87,6 @@ def load_dataset(spec: str, *, cache_dir: Path | None = None, resolution: int | 
     return dataset
 
 
-__all__ = ["DATASETS", "IMAGE", "KIND_NOUNS", "POINTS", "TOY2D_NAMES", "DatasetSource", "TensorDataset",
-           "dataset_kind", "default_cache_dir", "kind_sources", "load_dataset", "sample_toy2d", "split_spec",
-           "to_model_range", "to_uint8", "toy2d_modes"]
+__all__ = ["DATASETS", "IMAGE", "KIND_NOUNS", "POINTS", "STACKED_MODES", "TOY2D_NAMES", "DatasetSource",
+           "TensorDataset", "dataset_channels", "dataset_kind", "default_cache_dir", "kind_sources", "load_dataset", "sample_toy2d",
+           "split_spec", "stack_digits", "to_model_range", "to_uint8", "toy2d_modes", "triple_labels"]

@@ -14,10 +14,13 @@ something only for digit-like data.
 
 from __future__ import annotations
 
+import math
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -72,34 +75,82 @@ def digit_input(images: Batch) -> torch.Tensor:
 
 
 @lru_cache(maxsize=1)
-def _training_set() -> tuple[torch.Tensor, torch.Tensor]:
+def digits5k_inputs() -> tuple[torch.Tensor, torch.Tensor]:
+    """digits5k as classifier inputs (5000, 1, 32, 32) in [-1, 1], and its digit labels."""
     from ganforge.data import load_dataset
 
     dataset = load_dataset("digits5k")  # decoding it takes seconds: once per process
     return digit_input(dataset.data), dataset.labels
 
 
+@dataclass(frozen=True)
+class Jitter:
+    """Random affine augmentation: rotation up to ``degrees``, scale by up to ``scale``, shift up to
+    ``shift`` pixels, each drawn uniformly per image."""
+
+    degrees: float = 12.0
+    scale: float = 0.12
+    shift: float = 2.0
+
+
+def jittered(images: torch.Tensor, jitter: Jitter, rng: torch.Generator) -> torch.Tensor:
+    """``images`` (N, 1, H, W) in [-1, 1] under a random affine map each; background (-1) fills in."""
+    n, size = len(images), images.shape[-1]
+    angle = (torch.rand(n, generator=rng) * 2 - 1) * math.radians(jitter.degrees)
+    scale = 1 + (torch.rand(n, generator=rng) * 2 - 1) * jitter.scale
+    shift = (torch.rand(n, 2, generator=rng) * 2 - 1) * (2 * jitter.shift / size)
+    theta = torch.zeros(n, 2, 3)
+    theta[:, 0, 0] = theta[:, 1, 1] = torch.cos(angle) / scale
+    theta[:, 0, 1] = -torch.sin(angle) / scale
+    theta[:, 1, 0] = torch.sin(angle) / scale
+    theta[:, :, 2] = shift
+    grid = F.affine_grid(theta, list(images.shape), align_corners=False)
+    return F.grid_sample(images + 1, grid, align_corners=False, padding_mode="zeros") - 1
+
+
+def fit_digit_net(x: torch.Tensor, y: torch.Tensor, *, seed: int = 0, epochs: int = 3, batch_size: int = 64,
+                  lr: float = 1e-3, jitter: Jitter | None = None, one_cycle: bool = False) -> DigitNet:
+    """Train :class:`DigitNet` on ``x`` (N, 1, 32, 32) in [-1, 1] and labels ``y``; returned in eval mode.
+
+    ``jitter``: random affine augmentation of every batch (from a generator of its own); ``one_cycle``:
+    the learning rate rises to ``lr`` and anneals (OneCycleLR) instead of staying. The caller's RNG state
+    is left alone.
+    """
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        net = DigitNet()
+        optimizer = torch.optim.Adam(net.parameters(), lr=lr)
+        batches = -(-len(x) // batch_size)
+        schedule = (torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=epochs * batches)
+                    if one_cycle else None)
+        augment = torch.Generator().manual_seed(seed + 1)
+        for _ in range(epochs):
+            for idx in torch.randperm(len(x)).split(batch_size):
+                optimizer.zero_grad(set_to_none=True)
+                batch = x[idx] if jitter is None else jittered(x[idx], jitter, augment)
+                F.cross_entropy(net(batch), y[idx]).backward()
+                optimizer.step()
+                if schedule is not None:
+                    schedule.step()
+    return net.eval().requires_grad_(False)
+
+
+@torch.inference_mode()
+def accuracy_of(net: DigitNet, x: torch.Tensor, y: torch.Tensor) -> float:
+    """The share of ``x`` that ``net`` labels as ``y``."""
+    return float((torch.cat([net(part).argmax(1) for part in x.split(1000)]) == y).float().mean())
+
+
 def train_digit_classifier(seed: int = 0, epochs: int = 3, batch_size: int = 64,
                            num_images: int | None = None) -> tuple[DigitNet, float]:
     """Train :class:`DigitNet` on digits5k (or its first ``num_images``, every 10th class-sorted image
     kept so all classes appear); returns it (eval mode) and its training-set accuracy."""
-    x, y = _training_set()
+    x, y = digits5k_inputs()
     if num_images is not None:
         step = max(1, len(x) // num_images)
         x, y = x[::step][:num_images], y[::step][:num_images]
-    with torch.random.fork_rng():  # leave the caller's RNG state alone
-        torch.manual_seed(seed)
-        net = DigitNet()
-        optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
-        for _ in range(epochs):
-            for idx in torch.randperm(len(x)).split(batch_size):
-                optimizer.zero_grad(set_to_none=True)
-                F.cross_entropy(net(x[idx]), y[idx]).backward()
-                optimizer.step()
-    net.eval().requires_grad_(False)
-    with torch.inference_mode():
-        accuracy = float((torch.cat([net(part).argmax(1) for part in x.split(1000)]) == y).float().mean())
-    return net, accuracy
+    net = fit_digit_net(x, y, seed=seed, epochs=epochs, batch_size=batch_size)
+    return net, accuracy_of(net, x, y)
 
 
 def classifier_path(cache_dir: Path | None = None) -> Path:
@@ -161,13 +212,21 @@ class DigitFeatureExtractor:
                                 description=description)["digits"]
 
 
+Built = TypeVar("Built")
+
+
+def built_once(built: dict[tuple[str, str], Built], path: Path, device: str, build: Callable[[], Built]) -> Built:
+    """``build()`` once per (classifier file, device), and again when the file has gone from the cache."""
+    key = (str(path.resolve()), str(torch.device(device)))
+    if key not in built or not path.is_file():
+        built[key] = build()
+    return built[key]
+
+
 _DIGIT_EXTRACTORS: dict[tuple[str, str], DigitFeatureExtractor] = {}
 
 
 def get_digit_extractor(cache_dir: Path | None = None, device: str = "cpu") -> DigitFeatureExtractor:
     """A :class:`DigitFeatureExtractor`, built once per (classifier file, device)."""
-    path = classifier_path(cache_dir)
-    key = (str(path.resolve()), str(torch.device(device)))
-    if key not in _DIGIT_EXTRACTORS or not path.is_file():
-        _DIGIT_EXTRACTORS[key] = DigitFeatureExtractor(cache_dir=cache_dir, device=device)
-    return _DIGIT_EXTRACTORS[key]
+    return built_once(_DIGIT_EXTRACTORS, classifier_path(cache_dir), device,
+                      lambda: DigitFeatureExtractor(cache_dir=cache_dir, device=device))

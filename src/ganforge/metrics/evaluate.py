@@ -3,7 +3,7 @@
 The result is a flat dict ready for ``metrics.jsonl``: the values of the registered image metrics
 (:mod:`ganforge.metrics.specs`; ``auto`` = the registry's default, FID) and a ``protocol`` dict (N real,
 N fake, weights sha256, resize rule, reference, warnings...). Inception metrics describe their protocol
-at its top level; ``fd_digits`` in ``protocol["digits"]``.
+at its top level; ``fd_digits`` in ``protocol["digits"]``, ``modes`` in ``protocol["modes"]``.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,46 @@ from ganforge.metrics.reference import reference_features
 from ganforge.metrics.sources import ImageSource, as_source, generator_source
 from ganforge.metrics.specs import MetricOptions, MetricSpec, resolve_metrics
 from ganforge.models.base import latent_size
+
+
+@dataclass(frozen=True)
+class ExtractorRequest:
+    """What building a feature extractor may use: a ready Inception extractor, weights, device, cache."""
+
+    inception: FeatureExtractor | None
+    weights: str | Path | None
+    device: str
+    batch_size: int
+    download: bool
+    cache_dir: Path | None
+
+
+def _inception(group: Sequence[MetricSpec], request: ExtractorRequest) -> tuple[Extractor, bool]:
+    need_logits = any(spec.needs_logits for spec in group)
+    inception = request.inception or get_extractor(request.weights, need_logits=need_logits, device=request.device,
+                                                   batch_size=request.batch_size, download=request.download,
+                                                   cache_dir=request.cache_dir)
+    return inception, need_logits
+
+
+def _digits(group: Sequence[MetricSpec], request: ExtractorRequest) -> tuple[Extractor, bool]:
+    from ganforge.metrics.digits import get_digit_extractor
+
+    return get_digit_extractor(request.cache_dir, request.device), False
+
+
+def _modes(group: Sequence[MetricSpec], request: ExtractorRequest) -> tuple[Extractor, bool]:
+    from ganforge.metrics.modes import get_mode_classifier
+
+    return get_mode_classifier(request.cache_dir, request.device), False
+
+
+# MetricSpec.extractor -> how its (extractor, with_logits) is built for the metrics that name it
+FEATURE_EXTRACTORS: dict[str, Callable[[Sequence[MetricSpec], ExtractorRequest], tuple[Extractor, bool]]] = {
+    "inception": _inception,
+    "digits": _digits,
+    "modes": _modes,
+}
 
 
 def compute_metrics(specs: Sequence[MetricSpec], real: FeatureSet | None, fake: FeatureSet,
@@ -100,18 +141,11 @@ def evaluate_images(fake: object, metrics: str | Iterable[str] = "auto", referen
     """
     started = time.perf_counter()
     specs = resolve_metrics(metrics, IMAGE)
-    groups = {kind: [spec for spec in specs if spec.extractor == kind] for kind in ("inception", "digits")}
-    groups = {kind: group for kind, group in groups.items() if group}
-    extractors: dict[str, tuple[Extractor, bool]] = {}
-    if "inception" in groups:
-        need_logits = any(spec.needs_logits for spec in groups["inception"])
-        inception = extractor or get_extractor(weights, need_logits=need_logits, device=device,
-                                               batch_size=batch_size, download=download, cache_dir=cache_dir)
-        extractors["inception"] = (inception, need_logits)
-    if "digits" in groups:
-        from ganforge.metrics.digits import get_digit_extractor
-
-        extractors["digits"] = (get_digit_extractor(cache_dir, device), False)
+    groups: dict[str, list[MetricSpec]] = {}
+    for spec in sorted(specs, key=lambda spec: spec.extractor != "inception"):  # Inception's first
+        groups.setdefault(spec.extractor, []).append(spec)
+    request = ExtractorRequest(extractor, weights, device, batch_size, download, cache_dir)
+    extractors = {kind: FEATURE_EXTRACTORS[kind](group, request) for kind, group in groups.items()}
     source: ImageSource = as_source(fake, num_samples=num_samples)
     _check_counts_early(specs, source.count, options or MetricOptions())
     # one pass over the generated images, so every feature kind sees the same samples

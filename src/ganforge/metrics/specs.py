@@ -23,6 +23,8 @@ from ganforge.errors import GanforgeError
 from ganforge.metrics.frechet import COVARIANCE_RULE, TRACE_SQRT_RULE, fid_from_stats, singular_warning
 from ganforge.metrics.inception_score import IS_SEED, IS_SPLITS, inception_score
 from ganforge.metrics.kid import KID_SEED, KID_SUBSET_SIZE, KID_SUBSETS, kernel_inception_distance
+from ganforge.metrics.modes import MIN_ACCURACY, MODES_SAMPLES, modes_metric
+from ganforge.metrics.modes import PROTOCOL_NAME as MODES_PROTOCOL
 from ganforge.metrics.prdc import DC_K, FEATURE_NOTE, PR_K, density_coverage, precision_recall
 from ganforge.metrics.toy2d import PROTOCOL_NAME, PROTOCOL_NUM_STD, PROTOCOL_SAMPLES, toy2d_metric
 from ganforge.registry import Registry
@@ -103,7 +105,9 @@ class MetricSpec:
     needs_real_features: bool = False  # per-sample real features, not only mean/covariance
     needs_logits: bool = False  # the fake side's 1008-class logits
     min_samples: Callable[[MetricOptions], int] = field(default=lambda options: 2)
-    extractor: str = "inception"  # image features: "inception" (pool3/logits) or "digits" (FD_digits)
+    extractor: str = "inception"  # image features: "inception" (pool3/logits), "digits" (FD_digits) or
+    # "modes" (Stacked-MNIST digit triples); evaluate.FEATURE_EXTRACTORS builds each
+    channels: int | None = None  # the image channels it scores (modes: 3, stacked digits); None = any
     in_all: bool = True  # part of --metrics all
     default: bool = False  # what --metrics auto measures on data of its kind
     rank_by: tuple[str, ...] = ()  # value keys that rank runs, compared in this order; () = ranks nothing
@@ -185,6 +189,14 @@ def _kid_subsets(protocol: Mapping[str, Any]) -> str | None:
     return f"KID subsets {protocol.get('kid_subsets')}x{size}" if size else None
 
 
+def _stacked(protocol: Mapping[str, Any]) -> str | None:
+    section = protocol.get("modes")
+    if not isinstance(section, Mapping) or section.get("name") != MODES_PROTOCOL:
+        return None
+    return (f"Stacked-MNIST protocol (each channel labelled by a digit CNN with "
+            f"{section.get('held_out_accuracy', float('nan')):.1%} held-out accuracy; KL to uniform over 1,000 modes)")
+
+
 def _pacgan(protocol: Mapping[str, Any]) -> str | None:
     if protocol.get("name") != PROTOCOL_NAME:
         return None
@@ -231,6 +243,18 @@ for _spec in (
                          "hq_rule": f"within {PROTOCOL_NUM_STD:g} std of the nearest mode"},
                default=True, rank_by=("modes", "reverse_kl"), best_checkpoint=False,
                protocol_samples=PROTOCOL_SAMPLES, note="PacGAN 2-D", describe=_pacgan),
+    MetricSpec("modes", f"Stacked-MNIST modes (VEEGAN/PacGAN) of {MODES_SAMPLES:,} 3-channel samples, e.g. --data "
+               "stacked:digits5k: digit triples covered of 1,000 (higher is better) and KL to uniform (lower)",
+               modes_metric,
+               (MetricValue("stacked_modes", "modes", ".0f", HIGHER, best_phrase="most modes covered"),
+                MetricValue("stacked_num_modes", "modes in the set", ".0f", total_of="stacked_modes"),
+                MetricValue("stacked_kl", "KL", ".3f", LOWER, curve=True)),
+               protocol={"name": MODES_PROTOCOL, "unit": "generated images",
+                         "mode_rule": f"argmax digit per channel (classifier >= {MIN_ACCURACY:.0%} held-out "
+                                      "accuracy); mode = 100 d0 + 10 d1 + d2"},
+               needs_real=False, min_samples=lambda options: 1, extractor="modes", channels=3, in_all=False,
+               rank_by=("stacked_modes", "stacked_kl"), best_checkpoint=False, protocol_samples=MODES_SAMPLES,
+               note="Stacked MNIST", describe=_stacked),
 ):
     METRICS.register(_spec.name, _spec)
 
@@ -284,7 +308,23 @@ def resolve_metrics(names: str | Iterable[str], kind: str | None = None, *, opti
     misfits = [spec for spec in chosen if kind is not None and spec.data_kind != kind]
     if misfits:
         raise _fit_error(option, ",".join(wanted), misfits, str(kind), data)
+    _check_channels(chosen, option, data)
     return chosen
+
+
+def _check_channels(chosen: Sequence[MetricSpec], option: str, data: str | None) -> None:
+    """Metrics that score images of a fixed channel count (modes: 3) refuse data declared otherwise."""
+    fixed = [spec for spec in chosen if spec.channels]
+    if not fixed or data is None:
+        return
+    from ganforge.data import dataset_channels
+
+    channels = dataset_channels(data)
+    for spec in fixed:
+        if channels is not None and channels != spec.channels:
+            raise GanforgeError(f"{option} {spec.name} scores {spec.channels}-channel images ({spec.note}), but "
+                                f"{data} has {channels} channel{'s' if channels > 1 else ''}; choose other metrics "
+                                f"or {spec.channels}-channel data")
 
 
 def protocol_samples(chosen: Sequence[MetricSpec]) -> int | None:

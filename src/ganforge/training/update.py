@@ -41,7 +41,15 @@ from ganforge.training.distributed import (
     rank_slice,
     wrap_ddp,
 )
-from ganforge.training.ema import make_ema, run_ema_beta, update_ema
+from ganforge.training.ema import (
+    STANDING_SEED_OFFSET,
+    make_ema,
+    ramped_beta,
+    run_ema_beta,
+    standing_latents,
+    standing_statistics,
+    update_ema,
+)
 from ganforge.training.feed import DataFeed, EpochSampler
 from ganforge.training.grid import SAMPLE_GRID_SIZE, fixed_grid_inputs
 from ganforge.training.model_spec import model_spec
@@ -104,8 +112,9 @@ class Trainer:
         self.generator: nn.Module = self._prepare(generator, double_backward=self.penalizes("g"))
         self.discriminator: nn.Module = self._prepare(discriminator, double_backward=self.penalizes("d"))
         # Samples, the saved generator and metrics use the EMA copy when there is one.
-        self.ema_beta = run_ema_beta(config.batch_size, config.ema_kimg, config.ema)
+        self.ema_beta = run_ema_beta(config.batch_size, config.ema_kimg, config.ema)  # before ramp-up
         self.generator_ema: nn.Module | None = make_ema(self.generator) if self.ema_beta else None
+        self._ema_standing_step: int | None = None  # the step the EMA's standing statistics are for
         self.opt_g = make_optimizer(config, self.generator.parameters(), config.lr_g, device)
         self.opt_d = make_optimizer(config, self.discriminator.parameters(), config.lr_d, device)
         self.feed = DataFeed(dataset, config.batch_size, config.seed, device, on_host=config.data_on_host,
@@ -149,8 +158,21 @@ class Trainer:
 
     @property
     def sampling_generator(self) -> nn.Module:
-        """The generator to sample from: the EMA copy when ``--ema``/``--ema-kimg`` is on, else G itself."""
-        return self.generator_ema if self.generator_ema is not None else self.generator
+        """The generator to sample from: the EMA copy when ``--ema``/``--ema-kimg`` is on, else G itself.
+
+        With ``--ema-bn standing`` the copy's BatchNorm statistics are recomputed for its weights first
+        (once per step): a pure function of those weights, so checkpoints and resumes stay exact.
+        """
+        if self.generator_ema is None:
+            return self.generator
+        if self.config.ema_bn == "standing" and self._ema_standing_step != self.step:
+            labels = self.dataset.labels if self.config.conditional else None
+            batch = self.config.batch_size if self.config.sync_bn else self.local_batch
+            latents = standing_latents(self.config.z_dim, batch, self.config.seed + STANDING_SEED_OFFSET,
+                                       self.device, labels)
+            standing_statistics(self.generator_ema, latents)
+            self._ema_standing_step = self.step
+        return self.generator_ema
 
     @property
     def sampler(self) -> EpochSampler:
@@ -260,7 +282,8 @@ class Trainer:
         amp.step(self.opt_g, amp.scaler_g)
         apply_after_step(self.regularizers, "g", G, self.step)
         if self.generator_ema is not None:
-            update_ema(self.generator_ema, G, self.ema_beta)
+            beta = ramped_beta(self.ema_beta, cfg.batch_size, self.step * cfg.batch_size, cfg.ema_rampup)
+            update_ema(self.generator_ema, G, beta, bn=cfg.ema_bn)
         self.step += 1
         scalars = {
             "loss_d": loss_d.detach(),
@@ -298,7 +321,7 @@ class Trainer:
             "aux_rng": self.aux_rng.get_state(),
             "torch_rng": torch.get_rng_state(),
             "spec": self.spec.to_dict(),
-            **({"generator_ema": self.generator_ema.state_dict()} if self.generator_ema is not None else {}),
+            **({"generator_ema": self.sampling_generator.state_dict()} if self.generator_ema is not None else {}),
             **({"scalers": scalers} if (scalers := self.precision.state_dict()) else {}),
         }
 
@@ -312,6 +335,7 @@ class Trainer:
             self.aux_rng.set_state(state["aux_rng"])
         if self.generator_ema is not None:
             self.generator_ema.load_state_dict(state["generator_ema"])
+            self._ema_standing_step = None  # recomputed before use, whatever the checkpoint's version held
         self.precision.load_state_dict(state.get("scalers", {}))
         torch.set_rng_state(state["torch_rng"])
         self.step = int(state["step"])
