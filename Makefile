@@ -16,10 +16,13 @@ dev-install:
 	@$(PYTHON) -c "import torch" 2>/dev/null || $(PIP) "$(TORCH_SPEC)"
 	$(PIP) -e ".[dev,web]"
 
-# Headless Chromium for the browser tests (Debian packages; Playwright's own browser download is not used).
+# Headless Chromium for the browser tests (Debian packages; Playwright's own browser download is not used),
+# and the PostgreSQL server the tune tests start in a temporary folder (Debian's postgresql package).
 browser:
-	@command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 || \
-	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
+	@command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 && \
+	  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver \
+	    postgresql >/dev/null; }
 
 demo: install
 	$(PYTHON) -m ganforge train --run-dir runs/demo --overwrite

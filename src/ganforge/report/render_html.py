@@ -76,6 +76,18 @@ def render_best(content) -> str:
     return f'<ul class="best-list">{"".join(items)}</ul>'
 
 
+def render_section(section) -> str:
+    if not section.rows:
+        table = "<p>None yet.</p>"
+    else:
+        head = "".join(f'<th class="text">{escape(h)}</th>' for h in section.header)
+        body = "".join("<tr>" + "".join(f'<td class="text">{escape(c)}</td>' for c in row) + "</tr>"
+                       for row in section.rows)
+        table = (f'<div class="table-wrap"><table class="runs"><thead><tr>{head}</tr></thead>'
+                 f"<tbody>{body}</tbody></table></div>")
+    return f"<h2>{escape(section.title)}</h2><p>{escape(section.intro)}</p>{table}"
+
+
 def render_html(content) -> str:
     winners = {b.run for b in content.best}
     protocols = "".join(
@@ -103,6 +115,7 @@ def render_html(content) -> str:
 <h1>{escape(content.title)}</h1>
 <p class="meta">Generated {escape(content.generated)}.</p>
 {description}
+{"".join(render_section(section) for section in content.sections)}
 <h2>Results</h2>
 {render_best(content)}
 {render_table(content)}
