@@ -48,7 +48,7 @@ def print_plan(study, args: argparse.Namespace) -> None:
     print(f"objective: {plan.describe_objective()}; sampler {plan.sampler.describe()}; pruner "
           f"{plan.pruner.describe()}; seeds {', '.join(map(str, study.seeds))}; retries {plan.retries}")
     for param in study.space.params:
-        print(f"  {param.key}: {param!r}")
+        print(f"  {param.describe()}")
     print(storage_line(plan, args))
     trials = existing_trials(plan, storage_url(args.storage, plan.out))
     print(summary(plan, trials) if trials is not None else "not started")

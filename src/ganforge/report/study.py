@@ -59,18 +59,25 @@ def load_indexed_study(folder: Path, storage: str | None) -> tuple[dict[str, Any
     return index, study
 
 
-def show(key: str, number: float | None) -> str:
+def show(key: str, number: float | None, averaged: bool = False) -> str:
+    """A value as the registry formats it; a mean of whole numbers (modes) keeps one decimal."""
     found = find_value(key)
     if number is None or not math.isfinite(number):
         return MISSING
-    return found[1].show(number) if found else f"{number:.4g}"
+    if not found:
+        return f"{number:.4g}"
+    spec = found[1].format
+    return format(number, spec[:-2] + "1f" if averaged and spec.endswith(".0f") else spec)
 
 
 def mean_cell(trial: Any, key: str) -> str:
+    """'3.5 ± 0.5': the mean over the trial's seeds and its standard error (the mean alone for one seed)."""
     mean, se = trial.user_attrs.get(f"mean.{key}"), trial.user_attrs.get(f"se.{key}")
     if mean is None:
         return MISSING
-    return show(key, mean) + (f" ± {show(key, se)}" if se else "")
+    if len(trial.user_attrs.get("seeds", [])) < 2:
+        return show(key, mean)
+    return f"{show(key, mean, averaged=True)} ± {show(key, se, averaged=True)}"
 
 
 def param_cell(value: Any) -> str:

@@ -52,6 +52,18 @@ class Param:
         """The values a grid search runs through; None when the key is a range."""
         return None
 
+    def values_text(self) -> str:
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        """'lr_g: a number in [0.0001, 0.003] (log scale), also lr_d, when loss is bce'."""
+        text = f"{self.key}: {self.values_text()}"
+        if self.also:
+            text += f", also {', '.join(self.also)}"
+        for key, values in self.when:
+            text += f", when {key} is {' or '.join(map(str, values))}"
+        return text
+
     @property
     def numeric(self) -> bool:
         return False
@@ -75,6 +87,11 @@ class RangeParam(Param):
     def candidates(self) -> tuple[Any, ...]:
         return (self.low, self.high)
 
+    def values_text(self) -> str:
+        kind = "a whole number" if self.whole else "a number"
+        scale = " (log scale)" if self.log else (f" (step {self.step:g})" if self.step and self.step != 1 else "")
+        return f"{kind} in [{self.low:g}, {self.high:g}]{scale}"
+
     @property
     def numeric(self) -> bool:
         return True
@@ -92,6 +109,9 @@ class ChoiceParam(Param):
 
     def grid_values(self) -> list[Choice] | None:
         return list(self.choices)
+
+    def values_text(self) -> str:
+        return f"one of {', '.join(map(str, self.choices))}"
 
 
 @dataclass(frozen=True)
@@ -224,7 +244,14 @@ def _also(raw: Any, key: str, where: str) -> tuple[str, ...]:
 
 
 def check_against_config(param: Param, settings: dict[str, Any], where: str) -> None:
-    """Each bound or choice, set on the study's settings, must make a valid training config."""
+    """Each bound or choice, set on the study's settings, must make a valid training config; a float range
+    over a whole-number key would sample values the config refuses."""
+    from ganforge.config import base_type, field_types
+
+    types = field_types()
+    for key in (param.key, *param.also):
+        if isinstance(param, RangeParam) and not param.whole and base_type(types[key]) is int:
+            raise GanforgeError(f"{where}: {key} must be a whole number; use type: int")
     for value in param.candidates():
         layer = {key: value for key in (param.key, *param.also)}
         try:

@@ -56,6 +56,22 @@ def shown_url(url: str) -> str:
         return url
 
 
+def with_driver(url: str) -> str:
+    """``postgresql://`` with the driver that is installed: SQLAlchemy 2.1 takes it to mean psycopg 3,
+    earlier versions psycopg2 (what ``ganforge[postgres]`` installs)."""
+    from importlib.util import find_spec
+
+    from sqlalchemy.engine import make_url
+
+    try:
+        parsed = make_url(url)
+    except Exception:  # opening it reports what is wrong
+        return url
+    if parsed.drivername == "postgresql" and find_spec("psycopg") is None and find_spec("psycopg2") is not None:
+        return parsed.set(drivername="postgresql+psycopg2").render_as_string(hide_password=False)
+    return url
+
+
 def open_storage(url: str, heartbeat: int, on_stale: Callable[[Any, Any], None] | None) -> Any:
     import inspect
 
@@ -67,7 +83,7 @@ def open_storage(url: str, heartbeat: int, on_stale: Callable[[Any, Any], None] 
     # Optuna 4.9 renamed failed_trial_callback (the name older 4.x releases take)
     parameters = inspect.signature(optuna.storages.RDBStorage).parameters
     stale = "heartbeat_stale_trial_callback" if "heartbeat_stale_trial_callback" in parameters else "failed_trial_callback"
-    return optuna.storages.RDBStorage(url, engine_kwargs=engine, heartbeat_interval=heartbeat,
+    return optuna.storages.RDBStorage(with_driver(url), engine_kwargs=engine, heartbeat_interval=heartbeat,
                                       grace_period=2 * heartbeat, **{stale: on_stale})
 
 

@@ -37,8 +37,9 @@ class NotRetried(GanforgeError):
     """A failure that another attempt would repeat."""
 
 
-class ObjectiveUndefined(NotRetried):
-    """The objective has no value for a run (reverse KL when no mode is captured)."""
+class ObjectiveUndefined(GanforgeError):
+    """The objective has no value for a run (reverse KL when no mode is captured): the trial is recorded
+    as pruned, which Optuna's samplers count as a bad outcome (a failed trial they would ignore)."""
 
 
 def mean_se(values: Sequence[float]) -> tuple[float, float, float]:

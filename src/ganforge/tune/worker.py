@@ -22,7 +22,7 @@ from ganforge.errors import GanforgeError
 from ganforge.tune import queue
 from ganforge.tune.plan import StudyPlan
 from ganforge.tune.storage import STORAGE_ENV, open_study, shown_url
-from ganforge.tune.trial import NotRetried, execute_trial
+from ganforge.tune.trial import NotRetried, ObjectiveUndefined, execute_trial
 
 Echo = Callable[[str], None]
 
@@ -125,6 +125,9 @@ class Worker:
         except TrialPruned as exc:
             self.echo(f"trial {trial.number}: {exc}")
             raise
+        except ObjectiveUndefined as exc:  # pruned rather than failed: samplers learn from pruned trials
+            self.echo(f"trial {trial.number}: pruned at the end: {exc}")
+            raise TrialPruned(str(exc)) from None
         except (TrainingInterrupted, StudyInterrupted, KeyboardInterrupt):
             frozen = next(t for t in self.study.get_trials(deepcopy=False) if t.number == trial.number)
             queue.requeue(self.study, frozen, self.plan.retries, counted=False)
