@@ -17,10 +17,11 @@ h1 { font-size: 24px; margin-bottom: 4px; } h2 { font-size: 18px; margin-top: 32
 .meta { color: #667; font-size: 12px; }
 .best-list li { margin: 2px 0; } .note { color: #8a5a00; }
 .table-wrap { overflow-x: auto; }
-table.runs { border-collapse: collapse; font-size: 13px; white-space: nowrap; }
-table.runs th, table.runs td { border-bottom: 1px solid #e3e6ee; padding: 5px 7px; text-align: right; }
-table.runs th { background: #f3f5fa; position: sticky; top: 0; }
-table.runs td.text, table.runs th.text { text-align: left; }
+table.runs, table.trials { border-collapse: collapse; font-size: 13px; white-space: nowrap; }
+table.runs th, table.runs td, table.trials th, table.trials td { border-bottom: 1px solid #e3e6ee; padding: 5px 7px;
+  text-align: right; }
+table.runs th, table.trials th { background: #f3f5fa; position: sticky; top: 0; }
+table.runs td.text, table.runs th.text, table.trials td.text, table.trials th.text { text-align: left; }
 table.runs tr.best td { background: #e7f6ea; font-weight: 600; }
 table.runs td.missing { color: #99a; }
 .star { color: #1f8a3b; }
@@ -83,7 +84,7 @@ def render_section(section) -> str:
         head = "".join(f'<th class="text">{escape(h)}</th>' for h in section.header)
         body = "".join("<tr>" + "".join(f'<td class="text">{escape(c)}</td>' for c in row) + "</tr>"
                        for row in section.rows)
-        table = (f'<div class="table-wrap"><table class="runs"><thead><tr>{head}</tr></thead>'
+        table = (f'<div class="table-wrap"><table class="trials"><thead><tr>{head}</tr></thead>'
                  f"<tbody>{body}</tbody></table></div>")
     return f"<h2>{escape(section.title)}</h2><p>{escape(section.intro)}</p>{table}"
 

@@ -84,6 +84,11 @@ def param_cell(value: Any) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
+def label_of(key: str | None) -> str:
+    found = find_value(key) if key else None
+    return found[1].label if found else "value"
+
+
 def measured_keys(trials: list[Any]) -> list[str]:
     """The value keys the trials measured, in registry order (columns, not spreads or totals)."""
     present = {key[len("mean."):] for t in trials for key in t.user_attrs if key.startswith("mean.")}
@@ -94,9 +99,9 @@ def best_section(index: dict[str, Any], trials: list[Any], params: list[str]) ->
     objective = index.get("objective")
     keys = measured_keys(trials)
     ordered = sorted(trials, key=lambda t: t.value, reverse=index.get("direction") == "maximize")[:BEST_ROWS]
-    header = ["rank", "trial", "seeds", *[find_value(k)[1].label for k in keys if find_value(k)], *params, "runs"]
+    header = ["rank", "trial", "seeds", *[label_of(k) for k in keys], *params, "runs"]
     rows = [[str(rank), str(t.number), str(len(t.user_attrs.get("seeds", [])) or 1),
-             *[mean_cell(t, key) for key in keys if find_value(key)],
+             *[mean_cell(t, key) for key in keys],
              *[param_cell(t.params.get(p, MISSING)) for p in params], ", ".join(t.user_attrs.get("runs", []))]
             for rank, t in enumerate(ordered, 1)]
     found = find_value(objective) if objective else None
@@ -106,8 +111,7 @@ def best_section(index: dict[str, Any], trials: list[Any], params: list[str]) ->
 
 
 def pruned_section(index: dict[str, Any], trials: list[Any], params: list[str]) -> Section:
-    found = find_value(index.get("objective") or "")
-    label = found[1].label if found else "value"
+    label = label_of(index.get("objective"))
     rows = []
     for t in trials:
         steps = sorted(t.intermediate_values)
@@ -164,8 +168,7 @@ def study_report(folder: Path, figure_dir: Path, storage: str | None = None) -> 
         report.sections.append(pruned_section(index, pruned, params))
     if failed:
         report.sections.append(failed_section(failed))
-    objective = index.get("objective")
-    label = find_value(objective)[1].label if objective and find_value(objective) else "value"
+    label = label_of(index.get("objective"))
     figures = [("plot_optimization_history", "Optimization history",
                 f"{label} of each finished trial and the best so far.", {"target_name": label})]
     if len(params) > 1:

@@ -226,7 +226,7 @@ def check_model(config: TrainConfig) -> None:
                                 channels=source.channels, num_classes=source.num_classes or 0)
     else:
         return
-    spec = model_spec(config, shape)
+    spec = model_spec(config, shape)  # type: ignore[arg-type]  # the dataset's shape facts, not its data
     MODELS.get(spec.family).check(spec)
 
 

@@ -83,8 +83,9 @@ def open_storage(url: str, heartbeat: int, on_stale: Callable[[Any, Any], None] 
     # Optuna 4.9 renamed failed_trial_callback (the name older 4.x releases take)
     parameters = inspect.signature(optuna.storages.RDBStorage).parameters
     stale = "heartbeat_stale_trial_callback" if "heartbeat_stale_trial_callback" in parameters else "failed_trial_callback"
+    callback: dict[str, Any] = {stale: on_stale}
     return optuna.storages.RDBStorage(with_driver(url), engine_kwargs=engine, heartbeat_interval=heartbeat,
-                                      grace_period=2 * heartbeat, **{stale: on_stale})
+                                      grace_period=2 * heartbeat, **callback)
 
 
 def storage_error(url: str, exc: BaseException) -> GanforgeError:
@@ -105,7 +106,8 @@ def open_study(plan: StudyPlan, url: str, *, worker: int = 0,
     for attempt in range(OPEN_ATTEMPTS):
         try:
             storage = open_storage(url, plan.heartbeat, on_stale)
-            return optuna.create_study(storage=storage, study_name=plan.study_name, direction=plan.direction,
+            return optuna.create_study(storage=storage, study_name=plan.study_name,
+                                       direction=optuna.study.StudyDirection[plan.direction.upper()],
                                        sampler=plan.sampler.build(plan.space, worker),
                                        pruner=plan.pruner.build(plan.space), load_if_exists=True)
         except GanforgeError:
