@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import signal
 import time
+import warnings
 from pathlib import Path
 
 from studies import load_trials, sqlite_url
@@ -65,3 +66,33 @@ def test_sigkill_mid_trial_then_rerun_retries_it_from_its_checkpoint(write_study
     assert sorted(p.name for p in out.glob("trial-*")) == [f"trial-{n:04d}" for n in originals]
     assert history_steps(killed_dir) == [50, 100, 150, 200]  # continued, no step logged twice
     assert generator_step(killed_dir) == 200
+
+
+def test_a_trial_whose_remote_worker_stopped_its_heartbeat_is_failed_and_retried(write_study, cli,
+                                                                                  tmp_path: Path, one_thread,
+                                                                                  monkeypatch) -> None:
+    """A worker on another machine that died: no process to check here, only its heartbeat, which stops."""
+    import optuna
+
+    from ganforge.tune.storage import open_storage
+
+    monkeypatch.chdir(tmp_path)
+    path = write_study(n_trials=1, heartbeat=1, settings={"steps": 100})
+    (tmp_path / "out").mkdir()
+    storage = open_storage(sqlite_url(tmp_path / "out"), 1, None)
+    study = optuna.create_study(study_name="ring", storage=storage, direction="maximize")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # Optuna: heartbeats are meant for optimize(); so here
+        trial = study.ask()
+    trial.set_user_attr("worker", {"host": "another-machine", "pid": 1})
+    storage.record_heartbeat(trial._trial_id)  # its last sign of life
+    time.sleep(2.5)  # past the grace period of twice the heartbeat
+
+    code, out, err = cli("tune", path, "--no-progress")
+    assert code == 0, err
+    assert "trial 0: its worker stopped responding; queued again" in out
+    assert "tune ring: 1/1 trials finished (1 complete, 0 pruned, 0 failed)" in out
+    trials = load_trials(sqlite_url(tmp_path / "out"))
+    assert [(t.number, t.state.name, t.system_attrs.get("failed_trial")) for t in trials] == [
+        (0, "FAIL", None), (1, "COMPLETE", 0)]
+    assert trials[1].user_attrs["runs"] == ["trial-0000"]  # the dead trial's folder

@@ -198,7 +198,11 @@ class SearchSpace:
         for param in self.params:
             if param.active(chosen):
                 chosen[param.key] = param.suggest(trial)
-        return {**chosen, **{extra: chosen[p.key] for p in self.params if p.key in chosen for extra in p.also}}
+        return self.config_values(chosen)
+
+    def config_values(self, params: dict[str, Any]) -> dict[str, Any]:
+        """A trial's parameters as config keys: each value also under its ``also`` keys."""
+        return {**params, **{extra: params[p.key] for p in self.params if p.key in params for extra in p.also}}
 
     def grid(self) -> dict[str, list[Choice]] | None:
         """Every key's values for a grid search; None unless every key is an unconditional choice."""

@@ -140,17 +140,24 @@ class TuneStudy:
         return EvaluationSpec(metrics=(spec.name,), samples=samples, reference=config.eval_reference,
                               reference_samples=reference_samples, seed=config.seed, device=config.device)
 
+    def runs(self, number: int, values: dict[str, Any]) -> tuple[PlannedRun, ...]:
+        """The runs of trial ``number`` (of the trial it retries) with these config values, one per seed."""
+        names = [(self.run_name(number, seed), seed) for seed in self.seeds]
+        return tuple(PlannedRun(name, self.config(values, seed, self.out / name), dict(values)) for name, seed in names)
+
+    def runs_of(self, trial: Any) -> tuple[PlannedRun, ...]:
+        """The runs of a trial of this study (an Optuna FrozenTrial), finished or not."""
+        from ganforge.tune.queue import original_number
+
+        return self.runs(original_number(trial), self.space.config_values(trial.params))
+
     def trial_runs(self, trial: Any) -> TrialRuns:
         from ganforge.tune.queue import original_number
 
         values = self.space.sample(trial)
         frozen = next(t for t in trial.study.get_trials(deepcopy=False) if t.number == trial.number)
-        number = original_number(frozen)
-        runs = []
-        for seed in self.seeds:
-            name = self.run_name(number, seed)
-            runs.append(PlannedRun(name, self.config(values, seed, self.out / name), dict(values)))
-        return TrialRuns(tuple(runs), self.evaluation(runs[0].config), objective=self.objective)
+        runs = self.runs(original_number(frozen), values)
+        return TrialRuns(runs, self.evaluation(runs[0].config), objective=self.objective)
 
     def plan(self) -> StudyPlan:
         return StudyPlan(kind="tune", name=self.name, study_name=self.name, description=self.description,

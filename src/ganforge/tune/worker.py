@@ -156,15 +156,24 @@ class Worker:
         if not self.has_work():
             study.stop()
 
+    def fail_dead_trials(self) -> None:
+        """Trials whose worker is gone: a process of this machine that no longer exists (at once), or a
+        worker anywhere whose heartbeat stopped (after the grace period); both are queued again."""
+        from optuna.storages import fail_stale_trials
+
+        for number in queue.fail_dead_local_trials(self.study, self.plan.retries):
+            self.echo(f"trial {number}: its worker process is gone; marked failed and queued again")
+        fail_stale_trials(self.study)  # calls self.stale for each
+
     def has_work(self) -> bool:
+        """Whether this worker should start another trial (after failing the trials of dead workers)."""
+        self.fail_dead_trials()
         return queue.work_left(self.study.get_trials(deepcopy=False), self.plan.n_trials)
 
     def run(self) -> None:
         from ganforge.training import TrainingInterrupted
 
         with signal_handler(self.on_signal):
-            for number in queue.fail_dead_local_trials(self.study, self.plan.retries):
-                self.echo(f"trial {number}: its worker process is gone; marked failed and queued again")
             if not self.has_work():
                 return
             try:
