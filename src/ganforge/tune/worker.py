@@ -119,7 +119,10 @@ class Worker:
         try:
             if self.signals:  # a stop that came while Optuna was creating this trial
                 raise StudyInterrupted(self.plan, self.signals[0], self.current)
-            runs = self.plan.trial_runs(trial)
+            try:
+                runs = self.plan.trial_runs(trial)
+            except GanforgeError as exc:  # the sampled values make no valid config: so they will again
+                raise NotRetried(str(exc)) from None
             self.current = self.last = f"during {runs.name or f'trial {trial.number}'}"
             return execute_trial(self.plan, trial, runs, progress=self.progress, echo=self.echo)
         except TrialPruned as exc:
@@ -200,7 +203,7 @@ def worker_env(jobs: int, url: str) -> dict[str, str]:
     return env
 
 
-def run_processes(plan: StudyPlan, url: str, jobs: int, command: list[str], echo: Echo) -> int:
+def run_processes(plan: StudyPlan, url: str, jobs: int, command: list[str], echo: Echo) -> None:
     """Start ``jobs`` worker processes (``command`` + ``--worker K``) and wait; a stop reaches all of them."""
     if jobs < 1:
         raise GanforgeError(f"--jobs must be a positive whole number, got {jobs}")
@@ -223,7 +226,10 @@ def run_processes(plan: StudyPlan, url: str, jobs: int, command: list[str], echo
             signal.signal(sig, old)
     if stop:
         raise StudyInterrupted(plan, stop[0], "(running trials checkpointed)")
-    return max(codes, key=abs) if any(codes) else 0
+    failed = [(k, code) for k, code in enumerate(codes, 1) if code]
+    if failed:
+        raise GanforgeError(f"worker {failed[0][0]} of {plan.kind} {plan.name} exited with code {failed[0][1]} "
+                            "(its error is above); run the same command again to continue")
 
 
 def worker_prefix(worker: int) -> Callable[[str], str]:
