@@ -21,12 +21,15 @@ dev-install:
 	$(PIP) -e ".[dev,web]"
 
 # Headless Chromium for the browser tests (Debian packages; Playwright's own browser download is not used),
-# and node + npm: the web-export tests run the page's sampler under node and fetch ONNX Runtime Web with npm.
+# node + npm (the web-export tests run the page's sampler under node and fetch ONNX Runtime Web with npm),
+# and the PostgreSQL server the tune tests start in a temporary folder (Debian's postgresql package).
 browser:
 	@command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 || \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
 	@command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; }
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
 
 demo: install
 	$(PYTHON) -m ganforge train --run-dir runs/demo --overwrite

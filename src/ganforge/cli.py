@@ -15,7 +15,7 @@ from ganforge import __version__
 from ganforge.errors import GanforgeError
 
 # Order here is the order in `ganforge --help`.
-COMMAND_MODULES = ["train", "sweep", "evaluate", "compare", "fid", "stats", "data", "generate", "serve", "export"]
+COMMAND_MODULES = ["train", "sweep", "tune", "evaluate", "compare", "fid", "stats", "data", "generate", "serve", "export"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -24,9 +24,13 @@ def test_each_sweep_run_is_measured_with_values_and_protocol(image_sweep: Path) 
         protocol = record.protocol
         assert (protocol["num_fake"], protocol["num_real"], protocol["reference_dataset"]) == (10, 10, "digits5k")
         assert protocol["feature_extractor"].startswith("FID Inception") and len(protocol["weights_sha256"]) == 64
-    summary = [json.loads(line) for line in (image_sweep / "sweep.jsonl").read_text().splitlines()]
-    assert [(s["name"], s["status"]) for s in summary] == [(n, "done") for n in RUNS]
-    assert summary[0]["metrics"]["fid"] == read_metric_records(image_sweep / RUNS[0] / "metrics.jsonl")[0].values["fid"]
+    # the sweep's study records each run as a finished trial scored by its FID (the ranking metric)
+    import optuna
+
+    index = json.loads((image_sweep / "study.json").read_text())
+    trials = optuna.load_study(study_name=index["study_name"], storage=index["storage"]).get_trials()
+    assert [(t.params["run"], t.state.name) for t in trials] == [(n, "COMPLETE") for n in RUNS]
+    assert trials[0].value == read_metric_records(image_sweep / RUNS[0] / "metrics.jsonl")[0].values["fid"]
 
 
 def test_compare_reports_every_run_and_metric(image_sweep: Path, cli, tmp_path: Path) -> None:
@@ -71,7 +75,7 @@ def test_html_report_opens_from_disk_in_chromium(image_sweep: Path, cli, browser
     assert browser.execute_script("return document.querySelectorAll('table.runs tr.best').length") == 1
     images = browser.execute_script(
         "return Array.from(document.images).map(i => [i.complete, i.naturalWidth, i.src.slice(0, 22)])")
-    assert len(images) == len(RUNS) + 2  # final grids + loss curves + FID figure
+    assert len(images) == len(RUNS) + 3  # final grids + loss curves + FID figure + the study's optimization history
     assert all(complete and width > 0 and src == "data:image/png;base64," for complete, width, src in images), images
     # Nothing was fetched: the only resources the page has are inline.
     fetched = browser.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")

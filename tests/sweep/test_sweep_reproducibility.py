@@ -24,8 +24,8 @@ def test_config_yaml_reruns_a_sweep_run_identically(write_sweep, cli, tiny, tmp_
         "settings": {**tiny, "steps": 6, "log_every": 1, "sample_every": 3},
         "grid": {"preset": ["dcgan"], "data": ["digits5k"], "seed": [3]},
     }))
-    (outcome,) = run_sweep(sweep, echo=lambda line: None)
-    assert outcome.status == "done"
+    (state,) = run_sweep(sweep, echo=lambda line: None)
+    assert state.status == "done"
     original = sweep.runs[0].run_dir
     again = tmp_path / "again"
     code, out, err = cli("train", "--config", original / "config.yaml", "--run-dir", again, "--no-progress")

@@ -1,4 +1,7 @@
-"""What a sweep does with each run folder it finds: skip, evaluate only, resume, restart, or refuse."""
+"""What a sweep does with each run folder it finds: skip, evaluate only, resume, restart, or refuse.
+
+The study database records which runs are finished; a changed plan (more steps, another evaluation) is a
+new study whose trials find each folder as far as it got (ganforge.tune.folders)."""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ import yaml
 
 from ganforge.errors import GanforgeError
 from ganforge.sweeps import load_sweep, run_status, run_sweep
-from ganforge.sweeps.state import DONE, EVALUATE, NEW, RESTART, RESUME, missing_metrics
+from ganforge.tune.folders import DONE, EVALUATE, NEW, RESTART, RESUME, missing_metrics
 
 TINY = {"width": 8, "batch_size": 16, "z_dim": 16, "device": "cpu", "log_every": 5, "sample_every": 1000}
 
@@ -36,9 +39,9 @@ def test_finished_runs_are_skipped_unmeasured_ones_only_evaluated_longer_ones_re
     (run,) = sweep.runs
     assert run.name == "gan_toy2d-ring" and run_status(run, sweep.evaluation).action == NEW
     lines: list[str] = []
-    (outcome,) = run_sweep(sweep, echo=lines.append)
-    assert outcome.status == "done" and outcome.action == NEW and outcome.steps == 20
-    assert {"modes", "high_quality", "reverse_kl"} <= set(outcome.metrics)
+    (state,) = run_sweep(sweep, echo=lines.append)
+    assert state.status == "done" and state.name == run.name
+    assert lines[0] == "[1/1] gan_toy2d-ring: training 20 steps"
     assert lines[-1].startswith("[1/1] gan_toy2d-ring: trained to step 20 in ") and "modes " in lines[-1]
     assert run_status(run, sweep.evaluation).action == DONE
     index = json.loads((out / "sweep.json").read_text())
@@ -46,30 +49,35 @@ def test_finished_runs_are_skipped_unmeasured_ones_only_evaluated_longer_ones_re
     assert (out / "sweep.yaml").read_text() == path.read_text()
 
     spec_mtime = (run.run_dir / "generator.json").stat().st_mtime_ns
-    (outcome,) = run_sweep(sweep, echo=lines.append)
-    assert outcome.status == "skipped" and "already done, skipped" in lines[-1]
+    before = len(lines)
+    (state,) = run_sweep(sweep, echo=lines.append)
+    assert state.status == "done" and len(lines) == before  # the study says it is done: nothing runs
     assert (run.run_dir / "generator.json").stat().st_mtime_ns == spec_mtime
 
-    # Metrics lost, or measured with another protocol: evaluate again, never retrain.
+    # Metrics lost, or measured with another protocol: the folder asks for an evaluation, never a retrain.
     records = (run.run_dir / "metrics.jsonl").read_text()
     (run.run_dir / "metrics.jsonl").write_text(records.replace('"num_fake": 300', '"num_fake": 299') + "{broken\n")
     assert run_status(run, sweep.evaluation).action == EVALUATE
-    (outcome,) = run_sweep(sweep, echo=lines.append)
-    assert outcome.action == EVALUATE and outcome.status == "done"
+    (run.run_dir / "metrics.jsonl").write_text(records)
+    # Another evaluation protocol in the file is a new plan: the trained run is only evaluated.
+    other = load_sweep(write_sweep({**toy_sweep(out), "evaluation": {"samples": 299}}))
+    (state,) = run_sweep(other, echo=lines.append)
+    assert state.status == "done" and lines[-1].startswith("[1/1] gan_toy2d-ring: evaluated; modes ")
     assert (run.run_dir / "generator.json").stat().st_mtime_ns == spec_mtime
-    assert run_status(run, sweep.evaluation).action == DONE
+    assert run_status(other.runs[0], other.evaluation).action == DONE
 
     # More steps in the file: the run continues from its checkpoint (--resume semantics).
     longer = load_sweep(write_sweep(toy_sweep(out, steps=30)))
     (run,) = longer.runs
     status = run_status(run, longer.evaluation)
     assert (status.action, status.step) == (RESUME, 20)
-    (outcome,) = run_sweep(longer, echo=lines.append)
-    assert outcome.action == RESUME and outcome.steps == 30
+    (state,) = run_sweep(longer, echo=lines.append)
+    assert state.status == "done"
+    assert "[1/1] gan_toy2d-ring: resuming from step 20/30" in lines
+    assert lines[-1].startswith("[1/1] gan_toy2d-ring: resumed and trained to step 30 in ")
     assert history_steps(run.run_dir) == [5, 10, 15, 20, 25, 30]
-    summary = [json.loads(line) for line in (out / "sweep.jsonl").read_text().splitlines()]
-    assert [r["status"] for r in summary] == ["done", "skipped", "done", "done"]
-    assert [r["action"] for r in summary] == [NEW, DONE, EVALUATE, RESUME]
+    measured = [json.loads(line) for line in (run.run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [(m["step"], m["protocol"]["num_fake"]) for m in measured] == [(20, 300), (20, 299), (30, 300)]
 
 
 def test_other_settings_or_foreign_files_are_refused_not_overwritten(write_sweep, tmp_path: Path, one_thread) -> None:
@@ -80,8 +88,8 @@ def test_other_settings_or_foreign_files_are_refused_not_overwritten(write_sweep
     with pytest.raises(GanforgeError, match=r"trained with other settings \(lr_g 0.0002 -> 0.001\)"):
         run_status(changed.runs[0], changed.evaluation)
     # A failing run is reported and recorded; the sweep goes on and says which failed.
-    outcomes = run_sweep(changed, echo=lambda line: None)
-    assert outcomes[0].status == "failed" and "other settings" in outcomes[0].error
+    (state,) = run_sweep(changed, echo=lambda line: None)
+    assert state.status == "failed" and "other settings" in state.error
 
     shorter = load_sweep(write_sweep(toy_sweep(out, steps=5)))
     with pytest.raises(GanforgeError, match="past steps: 5"):
@@ -106,8 +114,9 @@ def test_a_run_killed_before_its_first_checkpoint_restarts(write_sweep, tmp_path
     (run.run_dir / "config.yaml").write_text(yaml.safe_dump(config))
     (run.run_dir / "history.csv").write_text("step,epoch,loss_d,loss_g,d_real,d_fake,lr,seconds,images_per_s\n")
     assert run_status(run, sweep.evaluation).action == RESTART
-    (outcome,) = run_sweep(sweep, echo=lambda line: None)
-    assert outcome.action == RESTART and outcome.status == "done"
+    lines: list[str] = []
+    (state,) = run_sweep(sweep, echo=lines.append)
+    assert state.status == "done" and "restarting (stopped before its first checkpoint)" in lines[0]
     assert history_steps(run.run_dir) == [5, 10]
 
 

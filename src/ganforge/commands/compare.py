@@ -18,7 +18,10 @@ def register(subparsers: Subparsers) -> None:
                     "one self-contained file; .md links PNGs written to <name>_files/ next to it.",
     )
     parser.add_argument("inputs", type=Path, nargs="+", metavar="RUN_DIR",
-                        help="run folders, or a sweep folder (all its runs)")
+                        help="run folders, or a sweep or tune study folder (all its runs; a study folder also "
+                             "gets its best trials with mean ± s.e. over seeds, pruned trials and Optuna's plots)")
+    parser.add_argument("--storage", default=None, metavar="URL",
+                        help="the study database when study.json's URL hides its password")
     parser.add_argument("--out", type=Path, default=Path("report.html"),
                         help="report file, .html or .md (default report.html)")
     parser.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
@@ -28,10 +31,13 @@ def register(subparsers: Subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ganforge.report import build_report, summary_line
-    from ganforge.report.table import text_table
+    from ganforge.report.table import text_rows, text_table
 
-    content = build_report(args.inputs, args.out, overwrite=args.overwrite)
+    content = build_report(args.inputs, args.out, overwrite=args.overwrite, storage=args.storage)
     if not args.quiet:
+        for section in content.sections:
+            print(f"{section.title}:")
+            print(text_rows(section.header, section.rows))
         print(text_table(content.table))
     print(f"wrote {args.out}: {summary_line(content)}")
     return 0

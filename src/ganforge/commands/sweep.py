@@ -13,28 +13,26 @@ if TYPE_CHECKING:
     from ganforge.config import TrainConfig
     from ganforge.sweeps.spec import Sweep
 
+from ganforge.commands.tune import add_engine_arguments
+
 
 def register(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
         "sweep", help="train and evaluate a grid of runs described by a YAML file (resumable)",
         description="Train every run of a sweep file (models x datasets x losses x seeds, presets, shared "
                     "settings, per-entry overrides), one after another or --jobs at a time, then evaluate each "
-                    "with the file's metrics. Each run is an ordinary run folder under the sweep's output folder. "
-                    "Running the same command again skips finished runs and resumes an interrupted one. "
-                    "Compare the results with `ganforge compare OUT`. File format: examples/README.md in the "
-                    "repository, or `python -m pydoc ganforge.sweeps.spec`.",
+                    "with the file's metrics. Each run is an ordinary run folder under the sweep's output folder; "
+                    "runs that differ only in their seed are one trial, scored by their mean. The sweep is a study "
+                    "of the engine `ganforge tune` runs on (Optuna's grid sampler): running the same command "
+                    "again continues it, and workers on other machines join it through --storage. Compare the "
+                    "results with `ganforge compare OUT`. File format: examples/README.md in the repository, or "
+                    "`python -m pydoc ganforge.sweeps.spec`.",
     )
     parser.add_argument("file", type=Path, metavar="FILE.yaml", help="the sweep file")
-    parser.add_argument("--out", type=Path, default=None,
-                        help="output folder (default: the file's out:, else runs/<name>)")
-    parser.add_argument("--jobs", type=int, default=1, metavar="N",
-                        help="runs trained at the same time, each in its own process (default 1)")
-    parser.add_argument("--dry-run", action="store_true", help="list the runs and what each needs; train nothing")
+    add_engine_arguments(parser, "sweep")
     parser.add_argument("--only", action="append", default=None, metavar="NAME",
                         help="run only these runs (names or shell patterns such as 'wgan*'; repeatable, "
                              "or comma-separated)")
-    parser.add_argument("--no-progress", action="store_true", help="hide the training progress bars")
-    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)  # one run for --jobs N
     parser.set_defaults(run=run)
 
 
@@ -67,7 +65,7 @@ def describe_evaluation(sweep: Sweep) -> str:
 
 def print_plan(sweep: Sweep) -> None:
     from ganforge.errors import GanforgeError
-    from ganforge.sweeps.state import run_status
+    from ganforge.sweeps import run_status
 
     print(f"sweep {sweep.name}: {len(sweep.runs)} runs in {sweep.out}")
     print(describe_evaluation(sweep))
@@ -85,7 +83,9 @@ def selected_names(only: list[str] | None) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ganforge.sweeps import load_sweep, run_sweep
+    from ganforge.sweeps import group_runs, group_states, load_sweep, sweep_plan, write_index
+    from ganforge.tune.launch import existing_trials, launch
+    from ganforge.tune.storage import storage_url
 
     sweep = load_sweep(args.file, out=args.out)
     names = selected_names(args.only)
@@ -94,18 +94,25 @@ def run(args: argparse.Namespace) -> int:
     if args.dry_run:
         print_plan(sweep)
         return 0
-    progress = not args.no_progress and sys.stderr.isatty()
-    if not args.worker:
-        print(f"sweep {sweep.name}: {len(sweep.runs)} runs in {sweep.out}; {describe_evaluation(sweep)}", flush=True)
-    outcomes = run_sweep(sweep, jobs=args.jobs, progress=progress, worker=args.worker,
-                         echo=lambda line: print(line, flush=True))
-    failed = [o.name for o in outcomes if o.status == "failed"]
+    plan = sweep_plan(sweep)
+    options = {"storage": args.storage, "jobs": args.jobs, "worker": args.worker,
+               "progress": not args.no_progress and sys.stderr.isatty()}
     if args.worker:
-        return 1 if failed else 0
-    skipped = sum(o.status == "skipped" for o in outcomes)
-    summary = f"sweep {sweep.name}: {len(outcomes) - len(failed)}/{len(sweep.runs)} runs done ({skipped} already done)"
+        launch(plan, args.file, **options)
+        return 0
+    sizes = {group.name: len(group.runs) for group in group_runs(sweep)}
+    before = existing_trials(plan, storage_url(args.storage, plan.out)) or []
+    done_before = sum(sizes[state.name] for state in group_states(plan, before) if state.status == "done")
+    print(f"sweep {sweep.name}: {len(sweep.runs)} runs in {sweep.out}; {describe_evaluation(sweep)}", flush=True)
+    write_index(sweep)
+    extra = ("--only", ",".join(names)) if names else ()
+    states = group_states(plan, launch(plan, args.file, extra=extra, **options))
+    failed = [state for state in states if state.status == "failed"]
+    done = sum(sizes[state.name] for state in states if state.status == "done")
+    summary = f"sweep {sweep.name}: {done}/{len(sweep.runs)} runs done ({done_before} already done)"
     if failed:
-        print(f"{summary}; failed: {', '.join(failed)} (details in {sweep.out / 'sweep.jsonl'})", flush=True)
+        details = "; ".join(f"{state.name}: {state.error}" for state in failed)
+        print(f"{summary}; failed: {details}", flush=True)
         return 1
     print(f"{summary}; compare them with: ganforge compare {sweep.out}", flush=True)
     return 0

@@ -19,6 +19,7 @@ from ganforge.errors import GanforgeError
 from ganforge.fileio import atomic_write_text
 from ganforge.metrics.specs import metric_values
 from ganforge.report.collect import Collection, RunSummary, collect
+from ganforge.report.study import Section
 from ganforge.report.table import Best, Table, best_runs, build_table
 
 FORMATS = {".html": "html", ".htm": "html", ".md": "md", ".markdown": "md"}
@@ -44,6 +45,7 @@ class ReportContent:
     figures: list[Picture]
     notes: list[str] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
+    sections: list[Section] = field(default_factory=list)  # a study's tables, shown before the runs
 
 
 def report_format(out: Path) -> str:
@@ -132,8 +134,27 @@ def write_markdown(content: ReportContent, out: Path) -> None:
     atomic_write_text(out, render_markdown(content, assets.name))
 
 
-def build_report(inputs: list[Path], out: Path, *, overwrite: bool = False) -> ReportContent:
-    """Write the comparison of ``inputs`` (run or sweep folders) to ``out`` (.html or .md)."""
+def add_study(content: ReportContent, folder: Path, figure_dir: Path, storage: str | None) -> None:
+    """The study's best trials (mean ± s.e. over seeds), pruned and failed trials and Optuna's figures."""
+    from ganforge.report.study import study_report
+    from ganforge.tune.storage import read_index
+
+    study = study_report(folder, figure_dir, storage)
+    index = read_index(folder) or {}
+    if index.get("kind") == "tune":
+        content.title = f"Study {index.get('name', folder.name)}"
+        content.description = content.description or str(index.get("description") or "")
+    content.sections = study.sections
+    content.figures = [Picture(title, caption, path, path.name) for title, caption, path in study.figures] + \
+        content.figures
+    content.notes += study.notes
+
+
+def build_report(inputs: list[Path], out: Path, *, overwrite: bool = False,
+                 storage: str | None = None) -> ReportContent:
+    """Write the comparison of ``inputs`` (run, sweep or study folders) to ``out`` (.html or .md); a single
+    study folder (study.json) adds its trials, read from its storage (``storage`` overrides the URL)."""
+    from ganforge.tune.storage import INDEX_FILE
     out = Path(out).expanduser()
     kind = report_format(out)
     check_output(out, overwrite)
@@ -143,6 +164,8 @@ def build_report(inputs: list[Path], out: Path, *, overwrite: bool = False) -> R
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="ganforge-report-") as tmp:
         content = assemble(collection, Path(tmp))
+        if len(inputs) == 1 and (Path(inputs[0]).expanduser() / INDEX_FILE).is_file():
+            add_study(content, Path(inputs[0]).expanduser(), Path(tmp), storage)
         if kind == "html":
             from ganforge.report.render_html import render_html
 

@@ -12,6 +12,7 @@ from ganforge.metrics.specs import MISSING
 
 if TYPE_CHECKING:
     from ganforge.report.build import ReportContent
+    from ganforge.report.study import Section
 
 CSS = """
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: #1d2330; margin: 24px auto;
@@ -21,10 +22,11 @@ h1 { font-size: 24px; margin-bottom: 4px; } h2 { font-size: 18px; margin-top: 32
 .meta { color: #667; font-size: 12px; }
 .best-list li { margin: 2px 0; } .note { color: #8a5a00; }
 .table-wrap { overflow-x: auto; }
-table.runs { border-collapse: collapse; font-size: 13px; white-space: nowrap; }
-table.runs th, table.runs td { border-bottom: 1px solid #e3e6ee; padding: 5px 7px; text-align: right; }
-table.runs th { background: #f3f5fa; position: sticky; top: 0; }
-table.runs td.text, table.runs th.text { text-align: left; }
+table.runs, table.trials { border-collapse: collapse; font-size: 13px; white-space: nowrap; }
+table.runs th, table.runs td, table.trials th, table.trials td { border-bottom: 1px solid #e3e6ee; padding: 5px 7px;
+  text-align: right; }
+table.runs th, table.trials th { background: #f3f5fa; position: sticky; top: 0; }
+table.runs td.text, table.runs th.text, table.trials td.text, table.trials th.text { text-align: left; }
 table.runs tr.best td { background: #e7f6ea; font-weight: 600; }
 table.runs td.missing { color: #99a; }
 .star { color: #1f8a3b; }
@@ -80,6 +82,18 @@ def render_best(content: ReportContent) -> str:
     return f'<ul class="best-list">{"".join(items)}</ul>'
 
 
+def render_section(section: Section) -> str:
+    if not section.rows:
+        table = "<p>None yet.</p>"
+    else:
+        head = "".join(f'<th class="text">{escape(h)}</th>' for h in section.header)
+        body = "".join("<tr>" + "".join(f'<td class="text">{escape(c)}</td>' for c in row) + "</tr>"
+                       for row in section.rows)
+        table = (f'<div class="table-wrap"><table class="trials"><thead><tr>{head}</tr></thead>'
+                 f"<tbody>{body}</tbody></table></div>")
+    return f"<h2>{escape(section.title)}</h2><p>{escape(section.intro)}</p>{table}"
+
+
 def render_html(content: ReportContent) -> str:
     winners = {b.run for b in content.best}
     protocols = "".join(
@@ -107,6 +121,7 @@ def render_html(content: ReportContent) -> str:
 <h1>{escape(content.title)}</h1>
 <p class="meta">Generated {escape(content.generated)}.</p>
 {description}
+{"".join(render_section(section) for section in content.sections)}
 <h2>Results</h2>
 {render_best(content)}
 {render_table(content)}

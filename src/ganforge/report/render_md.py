@@ -24,6 +24,15 @@ def render_markdown(content: ReportContent, folder: str) -> str:
     lines = [f"# {content.title}", "", f"_Generated {content.generated}._", ""]
     if content.description:
         lines += [content.description, ""]
+    for section in content.sections:
+        lines += [f"## {section.title}", "", section.intro, ""]
+        if section.rows:
+            lines.append("| " + " | ".join(cell(h) for h in section.header) + " |")
+            lines.append("|" + "|".join(":--" for _ in section.header) + "|")
+            lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in section.rows]
+        else:
+            lines.append("None yet.")
+        lines.append("")
     lines += ["## Results", ""]
     for best in content.best:
         note = f" ({best.note})" if best.note else ""

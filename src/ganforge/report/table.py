@@ -230,10 +230,14 @@ def build_table(runs: list[RunSummary], best: list[Best]) -> Table:
     return Table(header, rows, [(r.dataset, r.name) in winners for r in runs], legend, warnings)
 
 
-def text_table(table: Table) -> str:
-    """Aligned columns for the terminal; the best run of each dataset is starred."""
-    header = ["", *table.header]
-    rows = [["*" if best else "", *row] for row, best in zip(table.rows, table.best, strict=True)]
+def text_rows(header: list[str], rows: list[list[str]]) -> str:
+    """Aligned columns for the terminal."""
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in [header, *rows]]
     return "\n".join(lines)
+
+
+def text_table(table: Table) -> str:
+    """Aligned columns for the terminal; the best run of each dataset is starred."""
+    rows = [["*" if best else "", *row] for row, best in zip(table.rows, table.best, strict=True)]
+    return text_rows(["", *table.header], rows)

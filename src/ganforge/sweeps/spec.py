@@ -34,65 +34,20 @@ import dataclasses
 import itertools
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ganforge.config import TrainConfig, build_config, data_kind, is_toy2d, normalize_keys, read_yaml
+from ganforge.config import TrainConfig, build_config, is_toy2d, normalize_keys
 from ganforge.errors import GanforgeError, did_you_mean
+from ganforge.tune.plan import EvaluationSpec, PlannedRun
+from ganforge.tune.schema import check_keys, file_header, mapping, optional_int, read_mapping_file
 
 TOP_KEYS = ("name", "description", "out", "metrics", "evaluation", "settings", "grid", "runs")
 EVALUATION_KEYS = ("samples", "reference", "reference_samples", "seed", "device")
-DEFAULT_SAMPLES = 5000  # unless the metrics' protocol prescribes a count (toy2d: 2500)
 # The sweep decides where each run lives; letting a run pick its own folder would break resuming.
 FORBIDDEN_RUN_KEYS = ("run_dir",)
 RUN_NAME_KEY = "name"
-
-
-@dataclass(frozen=True)
-class EvaluationSpec:
-    """What is measured after each run finishes, and with which protocol."""
-
-    metrics: tuple[str, ...] = ()
-    samples: int | None = None
-    reference: str | None = None
-    reference_samples: int | None = None
-    seed: int = 0
-    device: str = "auto"
-
-    def metrics_for(self, kind: str) -> tuple[str, ...]:
-        """The metrics a run of this data kind gets (image or points); empty means train only."""
-        from ganforge.metrics.specs import METRICS
-
-        return tuple(name for name in self.metrics if METRICS.get(name).data_kind == kind)
-
-    def samples_for(self, kind: str) -> int:
-        from ganforge.metrics.specs import METRICS, protocol_samples
-
-        if self.samples is not None:
-            return self.samples
-        return protocol_samples([METRICS.get(name) for name in self.metrics_for(kind)]) or DEFAULT_SAMPLES
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"metrics": list(self.metrics), "samples": self.samples, "reference": self.reference,
-                "reference_samples": self.reference_samples, "seed": self.seed, "device": self.device}
-
-
-@dataclass(frozen=True)
-class PlannedRun:
-    """One run of the sweep: its folder name, fully resolved config and the grid values that made it."""
-
-    name: str
-    config: TrainConfig
-    axes: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def run_dir(self) -> Path:
-        return Path(str(self.config.run_dir))
-
-    @property
-    def kind(self) -> str:
-        return data_kind(self.config.data)
 
 
 @dataclass(frozen=True)
@@ -120,25 +75,7 @@ class Sweep:
 # -- reading ----------------------------------------------------------------------------------------
 
 def read_sweep_file(path: Path) -> dict[str, Any]:
-    raw = read_yaml(path, "sweep file")
-    if not isinstance(raw, dict):
-        raise GanforgeError(f"sweep file {path} must be a mapping with keys like settings:, grid:, metrics:")
-    return raw
-
-
-def check_keys(raw: Mapping[Any, Any], allowed: tuple[str, ...], where: str) -> None:
-    for key in raw:
-        if str(key) not in allowed:
-            raise GanforgeError(f"unknown key '{key}' in {where}{did_you_mean(str(key), allowed)}; "
-                                f"valid keys: {', '.join(allowed)}")
-
-
-def _mapping(value: Any, where: str) -> dict[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise GanforgeError(f"{where} must be a mapping of key: value, got {type(value).__name__}")
-    return value
+    return read_mapping_file(path, "sweep file", "settings:, grid:, metrics:")
 
 
 def run_keys(raw: Mapping[Any, Any], where: str) -> dict[str, Any]:
@@ -166,14 +103,6 @@ def parse_metrics(value: Any, where: str) -> tuple[str, ...]:
         raise GanforgeError(f"{where}: {exc}") from None
 
 
-def _optional_int(value: Any, key: str, where: str, minimum: int = 1) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise GanforgeError(f"{where}.{key} must be a whole number >= {minimum}, got {value!r}")
-    return value
-
-
 def parse_evaluation(raw: dict[str, Any], metrics: tuple[str, ...], where: str) -> EvaluationSpec:
     check_keys(raw, EVALUATION_KEYS, where)
     reference = raw.get("reference")
@@ -189,9 +118,9 @@ def parse_evaluation(raw: dict[str, Any], metrics: tuple[str, ...], where: str) 
     seed = raw.get("seed", 0)
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise GanforgeError(f"{where}.seed must be a whole number, got {seed!r}")
-    return EvaluationSpec(metrics=metrics, samples=_optional_int(raw.get("samples"), "samples", where),
+    return EvaluationSpec(metrics=metrics, samples=optional_int(raw.get("samples"), "samples", where),
                           reference=reference,
-                          reference_samples=_optional_int(raw.get("reference_samples"), "reference_samples", where),
+                          reference_samples=optional_int(raw.get("reference_samples"), "reference_samples", where),
                           seed=seed, device=device)
 
 
@@ -324,8 +253,8 @@ def plan_grid(settings: dict[str, Any], grid: dict[str, Any],
 
 
 def plan_runs(raw: dict[str, Any], source: str, out: Path) -> tuple[PlannedRun, ...]:
-    settings = run_keys(_mapping(raw.get("settings"), f"{source} settings"), f"{source} settings")
-    grid = _mapping(raw.get("grid"), f"{source} grid")
+    settings = run_keys(mapping(raw.get("settings"), f"{source} settings"), f"{source} settings")
+    grid = mapping(raw.get("grid"), f"{source} grid")
     extra = raw.get("runs") or []
     if not isinstance(extra, list):
         raise GanforgeError(f"{source} runs must be a list of mappings, got {type(extra).__name__}")
@@ -337,7 +266,7 @@ def plan_runs(raw: dict[str, Any], source: str, out: Path) -> tuple[PlannedRun, 
             named.append((run_name(config, axes), config, axes))
     for index, item in enumerate(extra):
         where = f"{source} runs[{index}]"
-        item = dict(_mapping(item, where))
+        item = dict(mapping(item, where))
         name = item.pop(RUN_NAME_KEY, None)
         if name is not None and (not isinstance(name, str) or slug(name) != name):
             raise GanforgeError(f"{where}.name must be a folder-safe name (letters, digits, . + -), "
@@ -372,19 +301,9 @@ def load_sweep(path: Path, out: Path | None = None) -> Sweep:
     path = Path(path)
     raw = read_sweep_file(path)
     check_keys(raw, TOP_KEYS, str(path))
-    name = raw.get("name", path.stem)
-    if not isinstance(name, str) or slug(name) != name:
-        raise GanforgeError(f"{path} name must be a folder-safe name (letters, digits, . + -), got {name!r}")
-    description = raw.get("description") or ""
-    if not isinstance(description, str):
-        raise GanforgeError(f"{path} description must be text, got {description!r}")
-    if out is None:
-        configured = raw.get("out")
-        if configured is not None and (not isinstance(configured, str) or not configured):
-            raise GanforgeError(f"{path} out must be a folder path, got {configured!r}")
-        out = Path(configured).expanduser() if configured else Path("runs") / name
+    name, description, out = file_header(raw, path, out)
     metrics = parse_metrics(raw.get("metrics"), f"{path} metrics")
-    evaluation = parse_evaluation(_mapping(raw.get("evaluation"), f"{path} evaluation"), metrics,
+    evaluation = parse_evaluation(mapping(raw.get("evaluation"), f"{path} evaluation"), metrics,
                                   f"{path} evaluation")
     runs = plan_runs(raw, str(path), out)
     check_metrics_apply(evaluation, runs, str(path))

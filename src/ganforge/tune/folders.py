@@ -1,23 +1,27 @@
-"""Where each run of a sweep stands, read from its folder alone (no lock files, no sweep-level state).
+"""Where a trial's run stands, read from its folder: what is left to do before it can be scored.
 
 A run is *done* when its generator is saved at the final step, the end-of-training artifacts were written
 after it, and metrics.jsonl holds every requested metric at that step with the requested sample count.
 Anything short of that says what is left: start, restart (killed before its first checkpoint), resume from
-checkpoints/last.pt, or only evaluate.
+checkpoints/last.pt, or only evaluate. A folder trained with other settings, or holding foreign files,
+is refused, never overwritten. The study database says which trials are finished; the folder says how
+far the run of an unfinished (retried, resumed) trial got.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ganforge.config import TrainConfig, build_config, read_yaml_config, resumable_keys
 from ganforge.errors import GanforgeError
-from ganforge.report.records import generator_step, read_metric_records
-from ganforge.sweeps.spec import EvaluationSpec, PlannedRun
+from ganforge.report.records import MetricRecord, generator_step, read_metric_records
 from ganforge.training.rundir import RunPaths
+from ganforge.tune.plan import EvaluationSpec, PlannedRun
 
 NEW, RESTART, RESUME, EVALUATE, DONE = "new", "restart", "resume", "evaluate", "done"
+INFERENCE_BATCH = 50
 
 
 @dataclass(frozen=True)
@@ -29,6 +33,10 @@ class RunStatus:
         return {NEW: "not started", RESTART: "restart (stopped before its first checkpoint)",
                 RESUME: f"resume from step {self.step}/{steps}", EVALUATE: f"trained {steps} steps, evaluate",
                 DONE: "done"}[self.action]
+
+    @property
+    def trains(self) -> bool:
+        return self.action in (NEW, RESTART, RESUME)
 
 
 def changed_options(saved: TrainConfig, planned: TrainConfig) -> list[str]:
@@ -46,7 +54,7 @@ def check_same_config(run: PlannedRun, paths: RunPaths) -> None:
     if changed:
         details = ", ".join(f"{k} {saved.to_dict()[k]!r} -> {run.config.to_dict()[k]!r}" for k in changed)
         raise GanforgeError(f"run {run.name}: {paths.root} was trained with other settings ({details}); "
-                            "move that folder away or change the sweep's out: to start fresh")
+                            "move that folder away or change the out: folder to start fresh")
 
 
 def only_empty_folders(root: Path) -> bool:
@@ -62,15 +70,27 @@ def training_finished(paths: RunPaths, steps: int) -> bool:
     return paths.loss_curves.stat().st_mtime_ns >= spec.stat().st_mtime_ns and (paths.samples / "final.png").is_file()
 
 
+def final_records(run: PlannedRun, evaluation: EvaluationSpec) -> list[MetricRecord]:
+    samples = evaluation.samples_for(run.kind)
+    return [r for r in read_metric_records(RunPaths(run.run_dir).metrics)
+            if r.step == run.config.steps and r.num_fake == samples]
+
+
 def missing_metrics(run: PlannedRun, evaluation: EvaluationSpec) -> list[str]:
-    """The sweep's metrics for this run that metrics.jsonl lacks at the final step with the sweep's N."""
+    """The evaluation's metrics for this run that metrics.jsonl lacks at the final step with its N."""
     wanted = evaluation.metrics_for(run.kind)
     if not wanted:
         return []
-    samples = evaluation.samples_for(run.kind)
-    records = [r for r in read_metric_records(RunPaths(run.run_dir).metrics)
-               if r.step == run.config.steps and r.num_fake == samples]
+    records = final_records(run, evaluation)
     return [metric for metric in wanted if not any(record.has(metric) for record in records)]
+
+
+def final_values(run: PlannedRun, evaluation: EvaluationSpec) -> dict[str, float | None]:
+    """The latest values measured at the run's final step under the evaluation's protocol."""
+    values: dict[str, float | None] = {}
+    for record in final_records(run, evaluation):
+        values.update(record.values)
+    return values
 
 
 def run_status(run: PlannedRun, evaluation: EvaluationSpec) -> RunStatus:
@@ -95,3 +115,27 @@ def run_status(run: PlannedRun, evaluation: EvaluationSpec) -> RunStatus:
     if missing_metrics(run, evaluation):
         return RunStatus(EVALUATE, step)
     return RunStatus(DONE, step)
+
+
+def evaluate_missing(run: PlannedRun, evaluation: EvaluationSpec) -> list[str]:
+    """Measure what metrics.jsonl lacks at the final step (appending the record); the metrics measured."""
+    from ganforge.metrics.run import evaluate_run
+
+    missing = missing_metrics(run, evaluation)
+    if missing:
+        evaluate_run(run.run_dir, missing, num_samples=evaluation.samples_for(run.kind),
+                     reference=evaluation.reference, reference_samples=evaluation.reference_samples,
+                     device=evaluation.device, seed=evaluation.seed, batch_size=INFERENCE_BATCH, append=True)
+    return missing
+
+
+def trained_seconds(run: PlannedRun) -> float | None:
+    from ganforge.report.collect import last_finite, read_history_columns
+
+    return last_finite(read_history_columns(RunPaths(run.run_dir).history).get("seconds", []))
+
+
+def training_curve(run: PlannedRun, key: str) -> dict[int, Any]:
+    """step -> value of ``key`` from the run's evaluations during training (None where undefined)."""
+    return {r.step: r.values[key] for r in read_metric_records(RunPaths(run.run_dir).metrics)
+            if r.step is not None and key in r.values and r.raw.get("source") == "training"}
