@@ -25,7 +25,10 @@ def resolve_device(name: str, dist: DistInfo | None = None) -> torch.device:
             raise GanforgeError(f"LOCAL_RANK {dist.local_rank} has no GPU ({torch.cuda.device_count()} visible); "
                                 "start at most one process per GPU (torchrun --nproc_per_node)")
         return torch.device("cuda", dist.local_rank)
-    return torch.device(name)
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise GanforgeError(f"unknown --device '{name}'; use auto, cpu or cuda (or cuda:N)") from None
 
 
 @contextmanager

@@ -90,12 +90,12 @@ class PlainProgress(QuietProgress):
         self.values: dict[str, Any] = {}
         self.closed = False
 
-    def _amount(self, value: float) -> str:
+    def _amount(self, value: float, rate: bool = False) -> str:
         if self.unit_scale:
             from tqdm import tqdm
 
             return tqdm.format_sizeof(value, divisor=1024)
-        return f"{value:.0f}"
+        return f"{value:.3g}" if rate else f"{value:.0f}"
 
     def line(self) -> str:
         elapsed = max(time.monotonic() - self.started, 1e-9)
@@ -106,7 +106,7 @@ class PlainProgress(QuietProgress):
             parts[0] += f"/{self._amount(self.total)} {self.unit} ({100 * self.n / self.total:.0f}%)"
         else:
             parts[0] += f" {self.unit}"
-        parts.append(f"{self._amount(rate)} {self.unit}/s")
+        parts.append(f"{self._amount(rate, rate=True)} {self.unit}/s")
         if self.total and rate > 0 and self.n < self.total:
             parts.append(f"ETA {_duration((self.total - self.n) / rate)}")
         elif self.n != self.initial:
