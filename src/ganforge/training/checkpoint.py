@@ -21,7 +21,7 @@ from ganforge.fileio import atomic_path, remove_stale_temp_files
 from ganforge.training.rundir import RunPaths
 
 # What TrainingRun and Trainer read back; a torch file without them is not a training checkpoint.
-REQUIRED_KEYS = ("step", "generator", "discriminator", "opt_g", "opt_d", "noise_rng", "torch_rng",
+REQUIRED_KEYS = ("generator", "discriminator", "step", "opt_g", "opt_d", "noise_rng", "torch_rng",
                  "batches_drawn", "window", "elapsed")
 STEP_FILE = re.compile(r"^step_(\d{7,})\.pt$")
 
@@ -36,6 +36,18 @@ def _publish_copy(source: Path, target: Path) -> None:
             shutil.copyfile(source, tmp)
 
 
+def _os_error_in(exc: BaseException) -> OSError | None:
+    """The OSError (ENOSPC, EIO...) behind an exception, following its context and cause."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, OSError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
 def save_checkpoint(state: dict[str, Any], path: Path, *, copy_to: Path | None = None) -> None:
     """Write to a temp file, fsync, rename: a crash mid-write never leaves a broken checkpoint.
 
@@ -45,7 +57,13 @@ def save_checkpoint(state: dict[str, Any], path: Path, *, copy_to: Path | None =
     """
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as handle:
-            torch.save(state, handle)
+            try:
+                torch.save(state, handle)
+            except RuntimeError as exc:  # torch's writer may fail on closing, after the OSError it met
+                cause = _os_error_in(exc)
+                if cause is None:
+                    raise
+                raise cause from None
             handle.flush()
             os.fsync(handle.fileno())
         if copy_to is not None:

@@ -191,7 +191,8 @@ class TrainingRun:
         checkpoint = from_main(lambda: load_checkpoint(self.paths.last_checkpoint), dist) if resume else None
         if checkpoint is not None:
             self._restore(checkpoint)
-        if self.trainer.step >= config.steps:  # every rank knows the step: all refuse together
+        # every rank learns from rank 0 whether the run is finished: all refuse together
+        if self.trainer.step >= config.steps and from_main(self.paths.is_finished, dist):
             raise finished_error(root, self.trainer.step)
         if self.is_main and config.eval_every:
             self.callbacks.append(self._metric_callback())

@@ -62,6 +62,18 @@ class RunPaths:
         """MLflow's local tracking store, used when MLFLOW_TRACKING_URI names no other."""
         return self.root / "mlruns"
 
+    @property
+    def final_samples(self) -> Path:
+        return self.samples / "final.png"
+
+    def is_finished(self) -> bool:
+        """Whether the run's last launch got to its end: the final grid, drawn after the last checkpoint,
+        is newer than that checkpoint (a kill between the two leaves the end still to do)."""
+        try:
+            return self.final_samples.stat().st_mtime_ns >= self.last_checkpoint.stat().st_mtime_ns
+        except OSError:
+            return False
+
     def sample_grid(self, step: int) -> Path:
         return self.samples / f"step_{step:07d}.png"
 
