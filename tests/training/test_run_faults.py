@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import torch
+from run_state import assert_same_state, state
 
 from ganforge.cli import main
 
@@ -28,44 +29,6 @@ TIMEOUT = 120
 def killed_at(moment: str, signal_name: str, count: int, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(HERE / "kill_at.py"), moment, signal_name, str(count), "train",
                            *RUN, *args], capture_output=True, text=True, timeout=TIMEOUT)
-
-
-def state(path: Path) -> dict:
-    return torch.load(path, weights_only=True)
-
-
-def assert_same_state(a: dict, b: dict) -> None:
-    """Bitwise: networks, optimizers, random streams, data position and the partial scalar window."""
-    assert a["step"] == b["step"] and a["batches_drawn"] == b["batches_drawn"]
-    for part in ("generator", "discriminator", "window"):
-        flat_a, flat_b = _flatten(a[part]), _flatten(b[part])
-        assert flat_a.keys() == flat_b.keys(), part
-        for key, value in flat_a.items():
-            assert _equal(value, flat_b[key]), f"{part}.{key}"
-    for part in ("opt_g", "opt_d", "noise_rng", "aux_rng", "torch_rng"):
-        flat_a, flat_b = _flatten(a[part]), _flatten(b[part])
-        assert flat_a.keys() == flat_b.keys(), part
-        assert all(_equal(v, flat_b[k]) for k, v in flat_a.items()), part
-
-
-def _flatten(value: object, prefix: str = "") -> dict[str, object]:
-    if isinstance(value, dict):
-        out: dict[str, object] = {}
-        for key, item in value.items():
-            out.update(_flatten(item, f"{prefix}{key}."))
-        return out
-    if isinstance(value, (list, tuple)):
-        out = {}
-        for i, item in enumerate(value):
-            out.update(_flatten(item, f"{prefix}{i}."))
-        return out
-    return {prefix: value}
-
-
-def _equal(a: object, b: object) -> bool:
-    if isinstance(a, torch.Tensor):
-        return isinstance(b, torch.Tensor) and a.dtype == b.dtype and torch.equal(a, b)
-    return a == b
 
 
 def one_error_line(err: str) -> str:
