@@ -50,6 +50,9 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "run", None):
         parser.print_help()
         return 2
+    from ganforge.progress import silence
+
+    silence(bool(getattr(args, "no_progress", False)))  # --no-progress quiets every bar, dataset decoding too
     try:
         try:
             return int(args.run(args) or 0)

@@ -18,6 +18,13 @@ from typing import Any, Protocol, TextIO
 
 PLAIN_INTERVAL_S = 10.0
 INTERVAL_ENV = "GANFORGE_PROGRESS_SECONDS"  # another interval for plain lines (tests, chatty CI logs)
+_silenced = [False]  # --no-progress of the running command: every bar of the process, deep or not
+
+
+def silence(quiet: bool = True) -> None:
+    """Make every later :func:`progress_bar` of this process quiet (the CLI's ``--no-progress``), including
+    the bars of work the command does not see, such as decoding a dataset."""
+    _silenced[0] = quiet
 
 
 class Progress(Protocol):
@@ -138,7 +145,7 @@ def progress_bar(*, total: float | None, desc: str, unit: str = "it", enabled: b
                  leave: bool = True, unit_scale: bool = False, stream: TextIO | None = None) -> Progress:
     """The progress display for ``total`` units of work (see the module docstring)."""
     stream = stream if stream is not None else sys.stderr
-    if not enabled:
+    if not enabled or _silenced[0]:
         return QuietProgress()
     if interactive(stream):
         from tqdm.auto import tqdm
