@@ -107,13 +107,13 @@ class PlainProgress(QuietProgress):
     def line(self) -> str:
         elapsed = max(time.monotonic() - self.started, 1e-9)
         rate = (self.n - self.initial) / elapsed
-        where = self._amount(self.n)
-        parts = [f"{self.desc}: {where}"]
+        sep = "" if self.unit_scale else " "  # 3.00MB, but 120 step
+        parts = [f"{self.desc}: {self._amount(self.n)}"]
         if self.total:
-            parts[0] += f"/{self._amount(self.total)} {self.unit} ({100 * self.n / self.total:.0f}%)"
+            parts[0] += f"/{self._amount(self.total)}{sep}{self.unit} ({100 * self.n / self.total:.0f}%)"
         else:
-            parts[0] += f" {self.unit}"
-        parts.append(f"{self._amount(rate, rate=True)} {self.unit}/s")
+            parts[0] += f"{sep}{self.unit}"
+        parts.append(f"{self._amount(rate, rate=True)}{sep}{self.unit}/s")
         if self.total and rate > 0 and self.n < self.total:
             parts.append(f"ETA {_duration((self.total - self.n) / rate)}")
         elif self.n != self.initial:
