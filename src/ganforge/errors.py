@@ -15,9 +15,13 @@ from contextlib import contextmanager
 
 
 class GanforgeError(Exception):
-    """An error caused by input; its message is shown to the user as is."""
+    """An error caused by input; its message is shown to the user as is, on one line: line breaks in
+    text it quotes (a value, a path, a library's message) become spaces."""
 
     exit_code = 2
+
+    def __init__(self, message: object = "") -> None:
+        super().__init__(" ".join(str(message).splitlines()))
 
 
 def closest(name: str, choices: Iterable[str]) -> str | None:
