@@ -5,7 +5,8 @@ the same command otherwise (a start-up that never reached its first checkpoint i
 run completes, every checkpoint it wrote (last.pt and each periodic step file, written by different
 processes) must be bitwise equal to an uninterrupted run's, history.csv must hold the same rows, and no
 temp file may be left. Delays are seeded; the moments they hit vary with the machine's load, so each
-kill is classified by what it left behind. Bounded: KILLS kills, about a minute on two shared cores.
+kill is classified by what it left behind. Bounded: KILLS kills, about a minute on two shared cores
+(GANFORGE_CHAOS_KILLS / GANFORGE_CHAOS_SEED make a longer soak run).
 """
 
 from __future__ import annotations
@@ -24,10 +25,10 @@ from run_state import assert_same_state, state
 
 from ganforge.cli import main
 
-KILLS = 12
-SEED = 14
+KILLS = int(os.environ.get("GANFORGE_CHAOS_KILLS", "12"))  # more for a soak run (BENCHMARKS.md)
+SEED = int(os.environ.get("GANFORGE_CHAOS_SEED", "14"))
 MAX_DELAY_S = 5.0  # from the launch: start-up (~2.5 s here), then training
-TIME_BUDGET_S = 150.0
+TIME_BUDGET_S = 12.5 * KILLS
 STEPS = 600
 RUN = ["--data", "toy2d:ring", "--model", "mlp", "--width", "8", "--z-dim", "4", "--batch-size", "16",
        "--steps", str(STEPS), "--checkpoint-every", "5", "--log-every", "2", "--sample-every", "50",

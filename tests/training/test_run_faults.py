@@ -156,6 +156,18 @@ def test_resuming_a_finished_run_says_so_and_writes_nothing(tmp_path, capsys):
     assert main([*args, "--resume", "--steps", "6"]) == 0
 
 
+def test_a_kill_while_finishing_is_finished_by_resume(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    result = killed_at("finish", "KILL", 1, "--steps", "4", "--run-dir", str(run_dir))
+    assert result.returncode == -signal.SIGKILL
+    assert (run_dir / "samples" / "final.png").is_file() and not (run_dir / "progress.gif").exists()
+    assert main(["train", *RUN, "--steps", "4", "--run-dir", str(run_dir), "--resume"]) == 0
+    assert (run_dir / "progress.gif").is_file() and (run_dir / "loss_curves.png").is_file()
+    assert "done: 4 steps" in capsys.readouterr().out
+    assert main(["train", *RUN, "--steps", "4", "--run-dir", str(run_dir), "--resume"]) == 2
+    assert "already finished at step 4" in one_error_line(capsys.readouterr().err)
+
+
 def test_resume_on_a_torch_file_that_is_not_a_checkpoint(tmp_path, capsys):
     run_dir = tmp_path / "run"
     assert main(["train", *RUN, "--steps", "2", "--run-dir", str(run_dir)]) == 0

@@ -29,6 +29,7 @@ from ganforge.data import load_dataset
 from ganforge.devices import resolve_device, torch_threads
 from ganforge.errors import GanforgeError
 from ganforge.models import save_generator
+from ganforge.models.io import mark_generator
 from ganforge.progress import progress_bar
 from ganforge.training.checkpoint import RunCheckpoints, load_checkpoint
 from ganforge.training.distributed import (
@@ -53,6 +54,7 @@ from ganforge.training.loggers import (
     build_loggers,
 )
 from ganforge.training.rundir import (
+    FINISHED_KEY,
     RunPaths,
     check_run_dir,
     clear_run_dir,
@@ -192,7 +194,7 @@ class TrainingRun:
         if checkpoint is not None:
             self._restore(checkpoint)
         # every rank learns from rank 0 whether the run is finished: all refuse together
-        if self.trainer.step >= config.steps and from_main(self.paths.is_finished, dist):
+        if self.trainer.step >= config.steps and from_main(lambda: self.paths.is_finished(self.trainer.step), dist):
             raise finished_error(root, self.trainer.step)
         if self.is_main and config.eval_every:
             self.callbacks.append(self._metric_callback())
@@ -342,6 +344,8 @@ class TrainingRun:
                 self.finish_artifacts()
                 for callback in self.callbacks:
                     callback.on_train_end(trainer)
+                # the last write: from now on --resume says the run is finished instead of finishing it
+                mark_generator(self.paths.root, **{FINISHED_KEY: True})
             ending = "finished"
         except (KeyboardInterrupt, StartupInterrupted):
             ending = "killed"

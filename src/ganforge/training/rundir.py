@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import time
@@ -10,6 +11,8 @@ from pathlib import Path
 
 from ganforge.config import CONFIG_FILE
 from ganforge.errors import GanforgeError
+
+FINISHED_KEY = "finished"  # generator.json: true once a launch wrote every artifact of its last step
 
 
 @dataclass(frozen=True)
@@ -66,13 +69,17 @@ class RunPaths:
     def final_samples(self) -> Path:
         return self.samples / "final.png"
 
-    def is_finished(self) -> bool:
-        """Whether the run's last launch got to its end: the final grid, drawn after the last checkpoint,
-        is newer than that checkpoint (a kill between the two leaves the end still to do)."""
+    def is_finished(self, step: int) -> bool:
+        """Whether the run's launch that reached ``step`` got to its very end: generator.json, rewritten
+        after every finished artifact (final grid, GIF, curves), says so. A kill anywhere before that
+        leaves the end still to do, and ``--resume`` does it."""
+        from ganforge.models.io import SPEC_FILE
+
         try:
-            return self.final_samples.stat().st_mtime_ns >= self.last_checkpoint.stat().st_mtime_ns
-        except OSError:
+            document = json.loads((self.root / SPEC_FILE).read_text())
+        except (OSError, ValueError):
             return False
+        return isinstance(document, dict) and document.get(FINISHED_KEY) is True and document.get("step") == step
 
     def sample_grid(self, step: int) -> Path:
         return self.samples / f"step_{step:07d}.png"
