@@ -12,7 +12,7 @@ import warnings
 from typing import TextIO
 
 from ganforge import __version__
-from ganforge.errors import GanforgeError
+from ganforge.errors import GanforgeError, PathError
 
 # Order here is the order in `ganforge --help`.
 COMMAND_MODULES = ["train", "sweep", "tune", "evaluate", "compare", "fid", "stats", "data", "generate", "serve", "export"]
@@ -35,6 +35,16 @@ def show_warning(message: Warning | str, category: type[Warning], filename: str,
     sys.stderr.write(f"ganforge: warning: {message}\n")
 
 
+def report_error(exc: GanforgeError) -> int:
+    """The one-line ``ganforge: error:`` report; returns the exit code."""
+    # One write with its newline: the ranks of a torchrun job share stderr, and print's separate
+    # write of "\n" let two ranks' errors run together on one line.
+    message = " ".join(str(exc).split())  # a message is one line, whatever text it quotes
+    sys.stderr.write(f"ganforge: error: {message}\n")
+    sys.stderr.flush()
+    return exc.exit_code
+
+
 def main(argv: list[str] | None = None) -> int:
     warnings.showwarning = show_warning  # this process is the ganforge command: its warnings are ours
     parser = build_parser()
@@ -42,14 +52,18 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "run", None):
         parser.print_help()
         return 2
+    from ganforge.progress import silence
+
+    silence(bool(getattr(args, "no_progress", False)))  # --no-progress quiets every bar, dataset decoding too
     try:
-        return int(args.run(args) or 0)
+        try:
+            return int(args.run(args) or 0)
+        except OSError as exc:
+            if exc.filename is None:  # not about a path the user gave: a bug, keep its traceback
+                raise
+            raise PathError(exc) from None
     except GanforgeError as exc:
-        # One write with its newline: the ranks of a torchrun job share stderr, and print's separate
-        # write of "\n" let two ranks' errors run together on one line.
-        sys.stderr.write(f"ganforge: error: {exc}\n")
-        sys.stderr.flush()
-        return exc.exit_code
+        return report_error(exc)
     except KeyboardInterrupt:
         print("ganforge: interrupted", file=sys.stderr)
         return 130

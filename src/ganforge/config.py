@@ -31,6 +31,17 @@ META_KEYS = ("ganforge_version", "torch_version")
 RUN, FAMILY, SPEED = "run", "family", "speed"  # the --help groups of the training flags
 EMA_BN_MODES = ("standing", "averaged", "live")  # --ema-bn: the EMA copy's BatchNorm statistics (training.ema)
 
+# Upper bounds of the size fields, checked before any dataset is read or weight allocated: beyond them a
+# run fails with an allocation error (or takes days) instead of training, so they are input errors.
+MAX_STEPS = 10**9
+MAX_BATCH = 65_536
+MAX_WIDTH = 512  # dcgan's G then starts at 8 x 512 = 4096 channels
+MAX_Z_DIM = 4096
+MAX_RESOLUTION = 1024
+MAX_SEED = 2**32 - 1  # NumPy's legacy limit; the data order stream multiplies the seed (training.feed)
+MAX_EVAL_SAMPLES = 1_000_000
+MAX_THREADS = 1024
+
 
 def option(default: Any, help: str, *, group: str = RUN, metavar: str | None = None,
            choices: tuple[str, ...] = (), registry: str | None = None, resumable: bool = False,
@@ -54,34 +65,44 @@ class TrainConfig:
     model: str = option("dcgan", "model family", registry="model", metavar="FAMILY")
     data: str = option("digits5k", "dataset (see: ganforge data list)", registry="dataset", metavar="DATA")
     loss: str = option("bce", "GAN loss", registry="loss", metavar="LOSS")
-    steps: int = option(1500, "generator updates to train for", minimum=1, resumable=True, metavar="N")
-    batch_size: int = option(64, "samples per batch (the global batch under torchrun)", minimum=1, metavar="N")
+    steps: int = option(1500, "generator updates to train for", minimum=1, maximum=MAX_STEPS, resumable=True,
+                        metavar="N")
+    batch_size: int = option(64, "samples per batch (the global batch under torchrun)", minimum=1,
+                             maximum=MAX_BATCH, metavar="N")
     lr_g: float = option(2e-4, "generator learning rate", above=0, metavar="LR")
     lr_d: float = option(2e-4, "discriminator learning rate", above=0, metavar="LR")
     betas: tuple[float, float] = option((0.5, 0.999), "Adam betas, each in [0, 1)", metavar="B1,B2")
     optimizer: str = option("adam", "optimizer of both players", choices=("adam", "rmsprop"), metavar="NAME")
     lr_decay: str = option("none", "linear: both learning rates fall linearly to 0 at the last step "
                            "(SNGAN's code)", choices=("none", "linear"), metavar="SCHEDULE")
-    z_dim: int = option(100, "latent dimension", minimum=1, metavar="N")
-    width: int = option(64, "base channel count of G and D", minimum=1, metavar="N")
-    resolution: int | None = option(None, "image side length (default: the dataset's)", minimum=1,
-                                    metavar="PX")
-    n_critic: int = option(1, "discriminator steps per generator step", minimum=1, metavar="N")
+    z_dim: int = option(100, "latent dimension", minimum=1, maximum=MAX_Z_DIM, metavar="N")
+    width: int = option(64, "base channel count of G and D", minimum=1, maximum=MAX_WIDTH, metavar="N")
+    resolution: int | None = option(None, "image side length (default: the dataset's; the model family "
+                                    "says which it builds)", minimum=1, maximum=MAX_RESOLUTION, metavar="PX")
+    n_critic: int = option(1, "discriminator steps per generator step", minimum=1, maximum=100, metavar="N")
     updates: str = option(
         "alternating", "alternating: G steps against the updated D; simultaneous: D and G step on gradients "
         "from one forward pass (the ALI/PacGAN code; needs --n-critic 1)",
         choices=("alternating", "simultaneous"), metavar="ORDER")
-    seed: int = option(0, "random seed", metavar="N")
+    seed: int = option(0, f"random seed, 0..{MAX_SEED}", minimum=0, maximum=MAX_SEED, metavar="N")
     run_dir: str | None = option(None, "output folder (default runs/<model>-<data>-<timestamp>)",
                                  resumable=True, metavar="DIR")
     cache_dir: str | None = option(None, "dataset cache (default $GANFORGE_CACHE or ~/.cache/ganforge)",
                                    resumable=True, metavar="DIR")
-    sample_every: int = option(250, "save a sample grid every N steps", minimum=1, resumable=True, metavar="N")
-    checkpoint_every: int = option(500, "checkpoint every N steps", minimum=1, resumable=True, metavar="N")
-    log_every: int = option(10, "history/TensorBoard row every N steps", minimum=1, resumable=True,
-                            metavar="N")
+    sample_every: int = option(250, "save a sample grid every N steps", minimum=1, maximum=MAX_STEPS,
+                               resumable=True, metavar="N")
+    checkpoint_every: int = option(500, "checkpoint every N steps", minimum=1, maximum=MAX_STEPS, resumable=True,
+                                   metavar="N")
+    keep_checkpoints: int = option(0, "keep only the K newest checkpoints/step_XXXXXXX.pt (0 = keep all; "
+                                   "last.pt and best.pt are always kept)", minimum=0, maximum=MAX_STEPS,
+                                   off=True, resumable=True, metavar="K")
+    log_every: int = option(10, "history/TensorBoard row every N steps", minimum=1, maximum=MAX_STEPS,
+                            resumable=True, metavar="N")
     device: str = option("auto", "training device", choices=("auto", "cpu", "cuda"), resumable=True,
                          metavar="DEVICE")
+    threads: int = option(0, "CPU threads torch may use (torch.set_num_threads; 0 = torch's default, one "
+                          "per core); on shared or busy cores 1 is often faster", minimum=0,
+                          maximum=MAX_THREADS, off=True, resumable=True, metavar="N")
     log: str = option("tensorboard,csv", "optional loggers, comma list or none (sample grids and checkpoints "
                       "are always written)", registry="logger", resumable=True, metavar="LIST")
     # -- families, regularizers and tricks (0 / false / none = off) --------------------------------
@@ -100,7 +121,8 @@ class TrainConfig:
     r2: float = option(0.0, "R2 penalty weight gamma on generated data (R3GAN: R1 + R2 with the rpgan loss)",
                        group=FAMILY, minimum=0, off=True, metavar="GAMMA")
     reg_every: int = option(1, "lazy regularization (StyleGAN2): penalties every K-th step with weight "
-                            "times K; 1 = every step", group=FAMILY, minimum=1, metavar="K")
+                            "times K; 1 = every step", group=FAMILY, minimum=1, maximum=MAX_STEPS,
+                            metavar="K")
     clip: float = option(0.0, "WGAN weight clipping: D's parameters clamped to [-C, C] after each D step "
                          "(paper: 0.01)", group=FAMILY, minimum=0, off=True, metavar="C")
     ema_kimg: float = option(0.0, "EMA of G with this half-life in thousands of images (StyleGAN2-ADA: 10); "
@@ -117,15 +139,19 @@ class TrainConfig:
     augment: str = option("none", "diffaug: DiffAugment color,translation,cutout on D's inputs", group=FAMILY,
                           choices=("none", "diffaug"), metavar="POLICY")
     eval_every: int = option(0, "evaluate every K steps (history, TensorBoard, metric curve, best "
-                             "checkpoint)", group=FAMILY, minimum=0, off=True, resumable=True, metavar="K")
+                             "checkpoint)", group=FAMILY, minimum=0, maximum=MAX_STEPS, off=True, resumable=True,
+                             metavar="K")
     eval_samples: int = option(1000, "generated samples per evaluation (and reference images unless set); "
                                "toy2d runs use the protocol's 2,500", group=FAMILY, resumable=True,
-                               metavar="N")
+                               minimum=2, maximum=MAX_EVAL_SAMPLES, metavar="N")
     eval_metrics: str = option("auto", "comma list of metrics for --eval-every; auto: the data kind's "
                                "default", group=FAMILY, registry="metrics", resumable=True, metavar="LIST")
     eval_reference: str | None = option(None, "reference dataset/folder for --eval-every (default: the "
                                         "training data)", group=FAMILY, resumable=True, metavar="DATA")
-    pack: int = option(1, "PacGAN: D judges M samples at once", group=FAMILY, minimum=1, metavar="M")
+    inception_weights: str | None = option(None, "FID Inception weights for --eval-every: pytorch-fid .pth or "
+                                           "NVIDIA TorchScript (default: $GANFORGE_INCEPTION_WEIGHTS, the cache, "
+                                           "or a download)", group=FAMILY, resumable=True, metavar="PATH")
+    pack: int = option(1, "PacGAN: D judges M samples at once", group=FAMILY, minimum=1, maximum=64, metavar="M")
     # -- speed and scale (how fast a run trains, not what it trains; docs/SPEED_AND_SCALE.md) --------
     precision: str = option("fp32", "bf16 / fp16: autocast for G and D; penalties and spectral norm stay "
                             "fp32", group=SPEED, choices=("fp32", "bf16", "fp16"), resumable=True, metavar="P")
@@ -204,9 +230,11 @@ def normalize_keys(raw: dict[str, Any], source: str) -> dict[str, Any]:
 def read_yaml(path: Path, what: str) -> Any:
     """Parse a YAML file; an unreadable file or bad syntax is a one-line error naming ``what`` it is."""
     try:
-        text = Path(path).read_text()
+        text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise GanforgeError(f"cannot read {what} {path}: {exc.strerror}; check the path") from None
+    except UnicodeDecodeError as exc:
+        raise GanforgeError(f"{what} {path} is not UTF-8 text (byte {exc.start}); save it as UTF-8 YAML") from None
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -348,7 +376,9 @@ def check_bounds(name: str, value: Any, facts: Mapping[str, Any]) -> None:
         wanted = "0 (off) or a positive whole number" if whole else "a number >= 0 (0 = off)"
     else:
         wanted = f"{'a whole number' if whole else 'a number'} in [{low}, {high}]"
-    raise GanforgeError(f"{flag(name)} must be {wanted}, got {value}")
+        high = None  # said already
+    limit = f" up to {high}" if high is not None else ""
+    raise GanforgeError(f"{flag(name)} must be {wanted}{limit}, got {value}")
 
 
 def check_name(kind: str, value: str) -> None:
@@ -375,8 +405,6 @@ def validate(config: TrainConfig) -> None:
             raise GanforgeError(f"betas must each be in [0, 1), got {config.betas}")
     if not 0.0 <= config.ema < 1.0:
         raise GanforgeError(f"ema must be a per-step decay in [0, 1) such as 0.999 (0 = off), got {config.ema}")
-    if config.eval_every and config.eval_samples < 2:
-        raise GanforgeError(f"eval-samples must be at least 2, got {config.eval_samples}")
     validate_names(config)
     validate_loggers(config.log)
     if config.eval_every:
@@ -393,6 +421,22 @@ def validate_names(config: TrainConfig) -> None:
     if config.preset is not None:
         check_name("preset", config.preset)
     split_spec(config.data)
+    validate_resolution(config)
+
+
+def validate_resolution(config: TrainConfig) -> None:
+    """--resolution must be one the family builds (its registry entry says which): checked before the
+    dataset is loaded, since loading resizes every image to it."""
+    from ganforge.data import IMAGE
+
+    if config.resolution is None or data_kind(config.data) != IMAGE:
+        return
+    family = registry_for("model").get(config.model)
+    if config.resolution not in family.resolutions:
+        sizes = " or ".join(f"{r}x{r}" for r in family.resolutions)
+        flags = " or ".join(f"--resolution {r}" for r in family.resolutions)
+        raise GanforgeError(f"{family.name} builds {sizes} images, not {config.resolution}x{config.resolution}; "
+                            f"pass {flags}")
 
 
 def validate_loggers(log: str) -> None:

@@ -1,7 +1,9 @@
-"""Which torch device a command runs on: ``--device auto|cpu|cuda`` resolved once, for every command."""
+"""Where a command computes: ``--device auto|cpu|cuda`` resolved once for every command, and ``--threads``."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import torch
@@ -23,4 +25,22 @@ def resolve_device(name: str, dist: DistInfo | None = None) -> torch.device:
             raise GanforgeError(f"LOCAL_RANK {dist.local_rank} has no GPU ({torch.cuda.device_count()} visible); "
                                 "start at most one process per GPU (torchrun --nproc_per_node)")
         return torch.device("cuda", dist.local_rank)
-    return torch.device(name)
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise GanforgeError(f"unknown --device '{name}'; use auto, cpu or cuda (or cuda:N)") from None
+
+
+@contextmanager
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """``--threads N`` (torch.set_num_threads) for the block; 0 or None leaves torch's own setting. The
+    previous setting comes back afterwards, so a library caller's process is left as it was."""
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 0):
+        raise GanforgeError(f"--threads must be 0 (torch's default) or a positive whole number, got {threads!r}")
+    previous = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)

@@ -9,10 +9,17 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+
+from ganforge.errors import user_path
+
+TEMP_SUFFIX = ".tmp"
+# .<final name>.<writer pid>.<random>.tmp, as atomic_path names them
+TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.[^.]+\.tmp$")
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -24,29 +31,72 @@ def _fsync_dir(folder: Path) -> None:
             os.close(fd)
 
 
+def _temp_prefix(target: Path) -> str:
+    """Temp files carry their writer's pid, so a later start can tell an orphan from a live write."""
+    return f".{target.name}.{os.getpid()}."
+
+
+def _artifact_mode() -> int:
+    """The permissions a plain open() gives a new file under the current umask (0644 under 022)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 @contextlib.contextmanager
 def atomic_path(path: Path | str) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; on success it is fsynced and renamed over ``path``.
 
-    On any exception the temporary file is removed and ``path`` is left as it was.
+    On any exception the temporary file is removed and ``path`` is left as it was. Any OS error (no space,
+    read-only, permission) is a one-line :class:`~ganforge.errors.PathError` naming ``path``.
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    # mkstemp creates 0600; artifacts should get the permissions a plain open() would give them.
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
+    with user_path(target):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=_temp_prefix(target), suffix=TEMP_SUFFIX, dir=target.parent)
+        os.close(fd)
+        tmp = Path(tmp_name)
+        try:
+            yield tmp
+            # after the writer: some (mkstemp, safetensors) create files 0600, artifacts get a plain open()'s mode
+            os.chmod(tmp, _artifact_mode())
+            with open(tmp, "rb+") as handle:
+                os.fsync(handle.fileno())
+            os.replace(tmp, target)
+            _fsync_dir(target.parent)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+
+def _pid_alive(pid: int) -> bool:
     try:
-        yield tmp
-        with open(tmp, "rb+") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
-        _fsync_dir(target.parent)
-    finally:
-        tmp.unlink(missing_ok=True)
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+def stale_temp_files(folder: Path | str) -> list[Path]:
+    """Temp files of :func:`atomic_path` in ``folder`` whose writer is no longer running (a kill mid-write)."""
+    stale = []
+    for candidate in Path(folder).glob(f".*{TEMP_SUFFIX}"):
+        match = TEMP_NAME.match(candidate.name)
+        if match and int(match["pid"]) != os.getpid() and not _pid_alive(int(match["pid"])):
+            stale.append(candidate)
+    return sorted(stale)
+
+
+def remove_stale_temp_files(*folders: Path | str) -> list[Path]:
+    """Delete the orphans :func:`stale_temp_files` finds in each folder; returns what was removed."""
+    removed = []
+    for folder in folders:
+        for path in stale_temp_files(folder):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+                removed.append(path)
+    return removed
 
 
 def atomic_write_text(path: Path | str, text: str) -> None:
@@ -64,7 +114,7 @@ def append_jsonl(path: Path | str, record: dict[str, Any]) -> None:
     """One JSON object per line, appended and flushed: earlier records are never rewritten. The line is one
     short write, so lines of processes appending to one file never interleave (O_APPEND); values JSON
     cannot hold (paths) are written as text."""
-    with open(path, "a") as handle:
+    with user_path(path), open(path, "a") as handle:
         handle.write(json.dumps(record, default=str) + "\n")
         handle.flush()
 

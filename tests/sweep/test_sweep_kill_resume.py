@@ -48,7 +48,7 @@ def test_sigterm_then_rerun_skips_finished_and_resumes_interrupted(write_sweep, 
 
     sweep = ganforge_process("sweep", path.name, "--no-progress", log="first.log")
     wait_for(lambda: "[1/2] pacgan2d_toy2d-ring: trained to step 6" in sweep.log_path.read_text()
-             and (second / "checkpoints" / "last.pt").is_file(), 180, "the second run's first checkpoint", sweep)
+             and (second / "checkpoints" / "step_0000005.pt").is_file(), 180, "the second run's first periodic checkpoint", sweep)
     finished = mtimes(first)
     sweep.send_signal(signal.SIGTERM)
     assert sweep.wait(timeout=120) == 128 + signal.SIGTERM

@@ -8,6 +8,7 @@ per G step, so that the two-process run must reproduce the single-process one up
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
 import signal
@@ -242,3 +243,94 @@ def test_sync_bn_needs_no_process_group_in_one_process(tmp_path, tiny_data):
     assert main(["train", "--width", "8", "--batch-size", "4", "--z-dim", "8", "--steps", "2", "--sync-bn",
                  "--no-progress", "--device", "cpu", "--run-dir", str(run_dir)]) == 0
     assert "sync_bn: true" in (run_dir / "config.yaml").read_text()
+
+
+# -- two nodes on loopback -------------------------------------------------------------------------------
+
+NODE_KILL_EXIT_S = 60  # the survivor must be gone this soon after its peer node is killed
+
+
+def node_cmd(node_rank: int, port: int, *args: str) -> list[str]:
+    """One torchrun "node" of a two-node job: one process, c10d rendezvous on 127.0.0.1."""
+    return [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--node-rank", str(node_rank),
+            "--nproc-per-node", "1", "--rdzv-backend", "c10d", "--rdzv-endpoint", f"127.0.0.1:{port}",
+            "--rdzv-id", f"ganforge-test-{port}", "-m", "ganforge", "train", *args]
+
+
+def start_nodes(*args: str) -> list[subprocess.Popen]:
+    port = free_port()
+    return [subprocess.Popen(node_cmd(rank, port, *args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True, env=worker_env(), cwd=HERE, start_new_session=True) for rank in (0, 1)]
+
+
+def finish_nodes(nodes: list[subprocess.Popen], timeout: float = LAUNCH_TIMEOUT) -> list[tuple[int, str]]:
+    results = []
+    for node in nodes:
+        try:
+            _, err = node.communicate(timeout=timeout)
+        finally:
+            if node.poll() is None:
+                kill_tree(node.pid)
+        results.append((node.returncode, err))
+    return results
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and every process below it (a torchrun agent and its workers), from /proc."""
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            parents.setdefault(parent, []).append(int(entry.name))
+    tree, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        tree.append(current)
+        todo.extend(parents.get(current, []))
+    return tree
+
+
+def kill_tree(pid: int) -> None:
+    for member in process_tree(pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(member, signal.SIGKILL)
+
+
+def test_two_nodes_train_like_one_process_and_survive_a_killed_node(tmp_path, image_folder):
+    """Two torchrun nodes (one process each) train what one process does with the same global batch; a
+    SIGKILLed node makes the other exit at once with one line; the run resumes on one node or two."""
+    single, run_dir = tmp_path / "single", tmp_path / "nodes"
+    run = [*RUN, "--data", image_folder, "--resolution", "32", "--checkpoint-every", "4", "--log-every", "2"]
+    assert main(["train", *run, "--steps", "24", "--run-dir", str(single)]) == 0
+
+    nodes = start_nodes(*run, "--steps", "100000", "--run-dir", str(run_dir))
+    first = run_dir / "checkpoints" / "step_0000004.pt"
+    deadline = time.monotonic() + LAUNCH_TIMEOUT
+    while not first.is_file() and time.monotonic() < deadline and all(n.poll() is None for n in nodes):
+        time.sleep(0.2)
+    assert first.is_file(), finish_nodes(nodes, timeout=5)
+    kill_tree(nodes[1].pid)
+    killed_at = time.monotonic()
+    (code, err), _ = finish_nodes(nodes, timeout=NODE_KILL_EXIT_S)
+    assert time.monotonic() - killed_at < NODE_KILL_EXIT_S
+    assert code != 0
+    errors = [line for line in err.splitlines() if line.startswith("ganforge: error:")]
+    assert len(errors) == 1 and "lost contact with another process of this 2-process job" in errors[0], err[-3000:]
+    assert f"resume with: ganforge train --run-dir {run_dir} --resume" in errors[0]
+    worker_output = err.split("ganforge: error:")[0]
+    assert "Traceback" not in worker_output  # torchrun's own report of the failed worker follows it
+
+    assert_same_weights(checkpoint(single / "checkpoints" / "step_0000004.pt"), checkpoint(first))
+    reached = checkpoint(run_dir / "checkpoints" / "last.pt")["step"]
+    assert reached % 4 == 0 and 4 <= reached <= 16
+    # one process continues the two-node run, then two nodes continue that
+    assert main(["train", *run, "--steps", str(reached + 4), "--run-dir", str(run_dir), "--resume"]) == 0
+    assert_same_weights(checkpoint(single / "checkpoints" / f"step_{reached + 4:07d}.pt"),
+                        checkpoint(run_dir / "checkpoints" / "last.pt"))
+    results = finish_nodes(start_nodes(*run, "--steps", str(reached + 8), "--run-dir", str(run_dir), "--resume"))
+    assert all(code == 0 for code, _ in results), [err[-2000:] for _, err in results]
+    assert_same_weights(checkpoint(single / "checkpoints" / f"step_{reached + 8:07d}.pt"),
+                        checkpoint(run_dir / "checkpoints" / "last.pt"))

@@ -2,16 +2,24 @@
 
 Which metrics fit depends on the data the run was trained on (the metric registry's data kinds): images
 get FID, KID, IS, PR, DC...; 2-D toy mixtures the PacGAN mode-collapse scores. ``--metrics auto`` is the
-registry's default for the run's data. The work is :func:`ganforge.metrics.evaluate_run`.
+registry's default for the run's data. The work is :func:`ganforge.metrics.evaluate_run`; any checkpoint
+of the run can be scored (``--step N`` / ``--checkpoint best|last|PATH``, :mod:`ganforge.checkpoints`).
 """
 
 from __future__ import annotations
 
 import argparse
+import warnings
 from pathlib import Path
 from typing import Any
 
 from ganforge.commands import Subparsers
+from ganforge.commands.options import (
+    add_checkpoint_flags,
+    add_device_flag,
+    add_inception_batch_flag,
+    add_threads_flag,
+)
 
 
 class MetricNames:
@@ -32,27 +40,32 @@ class MetricNames:
 def register(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
         "evaluate", help="score a trained run: FID, KID, IS, PR, DC for images; modes, HQ %%, reverse KL for toy2d",
-        description="Score the generator of a finished run folder (its EMA copy when it was trained with "
-                    "--ema/--ema-kimg) and append one JSON line to RUN_DIR/metrics.jsonl.",
+        description="Score the generator of a run folder (its EMA copy when it was trained with "
+                    "--ema/--ema-kimg), or any of its checkpoints, and append one JSON line to "
+                    "RUN_DIR/metrics.jsonl.",
     )
-    parser.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a run folder with generator.json")
+    parser.add_argument("run_dir", type=Path, metavar="RUN_DIR",
+                        help="a run folder (or its generator.json, or one of its checkpoints/*.pt)")
+    add_checkpoint_flags(parser)
     metrics = parser.add_argument(
         "--metrics", default="auto",
         help="comma list of %(names)s (default auto: the default metrics for the run's data, fid for images, "
              "toy2d for 2-D points)")
     metrics.names = MetricNames()  # type: ignore[attr-defined]  # read by %(names)s when help is printed
-    parser.add_argument("--samples", type=int, default=None,
-                        help="samples to draw (default: the protocol's, 2500 for toy2d; 10000 images)")
+    parser.add_argument("--num-samples", type=int, default=None, metavar="N",
+                        help="samples to draw (default: the protocol's, 2500 for toy2d; 10000 images; the "
+                             "reference uses as many unless --reference-samples)")
+    parser.add_argument("--samples", type=int, default=None, dest="samples_alias", help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, default=0, help="seed of the latents (default 0)")
-    parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
+    add_device_flag(parser)
+    add_threads_flag(parser)
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     images = parser.add_argument_group("image runs")
-    images.add_argument("--num-samples", type=int, default=None,
-                        help="generated images, as --samples (the reference uses as many unless --reference-samples)")
     images.add_argument("--reference", default=None,
                         help="dataset name, image folder/zip or .npz statistics (default: the training data)")
     images.add_argument("--reference-samples", type=int, default=None, help="reference images (default: all)")
     images.add_argument("--inception-weights", default=None, help="Inception weight file (see docs)")
-    images.add_argument("--batch-size", type=int, default=50, help="images per Inception batch (default 50)")
+    add_inception_batch_flag(images)
     parser.set_defaults(run=run)
 
 
@@ -65,15 +78,32 @@ def summary_line(record: dict[str, Any]) -> str:
             f"{describe_values(record)} ({describe_protocol(record['protocol'])}; seed {record['seed']})")
 
 
-def run(args: argparse.Namespace) -> int:
+def num_samples(args: argparse.Namespace) -> int | None:
+    """--num-samples; --samples is its deprecated spelling (a warning), and giving both is an error."""
     from ganforge.errors import GanforgeError
+
+    num = args.num_samples
+    if args.samples_alias is not None:
+        if num is not None:
+            raise GanforgeError("--samples is the old name of --num-samples; pass only --num-samples")
+        warnings.warn("--samples is deprecated; use --num-samples", FutureWarning, stacklevel=2)
+        num = args.samples_alias
+    if num is not None and num <= 0:
+        raise GanforgeError(f"--num-samples must be a positive whole number, got {num}")
+    return num
+
+
+def run(args: argparse.Namespace) -> int:
+    from ganforge.checkpoints import CheckpointChoice
+    from ganforge.commands.options import inception_batch
+    from ganforge.devices import torch_threads
     from ganforge.metrics.run import evaluate_run
 
-    num = args.num_samples if args.num_samples is not None else args.samples
-    if num is not None and num <= 0:
-        raise GanforgeError(f"--samples must be a positive whole number, got {num}")
-    record = evaluate_run(args.run_dir, args.metrics, num_samples=num, reference=args.reference,
-                          reference_samples=args.reference_samples, device=args.device, seed=args.seed,
-                          weights=args.inception_weights, batch_size=args.batch_size, progress=True, append=True)
+    num = num_samples(args)
+    with torch_threads(args.threads):
+        record = evaluate_run(args.run_dir, args.metrics, num_samples=num, reference=args.reference,
+                              reference_samples=args.reference_samples, device=args.device, seed=args.seed,
+                              weights=args.inception_weights, batch_size=inception_batch(args.batch_size),
+                              progress=not args.no_progress, append=True, checkpoint=CheckpointChoice.from_args(args))
     print(summary_line(record))
     return 0

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, cast
 
 from ganforge.commands import Subparsers
 from ganforge.commands.evaluate import MetricNames
+from ganforge.commands.options import add_device_flag, add_inception_batch_flag, add_threads_flag
 
 if TYPE_CHECKING:
     from ganforge.metrics.extractor import FeatureExtractor, FeatureSet
@@ -29,11 +30,12 @@ def register(subparsers: Subparsers) -> None:
                                   help="comma-separated metrics among %(names)s (default fid; all but fid "
                                        "need images, not .npz statistics)")
     metrics.names = MetricNames("inception")  # type: ignore[attr-defined]  # read by %(names)s in --help
-    parser.add_argument("--batch-size", type=int, default=32, help="images per forward pass (default 32)")
+    add_inception_batch_flag(parser)
     parser.add_argument("--inception-weights", type=Path, default=None, metavar="PATH",
                         help="FID Inception weights: pytorch-fid .pth or NVIDIA TorchScript "
                              "(default: $GANFORGE_INCEPTION_WEIGHTS, the cache, or a download)")
-    parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    add_device_flag(parser)
+    add_threads_flag(parser)
     parser.add_argument("--cache-dir", type=Path, default=None,
                         help="cache folder (default: $GANFORGE_CACHE or ~/.cache/ganforge)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
@@ -56,13 +58,17 @@ def _describe(side: str, fs: FeatureSet) -> str:
 def run(args: argparse.Namespace) -> int:
     import warnings
 
+    from ganforge.devices import torch_threads
+
     # Notes (small N, skipped files) are part of the printed report; do not repeat them as Python warnings.
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), torch_threads(args.threads):
         warnings.simplefilter("ignore", UserWarning)
         return _run(args)
 
 
 def _run(args: argparse.Namespace) -> int:
+    from ganforge.commands.options import inception_batch
+    from ganforge.devices import resolve_device
     from ganforge.errors import GanforgeError
     from ganforge.metrics.evaluate import compute_metrics
     from ganforge.metrics.extractor import get_extractor
@@ -74,16 +80,16 @@ def _run(args: argparse.Namespace) -> int:
     if other:
         raise GanforgeError(f"`ganforge fid` computes Inception metrics only; {', '.join(other)} is available "
                             "in evaluations of runs (evaluate_generator)")
-    if args.batch_size < 1:
-        raise GanforgeError(f"--batch-size must be >= 1, got {args.batch_size}")
+    batch_size = inception_batch(args.batch_size)
+    device = resolve_device(args.device)
     for arg in (args.a, args.b):
         if _is_stats_file(arg) and not Path(arg).expanduser().is_file():
             raise GanforgeError(f"statistics file '{arg}' does not exist")
     need_logits = any(spec.needs_logits for spec in specs)
     extractor: FeatureExtractor | None = None
     if not (_is_stats_file(args.a) and _is_stats_file(args.b)):
-        extractor = get_extractor(args.inception_weights, need_logits=need_logits, device=args.device,
-                                  batch_size=args.batch_size, cache_dir=args.cache_dir)
+        extractor = get_extractor(args.inception_weights, need_logits=need_logits, device=str(device),
+                                  batch_size=batch_size, cache_dir=args.cache_dir)
         if need_logits:
             extractor.require_logits()
     progress = not args.no_progress

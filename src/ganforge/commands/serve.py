@@ -9,6 +9,7 @@ from ganforge.commands import Subparsers
 
 
 def register(subparsers: Subparsers) -> None:
+    from ganforge.commands.options import add_checkpoint_flags, add_device_flag, add_threads_flag
     from ganforge.web.server import DEFAULT_HOST, DEFAULT_PORT  # stdlib only: keeps --help fast
 
     parser = subparsers.add_parser(
@@ -22,16 +23,30 @@ def register(subparsers: Subparsers) -> None:
                         help=f"address to listen on (default {DEFAULT_HOST}; 0.0.0.0 exposes it to your network)")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0 = any free)")
     parser.add_argument("--quiet", action="store_true", help="do not log each request")
+    add_checkpoint_flags(parser)
+    add_device_flag(parser)
+    add_threads_flag(parser)
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from ganforge.checkpoints import CheckpointChoice
+    from ganforge.devices import resolve_device
     from ganforge.errors import GanforgeError
     from ganforge.web.server import GanforgeServer
 
     if not 0 <= args.port <= 65535:
         raise GanforgeError(f"--port must be between 0 and 65535, got {args.port}")
-    server = GanforgeServer(args.runs_dir, args.host, args.port, quiet=args.quiet)
+    choice = CheckpointChoice.from_args(args)
+    if choice.checkpoint not in (None, "best", "last") and not (args.runs_dir / "generator.json").is_file():
+        raise GanforgeError(f"--checkpoint {choice.checkpoint} is one file, so RUNS_DIR must be its run folder "
+                            f"(with generator.json), not {args.runs_dir}; or use --checkpoint best|last / --step N")
+    if args.threads:
+        torch.set_num_threads(args.threads)  # the server runs until stopped: set for the process
+    server = GanforgeServer(args.runs_dir, args.host, args.port, quiet=args.quiet, choice=choice,
+                            device=resolve_device(args.device))
     runs = server.runs(refresh=True)
     print(f"serving {len(runs)} run(s) from {server.runs_root} at {server.url} (Ctrl-C to stop)", flush=True)
     if not server.loopback_only:

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from ganforge.commands import Subparsers
+from ganforge.commands.options import add_device_flag, add_inception_batch_flag, add_threads_flag
 
 
 def register(subparsers: Subparsers) -> None:
@@ -25,11 +26,12 @@ def register(subparsers: Subparsers) -> None:
                         help="a seeded random subset of this many images (default: all)")
     parser.add_argument("--save-features", action="store_true",
                         help="also store the per-image features (needed for KID / PR / DC from the file)")
-    parser.add_argument("--batch-size", type=int, default=32, help="images per forward pass (default 32)")
+    add_inception_batch_flag(parser)
     parser.add_argument("--inception-weights", type=Path, default=None, metavar="PATH",
                         help="FID Inception weights: pytorch-fid .pth or NVIDIA TorchScript "
                              "(default: $GANFORGE_INCEPTION_WEIGHTS, the cache, or a download)")
-    parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    add_device_flag(parser)
+    add_threads_flag(parser)
     parser.add_argument("--cache-dir", type=Path, default=None,
                         help="cache folder (default: $GANFORGE_CACHE or ~/.cache/ganforge)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -50,7 +52,7 @@ def _check_arguments(args: argparse.Namespace) -> None:
         raise GanforgeError(f"--out '{out}' is a folder")
     if not out.parent.exists():
         raise GanforgeError(f"folder '{out.parent}' of --out does not exist")
-    for name in ("batch_size", "num_samples", "resolution"):
+    for name in ("num_samples", "resolution"):
         value = getattr(args, name)
         if value is not None and value < 1:
             raise GanforgeError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
@@ -61,18 +63,22 @@ def _check_arguments(args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace) -> int:
     import warnings
 
-    with warnings.catch_warnings():
+    from ganforge.devices import torch_threads
+
+    with warnings.catch_warnings(), torch_threads(args.threads):
         warnings.simplefilter("ignore", UserWarning)  # skipped files are reported in the summary line
         return _run(args)
 
 
 def _run(args: argparse.Namespace) -> int:
+    from ganforge.commands.options import inception_batch
+    from ganforge.devices import resolve_device
     from ganforge.metrics.extractor import get_extractor
     from ganforge.metrics.reference import reference_features, save_stats
 
     _check_arguments(args)
-    extractor = get_extractor(args.inception_weights, device=args.device, batch_size=args.batch_size,
-                              cache_dir=args.cache_dir)
+    extractor = get_extractor(args.inception_weights, device=str(resolve_device(args.device)),
+                              batch_size=inception_batch(args.batch_size), cache_dir=args.cache_dir)
     fs = reference_features(args.dataset, split=args.split, resolution=args.resolution,
                             num_samples=args.num_samples, extractor=extractor, cache_dir=args.cache_dir,
                             progress=not args.no_progress)

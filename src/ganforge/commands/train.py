@@ -114,7 +114,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     last = result.last
     memory = "" if result.peak_gpu_bytes is None else f"; peak GPU memory {result.peak_gpu_bytes / 2**30:.2f} GiB"
+    # no losses when this launch only finished the artifacts of a run killed after its last checkpoint
+    losses = f"loss_d {last['loss_d']:.3f} loss_g {last['loss_g']:.3f}; " if "loss_d" in last else ""
     print(f"done: {result.steps} steps in {result.seconds:.0f}s ({result.images_per_s:.0f} img/s){memory}; "
-          f"loss_d {last.get('loss_d', float('nan')):.3f} loss_g {last.get('loss_g', float('nan')):.3f}; "
-          f"run folder: {result.run_dir}")
+          f"{losses}run folder: {result.run_dir}")
     return 0

@@ -22,10 +22,9 @@ from pathlib import Path
 from urllib.error import HTTPError, URLError
 from urllib.request import Request, urlopen
 
-from tqdm import tqdm
-
 from ganforge import __version__
 from ganforge.errors import GanforgeError
+from ganforge.progress import progress_bar
 
 CHUNK = 1 << 20
 TIMEOUT_S = 60.0
@@ -105,8 +104,8 @@ def _stream(url: str, out_path: Path, label: str) -> str:
         expected = int(length) if length and length.isdigit() else None
         digest = hashlib.md5(usedforsecurity=False)
         received = 0
-        with open(out_path, "wb") as out, tqdm(total=expected, unit="B", unit_scale=True, unit_divisor=1024,
-                                               desc=label, disable=None, leave=False) as bar:
+        with open(out_path, "wb") as out, progress_bar(total=expected, unit="B", unit_scale=True, desc=label,
+                                                       leave=False) as bar:
             while block := response.read(CHUNK):
                 out.write(block)
                 digest.update(block)

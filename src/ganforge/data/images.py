@@ -20,10 +20,10 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 from PIL import Image, ImageOps
-from tqdm import tqdm
 
 from ganforge.data.download import atomic_path
 from ganforge.errors import GanforgeError
+from ganforge.progress import progress_bar
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 DECODE_CHUNK = 512  # images read per batch: bounds the memory of raw file bytes held at once
@@ -176,7 +176,7 @@ def decode_images(source: ImageSource, resolution: int) -> tuple[np.ndarray, lis
     all_gray = True
     workers = max(1, min(8, os.cpu_count() or 1))
     with ThreadPoolExecutor(max_workers=workers) as pool, \
-            tqdm(total=len(names), desc="decoding images", unit="img", disable=None, leave=False) as bar:
+            progress_bar(total=len(names), desc="decoding images", unit="img", leave=False) as bar:
         for start in range(0, len(names), DECODE_CHUNK):
             chunk = names[start:start + DECODE_CHUNK]
             raws = [_safe_read(source.read, name) for name in chunk]

@@ -23,6 +23,7 @@ from ganforge.metrics.preprocess import (
 )
 from ganforge.metrics.sources import Batch, ImageSource, as_source
 from ganforge.metrics.weights import build_inception, load_weights, resolve_weights
+from ganforge.progress import progress_bar
 
 DEFAULT_BATCH_SIZE = 32
 EXTRACTOR_NAME = "FID Inception (TF 2015-12-05), pool3 2048-d"
@@ -54,6 +55,9 @@ class FeatureSet:
             return self.precomputed_stats
         if self.features is None:
             raise GanforgeError(f"{self.description} has neither features nor statistics")
+        if len(self.features) < 2:
+            raise GanforgeError(f"{self.description} has {len(self.features)} image; Fréchet statistics need at "
+                                "least 2 (and more than 2048 for a full-rank covariance); add images")
         return feature_statistics(self.features, warn=False)  # metrics warn with context
 
 
@@ -134,8 +138,6 @@ def extract_features(source: ImageSource, extractors: Mapping[str, tuple[Extract
 
     A single pass matters for generator sources: every extractor sees the same samples, drawn once.
     """
-    from tqdm.auto import tqdm
-
     for extractor, with_logits in extractors.values():
         if with_logits:
             extractor.require_logits()
@@ -144,8 +146,8 @@ def extract_features(source: ImageSource, extractors: Mapping[str, tuple[Extract
     image_size: tuple[int, int] | None = None
     label = description or source.description
     batch_size = min(extractor.batch_size for extractor, _ in extractors.values())
-    with tqdm(total=source.count, unit="img", desc=f"features: {label}"[:70], disable=not progress,
-              leave=False, dynamic_ncols=True) as bar:
+    with progress_bar(total=source.count, unit="img", desc=f"features: {label}"[:70], enabled=progress,
+                      leave=False) as bar:
         for batch in source.batches(batch_size):
             if len(batch) == 0:
                 continue

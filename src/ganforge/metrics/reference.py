@@ -2,8 +2,9 @@
 
 A reference is extracted once per (dataset, split, resolution, subset, weights sha256, resize rule) and
 stored under ``<cache>/metrics/reference/``; later evaluations against the same data only compute the
-generated side. Folder and zip references are keyed by a fingerprint of their file names, sizes and
-modification times, so editing the folder invalidates the entry.
+generated side. Folder and zip references are keyed by a sha256 of their file names and bytes
+(:func:`ganforge.metrics.sources.content_fingerprint`), so any change of content invalidates the entry,
+even one that keeps sizes and modification times.
 """
 
 from __future__ import annotations

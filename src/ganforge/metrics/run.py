@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -21,6 +21,9 @@ from ganforge.data import IMAGE, POINTS, dataset_kind
 from ganforge.errors import GanforgeError
 from ganforge.metrics.extractor import DEFAULT_BATCH_SIZE
 from ganforge.metrics.specs import MetricOptions, MetricSpec, protocol_samples, resolve_metrics
+
+if TYPE_CHECKING:
+    from ganforge.checkpoints import CheckpointChoice
 
 DEFAULT_SAMPLES = 10_000  # generated samples when neither the caller nor the metrics' protocol says
 
@@ -100,18 +103,20 @@ def evaluate_run(run_dir: Path | str, metrics: str | Iterable[str] = "auto", *, 
                  reference: str | Path | None = None, reference_samples: int | None = None,
                  device: str = "auto", cache_dir: Path | None = None, seed: int = 0,
                  weights: str | Path | None = None, batch_size: int = DEFAULT_BATCH_SIZE, progress: bool = False,
-                 append: bool = False) -> dict[str, Any]:
+                 append: bool = False, checkpoint: CheckpointChoice | None = None) -> dict[str, Any]:
     """Score the generator saved in ``run_dir`` (its EMA copy when trained so) against its training data
     or ``reference``; returns the metrics.jsonl record, appended to the run's metrics.jsonl if ``append``.
 
-    ``cache_dir`` defaults to the run's own; ``device`` is auto, cpu or cuda.
+    ``run_dir`` may also be a checkpoint .pt of the run, and ``checkpoint`` picks one (``--step`` /
+    ``--checkpoint``, :mod:`ganforge.checkpoints`). ``cache_dir`` defaults to the run's own; ``device`` is
+    auto, cpu or cuda.
     """
+    from ganforge.checkpoints import CheckpointChoice, load_run_generator, run_folder_of
     from ganforge.devices import resolve_device
     from ganforge.fileio import append_jsonl
-    from ganforge.models import load_generator
 
     torch_device = resolve_device(device)
-    generator, info = load_generator(Path(run_dir), torch_device)
+    generator, info = load_run_generator(Path(run_dir), checkpoint or CheckpointChoice(), torch_device)
     dataset = str(info.meta.get("dataset", ""))
     config = info.meta.get("config") or {}
     if cache_dir is None and config.get("cache_dir"):
@@ -122,8 +127,10 @@ def evaluate_run(run_dir: Path | str, metrics: str | Iterable[str] = "auto", *, 
                              cache_dir=cache_dir, weights=weights, batch_size=batch_size, progress=progress)
     record = {"source": "evaluate", "kind": info.kind, "dataset": dataset, "step": info.meta.get("step"),
               "ema": bool(info.meta.get("ema")), "seed": seed, **fields, "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    if info.meta.get("checkpoint"):
+        record["checkpoint"] = info.meta["checkpoint"]
     if append:
         from ganforge.training.rundir import RunPaths
 
-        append_jsonl(RunPaths(Path(run_dir).expanduser()).metrics, record)
+        append_jsonl(RunPaths(run_folder_of(Path(run_dir))).metrics, record)
     return record

@@ -14,7 +14,7 @@ import inspect
 import io
 import warnings
 import zipfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ganforge.errors import GanforgeError
+from ganforge.errors import GanforgeError, user_path
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".ppm", ".pgm")
 
@@ -113,10 +113,24 @@ def _list_folder(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file() and _is_image_name(p.as_posix()))
 
 
-def _fingerprint(entries: Iterable[tuple[str, int, int]]) -> str:
+HASH_CHUNK = 1 << 20
+
+
+def _hash_file(path: Path, digest: Any) -> None:
+    with user_path(path), open(path, "rb") as handle:
+        while chunk := handle.read(HASH_CHUNK):
+            digest.update(chunk)
+
+
+def content_fingerprint(root: Path, files: Sequence[Path]) -> str:
+    """sha256 over every file's relative name and bytes, streamed: any change of content, even one that
+    keeps sizes and modification times (``cp -p``, ``rsync -a``), changes it. Reading the bytes costs far
+    less than decoding them, let alone running Inception on them."""
     digest = hashlib.sha256()
-    for name, size, mtime in entries:
-        digest.update(f"{name}\0{size}\0{mtime}\n".encode())
+    for path in files:
+        digest.update(f"{path.relative_to(root).as_posix()}\0".encode())
+        _hash_file(path, digest)
+        digest.update(b"\n")
     return digest.hexdigest()
 
 
@@ -126,8 +140,7 @@ def files_source(path: str | Path) -> ImageSource:
     if path.is_dir():
         files = _list_folder(path)
         names = [f.relative_to(path).as_posix() for f in files]
-        stats = [f.stat() for f in files]
-        fingerprint = _fingerprint((n, s.st_size, s.st_mtime_ns) for n, s in zip(names, stats, strict=True))
+        fingerprint = content_fingerprint(path, files)
 
         def read(i: int) -> bytes | Path:
             return files[i]
@@ -137,7 +150,7 @@ def files_source(path: str | Path) -> ImageSource:
             infos = sorted((i for i in archive.infolist() if not i.is_dir() and _is_image_name(i.filename)),
                            key=lambda i: i.filename)
         names = [i.filename for i in infos]
-        fingerprint = _fingerprint((i.filename, i.file_size, i.CRC) for i in infos)
+        fingerprint = content_fingerprint(path, [path])  # the archive's bytes: members, names and all
         archive_handle: list[zipfile.ZipFile] = []
 
         def read(i: int) -> bytes | Path:

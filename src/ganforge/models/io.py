@@ -27,6 +27,7 @@ SPEC_FILE = "generator.json"
 # The family name of networks passed from Python (ganforge.train(generator=..., discriminator=...)).
 CUSTOM_FAMILY = "custom"
 FORMAT = "ganforge-generator"
+CHECKPOINT_SUFFIX = ".pt"  # a training checkpoint (checkpoints/last.pt, step_XXXXXXX.pt, best.pt)
 
 
 @dataclass(frozen=True)
@@ -61,10 +62,21 @@ def save_generator(folder: Path, generator: nn.Module, spec: ModelSpec, meta: di
     atomic_write_text(folder / SPEC_FILE, json.dumps(document, indent=2, default=str) + "\n")
 
 
+def mark_generator(folder: Path, **values: Any) -> None:
+    """Add ``values`` to the generator.json in ``folder`` (atomically; the weights are not rewritten)."""
+    path = Path(folder) / SPEC_FILE
+    document = json.loads(path.read_text())
+    document.update(values)
+    atomic_write_text(path, json.dumps(document, indent=2, default=str) + "\n")
+
+
 def _spec_path(path: Path) -> Path:
     path = Path(path).expanduser()
     if path.is_dir():
         path = path / SPEC_FILE
+    elif path.suffix == CHECKPOINT_SUFFIX and path.is_file():
+        raise GanforgeError(f"{path} is a training checkpoint, not a {SPEC_FILE}; pass its run folder with "
+                            f"--checkpoint {path} (or --step N)")
     if not path.is_file():
         raise GanforgeError(f"no {SPEC_FILE} at {path}; pass a finished run folder or its {SPEC_FILE}")
     return path
@@ -74,8 +86,9 @@ def read_generator_info(path: Path) -> GeneratorInfo:
     spec_path = _spec_path(path)
     try:
         document = json.loads(spec_path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise GanforgeError(f"cannot read {spec_path}: {exc}; re-export the generator") from None
+    except (OSError, ValueError) as exc:  # ValueError: bad JSON, or bytes that are not UTF-8 text
+        first = " ".join(str(exc).split())[:160]
+        raise GanforgeError(f"cannot read {spec_path}: {first}; pass a run folder or its {SPEC_FILE}") from None
     if not isinstance(document, dict) or document.get("format") != FORMAT:
         raise GanforgeError(f"{spec_path} is not a ganforge generator description")
     try:
@@ -94,23 +107,36 @@ def read_weights(path: Path) -> dict[str, torch.Tensor]:
         raise GanforgeError(f"cannot load {weights}: {exc}; the file is missing or not safetensors") from None
 
 
-def load_generator(path: Path, device: torch.device | str = "cpu") -> tuple[nn.Module, GeneratorInfo]:
-    """Rebuild the generator described by ``path`` (a run folder or generator.json), in eval mode."""
+def build_generator(spec: ModelSpec, tensors: dict[str, torch.Tensor], source: Path,
+                    described_by: str = SPEC_FILE) -> nn.Module:
+    """The registered family's generator for ``spec`` (from ``described_by``) with ``tensors`` (read from
+    ``source``) loaded."""
     from ganforge.models import MODELS  # the registry imports this module
 
-    info = read_generator_info(path)
-    weights = _spec_path(path).parent / WEIGHTS_FILE
-    tensors = read_weights(path)
-    if info.spec.family == CUSTOM_FAMILY and CUSTOM_FAMILY not in MODELS:
-        raise GanforgeError(f"{path} holds a generator trained from Python on your own modules; load it with "
+    if spec.family == CUSTOM_FAMILY and CUSTOM_FAMILY not in MODELS:
+        raise GanforgeError(f"{source} holds a generator trained from Python on your own modules; load it with "
                             "ganforge.load_generator(path, generator=YourGenerator(...)), or register the "
                             "family through a plugin to use it from the command line")
-    family = MODELS.get(info.spec.family)
-    family.check(info.spec)
-    generator, _ = family.build(info.spec)
+    family = MODELS.get(spec.family)
+    family.check(spec)
+    generator, _ = family.build(spec)
     try:
         generator.load_state_dict(tensors)
     except RuntimeError as exc:
         first = str(exc).splitlines()[0]
-        raise GanforgeError(f"{weights} does not match {SPEC_FILE}: {first}") from None
+        raise GanforgeError(f"{source} does not match {described_by}: {first}") from None
+    return generator
+
+
+def load_generator(path: Path, device: torch.device | str = "cpu") -> tuple[nn.Module, GeneratorInfo]:
+    """Rebuild the generator described by ``path`` (a run folder or generator.json, or a training
+    checkpoint .pt: see :mod:`ganforge.checkpoints`), in eval mode."""
+    path = Path(path).expanduser()
+    if path.suffix == CHECKPOINT_SUFFIX and path.is_file():
+        from ganforge.checkpoints import load_checkpoint_generator
+
+        return load_checkpoint_generator(path, device)
+    info = read_generator_info(path)
+    weights = _spec_path(path).parent / WEIGHTS_FILE
+    generator = build_generator(info.spec, read_weights(path), source=weights)
     return generator.to(device).eval(), info

@@ -148,6 +148,39 @@ def process_group(info: DistInfo, device: torch.device, timeout_s: float | None 
         dist.destroy_process_group()
 
 
+# Words in the errors a collective raises when a peer is gone (Gloo: the connection; NCCL: the watchdog).
+PEER_LOST_MARKERS = ("connection reset", "connection closed", "connection refused", "broken pipe", "timed out",
+                     "timeout", "gloo", "nccl", "socket")
+
+
+def is_peer_failure(exc: BaseException) -> bool:
+    """Whether ``exc`` is a collective failing because another process of the job is gone."""
+    dist_error = getattr(dist, "DistError", None)
+    if dist_error is not None and isinstance(exc, dist_error):
+        return True
+    text = str(exc).lower()
+    return isinstance(exc, RuntimeError) and any(marker in text for marker in PEER_LOST_MARKERS)
+
+
+@contextmanager
+def peer_failures(info: DistInfo, run_dir: Callable[[], object]) -> Iterator[None]:
+    """In a multi-process run, a collective that fails because a peer died (a killed node, a lost
+    connection) becomes one line saying so and how to resume, instead of a traceback. ``run_dir()`` names
+    the run folder once it is known."""
+    try:
+        yield
+    except GanforgeError:
+        raise
+    except Exception as exc:
+        if not info.enabled or not is_peer_failure(exc):
+            raise
+        first = " ".join(str(exc).split())[:160]
+        folder = run_dir() or "RUN_DIR"
+        raise GanforgeError(f"rank {info.rank} lost contact with another process of this {info.world_size}-process "
+                            f"job ({first}); once every node is back, resume with: ganforge train --run-dir "
+                            f"{folder} --resume (with any number of processes)") from None
+
+
 def barrier(info: DistInfo) -> None:
     if info.enabled:
         dist.barrier()

@@ -37,6 +37,7 @@ class EvalSettings:
     reference: str | None = None  # None: the training dataset
     reference_samples: int | None = None  # None: as many as num_samples
     seed: int = 0
+    weights: str | None = None  # FID Inception weights (--inception-weights); None: the usual lookup
 
 
 def plot_metric_curve(records: list[dict[str, Any]], metric: str, out: Path) -> bool:
@@ -86,11 +87,21 @@ class MetricCallback:
         self.columns = tuple(key for spec in self.specs for key in spec.keys)
         self.cache_dir = Path(run.config.cache_dir) if run.config.cache_dir else None
         self.best_value = checkpoint_value(self.specs)  # None: no best checkpoint
+        self._check_weights()
         self.best: float | None = None
         # On resume, the best so far is the best among evaluations up to the checkpoint we continue from.
         for record in read_jsonl(self.paths.metrics):
             if record.get("source") == "training" and record.get("step", 0) <= run.trainer.step:
                 self.keep_if_best(record)
+
+    def _check_weights(self) -> None:
+        """Find the Inception weights now (downloading them if need be), not after the first K steps."""
+        inception = [spec for spec in self.specs if spec.extractor == "inception"]
+        if inception:
+            from ganforge.metrics.weights import resolve_weights
+
+            resolve_weights(self.settings.weights, need_logits=any(spec.needs_logits for spec in inception),
+                            cache_dir=self.cache_dir)
 
     def keep_if_best(self, values: dict[str, Any]) -> bool:
         """Remember ``values`` as the best so far when its checkpoint value beats the best; whether it did."""
@@ -111,7 +122,7 @@ class MetricCallback:
             default_samples=self.settings.num_samples, reference=self.settings.reference,
             reference_samples=self.settings.reference_samples or self.settings.num_samples,
             resolution=trainer.dataset.resolution or None, seed=self.settings.seed, device=trainer.device,
-            cache_dir=self.cache_dir, option="--eval-metrics")
+            cache_dir=self.cache_dir, weights=self.settings.weights, option="--eval-metrics")
         result["protocol"]["eval_seconds"] = round(time.perf_counter() - started, 3)
         return result
 

@@ -3,20 +3,21 @@
 Each step's scalars are summed on the device (``ScalarWindow``); at a logged row ``TrainingRun.report``
 hands one dict to every logger (``training.loggers``: history.csv, TensorBoard, ...). Sample grids go the
 same way; checkpoints are ``training.checkpoint.RunCheckpoints``. Ctrl-C / SIGTERM stop between steps
-with a checkpoint on disk (``stop_signals``).
+with a checkpoint on disk, or, during start-up, at once with one line (``training.stopping``).
+
+Start-up is atomic from the user's view: everything that can fail on input is checked before the run
+folder is touched, the step-0 checkpoint is written before the first step, and a folder left by a start
+that never got that far (no checkpoint, no sample grid) is reused by the same command.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import signal
-import threading
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 from typing import Any, Protocol
 
 import numpy as np
@@ -25,9 +26,11 @@ import torch
 from ganforge import __version__
 from ganforge.config import TrainConfig, dump_config
 from ganforge.data import load_dataset
-from ganforge.devices import resolve_device
+from ganforge.devices import resolve_device, torch_threads
 from ganforge.errors import GanforgeError
 from ganforge.models import save_generator
+from ganforge.models.io import mark_generator
+from ganforge.progress import progress_bar
 from ganforge.training.checkpoint import RunCheckpoints, load_checkpoint
 from ganforge.training.distributed import (
     SINGLE,
@@ -37,6 +40,7 @@ from ganforge.training.distributed import (
     from_main,
     info_from_env,
     main_first,
+    peer_failures,
     process_group,
 )
 from ganforge.training.grid import GRID_COLUMNS
@@ -49,8 +53,19 @@ from ganforge.training.loggers import (
     SampleGrids,
     build_loggers,
 )
-from ganforge.training.rundir import RunPaths, check_run_dir, clear_run_dir, default_run_dir
+from ganforge.training.rundir import (
+    FINISHED_KEY,
+    RunPaths,
+    check_run_dir,
+    clear_run_dir,
+    clear_startup_leftovers,
+    default_run_dir,
+    never_started,
+)
+from ganforge.training.stopping import StartupInterrupted, StopSignals, TrainingInterrupted, handle_signals
 from ganforge.training.update import Trainer
+
+__all__ = ["Callback", "ScalarWindow", "TrainResult", "TrainingInterrupted", "TrainingRun", "train"]
 
 
 class Callback(Protocol):
@@ -63,16 +78,6 @@ class Callback(Protocol):
     def on_step_end(self, trainer: Trainer, step: int) -> dict[str, float] | None: ...
 
     def on_train_end(self, trainer: Trainer) -> None: ...
-
-
-class TrainingInterrupted(GanforgeError):
-    """Raised after a clean stop on Ctrl-C / SIGTERM, once the checkpoint is on disk."""
-
-    def __init__(self, step: int, run_dir: Path, signum: int) -> None:
-        name = signal.Signals(signum).name
-        super().__init__(f"stopped by {name} at step {step}; checkpoint saved in {run_dir / 'checkpoints'}; "
-                         f"resume with: ganforge train --run-dir {run_dir} --resume")
-        self.exit_code = 128 + signum
 
 
 @dataclass(frozen=True)
@@ -136,23 +141,9 @@ class ScalarWindow:
         self.count = int(state["count"])
 
 
-@contextmanager
-def stop_signals() -> Iterator[list[int]]:
-    """Turn Ctrl-C / SIGTERM into a flag the loop checks between steps (never mid-update)."""
-    received: list[int] = []
-    if threading.current_thread() is not threading.main_thread():
-        yield received
-        return
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        received.append(signum)
-
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield received
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
+def finished_error(run_dir: Path, step: int) -> GanforgeError:
+    return GanforgeError(f"run {run_dir} already finished at step {step}; raise --steps to continue "
+                         f"(e.g. --resume --steps {2 * step})")
 
 
 def _meta() -> dict[str, str]:
@@ -169,9 +160,11 @@ class TrainingRun:
     """
 
     def __init__(self, config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
-                 callbacks: Sequence[Callback] = (), progress: bool = True, dist: DistInfo = SINGLE) -> None:
+                 callbacks: Sequence[Callback] = (), progress: bool = True, dist: DistInfo = SINGLE,
+                 signals: StopSignals | None = None) -> None:
         self.dist = dist
         self.is_main = dist.is_main
+        self.signals = signals or StopSignals()
 
         def run_folder() -> Path:  # rank 0 decides (a default name has a timestamp) and checks it
             root = Path(config.run_dir).expanduser() if config.run_dir else default_run_dir(config.model, config.data)
@@ -180,6 +173,7 @@ class TrainingRun:
 
         root = from_main(run_folder, dist)
         self.paths = RunPaths(root)
+        self.signals.run_dir = root
         self.config = config = dataclasses.replace(config, run_dir=str(root))
         self.resume = resume
         self.callbacks = list(callbacks) if self.is_main else []
@@ -193,31 +187,51 @@ class TrainingRun:
         self.trainer = Trainer(config, dataset, device, dist)
         self.window = ScalarWindow()
         self.elapsed_before = 0.0
-        self.checkpoints = RunCheckpoints(self.paths, self.save_generator)
+        self.checkpoints = RunCheckpoints(self.paths, self.save_generator, keep=config.keep_checkpoints)
         self.loggers = Loggers([])  # rank 0's are opened with the run folder
         # rank 0 reads the checkpoint and hands it to the others: no shared filesystem needed
         checkpoint = from_main(lambda: load_checkpoint(self.paths.last_checkpoint), dist) if resume else None
         if checkpoint is not None:
-            self.trainer.load_state_dict(checkpoint)
-            self.window.load_state_dict(checkpoint["window"], device)
-            self.elapsed_before = float(checkpoint["elapsed"])
+            self._restore(checkpoint)
+        # every rank learns from rank 0 whether the run is finished: all refuse together
+        if self.trainer.step >= config.steps and from_main(lambda: self.paths.is_finished(self.trainer.step), dist):
+            raise finished_error(root, self.trainer.step)
+        if self.is_main and config.eval_every:
+            self.callbacks.append(self._metric_callback())
         if self.is_main:
             self._open_run_folder(overwrite)
         barrier(dist)  # nobody trains (and may fail) while rank 0 is still setting up the folder
+
+    def _restore(self, checkpoint: dict[str, Any]) -> None:
+        try:
+            self.trainer.load_state_dict(checkpoint)
+            self.window.load_state_dict(checkpoint["window"], self.trainer.device)
+            self.elapsed_before = float(checkpoint["elapsed"])
+        except (RuntimeError, KeyError, ValueError, TypeError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise GanforgeError(f"{self.paths.last_checkpoint} does not fit this run's networks and optimizers "
+                                f"({first[:200]}); it was written by another run or version") from None
+
+    def _metric_callback(self) -> Callback:
+        """The --eval-every callback, built (metrics, Inception weights checked) before the folder is touched."""
+        from ganforge.training.evaluation import EvalSettings, MetricCallback
+
+        config = self.config
+        settings = EvalSettings(every=config.eval_every, num_samples=config.eval_samples,
+                                metrics=config.eval_metrics, reference=config.eval_reference, seed=config.seed,
+                                weights=config.inception_weights)
+        return MetricCallback(settings, self)
 
     def _open_run_folder(self, overwrite: bool) -> None:
         config, root = self.config, self.paths.root
         if overwrite and root.is_dir():
             clear_run_dir(root)
+        elif not self.resume and never_started(root):
+            clear_startup_leftovers(root)  # an earlier start stopped before training: it is ours to redo
         for folder in (root, self.paths.samples, self.paths.checkpoints):
             folder.mkdir(parents=True, exist_ok=True)
+        self.checkpoints.remove_orphans()
         dump_config(config, self.paths.config, _meta())
-        if config.eval_every:
-            from ganforge.training.evaluation import EvalSettings, MetricCallback
-
-            settings = EvalSettings(every=config.eval_every, num_samples=config.eval_samples,
-                                    metrics=config.eval_metrics, reference=config.eval_reference, seed=config.seed)
-            self.callbacks.append(MetricCallback(settings, self))
         self.samples = SampleGrids(self.paths, config.sample_every,
                                    title=f"{config.model} / {config.loss} on {config.data}")
         context = LoggerContext(self.paths, config, self.trainer.step if self.resume else None)
@@ -237,11 +251,12 @@ class TrainingRun:
         state.update(window=window, elapsed=self.elapsed(), config=self.config.to_dict())
         return state
 
-    def save_checkpoint(self) -> None:
-        """checkpoints/last.pt and the generator; every rank calls it (the window is averaged over ranks)."""
+    def save_checkpoint(self, periodic: bool = False) -> None:
+        """checkpoints/last.pt (``periodic``: and its step_XXXXXXX.pt copy) and the generator; every rank
+        calls it (the window is averaged over ranks)."""
         window = self.window.state_dict(self.dist)
         if self.is_main:
-            self.checkpoints.save_last(self.checkpoint_state(window))
+            self.checkpoints.save_last(self.checkpoint_state(window), periodic=periodic)
 
     def save_best(self) -> None:
         """checkpoints/best.pt and best/ (a loadable generator folder) for the best evaluation so far.
@@ -277,48 +292,50 @@ class TrainingRun:
         return scheduled or (bool(extra) and not self.dist.enabled)
 
     def run(self) -> TrainResult:
-        from tqdm.auto import tqdm
+        with handle_signals(self.signals):
+            return self._run()
 
+    def _run(self) -> TrainResult:
         cfg, trainer, dist = self.config, self.trainer, self.dist
         self._started = time.perf_counter()
+        stop = self.signals.received
         start_step = trainer.step
         window_started, window_step = time.perf_counter(), trainer.step
         last: dict[str, float] = {}
         pending: dict[str, float] = {}  # callback values waiting for the next row (multi-process only)
-        bar = tqdm(total=cfg.steps, initial=start_step, desc="train", unit="step", dynamic_ncols=True,
-                   disable=not self.progress)
+        bar = progress_bar(total=cfg.steps, initial=start_step, desc="train", unit="step", enabled=self.progress)
         ending: RunEnd = "failed"  # until the loop finishes or is stopped on request
         try:
-            with stop_signals() as stop:
-                while trainer.step < cfg.steps:
-                    self.window.add(trainer.train_step())
-                    step = trainer.step
-                    for callback in self.callbacks:
-                        pending.update(callback.on_step_end(trainer, step) or {})
-                    stop_signal = stop[0] if stop and not dist.enabled else 0
-                    if self.is_log_step(step, pending):
-                        now = time.perf_counter()
-                        rate = (step - window_step) * cfg.batch_size / max(now - window_started, 1e-9)
-                        window_started, window_step = now, step
-                        last, agreed_stop = self.report(step, rate, pending, stop)
-                        stop_signal = agreed_stop or stop_signal
-                        pending = {}
-                        if self.progress:
-                            bar.set_postfix(loss_d=f"{last['loss_d']:.3f}", loss_g=f"{last['loss_g']:.3f}",
-                                            D_x=f"{last['d_real']:.2f}", D_G_z=f"{last['d_fake']:.2f}",
-                                            img_s=f"{rate:.0f}", refresh=False)
-                    if self.is_main and step % cfg.sample_every == 0:
-                        self.loggers.log_image(step, SAMPLES, self.render_samples())
-                    if step % cfg.checkpoint_every == 0:
-                        self.save_checkpoint()
-                        if self.is_main:
-                            self.checkpoints.keep_step(step)
-                    bar.update(1)
-                    if stop_signal:
-                        self.save_checkpoint()
-                        barrier(dist)  # the others wait for rank 0's checkpoint before anyone exits
-                        ending = "killed"
-                        raise TrainingInterrupted(step, self.paths.root, stop_signal)
+            if trainer.step == 0 and not self.resume:
+                self.save_checkpoint()  # from here on the folder is resumable, whenever a kill comes
+            self.signals.training = True  # a signal now stops the loop between steps, with a checkpoint
+            while trainer.step < cfg.steps:
+                self.window.add(trainer.train_step())
+                step = trainer.step
+                for callback in self.callbacks:
+                    pending.update(callback.on_step_end(trainer, step) or {})
+                stop_signal = stop[0] if stop and not dist.enabled else 0
+                if self.is_log_step(step, pending):
+                    now = time.perf_counter()
+                    rate = (step - window_step) * cfg.batch_size / max(now - window_started, 1e-9)
+                    window_started, window_step = now, step
+                    last, agreed_stop = self.report(step, rate, pending, stop)
+                    stop_signal = agreed_stop or stop_signal
+                    pending = {}
+                    if self.progress:
+                        bar.set_postfix(loss_d=f"{last['loss_d']:.3f}", loss_g=f"{last['loss_g']:.3f}",
+                                        D_x=f"{last['d_real']:.2f}", D_G_z=f"{last['d_fake']:.2f}",
+                                        img_s=f"{rate:.0f}", refresh=False)
+                if self.is_main and step % cfg.sample_every == 0:
+                    self.loggers.log_image(step, SAMPLES, self.render_samples())
+                if step % cfg.checkpoint_every == 0:
+                    self.save_checkpoint(periodic=True)
+                bar.update(1)
+                if stop_signal:
+                    self.save_checkpoint()
+                    barrier(dist)  # the others wait for rank 0's checkpoint before anyone exits
+                    ending = "killed"
+                    raise TrainingInterrupted(step, self.paths.root, stop_signal)
             self.save_checkpoint()
             if self.window.count:  # the last steps when --steps is not a multiple of --log-every
                 rate = (trainer.step - window_step) * cfg.batch_size / max(time.perf_counter() - window_started, 1e-9)
@@ -327,8 +344,10 @@ class TrainingRun:
                 self.finish_artifacts()
                 for callback in self.callbacks:
                     callback.on_train_end(trainer)
+                # the last write: from now on --resume says the run is finished instead of finishing it
+                mark_generator(self.paths.root, **{FINISHED_KEY: True})
             ending = "finished"
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, StartupInterrupted):
             ending = "killed"
             raise
         finally:
@@ -371,9 +390,12 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
     """Train as ``config`` says and write the run folder; the library entry point behind the CLI.
 
     Under torchrun (RANK/WORLD_SIZE in the environment) this process joins the job's process group for
-    the duration of the run and leaves it however the run ends.
+    the duration of the run and leaves it however the run ends; a peer lost mid-run (a killed node) is a
+    one-line error here, within the process group's timeout, instead of a hang or a traceback.
     """
     dist = info_from_env()
-    with process_group(dist, resolve_device(config.device, dist)):
+    signals = StopSignals()
+    with handle_signals(signals), torch_threads(config.threads), peer_failures(dist, lambda: signals.run_dir), \
+            process_group(dist, resolve_device(config.device, dist)):
         return TrainingRun(config, resume=resume, overwrite=overwrite, callbacks=callbacks, progress=progress,
-                           dist=dist).run()
+                           dist=dist, signals=signals).run()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import time
@@ -10,6 +11,8 @@ from pathlib import Path
 
 from ganforge.config import CONFIG_FILE
 from ganforge.errors import GanforgeError
+
+FINISHED_KEY = "finished"  # generator.json: true once a launch wrote every artifact of its last step
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,22 @@ class RunPaths:
         """MLflow's local tracking store, used when MLFLOW_TRACKING_URI names no other."""
         return self.root / "mlruns"
 
+    @property
+    def final_samples(self) -> Path:
+        return self.samples / "final.png"
+
+    def is_finished(self, step: int) -> bool:
+        """Whether the run's launch that reached ``step`` got to its very end: generator.json, rewritten
+        after every finished artifact (final grid, GIF, curves), says so. A kill anywhere before that
+        leaves the end still to do, and ``--resume`` does it."""
+        from ganforge.models.io import SPEC_FILE
+
+        try:
+            document = json.loads((self.root / SPEC_FILE).read_text())
+        except (OSError, ValueError):
+            return False
+        return isinstance(document, dict) and document.get(FINISHED_KEY) is True and document.get("step") == step
+
     def sample_grid(self, step: int) -> Path:
         return self.samples / f"step_{step:07d}.png"
 
@@ -74,19 +93,58 @@ def default_run_dir(model: str, data: str, base: Path = Path("runs")) -> Path:
     return base / f"{model}-{safe_data}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
+# What a start-up writes before its first checkpoint; a folder holding nothing else, with no checkpoint and
+# no sample grid, was left by a start that never trained (a kill, a failed --eval-every set-up).
+STARTUP_ENTRIES = frozenset({CONFIG_FILE, "history.csv", "tb", "samples", "checkpoints", "trackers.json",
+                             "mlruns", "wandb"})
+STARTUP_LEFTOVERS = ("history.csv", "tb")  # redone by the next start; config.yaml is rewritten
+
+
+def never_started(root: Path) -> bool:
+    """Whether ``root`` is a run folder whose start-up stopped before the first checkpoint: it has the
+    config.yaml ganforge writes and only start-up files, no checkpoint and no sample grid. Such a folder
+    is not "a run": the same command starts it again without --overwrite."""
+    paths = RunPaths(root)
+    if not paths.config.is_file():
+        return False
+    try:
+        entries = {child.name for child in root.iterdir() if not child.name.startswith(".")}
+    except OSError:
+        return False
+    if not entries <= STARTUP_ENTRIES:
+        return False
+    checkpoints = paths.checkpoints.is_dir() and any(paths.checkpoints.glob("*.pt"))
+    samples = paths.samples.is_dir() and any(paths.samples.glob("*.png"))
+    return not checkpoints and not samples
+
+
+def clear_startup_leftovers(root: Path) -> None:
+    """Remove what an interrupted start-up wrote and the next start writes again (history, TensorBoard)."""
+    for name in STARTUP_LEFTOVERS:
+        path = root / name
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
+
+
 def check_run_dir(root: Path, *, resume: bool, overwrite: bool) -> None:
     """Refuse to clobber work: validate the folder for a new, resumed or overwritten run; change nothing."""
     paths = RunPaths(root)
     if resume and overwrite:
         raise GanforgeError("--resume and --overwrite contradict each other; pass one of them")
     if resume:
+        if never_started(root):
+            raise GanforgeError(f"cannot resume {root}: its start-up stopped before the first checkpoint, so "
+                                "there is nothing to continue; run the same command without --resume to "
+                                "start it (the folder is reused)")
         if not paths.last_checkpoint.is_file():
             raise GanforgeError(f"cannot resume: {paths.last_checkpoint} does not exist; "
                                 "start a new run (drop --resume)")
         return
     if root.exists() and not root.is_dir():
         raise GanforgeError(f"run folder {root} is a file; choose another --run-dir")
-    if root.is_dir() and any(root.iterdir()):
+    if root.is_dir() and any(root.iterdir()) and not never_started(root):
         if not overwrite:
             raise GanforgeError(f"run folder {root} already exists and is not empty; pass --resume to "
                                 "continue it, --overwrite to replace it, or another --run-dir")

@@ -44,6 +44,11 @@ if TYPE_CHECKING:
     from ganforge.web.render import LoadedGenerator
     from ganforge.web.runs import RunEntry
 
+if TYPE_CHECKING:  # torch and the checkpoint module load with the first generator, not with --help
+    import torch
+
+    from ganforge.checkpoints import CheckpointChoice
+
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7860
 
@@ -147,23 +152,51 @@ def class_param(params: dict[str, str], num_classes: int, class_names: list[str]
 
 
 # -- the generator cache ------------------------------------------------------------------------------------
-class GeneratorCache:
-    """Loaded generators by run ID, reloaded when the weights file changes, least recently used evicted."""
+def load_chosen(folder: Path, choice: CheckpointChoice, device: torch.device | str) -> LoadedGenerator:
+    """The generator of ``folder`` that ``--step`` / ``--checkpoint`` picked, ready for the page."""
+    import torch
 
-    def __init__(self, size: int = CACHE_SIZE) -> None:
+    from ganforge.checkpoints import is_checkpoint_file, load_checkpoint_generator, resolve_checkpoint
+    from ganforge.web.render import LoadedGenerator, load_checked
+
+    path = resolve_checkpoint(folder, choice)
+    if not is_checkpoint_file(path):
+        return load_checked(path, device=device)
+    module, info = load_checkpoint_generator(path, device)
+    module.requires_grad_(False)
+    return LoadedGenerator(module=module, info=info, folder=folder, device=torch.device(device))
+
+
+class GeneratorCache:
+    """Loaded generators by run ID, reloaded when the weights file changes, least recently used evicted.
+
+    ``choice`` is the checkpoint ``ganforge serve --step/--checkpoint`` picked (default: the run's
+    generator.safetensors); ``device`` where the generators run."""
+
+    def __init__(self, size: int = CACHE_SIZE, choice: CheckpointChoice | None = None,
+                 device: torch.device | str = "cpu") -> None:
+        from ganforge.checkpoints import CheckpointChoice
+
         self.size = size
+        self.choice = choice or CheckpointChoice()
+        self.device = device
         self._items: OrderedDict[str, tuple[float, LoadedGenerator]] = OrderedDict()
         self._lock = threading.Lock()
         self._loading: dict[str, threading.Lock] = {}
 
-    def get(self, run_id: str, folder: Path) -> LoadedGenerator:
+    def _weights_file(self, folder: Path) -> Path:
+        from ganforge.checkpoints import is_checkpoint_file, resolve_checkpoint
         from ganforge.models.io import WEIGHTS_FILE
-        from ganforge.web.render import load_checked
 
+        path = folder if self.choice.is_default else resolve_checkpoint(folder, self.choice)
+        return path if is_checkpoint_file(path) else path / WEIGHTS_FILE
+
+    def get(self, run_id: str, folder: Path) -> LoadedGenerator:
+        weights = self._weights_file(folder)
         try:
-            stamp = (folder / WEIGHTS_FILE).stat().st_mtime
+            stamp = weights.stat().st_mtime
         except OSError:
-            raise GanforgeError("this run has no generator.safetensors yet") from None
+            raise GanforgeError(f"this run has no {weights.name} yet") from None
         with self._lock:
             cached = self._items.get(run_id)
             if cached and cached[0] == stamp:
@@ -175,7 +208,7 @@ class GeneratorCache:
                 cached = self._items.get(run_id)
                 if cached and cached[0] == stamp:
                     return cached[1]
-            loaded = load_checked(folder)
+            loaded = load_chosen(folder, self.choice, self.device)
             with self._lock:
                 self._items[run_id] = (stamp, loaded)
                 self._items.move_to_end(run_id)
@@ -190,13 +223,14 @@ class GanforgeServer(ThreadingHTTPServer):
     request_queue_size = 128  # a burst of page loads must queue, not be refused
 
     def __init__(self, runs_dir: Path, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, *,
-                 quiet: bool = False) -> None:
+                 quiet: bool = False, choice: CheckpointChoice | None = None,
+                 device: torch.device | str = "cpu") -> None:
         root = Path(runs_dir).expanduser()
         if not root.is_dir():
             raise GanforgeError(f"{runs_dir} is not a folder; pass the folder that holds your run folders")
         self.runs_root = root.resolve()
         self.quiet = quiet
-        self.cache = GeneratorCache()
+        self.cache = GeneratorCache(choice=choice, device=device)
         self.jobs = threading.BoundedSemaphore(MAX_CONCURRENT_JOBS)
         self._runs_lock = threading.Lock()
         self._runs: dict[str, RunEntry] = {}

@@ -18,7 +18,7 @@ class SampleGrids(LoggerBase):
         self.final_step: int | None = None
         self.files: dict[str, Callable[[int], Path]] = {
             SAMPLES: paths.sample_grid,
-            FINAL_SAMPLES: lambda step: paths.samples / "final.png",
+            FINAL_SAMPLES: lambda step: paths.final_samples,
         }
 
     def log_image(self, step: int, name: str, image: np.ndarray) -> None:
@@ -35,7 +35,7 @@ class SampleGrids(LoggerBase):
         from ganforge.viz import plot_loss_curves, save_gif
 
         frames = sorted(self.paths.samples.glob("step_*.png"))
-        final = self.paths.samples / "final.png"
+        final = self.paths.final_samples
         if self.final_step is not None and self.final_step % self.sample_every:  # else it repeats the last
             frames.append(final)
         written = [final] if final.is_file() else []

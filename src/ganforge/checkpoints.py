@@ -1,0 +1,165 @@
+"""Any checkpoint of a run is usable: a run folder plus ``--step N`` / ``--checkpoint best|last|PATH``.
+
+The one place commands (``evaluate``, ``serve``; ``generate`` and ``export`` call the same functions)
+turn that choice into a file and a generator:
+
+- neither flag: the run's ``generator.safetensors`` (the EMA copy when the run kept one), as before;
+- ``--checkpoint last``: ``checkpoints/last.pt``; ``--checkpoint best``: the best evaluation's generator
+  (``best/``, written by ``--eval-every``); ``--step N``: ``checkpoints/step_XXXXXXX.pt``;
+- ``--checkpoint PATH``: a checkpoint ``.pt`` (or a generator folder / generator.json) anywhere.
+
+Generator weights come out of a training checkpoint with ``torch.load(weights_only=True)``: no pickle
+runs. The network is described by the checkpoint's own ``spec``; dataset, class names and kind come
+from the run's generator.json when the checkpoint sits in its ``checkpoints/`` folder, else from the
+checkpoint's config.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ganforge.errors import GanforgeError, user_path
+from ganforge.models.base import ModelSpec
+from ganforge.models.io import (
+    CHECKPOINT_SUFFIX,
+    SPEC_FILE,
+    GeneratorInfo,
+    build_generator,
+    generator_kind,
+    read_generator_info,
+)
+
+NAMED = ("best", "last")  # --checkpoint values that are not paths
+CHECKPOINTS_DIR = "checkpoints"
+
+
+@dataclass(frozen=True)
+class CheckpointChoice:
+    """``--step`` / ``--checkpoint`` as given; both None means the run's saved generator."""
+
+    step: int | None = None
+    checkpoint: str | None = None
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> CheckpointChoice:
+        return cls(step=getattr(args, "step", None), checkpoint=getattr(args, "checkpoint", None))
+
+    @property
+    def is_default(self) -> bool:
+        return self.step is None and self.checkpoint is None
+
+
+def is_checkpoint_file(path: Path) -> bool:
+    return path.suffix == CHECKPOINT_SUFFIX and path.is_file()
+
+
+def run_folder_of(path: Path) -> Path:
+    """The run folder a path belongs to: itself, the folder of a generator.json, or the run of a
+    checkpoint inside ``RUN/checkpoints/``."""
+    path = Path(path).expanduser()
+    if path.is_file():
+        folder = path.parent
+        return folder.parent if folder.name == CHECKPOINTS_DIR and path.suffix == CHECKPOINT_SUFFIX else folder
+    return path
+
+
+def _available_steps(run: Path) -> str:
+    from ganforge.training.checkpoint import STEP_FILE
+
+    folder = run / CHECKPOINTS_DIR
+    steps = sorted(int(m[1]) for p in folder.glob("step_*.pt") if (m := STEP_FILE.match(p.name)))
+    return ", ".join(str(s) for s in steps[-10:]) if steps else "none"
+
+
+def resolve_checkpoint(run: Path | str, choice: CheckpointChoice = CheckpointChoice()) -> Path:
+    """The file holding the chosen generator: a checkpoint ``.pt``, or a generator folder."""
+    run = Path(run).expanduser()
+    if choice.step is not None and choice.checkpoint is not None:
+        raise GanforgeError("--step and --checkpoint both choose a checkpoint; pass one of them")
+    if choice.is_default:
+        return run
+    if choice.step is not None:
+        if choice.step < 0:
+            raise GanforgeError(f"--step must be a whole number >= 0, got {choice.step}")
+        path = run / CHECKPOINTS_DIR / f"step_{choice.step:07d}.pt"
+        if not path.is_file():
+            raise GanforgeError(f"{run} has no checkpoint of step {choice.step} (periodic checkpoints: "
+                                f"{_available_steps(run)}); pick one of them, or --checkpoint last")
+        return path
+    name = str(choice.checkpoint)
+    if name == "last":
+        path = run / CHECKPOINTS_DIR / "last.pt"
+    elif name == "best":
+        best = run / "best"
+        path = best if (best / SPEC_FILE).is_file() else run / CHECKPOINTS_DIR / "best.pt"
+    else:
+        path = Path(name).expanduser()
+    if not path.exists():
+        hint = ("the run was trained without --eval-every, so it has no best generator" if name == "best"
+                else "check the path")
+        raise GanforgeError(f"no checkpoint at {path}; {hint}")
+    return path
+
+
+def _read_state(path: Path) -> dict[str, Any]:
+    try:
+        with user_path(path):
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except GanforgeError:
+        raise
+    except Exception as exc:  # torch raises several unrelated types for corrupt or foreign files
+        raise GanforgeError(f"{path} cannot be read as a ganforge checkpoint ({type(exc).__name__}); pass a "
+                            "run folder or a checkpoints/*.pt file of one") from None
+    if not isinstance(state, dict) or not isinstance(state.get("generator"), dict):
+        raise GanforgeError(f"{path} is a torch file but not a ganforge checkpoint (no generator weights); pass "
+                            "a run folder or a checkpoints/*.pt file of one")
+    return state
+
+
+def checkpoint_info(path: Path, state: dict[str, Any]) -> GeneratorInfo:
+    """What generator.json would say about the checkpoint's generator (with its own step and EMA flag)."""
+    run_json = run_folder_of(path) / SPEC_FILE
+    saved = read_generator_info(run_json) if run_json.is_file() else None
+    recorded = state.get("config")
+    config: dict[str, Any] = recorded if isinstance(recorded, dict) else {}
+    if isinstance(state.get("spec"), dict):
+        try:
+            spec = ModelSpec.from_dict(dict(state["spec"]))
+        except TypeError as exc:
+            raise GanforgeError(f"{path} has a malformed 'spec' ({exc})") from None
+    elif saved is not None:
+        spec = saved.spec
+    else:
+        raise GanforgeError(f"{path} records no network spec and has no {SPEC_FILE} beside its run; keep it in "
+                            "its run folder's checkpoints/")
+    meta = dict(saved.meta) if saved is not None else {"dataset": config.get("data"), "config": config}
+    meta.update(step=int(state.get("step", 0)), ema="generator_ema" in state, checkpoint=str(path))
+    kind = saved.kind if saved is not None else generator_kind(spec, meta)
+    return GeneratorInfo(spec=spec, meta={**meta, "kind": kind}, kind=kind)
+
+
+def load_checkpoint_generator(path: Path | str, device: torch.device | str = "cpu") -> tuple[nn.Module, GeneratorInfo]:
+    """The generator of a training checkpoint (its EMA copy when it has one), in eval mode."""
+    path = Path(path).expanduser()
+    state = _read_state(path)
+    info = checkpoint_info(path, state)
+    tensors = state.get("generator_ema") or state["generator"]
+    generator = build_generator(info.spec, tensors, source=path, described_by="its spec")
+    return generator.to(device).eval(), info
+
+
+def load_run_generator(run: Path | str, choice: CheckpointChoice = CheckpointChoice(),
+                       device: torch.device | str = "cpu") -> tuple[nn.Module, GeneratorInfo]:
+    """The chosen generator of ``run`` (a run folder, generator.json or checkpoint .pt)."""
+    from ganforge.models.io import load_generator
+
+    path = resolve_checkpoint(run, choice)
+    if is_checkpoint_file(path):
+        return load_checkpoint_generator(path, device)
+    return load_generator(path, device)

@@ -1,0 +1,156 @@
+"""Every progress bar of ganforge: a tqdm bar on a terminal, one plain line every few seconds elsewhere.
+
+Written to a file or a pipe (``ganforge train > log 2>&1``, a batch job, a sweep's log), a tqdm bar is a
+stream of ``\\r`` frames in one ever-growing line. :func:`progress_bar` gives the same calls
+(``update``, ``set_postfix``, ``close``) and, off a terminal, prints a complete line -- position, rate,
+ETA and the latest values -- at most every :data:`PLAIN_INTERVAL_S` seconds and once at the end.
+``enabled=False`` (``--no-progress``) prints nothing.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+from types import TracebackType
+from typing import Any, Protocol, TextIO
+
+PLAIN_INTERVAL_S = 10.0
+INTERVAL_ENV = "GANFORGE_PROGRESS_SECONDS"  # another interval for plain lines (tests, chatty CI logs)
+_silenced = [False]  # --no-progress of the running command: every bar of the process, deep or not
+
+
+def silence(quiet: bool = True) -> None:
+    """Make every later :func:`progress_bar` of this process quiet (the CLI's ``--no-progress``), including
+    the bars of work the command does not see, such as decoding a dataset."""
+    _silenced[0] = quiet
+
+
+class Progress(Protocol):
+    def update(self, n: float = 1) -> Any: ...
+
+    def set_postfix(self, ordered_dict: Any = None, refresh: bool = True, **values: Any) -> None: ...
+
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Progress: ...
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
+                 traceback: TracebackType | None) -> Any: ...
+
+
+def interactive(stream: TextIO) -> bool:
+    """Whether ``stream`` shows a live bar: a terminal, or a notebook (whose widgets tqdm.auto draws)."""
+    try:
+        tty = stream.isatty()
+    except (AttributeError, ValueError):  # closed or not a real stream
+        tty = False
+    return tty or "ipykernel" in sys.modules
+
+
+def plain_interval() -> float:
+    raw = os.environ.get(INTERVAL_ENV)
+    try:
+        value = float(raw) if raw else PLAIN_INTERVAL_S
+    except ValueError:
+        value = PLAIN_INTERVAL_S
+    return value if math.isfinite(value) and value >= 0 else PLAIN_INTERVAL_S
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
+class QuietProgress:
+    """``--no-progress``: the calls of a bar, no output."""
+
+    def update(self, n: float = 1) -> None:
+        return None
+
+    def set_postfix(self, ordered_dict: Any = None, refresh: bool = True, **values: Any) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+    def __enter__(self) -> QuietProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class PlainProgress(QuietProgress):
+    """One complete line per interval: ``train: 120/1500 step (8%), 12.3 step/s, ETA 1m52s, loss_d=0.69``."""
+
+    def __init__(self, *, total: float | None, desc: str, unit: str, initial: float, unit_scale: bool,
+                 stream: TextIO, interval: float) -> None:
+        self.total, self.desc, self.unit, self.unit_scale = total, desc, unit, unit_scale
+        self.n = self.initial = initial
+        self.stream, self.interval = stream, interval
+        self.started = self.last_line = time.monotonic()
+        self.printed_n: float | None = None
+        self.values: dict[str, Any] = {}
+        self.closed = False
+
+    def _amount(self, value: float, rate: bool = False) -> str:
+        if self.unit_scale:
+            from tqdm import tqdm
+
+            return tqdm.format_sizeof(value, divisor=1024)
+        return f"{value:.3g}" if rate else f"{value:.0f}"
+
+    def line(self) -> str:
+        elapsed = max(time.monotonic() - self.started, 1e-9)
+        rate = (self.n - self.initial) / elapsed
+        sep = "" if self.unit_scale else " "  # 3.00MB, but 120 step
+        parts = [f"{self.desc}: {self._amount(self.n)}"]
+        if self.total:
+            parts[0] += f"/{self._amount(self.total)}{sep}{self.unit} ({100 * self.n / self.total:.0f}%)"
+        else:
+            parts[0] += f"{sep}{self.unit}"
+        parts.append(f"{self._amount(rate, rate=True)}{sep}{self.unit}/s")
+        if self.total and rate > 0 and self.n < self.total:
+            parts.append(f"ETA {_duration((self.total - self.n) / rate)}")
+        elif self.n != self.initial:
+            parts.append(f"{_duration(elapsed)} elapsed")
+        if self.values:
+            parts.append(" ".join(f"{key}={value}" for key, value in self.values.items()))
+        return ", ".join(parts)
+
+    def _emit(self) -> None:
+        self.stream.write(self.line() + "\n")
+        self.stream.flush()
+        self.last_line, self.printed_n = time.monotonic(), self.n
+
+    def update(self, n: float = 1) -> None:
+        self.n += n
+        if time.monotonic() - self.last_line >= self.interval:
+            self._emit()
+
+    def set_postfix(self, ordered_dict: Any = None, refresh: bool = True, **values: Any) -> None:
+        self.values = {**dict(ordered_dict or {}), **values}
+
+    def close(self) -> None:
+        if not self.closed and self.n != self.printed_n and self.n != self.initial:
+            self._emit()
+        self.closed = True
+
+
+def progress_bar(*, total: float | None, desc: str, unit: str = "it", enabled: bool = True, initial: float = 0,
+                 leave: bool = True, unit_scale: bool = False, stream: TextIO | None = None) -> Progress:
+    """The progress display for ``total`` units of work (see the module docstring)."""
+    stream = stream if stream is not None else sys.stderr
+    if not enabled or _silenced[0]:
+        return QuietProgress()
+    if interactive(stream):
+        from tqdm.auto import tqdm
+
+        return tqdm(total=total, initial=initial, desc=desc, unit=unit, unit_scale=unit_scale,
+                    unit_divisor=1024, leave=leave, dynamic_ncols=True, file=stream)
+    return PlainProgress(total=total, desc=desc, unit=unit, initial=initial, unit_scale=unit_scale,
+                         stream=stream, interval=plain_interval())
