@@ -140,3 +140,21 @@ def test_serve_uses_the_chosen_checkpoint(run_dir: Path, capsys: pytest.CaptureF
         server.server_close()
     assert main(["serve", str(run_dir.parent), "--checkpoint", str(run_dir / "checkpoints" / "last.pt")]) == 2
     assert "RUNS_DIR must be its run folder" in capsys.readouterr().err
+
+
+def test_generate_and_export_read_the_chosen_checkpoint(run_dir: Path, tmp_path: Path) -> None:
+    """`generate` and `export` take --step / --checkpoint like evaluate and serve."""
+    pictures = {}
+    for step in ("2", "6"):
+        out = tmp_path / f"step{step}.png"
+        assert main(["generate", str(run_dir), "--step", step, "--seed", "1", "--out", str(out)]) == 0
+        pictures[step] = out.read_bytes()
+    latest = tmp_path / "latest.png"
+    assert main(["generate", str(run_dir), "--seed", "1", "--out", str(latest)]) == 0
+    assert pictures["2"] != pictures["6"]  # other weights, other picture
+    assert pictures["6"] == latest.read_bytes()  # step 6 is the final generator
+    onnx = tmp_path / "step2.onnx"
+    assert main(["export", str(run_dir), "--step", "2", "--format", "onnx", "--out", str(onnx)]) == 0
+    assert onnx.is_file()
+    with pytest.raises(SystemExit):
+        main(["generate", str(run_dir), "--step", "2", "--checkpoint", "last", "--out", str(tmp_path / "x.png")])

@@ -10,6 +10,7 @@ import argparse
 from pathlib import Path
 
 from ganforge.commands import Subparsers
+from ganforge.commands.options import add_checkpoint_flags
 
 
 def register(subparsers: Subparsers) -> None:
@@ -22,6 +23,7 @@ def register(subparsers: Subparsers) -> None:
                     f"before it is written. Formats: {formats}.",
     )
     parser.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="run folder (or its generator.json)")
+    add_checkpoint_flags(parser)
     parser.add_argument("--format", choices=FORMATS.names(), required=True, help="what to write (see above)")
     parser.add_argument("--out", type=Path, required=True, metavar="PATH",
                         help="file to write (.pt / .onnx), or the folder of the web page")
@@ -48,6 +50,7 @@ def check_out(out: Path, suffixes: tuple[str, ...], name: str, overwrite: bool) 
 
 
 def run(args: argparse.Namespace) -> int:
+    from ganforge.checkpoints import CheckpointChoice
     from ganforge.errors import GanforgeError
     from ganforge.exporters import FORMATS, ExportOptions
     from ganforge.web.render import load_checked
@@ -59,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
         raise GanforgeError(f"{unused[0]} does not apply to --format {fmt.name}; leave it out")
     check_out(args.out, fmt.suffixes, fmt.name, args.overwrite)
     fmt.requires()
-    loaded = load_checked(args.run_dir)
+    loaded = load_checked(args.run_dir, choice=CheckpointChoice.from_args(args))
     print(f"exporting the {loaded.weights_label} from {loaded.folder}")
     for line in fmt.write(loaded, args.out, options):
         print(line)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from ganforge.commands import Subparsers
+from ganforge.commands.options import add_checkpoint_flags
 
 if TYPE_CHECKING:
     from tqdm.auto import tqdm
@@ -36,6 +37,7 @@ def register(subparsers: Subparsers) -> None:
                     "folder of single PNGs.",
     )
     parser.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="run folder (or its generator.json)")
+    add_checkpoint_flags(parser)
     parser.add_argument("--out", type=Path, required=True, metavar="PATH", help="output file or folder")
     parser.add_argument("--num", type=int, default=None, metavar="N",
                         help=f"samples (default {DEFAULT_IMAGES} images or {DEFAULT_POINTS} points; with "
@@ -183,6 +185,7 @@ def write_points(loaded: LoadedGenerator, args: argparse.Namespace, num: int, cl
 
 
 def run(args: argparse.Namespace) -> int:
+    from ganforge.checkpoints import CheckpointChoice
     from ganforge.devices import resolve_device
     from ganforge.errors import GanforgeError
     from ganforge.fileio import atomic_path
@@ -190,7 +193,7 @@ def run(args: argparse.Namespace) -> int:
     from ganforge.viz.grid import save_png
     from ganforge.web.render import encode_gif, interpolation_pictures, load_checked, sample_picture
 
-    loaded = load_checked(args.run_dir, device=resolve_device(args.device))
+    loaded = load_checked(args.run_dir, resolve_device(args.device), CheckpointChoice.from_args(args))
     spec = loaded.spec
     points = loaded.makes_points
     interpolate = args.interpolate is not None

@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -30,6 +30,9 @@ from ganforge.errors import GanforgeError
 from ganforge.models.base import ModelSpec
 from ganforge.models.io import SPEC_FILE, WEIGHTS_FILE, GeneratorInfo, read_generator_info
 from ganforge.sampling import labels_for, latents, slerp
+
+if TYPE_CHECKING:
+    from ganforge.checkpoints import CheckpointChoice
 
 MAX_HEADER_BYTES = 100 * 2**20  # safetensors' own limit on the JSON header
 SCATTER_SIZE = 256
@@ -181,15 +184,31 @@ def _reference_points(info: GeneratorInfo) -> torch.Tensor | None:
     return data[:2000].float() if data.dim() == 2 else None
 
 
-def load_checked(folder: Path, device: torch.device | str = "cpu") -> LoadedGenerator:
-    """Verify then load the generator in a run folder (or from its generator.json) for inference."""
+def load_checked(folder: Path, device: torch.device | str = "cpu",
+                 choice: CheckpointChoice | None = None) -> LoadedGenerator:
+    """Verify then load a run's generator for inference: its generator.safetensors (a run folder or its
+    generator.json), or the checkpoint ``choice`` picks (``--step N`` / ``--checkpoint best|last|PATH``)."""
+    from ganforge.checkpoints import (
+        is_checkpoint_file,
+        load_checkpoint_generator,
+        resolve_checkpoint,
+        run_folder_of,
+    )
     from ganforge.models.io import load_generator
 
     folder = Path(folder).expanduser()
+    device = torch.device(device)
+    if choice is not None and not choice.is_default:
+        path = resolve_checkpoint(folder, choice)
+        if is_checkpoint_file(path):
+            module, info = load_checkpoint_generator(path, device)
+            module.requires_grad_(False)
+            return LoadedGenerator(module=module.eval(), info=info, folder=run_folder_of(path), device=device,
+                                   reference=_reference_points(info))
+        folder = path  # best/: a generator folder of its own
     if folder.is_file() and folder.name == SPEC_FILE:
         folder = folder.parent
     verify_generator_files(folder)
-    device = torch.device(device)
     module, info = load_generator(folder, device=device)
     module.requires_grad_(False)
     return LoadedGenerator(module=module.eval(), info=info, folder=folder, device=device,

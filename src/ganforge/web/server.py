@@ -152,21 +152,6 @@ def class_param(params: dict[str, str], num_classes: int, class_names: list[str]
 
 
 # -- the generator cache ------------------------------------------------------------------------------------
-def load_chosen(folder: Path, choice: CheckpointChoice, device: torch.device | str) -> LoadedGenerator:
-    """The generator of ``folder`` that ``--step`` / ``--checkpoint`` picked, ready for the page."""
-    import torch
-
-    from ganforge.checkpoints import is_checkpoint_file, load_checkpoint_generator, resolve_checkpoint
-    from ganforge.web.render import LoadedGenerator, load_checked
-
-    path = resolve_checkpoint(folder, choice)
-    if not is_checkpoint_file(path):
-        return load_checked(path, device=device)
-    module, info = load_checkpoint_generator(path, device)
-    module.requires_grad_(False)
-    return LoadedGenerator(module=module, info=info, folder=folder, device=torch.device(device))
-
-
 class GeneratorCache:
     """Loaded generators by run ID, reloaded when the weights file changes, least recently used evicted.
 
@@ -208,7 +193,9 @@ class GeneratorCache:
                 cached = self._items.get(run_id)
                 if cached and cached[0] == stamp:
                     return cached[1]
-            loaded = load_chosen(folder, self.choice, self.device)
+            from ganforge.web.render import load_checked
+
+            loaded = load_checked(folder, self.device, self.choice)
             with self._lock:
                 self._items[run_id] = (stamp, loaded)
                 self._items.move_to_end(run_id)
