@@ -24,7 +24,6 @@ compute at once so that a burst queues instead of exhausting memory.
 from __future__ import annotations
 
 import json
-import math
 import re
 import sys
 import threading
@@ -33,12 +32,13 @@ from collections import OrderedDict
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 from ganforge.errors import GanforgeError
 from ganforge.sampling import MAX_SEED, MAX_TRUNCATION, MIN_TRUNCATION
 from ganforge.web.frontend import read_file, serve_routes
 from ganforge.web.hosts import host_header_name, is_loopback_name
+from ganforge.web.params import ApiError, class_param, int_param, parse_query, truncation_param
 
 if TYPE_CHECKING:
     from ganforge.web.render import LoadedGenerator
@@ -86,72 +86,6 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
     "Cross-Origin-Resource-Policy": "same-origin",
 }
-INT_TEXT = re.compile(r"^[+-]?\d{1,19}$")
-
-
-class ApiError(Exception):
-    """An HTTP error with a message for the page."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-# -- parsing request parameters (pure) ------------------------------------------------------------------
-def parse_query(query: str, allowed: set[str]) -> dict[str, str]:
-    """Query string -> one value per known key; repeated or unknown keys are errors."""
-    try:
-        pairs = parse_qs(query, keep_blank_values=True, strict_parsing=False, max_num_fields=32)
-    except ValueError:
-        raise ApiError(400, "too many parameters") from None
-    unknown = sorted(set(pairs) - allowed)
-    if unknown:
-        raise ApiError(400, f"unknown parameter '{unknown[0]}'; expected: {', '.join(sorted(allowed))}")
-    repeated = sorted(k for k, v in pairs.items() if len(v) > 1)
-    if repeated:
-        raise ApiError(400, f"parameter '{repeated[0]}' given more than once")
-    return {k: v[0] for k, v in pairs.items()}
-
-
-def int_param(params: dict[str, str], key: str, default: int, low: int, high: int, label: str) -> int:
-    text = params.get(key, "").strip()
-    if text == "":
-        return default
-    if not INT_TEXT.match(text):
-        raise ApiError(400, f"{label} must be a whole number between {low} and {high}, got '{text[:20]}'")
-    value = int(text)
-    if not low <= value <= high:
-        raise ApiError(400, f"{label} must be between {low} and {high}, got {value}")
-    return value
-
-
-def truncation_param(params: dict[str, str]) -> float | None:
-    text = params.get("truncation", "").strip().lower()
-    if text in ("", "none", "off"):
-        return None
-    try:
-        value = float(text) if len(text) <= 32 else math.nan
-    except ValueError:
-        value = math.nan
-    low, high = LIMITS["min_truncation"], LIMITS["max_truncation"]
-    if not math.isfinite(value) or not low <= value <= high:
-        raise ApiError(400, f"truncation must be empty (off) or a number between {low} and {high}, "
-                            f"got '{text[:20]}'")
-    return value
-
-
-def class_param(params: dict[str, str], num_classes: int, class_names: list[str] | None) -> list[int] | None:
-    from ganforge.sampling import parse_classes
-
-    text = params.get("class", "").strip()
-    if text in ("", "all"):
-        return None
-    if len(text) > 2000:
-        raise ApiError(400, "class list too long")
-    return parse_classes(text, num_classes, class_names)  # GanforgeError -> 400
-
-
-# -- the generator cache ------------------------------------------------------------------------------------
 class GeneratorCache:
     """Loaded generators by run ID, reloaded when the weights file changes, least recently used evicted.
 
