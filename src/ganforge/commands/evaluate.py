@@ -97,9 +97,8 @@ def run(args: argparse.Namespace) -> int:
     from ganforge.checkpoints import CheckpointChoice
     from ganforge.commands.options import inception_batch
     from ganforge.devices import torch_threads
-    from ganforge.metrics.run import evaluate_run
-
     from ganforge.errors import GanforgeError
+    from ganforge.metrics.run import evaluate_run
     from ganforge.sampling import check_seed
 
     num = num_samples(args)
