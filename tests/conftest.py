@@ -15,11 +15,12 @@ so :func:`full_folder` says so and the caller simulates ENOSPC at the write inst
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -55,11 +56,13 @@ def mounted_full_folder(folder: Path, size: str = TINY_TMPFS) -> Iterator[Path |
 
 
 @contextmanager
-def mounted_read_only_folder(folder: Path) -> Iterator[Path]:
-    """A folder no write can go into: a read-only tmpfs as root, else mode 555 (skipped for a root
-    that cannot mount)."""
+def mounted_read_only_folder(folder: Path, copy_of: Path | None = None) -> Iterator[Path]:
+    """A folder no write can go into, holding a copy of ``copy_of`` when given: a read-only tmpfs as
+    root, else mode 555 (skipped for a root that cannot mount)."""
     folder.mkdir(parents=True, exist_ok=True)
-    if can_mount() and _mount("-t", "tmpfs", "-o", "size=64k", "tmpfs", str(folder)):
+    if can_mount() and _mount("-t", "tmpfs", "-o", "size=8m", "tmpfs", str(folder)):
+        if copy_of is not None:
+            shutil.copytree(copy_of, folder, dirs_exist_ok=True)
         if not _mount("-o", "remount,ro", str(folder)):
             subprocess.run(["umount", "-l", str(folder)], capture_output=True)
             raise RuntimeError(f"could not remount {folder} read-only")
@@ -71,6 +74,8 @@ def mounted_read_only_folder(folder: Path) -> Iterator[Path]:
     if os.geteuid() == 0:
         pytest.skip("root ignores file modes and this container may not mount a read-only tmpfs "
                     "(no CAP_SYS_ADMIN): no folder here refuses root's writes")
+    if copy_of is not None:
+        shutil.copytree(copy_of, folder, dirs_exist_ok=True)
     mode = folder.stat().st_mode
     folder.chmod(stat.S_IRUSR | stat.S_IXUSR | stat.S_IRGRP | stat.S_IXGRP | stat.S_IROTH | stat.S_IXOTH)
     try:
@@ -91,6 +96,16 @@ def read_only_folder(tmp_path: Path) -> Iterator[Path]:
     """A folder every write into fails (EROFS as root, EACCES otherwise)."""
     with mounted_read_only_folder(tmp_path / "read-only") as folder:
         yield folder
+
+
+@pytest.fixture
+def read_only_copy(tmp_path: Path) -> Iterator[Callable[[Path], Path]]:
+    """``read_only_copy(folder)``: a copy of ``folder`` that no write can go into."""
+    with ExitStack() as stack:
+        def copy(source: Path) -> Path:
+            return stack.enter_context(mounted_read_only_folder(tmp_path / f"read-only-{source.name}", source))
+
+        yield copy
 
 
 @pytest.fixture

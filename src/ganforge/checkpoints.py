@@ -126,8 +126,8 @@ def checkpoint_info(path: Path, state: dict[str, Any]) -> GeneratorInfo:
     """What generator.json would say about the checkpoint's generator (with its own step and EMA flag)."""
     run_json = run_folder_of(path) / SPEC_FILE
     saved = read_generator_info(run_json) if run_json.is_file() else None
-    recorded = state.get("config")
-    config: dict[str, Any] = recorded if isinstance(recorded, dict) else {}
+    raw_config = state.get("config")
+    config: dict[str, Any] = raw_config if isinstance(raw_config, dict) else {}
     if isinstance(state.get("spec"), dict):
         try:
             spec = ModelSpec.from_dict(dict(state["spec"]))

@@ -52,16 +52,17 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "run", None):
         parser.print_help()
         return 2
-    from ganforge.progress import silence
+    from ganforge.progress import silenced
 
-    silence(bool(getattr(args, "no_progress", False)))  # --no-progress quiets every bar, dataset decoding too
     try:
-        try:
-            return int(args.run(args) or 0)
-        except OSError as exc:
-            if exc.filename is None:  # not about a path the user gave: a bug, keep its traceback
-                raise
-            raise PathError(exc) from None
+        # --no-progress quiets every bar of the command, dataset decoding and downloads too
+        with silenced(bool(getattr(args, "no_progress", False))):
+            try:
+                return int(args.run(args) or 0)
+            except OSError as exc:
+                if exc.filename is None:  # not about a path the user gave: a bug, keep its traceback
+                    raise
+                raise PathError(exc) from None
     except GanforgeError as exc:
         return report_error(exc)
     except KeyboardInterrupt:

@@ -13,6 +13,8 @@ import math
 import os
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import TracebackType
 from typing import Any, Protocol, TextIO
 
@@ -25,6 +27,17 @@ def silence(quiet: bool = True) -> None:
     """Make every later :func:`progress_bar` of this process quiet (the CLI's ``--no-progress``), including
     the bars of work the command does not see, such as decoding a dataset."""
     _silenced[0] = quiet
+
+
+@contextmanager
+def silenced(quiet: bool = True) -> Iterator[None]:
+    """:func:`silence` for the block; the previous setting comes back after it."""
+    previous = _silenced[0]
+    silence(quiet)
+    try:
+        yield
+    finally:
+        silence(previous)
 
 
 class Progress(Protocol):

@@ -47,3 +47,11 @@ def test_evaluate_with_a_single_sample(trunk_path, tmp_path, capsys):
     assert main(["evaluate", str(run), "--num-samples", "2", "--reference", str(pngs(tmp_path / "one", 1)),
                  *common]) == 2
     assert "has 1 image; Fréchet statistics need at least 2" in one_line(capsys)
+
+
+def test_stats_into_a_read_only_folder(trunk_path, tmp_path, read_only_folder, capsys):
+    out = read_only_folder / "ref.npz"
+    assert main(["stats", str(pngs(tmp_path / "imgs", 2)), "--out", str(out), "--inception-weights",
+                 str(trunk_path), "--cache-dir", str(tmp_path / "cache"), "--no-progress", "--device", "cpu"]) == 2
+    line = one_line(capsys)
+    assert f"cannot use {out}" in line and ("read-only" in line or "permission denied" in line)

@@ -207,3 +207,13 @@ def test_a_read_only_run_folder(read_only_folder, capsys):
     line = one_error_line(capsys.readouterr().err)
     assert f"cannot use {run_dir}" in line
     assert "read-only" in line or "permission denied" in line
+
+
+def test_evaluate_on_a_read_only_run_folder(tmp_path, read_only_copy, capsys):
+    run_dir = tmp_path / "run"
+    assert main(["train", *RUN, "--steps", "2", "--run-dir", str(run_dir)]) == 0
+    frozen = read_only_copy(run_dir)
+    capsys.readouterr()
+    assert main(["evaluate", str(frozen), "--num-samples", "100", "--device", "cpu", "--no-progress"]) == 2
+    line = one_error_line(capsys.readouterr().err)
+    assert f"cannot use {frozen / 'metrics.jsonl'}" in line

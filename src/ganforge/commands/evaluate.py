@@ -97,9 +97,14 @@ def run(args: argparse.Namespace) -> int:
     from ganforge.checkpoints import CheckpointChoice
     from ganforge.commands.options import inception_batch
     from ganforge.devices import torch_threads
+    from ganforge.errors import GanforgeError
     from ganforge.metrics.run import evaluate_run
+    from ganforge.sampling import check_seed
 
     num = num_samples(args)
+    check_seed(args.seed, "--seed")  # the latent sampler's range, the same as generate's and the page's
+    if args.reference_samples is not None and args.reference_samples < 1:
+        raise GanforgeError(f"--reference-samples must be a positive whole number, got {args.reference_samples}")
     with torch_threads(args.threads):
         record = evaluate_run(args.run_dir, args.metrics, num_samples=num, reference=args.reference,
                               reference_samples=args.reference_samples, device=args.device, seed=args.seed,
