@@ -36,7 +36,8 @@ def test_sigkill_mid_trial_then_rerun_retries_it_from_its_checkpoint(write_study
     out = tmp_path / "out"
     killed_dir = out / "trial-0001"
     first = ganforge_process("tune", path.name, "--no-progress", log="first.log")
-    wait_for(lambda: generator_step(killed_dir) is not None, 180, "trial 1's first checkpoint", first)
+    # a run saves its generator at step 0 already: wait for the first checkpoint after training started
+    wait_for(lambda: (generator_step(killed_dir) or 0) >= 50, 180, "trial 1's first periodic checkpoint", first)
     first.send_signal(signal.SIGKILL)
     first.wait(timeout=60)
     stopped_at = generator_step(killed_dir)

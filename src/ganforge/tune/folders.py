@@ -62,12 +62,9 @@ def only_empty_folders(root: Path) -> bool:
 
 
 def training_finished(paths: RunPaths, steps: int) -> bool:
-    """The final checkpoint is saved and the artifacts written after it (loss curves come last) are newer,
-    so a run killed between the two is not mistaken for a finished one."""
-    spec = paths.root / "generator.json"
-    if generator_step(paths.root) != steps or not paths.loss_curves.is_file():
-        return False
-    return paths.loss_curves.stat().st_mtime_ns >= spec.stat().st_mtime_ns and (paths.samples / "final.png").is_file()
+    """The run got to the very end of ``steps``: generator.json says so, written after every artifact, so a
+    run killed while finishing is not mistaken for a finished one (``RunPaths.is_finished``)."""
+    return paths.is_finished(steps)
 
 
 def final_records(run: PlannedRun, evaluation: EvaluationSpec) -> list[MetricRecord]:
