@@ -101,8 +101,8 @@ class PlainProgress(QuietProgress):
     """One complete line per interval: ``train: 120/1500 step (8%), 12.3 step/s, ETA 1m52s, loss_d=0.69``."""
 
     def __init__(self, *, total: float | None, desc: str, unit: str, initial: float, unit_scale: bool,
-                 stream: TextIO, interval: float) -> None:
-        self.total, self.desc, self.unit, self.unit_scale = total, desc, unit, unit_scale
+                 stream: TextIO, interval: float, leave: bool = True) -> None:
+        self.total, self.desc, self.unit, self.unit_scale, self.leave = total, desc, unit, unit_scale, leave
         self.n = self.initial = initial
         self.stream, self.interval = stream, interval
         self.started = self.last_line = time.monotonic()
@@ -149,7 +149,9 @@ class PlainProgress(QuietProgress):
         self.values = {**dict(ordered_dict or {}), **values}
 
     def close(self) -> None:
-        if not self.closed and self.n != self.printed_n and self.n != self.initial:
+        """The final line; none for a transient bar (``leave=False``: the ones a terminal erases when done,
+        such as decoding a dataset), which shows only lines of its own interval when it runs long."""
+        if self.leave and not self.closed and self.n != self.printed_n and self.n != self.initial:
             self._emit()
         self.closed = True
 
@@ -166,4 +168,4 @@ def progress_bar(*, total: float | None, desc: str, unit: str = "it", enabled: b
         return tqdm(total=total, initial=initial, desc=desc, unit=unit, unit_scale=unit_scale,
                     unit_divisor=1024, leave=leave, dynamic_ncols=True, file=stream)
     return PlainProgress(total=total, desc=desc, unit=unit, initial=initial, unit_scale=unit_scale,
-                         stream=stream, interval=plain_interval())
+                         stream=stream, interval=plain_interval(), leave=leave)
