@@ -53,6 +53,18 @@ def test_close_reports_the_end_once(clock: Clock) -> None:
     assert stream.getvalue() == "download: 3.00MB, 1.50MB/s, 2s elapsed\n"
 
 
+def test_a_transient_bar_prints_only_when_it_runs_long(clock: Clock) -> None:
+    stream = io.StringIO()
+    with progress_bar(total=4, desc="decoding images", unit="img", leave=False, stream=stream) as bar:
+        bar.update(4)
+    assert stream.getvalue() == ""
+    with progress_bar(total=100, desc="decoding images", unit="img", leave=False, stream=stream) as bar:
+        clock.now += 11
+        bar.update(50)
+        bar.update(50)
+    assert stream.getvalue() == "decoding images: 50/100 img (50%), 4.55 img/s, ETA 11s\n"
+
+
 def test_disabled_and_silenced_bars_print_nothing(clock: Clock) -> None:
     stream = io.StringIO()
     assert isinstance(progress_bar(total=10, desc="x", enabled=False, stream=stream), QuietProgress)

@@ -102,8 +102,7 @@ class PlainProgress(QuietProgress):
 
     def __init__(self, *, total: float | None, desc: str, unit: str, initial: float, unit_scale: bool,
                  stream: TextIO, interval: float, leave: bool = True) -> None:
-        self.total, self.desc, self.unit, self.unit_scale = total, desc, unit, unit_scale
-        self.leave = leave  # as tqdm's: a bar that does not leave a line behind prints no closing line
+        self.total, self.desc, self.unit, self.unit_scale, self.leave = total, desc, unit, unit_scale, leave
         self.n = self.initial = initial
         self.stream, self.interval = stream, interval
         self.started = self.last_line = time.monotonic()
@@ -150,6 +149,8 @@ class PlainProgress(QuietProgress):
         self.values = {**dict(ordered_dict or {}), **values}
 
     def close(self) -> None:
+        """The final line; none for a transient bar (``leave=False``: the ones a terminal erases when done,
+        such as decoding a dataset), which shows only lines of its own interval when it runs long."""
         if self.leave and not self.closed and self.n != self.printed_n and self.n != self.initial:
             self._emit()
         self.closed = True

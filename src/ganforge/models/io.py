@@ -62,14 +62,6 @@ def save_generator(folder: Path, generator: nn.Module, spec: ModelSpec, meta: di
     atomic_write_text(folder / SPEC_FILE, json.dumps(document, indent=2, default=str) + "\n")
 
 
-def mark_generator(folder: Path, **values: Any) -> None:
-    """Add ``values`` to the generator.json in ``folder`` (atomically; the weights are not rewritten)."""
-    path = Path(folder) / SPEC_FILE
-    document = json.loads(path.read_text())
-    document.update(values)
-    atomic_write_text(path, json.dumps(document, indent=2, default=str) + "\n")
-
-
 def _spec_path(path: Path) -> Path:
     path = Path(path).expanduser()
     if path.is_dir():

@@ -29,7 +29,6 @@ from ganforge.data import load_dataset
 from ganforge.devices import resolve_device, torch_threads
 from ganforge.errors import GanforgeError
 from ganforge.models import save_generator
-from ganforge.models.io import mark_generator
 from ganforge.progress import progress_bar
 from ganforge.training.checkpoint import RunCheckpoints, load_checkpoint
 from ganforge.training.distributed import (
@@ -54,7 +53,6 @@ from ganforge.training.loggers import (
     build_loggers,
 )
 from ganforge.training.rundir import (
-    FINISHED_KEY,
     RunPaths,
     check_run_dir,
     clear_run_dir,
@@ -345,7 +343,7 @@ class TrainingRun:
                 for callback in self.callbacks:
                     callback.on_train_end(trainer)
                 # the last write: from now on --resume says the run is finished instead of finishing it
-                mark_generator(self.paths.root, **{FINISHED_KEY: True})
+                self.paths.mark_finished(trainer.step)
             ending = "finished"
         except (KeyboardInterrupt, StartupInterrupted):
             ending = "killed"

@@ -11,8 +11,7 @@ from pathlib import Path
 
 from ganforge.config import CONFIG_FILE
 from ganforge.errors import GanforgeError
-
-FINISHED_KEY = "finished"  # generator.json: true once a launch wrote every artifact of its last step
+from ganforge.fileio import atomic_write_text
 
 
 @dataclass(frozen=True)
@@ -69,17 +68,23 @@ class RunPaths:
     def final_samples(self) -> Path:
         return self.samples / "final.png"
 
-    def is_finished(self, step: int) -> bool:
-        """Whether the run's launch that reached ``step`` got to its very end: generator.json, rewritten
-        after every finished artifact (final grid, GIF, curves), says so. A kill anywhere before that
-        leaves the end still to do, and ``--resume`` does it."""
-        from ganforge.models.io import SPEC_FILE
+    @property
+    def finished_marker(self) -> Path:
+        """checkpoints/finished.json: {"step": N} once the launch that reached step N wrote every artifact."""
+        return self.checkpoints / "finished.json"
 
+    def is_finished(self, step: int) -> bool:
+        """Whether the run's launch that reached ``step`` got to its very end: the marker, written after
+        every finished artifact (final grid, GIF, curves), names that step. A kill anywhere before that
+        leaves the end still to do, and ``--resume`` does it."""
         try:
-            document = json.loads((self.root / SPEC_FILE).read_text())
+            document = json.loads(self.finished_marker.read_text())
         except (OSError, ValueError):
             return False
-        return isinstance(document, dict) and document.get(FINISHED_KEY) is True and document.get("step") == step
+        return isinstance(document, dict) and document.get("step") == step
+
+    def mark_finished(self, step: int) -> None:
+        atomic_write_text(self.finished_marker, json.dumps({"step": step}) + "\n")
 
     def sample_grid(self, step: int) -> Path:
         return self.samples / f"step_{step:07d}.png"
