@@ -72,28 +72,34 @@ def test_a_tensor_of_points_trains_a_registered_family(tmp_path):
     assert info.spec.family == "mlp" and generator(torch.zeros(3, 2)).shape == (3, 2)
 
 
+class Tiny8G(nn.Module):
+    """An 8x8 gray generator: the smallest module pair the API tests train."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.z_dim, self.num_classes = 4, 0
+        self.net = nn.Linear(4, 64)
+
+    def forward(self, z, labels=None):
+        return torch.tanh(self.net(z)).view(-1, 1, 8, 8)
+
+
+class Tiny8D(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = nn.Linear(64, 1)
+
+    def forward(self, x, labels=None):
+        return self.net(x.flatten(1)).squeeze(1)
+
+
+def train_tiny(run_dir) -> None:
+    ganforge.train(Tiny8G(), Tiny8D(), data=torch.rand(64, 1, 8, 8), z_dim=4, steps=2, batch_size=16, log_every=1,
+                   run_dir=str(run_dir), progress=False)
+
+
 def test_a_custom_run_without_its_module_says_how_to_load_it(tmp_path):
-    from torch import nn as tnn
-
-    class G(tnn.Module):
-        def __init__(self):
-            super().__init__()
-            self.z_dim = 4
-            self.net = tnn.Linear(4, 64)
-
-        def forward(self, z, labels=None):
-            return torch.tanh(self.net(z)).view(-1, 1, 8, 8)
-
-    class D(tnn.Module):
-        def __init__(self):
-            super().__init__()
-            self.net = tnn.Linear(64, 1)
-
-        def forward(self, x, labels=None):
-            return self.net(x.flatten(1)).squeeze(1)
-
-    ganforge.train(G(), D(), data=torch.rand(64, 1, 8, 8), z_dim=4, steps=2, batch_size=16, log_every=1,
-                   run_dir=str(tmp_path / "c"), progress=False)
+    train_tiny(tmp_path / "c")
     with pytest.raises(GanforgeError, match=r"ganforge.load_generator\(path, generator=YourGenerator"):
         ganforge.load_generator(tmp_path / "c")
     assert "custom" not in ganforge.MODELS  # the registration lasted only for the call
@@ -104,26 +110,8 @@ def test_serving_shows_a_run_trained_on_your_own_modules(tmp_path):
     import json
     import urllib.request
 
-    class G(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.z_dim, self.num_classes = 4, 0
-            self.net = nn.Linear(4, 64)
-
-        def forward(self, z, labels=None):
-            return torch.tanh(self.net(z)).view(-1, 1, 8, 8)
-
-    class D(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.net = nn.Linear(64, 1)
-
-        def forward(self, x, labels=None):
-            return self.net(x.flatten(1)).squeeze(1)
-
-    ganforge.train(G(), D(), data=torch.rand(64, 1, 8, 8), z_dim=4, steps=2, batch_size=16, log_every=1,
-                   run_dir=str(tmp_path / "runs" / "mine"), progress=False)
-    with ganforge.serving(tmp_path / "runs", generator=G()) as server:
+    train_tiny(tmp_path / "runs" / "mine")
+    with ganforge.serving(tmp_path / "runs", generator=Tiny8G()) as server:
         runs = json.loads(urllib.request.urlopen(server.url + "api/runs", timeout=60).read())["runs"]
         [run] = runs
         with urllib.request.urlopen(f"{server.url}api/generate?run={run['id']}&num=4&seed=3", timeout=60) as reply:
