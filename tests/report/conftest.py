@@ -132,16 +132,3 @@ def image_sweep(tmp_path_factory: pytest.TempPathFactory) -> Path:
         torch.set_num_threads(threads)
     assert [o.status for o in outcomes] == ["done", "done"], [o.error for o in outcomes]
     return folder / "out"
-
-
-@pytest.fixture
-def cli(capsys: pytest.CaptureFixture) -> Callable[..., tuple[int, str, str]]:
-    """cli("compare", run, "--out", path) -> (exit code, stdout, stderr), in-process."""
-    from ganforge.cli import main
-
-    def run(*argv: Any) -> tuple[int, str, str]:
-        code = main([str(a) for a in argv])
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
