@@ -19,7 +19,7 @@ import yaml
 
 from ganforge.errors import GanforgeError, did_you_mean
 from ganforge.fileio import atomic_write_text
-from ganforge.presets import PRESETS
+from ganforge.presets import PRESETS, preset_values
 
 CONFIG_FILE = "config.yaml"  # a run folder's resolved config (training.rundir.RunPaths.config)
 # Keys written into config.yaml for provenance; accepted (and ignored) when a config is read back.
@@ -27,6 +27,10 @@ META_KEYS = ("ganforge_version", "torch_version")
 
 
 RUN, FAMILY, SPEED = "run", "family", "speed"  # the --help groups of the training flags
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # --precision; auto: bf16 where the device has it natively
+# Two keys for one setting (G's EMA as a per-step decay or as a half-life): naming one turns the other's
+# default off, so `--ema-kimg 10` works although the default recipe sets --ema.
+ALTERNATIVE_SPELLINGS = (("ema_kimg", "ema"), ("ema", "ema_kimg"))
 EMA_BN_MODES = ("standing", "averaged", "live")  # --ema-bn: the EMA copy's BatchNorm statistics (training.ema)
 
 # Upper bounds of the size fields, checked before any dataset is read or weight allocated: beyond them a
@@ -67,14 +71,14 @@ class TrainConfig:
                         metavar="N")
     batch_size: int = option(64, "samples per batch (the global batch under torchrun)", minimum=1,
                              maximum=MAX_BATCH, metavar="N")
-    lr_g: float = option(2e-4, "generator learning rate", above=0, metavar="LR")
-    lr_d: float = option(2e-4, "discriminator learning rate", above=0, metavar="LR")
+    lr_g: float = option(4e-4, "generator learning rate", above=0, metavar="LR")
+    lr_d: float = option(4e-4, "discriminator learning rate", above=0, metavar="LR")
     betas: tuple[float, float] = option((0.5, 0.999), "Adam betas, each in [0, 1)", metavar="B1,B2")
     optimizer: str = option("adam", "optimizer of both players", choices=("adam", "rmsprop"), metavar="NAME")
     lr_decay: str = option("none", "linear: both learning rates fall linearly to 0 at the last step "
                            "(SNGAN's code)", choices=("none", "linear"), metavar="SCHEDULE")
     z_dim: int = option(100, "latent dimension", minimum=1, maximum=MAX_Z_DIM, metavar="N")
-    width: int = option(64, "base channel count of G and D", minimum=1, maximum=MAX_WIDTH, metavar="N")
+    width: int = option(32, "base channel count of G and D", minimum=1, maximum=MAX_WIDTH, metavar="N")
     resolution: int | None = option(None, "image side length (default: the dataset's; the model family "
                                     "says which it builds)", minimum=1, maximum=MAX_RESOLUTION, metavar="PX")
     n_critic: int = option(1, "discriminator steps per generator step", minimum=1, maximum=100, metavar="N")
@@ -125,7 +129,7 @@ class TrainConfig:
                          "(paper: 0.01)", group=FAMILY, minimum=0, off=True, metavar="C")
     ema_kimg: float = option(0.0, "EMA of G with this half-life in thousands of images (StyleGAN2-ADA: 10); "
                              "samples use it", group=FAMILY, minimum=0, off=True, metavar="KIMG")
-    ema: float = option(0.0, "EMA of G with this per-step decay in [0, 1), e.g. 0.999 (the other spelling "
+    ema: float = option(0.999, "EMA of G with this per-step decay in [0, 1), e.g. 0.999 (the other spelling "
                         "of --ema-kimg)", group=FAMILY, metavar="DECAY")
     ema_rampup: float = option(0.05, "EMA ramp-up (StyleGAN2-ADA's ema_rampup): the EMA half-life is at most "
                                "this fraction of the images seen so far, so a short run is not averaged with "
@@ -151,9 +155,10 @@ class TrainConfig:
                                            "or a download)", group=FAMILY, resumable=True, metavar="PATH")
     pack: int = option(1, "PacGAN: D judges M samples at once", group=FAMILY, minimum=1, maximum=64, metavar="M")
     # -- speed and scale (how fast a run trains, not what it trains; docs/SPEED_AND_SCALE.md) --------
-    precision: str = option("fp32", "bf16 / fp16: autocast for G and D; penalties and spectral norm stay "
-                            "fp32", group=SPEED, choices=("fp32", "bf16", "fp16"), resumable=True, metavar="P")
-    channels_last: bool = option(False, "NHWC weights and batches (image models)", group=SPEED,
+    precision: str = option("auto", "bf16 / fp16: autocast for G and D; penalties and spectral norm stay "
+                            "fp32; auto = bf16 where the device computes it natively (CUDA GPUs from Ampere on, "
+                            "CPUs with AVX512-BF16 or AMX), else fp32", group=SPEED, choices=PRECISIONS, resumable=True, metavar="P")
+    channels_last: bool = option(True, "NHWC weights and batches (image models)", group=SPEED,
                                  resumable=True)
     compile: bool = option(False, "torch.compile G and D (eager fallback where unsupported)", group=SPEED,
                            resumable=True)
@@ -321,7 +326,7 @@ def preset_layer(*layers: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(name, str) or name not in PRESETS:
         raise GanforgeError(f"unknown preset '{name}'{did_you_mean(str(name), PRESETS)}; "
                             f"choose one of: {', '.join(PRESETS)}")
-    return {**PRESETS[name].values, "preset": name}
+    return {**preset_values(name), "preset": name}
 
 
 def build_config(*layers: dict[str, Any]) -> TrainConfig:
@@ -331,6 +336,9 @@ def build_config(*layers: dict[str, Any]) -> TrainConfig:
     for layer in (preset_layer(*layers), *layers):
         for name, value in normalize_keys(layer, "the options").items():
             values[name] = _coerce(name, value, types[name])
+    for spelling, other in ALTERNATIVE_SPELLINGS:
+        if spelling in values and other not in values:
+            values[other] = 0.0  # the spelling the user chose replaces the default's
     config = dataclasses.replace(TrainConfig(), **values)
     validate(config)
     return config

@@ -113,6 +113,25 @@ _PAPER_PRESETS: dict[str, Preset] = {
 }
 
 
+# ganforge's default recipe (the TrainConfig defaults, what `ganforge train` with no flags trains) departs
+# from the textbook DCGAN loop in these keys; a preset starts from their textbook values, so no paper's
+# setup inherits the recipe. tests/test_presets.py checks this lists every departure.
+TEXTBOOK: dict[str, Any] = {"width": 64, "lr_g": 2e-4, "lr_d": 2e-4, "precision": "fp32", "channels_last": False,
+                            "ema": 0.0}
+
+DEFAULT_RECIPE = (
+    "ganforge's default recipe (no --preset): the textbook DCGAN loop (DCGAN networks, non-saturating BCE, "
+    "Adam betas (0.5, 0.999), batch 64) trained for more steps per minute and sampled better: width 32 (the "
+    "textbook's 64), learning rates 4e-4 (the textbook's 2e-4), bf16 autocast where the device has it "
+    "natively and channels-last (speed), and an EMA of G (decay 0.999 with ramp-up and standing BatchNorm "
+    "statistics); chosen by measurement on digits5k at equal wall time (BENCHMARKS.md, 'Equal wall time')")
+
+
+def preset_values(name: str) -> dict[str, Any]:
+    """What ``--preset name`` sets: the textbook values of the recipe's keys, then the preset's own."""
+    return {**TEXTBOOK, **PRESETS[name].values}
+
+
 # Packages add presets through the ganforge.presets entry-point group (see ganforge.registry).
 PRESETS: Registry[Preset] = Registry("preset", plugin_group="ganforge.presets")
 for _name, _preset in _PAPER_PRESETS.items():

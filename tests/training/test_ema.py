@@ -71,10 +71,13 @@ def test_trainer_keeps_ema_and_samples_from_it(image_dataset, make_config) -> No
     assert not torch.allclose(ema_samples, trainer.fixed_samples())
 
 
-def test_no_ema_by_default(image_dataset, make_config) -> None:
-    trainer = Trainer(make_config(), image_dataset, torch.device("cpu"))
-    assert trainer.generator_ema is None and trainer.sampling_generator is trainer.generator
-    assert "generator_ema" not in trainer.state_dict()
+def test_the_default_recipe_keeps_an_ema_and_a_paper_preset_does_not(image_dataset, make_config) -> None:
+    default = Trainer(make_config(), image_dataset, torch.device("cpu"))
+    assert default.generator_ema is not None and default.sampling_generator is default.generator_ema
+    assert "generator_ema" in default.state_dict()
+    paper = Trainer(make_config(preset="dcgan", batch_size=4), image_dataset, torch.device("cpu"))
+    assert paper.generator_ema is None and paper.sampling_generator is paper.generator
+    assert "generator_ema" not in paper.state_dict()
 
 
 def test_per_step_decay_is_the_other_spelling(image_dataset, make_config) -> None:

@@ -73,7 +73,8 @@ def test_history_csv_resume_drops_rows_after_the_checkpoint(tmp_path) -> None:
 
 def test_tensorboard_gets_both_learning_rates_and_the_config(tmp_path, tiny_data) -> None:
     run_dir = tmp_path / "run"
-    train(build_config(TINY, {"steps": 4, "run_dir": str(run_dir), "lr_d": 4e-4, "lr_decay": "linear"}),
+    train(build_config(TINY, {"steps": 4, "run_dir": str(run_dir), "lr_g": 2e-4, "lr_d": 4e-4,
+                             "lr_decay": "linear"}),
           progress=False)
     events = EventAccumulator(str(run_dir / "tb"))
     events.Reload()

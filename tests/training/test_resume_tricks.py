@@ -63,6 +63,6 @@ def test_saved_generator_is_the_ema_copy(tmp_path, tiny_data) -> None:
 
 def test_resume_refuses_turning_on_ema(tmp_path, tiny_data, capsys) -> None:
     run_dir = tmp_path / "r"
-    assert main(["train", "--steps", "2", "--run-dir", str(run_dir), *TINY]) == 0
+    assert main(["train", "--steps", "2", "--run-dir", str(run_dir), *TINY, "--ema", "0"]) == 0
     assert main(["train", "--steps", "4", "--run-dir", str(run_dir), "--resume", *TINY, "--ema-kimg", "1"]) == 2
     assert "cannot change ema_kimg when resuming" in capsys.readouterr().err

@@ -43,7 +43,8 @@ def test_every_artifact_is_written(run_30):
 def test_config_yaml_is_fully_resolved(run_30):
     saved = yaml.safe_load((run_30 / "config.yaml").read_text())
     assert saved["steps"] == 30 and saved["width"] == 8 and saved["model"] == "dcgan"
-    assert saved["lr_g"] == 2e-4 and saved["betas"] == [0.5, 0.999]  # defaults spelled out
+    assert saved["lr_g"] == 4e-4 and saved["betas"] == [0.5, 0.999]  # defaults spelled out
+    assert saved["precision"] == "auto" and saved["ema"] == 0.999 and saved["preset"] is None
     assert saved["torch_version"] == str(torch.__version__) and "ganforge_version" in saved
     # and it is a valid config again (re-running a run from its config.yaml)
     assert build_config(saved).steps == 30
@@ -77,7 +78,9 @@ def test_generator_artifact_loads_without_pickle(run_30):
     assert out.shape == (3, 1, 32, 32) and out.abs().max() <= 1
     tensors = load_file(str(run_30 / "generator.safetensors"))
     checkpoint = torch.load(run_30 / "checkpoints" / "last.pt", weights_only=True)
-    for name, value in checkpoint["generator"].items():
+    # the artifact is the generator samples come from: the default recipe's EMA copy of G
+    assert checkpoint["generator_ema"].keys() == tensors.keys()
+    for name, value in checkpoint["generator_ema"].items():
         assert torch.equal(tensors[name], value)
     assert json.loads((run_30 / "generator.json").read_text())["format"] == "ganforge-generator"
 

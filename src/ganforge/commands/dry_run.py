@@ -14,7 +14,7 @@ from torch import nn
 
 from ganforge.config import TrainConfig
 from ganforge.errors import GanforgeError
-from ganforge.presets import PRESETS
+from ganforge.presets import DEFAULT_RECIPE, PRESETS
 
 
 def spectral_norm_layers(module: nn.Module) -> int:
@@ -55,7 +55,14 @@ def describe(config: TrainConfig) -> str:
     generator, discriminator = build_gan(spec)
     shape = "x".join(str(s) for s in dataset.sample_shape)
     classes = f", {spec.num_classes} classes" if spec.num_classes else ""
-    lines = [f"# preset {config.preset}: {PRESETS.get(config.preset).summary}"] if config.preset else []
+    lines = [f"# preset {config.preset}: {PRESETS.get(config.preset).summary}" if config.preset
+             else f"# {DEFAULT_RECIPE}"]
+    if config.precision == "auto":
+        from ganforge.devices import resolve_device
+        from ganforge.training.precision import resolve_precision
+
+        device = resolve_device(config.device)
+        lines.append(f"# precision auto: {resolve_precision('auto', device)} on this machine's {device.type}")
     lines += [f"# data: {config.data}, {len(dataset):,} samples of {shape}{classes}",
              network_line("generator", generator), network_line("discriminator", discriminator)]
     return text + "\n".join(lines) + "\n"

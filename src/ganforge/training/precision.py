@@ -28,8 +28,30 @@ import torch
 from torch import nn
 from torch.nn.utils.parametrizations import _SpectralNorm
 
-PRECISIONS = ("fp32", "bf16", "fp16")
+from ganforge.config import PRECISIONS
+
 DTYPES: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def native_bf16(device: torch.device) -> bool:
+    """Whether ``device`` has bfloat16 arithmetic in hardware, so bf16 autocast is faster than fp32.
+
+    CUDA: the GPU's own bf16 support (Ampere and later), not the emulation older GPUs offer. CPU: the x86
+    instructions oneDNN's bf16 kernels use (AVX512-BF16, AMX); elsewhere bf16 is emulated and slower.
+    """
+    if device.type == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported(including_emulation=False)
+    if device.type != "cpu":
+        return False
+    checks = [getattr(torch.cpu, name, None) for name in ("_is_amx_tile_supported", "_is_avx512_bf16_supported")]
+    return any(bool(check()) for check in checks if callable(check))
+
+
+def resolve_precision(name: str, device: torch.device) -> str:
+    """``auto``: bf16 where ``device`` computes it natively, else fp32; any other name as it is."""
+    if name != "auto":
+        return name
+    return "bf16" if native_bf16(device) else "fp32"
 
 
 class Float32SpectralNorm(_SpectralNorm):
@@ -69,8 +91,9 @@ class Precision:
     """Autocast contexts and the two loss scalers of one run."""
 
     def __init__(self, name: str, device: torch.device) -> None:
-        if name not in DTYPES:
+        if name not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {name!r}")
+        name = resolve_precision(name, device)
         self.name, self.device, self.dtype = name, device, DTYPES[name]
         if name == "fp16" and device.type == "cpu":
             # Supported, but CPUs without native half arithmetic emulate it: slower than fp32.

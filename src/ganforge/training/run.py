@@ -266,6 +266,7 @@ class TrainingRun:
     def save_generator(self, folder: Path | None = None) -> None:
         trainer = self.trainer
         meta = {"step": trainer.step, "ema": trainer.generator_ema is not None, "dataset": self.config.data,
+                "precision": trainer.precision.name,  # what --precision auto resolved to
                 "class_names": trainer.dataset.class_names, "config": self.config.to_dict(), **_meta()}
         save_generator(folder or self.paths.root, trainer.sampling_generator, trainer.spec, meta)
 
