@@ -23,16 +23,16 @@ def section(trials: list[Any], objective: str = "fid", floors: tuple[Floor, ...]
 def test_overlapping_seed_spreads_are_said_to_be_not_separated() -> None:
     intro = section([trial(0, "dcgan", "fid", 52.0, 1.0), trial(1, "wgan-gp", "fid", 50.0, 1.5),
                      trial(2, "wgan", "fid", 90.0, 2.0)]).intro
-    assert ("Not separated by the seeds: the best trial, wgan-gp (FID 50.00 ± 1.50), and the runner-up, dcgan "
-            "(FID 52.00 ± 1.00), differ by 2.00, less than their standard errors together (2.50; rule: not "
+    assert ("Not separated by the seeds: the best trial, wgan-gp (FID 50 ± 1.5), and the runner-up, dcgan "
+            "(FID 52 ± 1), differ by 2, less than their standard errors together (2.5; rule: not "
             "separated when |mean₁ − mean₂| < s.e.₁ + s.e.₂") in intro
 
 
 def test_clearly_separated_trials_are_not_called_unseparated() -> None:
     intro = section([trial(0, "dcgan", "fid", 60.0, 1.0), trial(1, "wgan-gp", "fid", 50.0, 1.5)]).intro
     assert "Not separated" not in intro
-    assert "Separated by the seeds: the best trial, wgan-gp (FID 50.00 ± 1.50), leads the runner-up, dcgan" in intro
-    assert "by 10.00, more than their standard errors together (2.50;" in intro
+    assert "Separated by the seeds: the best trial, wgan-gp (FID 50 ± 1.5), leads the runner-up, dcgan" in intro
+    assert "by 10, more than their standard errors together (2.5;" in intro
 
 
 def test_the_registry_direction_picks_the_best_and_one_seed_leaves_the_spread_unknown() -> None:

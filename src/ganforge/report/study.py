@@ -127,22 +127,25 @@ def separation(key: str, best: TrialResult, runner_up: TrialResult) -> str:
     label = label_of(key)
     gap = abs(best.mean - runner_up.mean)
 
+    def number(value: float) -> str:  # three significant digits: the table's rounding can hide the gap
+        return f"{value:.3g}"
+
     def shown(result: TrialResult) -> str:
-        return f"{result.name} ({label} {show(key, result.mean, averaged=True)} ± {show(key, result.se, averaged=True)})"
+        return f"{result.name} ({label} {number(result.mean)} ± {number(result.se)})"
 
     if min(best.seeds, runner_up.seeds) < 2:
         return (f"One seed per trial: the spread over seeds is unknown, so whether {best.name} is better than the "
-                f"runner-up {runner_up.name} ({label} {show(key, gap, averaged=True)} apart) or only luckier is not "
+                f"runner-up {runner_up.name} ({label} {number(gap)} apart) or only luckier is not "
                 "known; train each configuration with more seeds.")
     spread = best.se + runner_up.se
     if gap < spread:
         return (f"Not separated by the seeds: the best trial, {shown(best)}, and the runner-up, {shown(runner_up)}, "
-                f"differ by {show(key, gap, averaged=True)}, less than their standard errors together "
-                f"({show(key, spread, averaged=True)}; {SEPARATION_RULE}).")
+                f"differ by {number(gap)}, less than their standard errors together "
+                f"({number(spread)}; {SEPARATION_RULE}).")
     seeds = min(best.seeds, runner_up.seeds)
     return (f"Separated by the seeds: the best trial, {shown(best)}, leads the runner-up, {shown(runner_up)}, by "
-            f"{show(key, gap, averaged=True)}, more than their standard errors together "
-            f"({show(key, spread, averaged=True)}; {SEPARATION_RULE}); with {seeds} seeds a rough check, not a "
+            f"{number(gap)}, more than their standard errors together "
+            f"({number(spread)}; {SEPARATION_RULE}); with {seeds} seeds a rough check, not a "
             "significance test.")
 
 
