@@ -141,6 +141,20 @@ def one_thread() -> Iterator[None]:
 
 
 @pytest.fixture
+def untrained_classifier(monkeypatch: pytest.MonkeyPatch) -> None:
+    """FD_digits without the ~30 s first-use training: a fixed random network stands in (mechanics, not
+    quality). Use it with a temporary cache_dir, or the stand-in is cached as the real classifier."""
+    from ganforge.metrics import digits as digits_module
+    from ganforge.metrics.digits import DigitNet
+
+    def fake_training(*args: Any, **kwargs: Any) -> tuple[DigitNet, float]:
+        torch.manual_seed(0)
+        return DigitNet().eval().requires_grad_(False), 1.0
+
+    monkeypatch.setattr(digits_module, "train_digit_classifier", fake_training)
+
+
+@pytest.fixture
 def subprocess_env() -> dict[str, str]:
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
     env.pop("GANFORGE_INCEPTION_WEIGHTS", None)

@@ -10,21 +10,10 @@ import torch
 
 from ganforge.cli import main
 from ganforge.errors import GanforgeError
-from ganforge.metrics import digits as digits_module
-from ganforge.metrics.digits import DigitNet, digit_input, train_digit_classifier
+from ganforge.metrics.digits import digit_input, get_digit_extractor, train_digit_classifier
 from ganforge.metrics.evaluate import evaluate_generator, evaluate_images
 from ganforge.metrics.extractor import FeatureExtractor
 from ganforge.metrics.specs import resolve_metrics
-
-
-@pytest.fixture
-def untrained_classifier(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Skip the ~30 s first-use training: a fixed random network stands in (mechanics, not quality)."""
-    def fake_training(*args, **kwargs) -> tuple[DigitNet, float]:
-        torch.manual_seed(0)
-        return DigitNet().eval().requires_grad_(False), 1.0
-
-    monkeypatch.setattr(digits_module, "train_digit_classifier", fake_training)
 
 
 def test_digit_input_luma_resize_and_range() -> None:
@@ -86,6 +75,6 @@ def test_generated_images_are_drawn_once_for_inception_and_digits(
 
 
 def test_digit_extractor_has_no_logits(untrained_classifier: None, tmp_path: Path) -> None:
-    extractor = digits_module.get_digit_extractor(tmp_path)
+    extractor = get_digit_extractor(tmp_path)
     with pytest.raises(GanforgeError, match="FD_digits only"):
         extractor.batch_features(torch.zeros(1, 1, 32, 32, dtype=torch.uint8), with_logits=True)

@@ -4,10 +4,15 @@ from disk in headless Chromium."""
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import pytest
+import torch
 
+from ganforge.data import load_dataset
+from ganforge.metrics import evaluate_images
+from ganforge.metrics.floor import DRAW_SEED
 from ganforge.report.records import read_metric_records
 
 RUNS = ["dcgan_digits5k", "mlp_digits5k"]
@@ -52,7 +57,18 @@ def test_compare_reports_every_run_and_metric(image_sweep: Path, cli, tmp_path: 
         assert cells[-1] == "P1"
     assert "- **P1**: N fake 10 / N real 10; FID Inception" in text
     assert "  - ⚠ fid: generated: 10 samples for 2048-d features: the covariance is singular" in text
-    # The terminal table printed by the command carries the same rows.
+    # The real-data floor: 10 digits5k images (the floor's fixed draw) scored under the runs' protocol, by
+    # the same call a user would make; its row shares the runs' protocol label.
+    images = load_dataset("digits5k").data[torch.randperm(5000, generator=torch.Generator().manual_seed(DRAW_SEED))[:10]]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # 10 samples: the same warnings the protocol records
+        real = evaluate_images(images, "fid,kid,pr,dc", "digits5k", reference_samples=10, device="cpu")
+    (floor,) = [line for line in text.splitlines() if line.startswith("| _real data (10 images)_ |")]
+    cells = [c.strip() for c in floor.strip("|").split("|")]
+    assert cells[1:3] == ["real images", "digits5k"] and cells[-1] == "P1"
+    assert cells[8] == f"{real['fid']:.2f}" and cells[10] == f"{real['precision']:.3f}"
+    assert real["fid"] < min(fids.values())  # real digits score better than 6-step generators
+    # The terminal table printed by the command carries the same rows; the floor is not counted as a run.
     assert all(name in out for name in RUNS) and out.splitlines()[-1].startswith(f"wrote {out_md}: 2 runs")
 
 
@@ -64,7 +80,7 @@ def test_html_report_opens_from_disk_in_chromium(image_sweep: Path, cli, browser
     browser.get(out.resolve().as_uri())
     assert browser.title == "Sweep tiny-image"
     rows = browser.execute_script(
-        "return Array.from(document.querySelectorAll('table.runs tbody tr')).map("
+        "return Array.from(document.querySelectorAll('table.runs tbody tr.run')).map("
         "r => Array.from(r.cells).map(c => c.textContent.trim()))")
     assert [row[0].lstrip("★ ") for row in rows] == RUNS
     header = browser.execute_script(
@@ -73,6 +89,9 @@ def test_html_report_opens_from_disk_in_chromium(image_sweep: Path, cli, browser
         cells = dict(zip(header, row, strict=True))
         assert all(cells[c] != "—" for c in METRIC_COLUMNS), cells
     assert browser.execute_script("return document.querySelectorAll('table.runs tr.best').length") == 1
+    floor = browser.execute_script("return Array.from(document.querySelectorAll('table.runs tr.floor')).map("
+                                   "r => r.cells[0].textContent.trim())")
+    assert floor == ["real data (10 images)"]
     images = browser.execute_script(
         "return Array.from(document.images).map(i => [i.complete, i.naturalWidth, i.src.slice(0, 22)])")
     assert len(images) == len(RUNS) + 3  # final grids + loss curves + FID figure + the study's optimization history

@@ -14,7 +14,7 @@ import yaml
 
 from ganforge.errors import GanforgeError
 from ganforge.sweeps import load_sweep, run_status, run_sweep
-from ganforge.tune.folders import DONE, EVALUATE, NEW, RESTART, RESUME, missing_metrics
+from ganforge.tune.folders import DONE, EVALUATE, NEW, RESTART, RESUME, final_values, missing_metrics
 
 TINY = {"width": 8, "batch_size": 16, "z_dim": 16, "device": "cpu", "log_every": 5, "sample_every": 1000}
 
@@ -131,3 +131,27 @@ def test_only_missing_metrics_or_other_sample_counts_are_measured_again(write_sw
                {"step": 3, "kid": 0.2, "protocol": {"num_fake": 10}}]  # an earlier step: does not count
     (run.run_dir / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     assert missing_metrics(run, sweep.evaluation) == ["kid"]
+
+
+def test_a_final_step_record_counts_only_under_the_evaluations_reference_count(write_sweep, tmp_path: Path) -> None:
+    def planned(**evaluation) -> tuple:
+        sweep = load_sweep(write_sweep({"out": str(tmp_path / "out"), "metrics": ["fid", "fd_digits"],
+                                        "evaluation": {"samples": 10, **evaluation},
+                                        "settings": {**TINY, "steps": 6}, "grid": {"preset": ["dcgan"]}}))
+        return sweep.runs[0], sweep.evaluation
+
+    run, whole_set = planned()  # reference_samples: the whole training set
+    run.run_dir.mkdir(parents=True)
+    # --eval-every at the final step: eval_samples on both sides (10 real images), FD_digits in its own section
+    training = {"source": "training", "step": 6, "fid": 50.0, "fd_digits": 5.0,
+                "protocol": {"num_fake": 10, "reference_num_samples": 10, "digits": {"reference_num_samples": 10}}}
+    (run.run_dir / "metrics.jsonl").write_text(json.dumps(training) + "\n")
+    assert missing_metrics(run, whole_set) == ["fid", "fd_digits"]
+    final = {"source": "evaluate", "step": 6, "fid": 40.0, "fd_digits": 4.0,
+             "protocol": {"num_fake": 10, "reference_num_samples": None, "digits": {"reference_num_samples": None}}}
+    with open(run.run_dir / "metrics.jsonl", "a") as handle:
+        handle.write(json.dumps(final) + "\n")
+    assert missing_metrics(run, whole_set) == [] and final_values(run, whole_set)["fid"] == 40.0
+    # an evaluation against 10 real images (a tune's, which reuses the training-time protocol) takes it
+    run, ten_real = planned(reference_samples=10)
+    assert final_values(run, ten_real) == {"fid": 50.0, "fd_digits": 5.0}

@@ -137,10 +137,12 @@ def test_a_tiny_variant_of_the_digits5k_study_runs(write_yaml, cli, tmp_path: Pa
     document = copy.deepcopy(yaml.safe_load((EXAMPLES / "digits5k-study" / "sweep.yaml").read_text()))
     document.pop("metrics")  # Inception FID needs weights downloaded; the engine and the grid are what is run
     document.update(out=str(tmp_path / "out"))
-    document["settings"].update(steps=2, width=8, batch_size=8, log_every=1, sample_every=2, checkpoint_every=2)
+    document["settings"].update(steps=2, width=8, batch_size=8, log_every=1, sample_every=2, checkpoint_every=2,
+                                eval_every=0)
     code, out, err = cli("sweep", write_yaml(document, "digits.yaml"), "--no-progress")
     assert code == 0, err
-    assert "sweep digits5k-study: 4/4 runs done (0 already done)" in out
-    for index, name in enumerate(["gan_digits5k", "dcgan_digits5k", "wgan_digits5k", "wgan-gp_digits5k"], 1):
-        assert f"[{index}/4] {name}: trained to step 2" in out
-        assert (tmp_path / "out" / name / "generator.safetensors").is_file()
+    assert "sweep digits5k-study: 6/6 runs done (0 already done)" in out
+    for index, group in enumerate(["dcgan_digits5k", "wgan_digits5k", "wgan-gp_digits5k"], 1):
+        for name in (f"{group}_seed0", f"{group}_seed1"):
+            assert f"[{index}/3] {name}: trained to step 2" in out
+            assert (tmp_path / "out" / name / "generator.safetensors").is_file()

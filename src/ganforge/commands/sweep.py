@@ -66,6 +66,7 @@ def describe_evaluation(sweep: Sweep) -> str:
 def print_plan(sweep: Sweep) -> None:
     from ganforge.errors import GanforgeError
     from ganforge.sweeps import run_status
+    from ganforge.sweeps.floor import floor_states
 
     print(f"sweep {sweep.name}: {len(sweep.runs)} runs in {sweep.out}")
     print(describe_evaluation(sweep))
@@ -76,6 +77,8 @@ def print_plan(sweep: Sweep) -> None:
         except GanforgeError as exc:
             state = f"cannot run: {exc}"
         print(f"{index:>3}. {run.name:<{width}}  {describe_config(run.config)}  [{state}]")
+    for line in floor_states(sweep):
+        print(line)
 
 
 def selected_names(only: list[str] | None) -> list[str]:
@@ -84,6 +87,7 @@ def selected_names(only: list[str] | None) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     from ganforge.sweeps import group_runs, group_states, load_sweep, sweep_plan, write_index
+    from ganforge.sweeps.floor import measure_sweep_floors
     from ganforge.tune.launch import existing_trials, launch
     from ganforge.tune.storage import storage_url
 
@@ -107,6 +111,7 @@ def run(args: argparse.Namespace) -> int:
     write_index(sweep)
     extra = ("--only", ",".join(names)) if names else ()
     states = group_states(plan, launch(plan, args.file, extra=extra, **options))
+    measure_sweep_floors(sweep, lambda line: print(line, flush=True))
     failed = [state for state in states if state.status == "failed"]
     done = sum(sizes[state.name] for state in states if state.status == "done")
     summary = f"sweep {sweep.name}: {done}/{len(sweep.runs)} runs done ({done_before} already done)"

@@ -17,6 +17,7 @@ from pathlib import Path
 from ganforge import __version__
 from ganforge.errors import GanforgeError
 from ganforge.fileio import atomic_write_text
+from ganforge.metrics.floor import Floor
 from ganforge.metrics.specs import metric_values
 from ganforge.report.collect import Collection, RunSummary, collect
 from ganforge.report.study import Section
@@ -46,6 +47,7 @@ class ReportContent:
     notes: list[str] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
     sections: list[Section] = field(default_factory=list)  # a study's tables, shown before the runs
+    floors: list[Floor] = field(default_factory=list)  # real data under the runs' protocol (sweeps)
 
 
 def report_format(out: Path) -> str:
@@ -81,7 +83,7 @@ def assemble(collection: Collection, figure_dir: Path) -> ReportContent:
 
     runs = collection.runs
     best, unranked = best_runs(runs)
-    table = build_table(runs, best)
+    table = build_table(runs, best, collection.floors)
     grids = [Picture(run.name, grid_caption(run), run.final_png, f"{file_slug(run.name)}-final.png")
              for run in runs if run.final_png is not None]
     notes: list[str] = []
@@ -98,7 +100,7 @@ def assemble(collection: Collection, figure_dir: Path) -> ReportContent:
     for spec, value in metric_values():
         if not value.curve:
             continue
-        caption = plot_curves(runs, figure_dir / f"{value.key}.png", value.key)
+        caption = plot_curves(runs, figure_dir / f"{value.key}.png", value.key, collection.floors)
         if caption:
             figures.append(Picture(f"{value.label} against step and wall time", caption,
                                    figure_dir / f"{value.key}.png", f"{value.key}.png"))
@@ -107,10 +109,15 @@ def assemble(collection: Collection, figure_dir: Path) -> ReportContent:
                          "curves.")
     if collection.missing:
         notes.append(f"Planned by the sweep but not trained yet: {', '.join(collection.missing)}.")
+    if collection.unmeasured_floors:
+        notes.append(f"No real-data floor under this evaluation protocol yet for "
+                     f"{', '.join(dict.fromkeys(collection.unmeasured_floors))}: `ganforge sweep FILE` measures it "
+                     "after the runs (floor.json).")
     sources = [f"{run.name}: {run.path}" for run in runs]
     return ReportContent(title=collection.title, description=collection.description,
                          generated=f"{time.strftime('%Y-%m-%d %H:%M')} by ganforge {__version__}", table=table,
-                         best=best, unranked=unranked, grids=grids, figures=figures, notes=notes, sources=sources)
+                         best=best, unranked=unranked, grids=grids, figures=figures, notes=notes, sources=sources,
+                         floors=collection.floors)
 
 
 def shareable(path: Path) -> None:
@@ -139,7 +146,7 @@ def add_study(content: ReportContent, folder: Path, figure_dir: Path, storage: s
     from ganforge.report.study import study_report
     from ganforge.tune.storage import read_index
 
-    study = study_report(folder, figure_dir, storage)
+    study = study_report(folder, figure_dir, storage, content.floors)
     index = read_index(folder) or {}
     if index.get("kind") == "tune":
         content.title = f"Study {index.get('name', folder.name)}"
@@ -177,7 +184,7 @@ def build_report(inputs: list[Path], out: Path, *, overwrite: bool = False,
 
 
 def summary_line(content: ReportContent) -> str:
-    runs = len(content.table.rows)
+    runs = content.table.floor.count(False)
     best = "; ".join(f"best on {b.dataset}: {b.run} ({b.reason})" for b in content.best)
     return f"{runs} run{'s' if runs != 1 else ''}" + (f"; {best}" if best else "; no metric to rank the runs")
 

@@ -16,6 +16,7 @@ import yaml
 
 from ganforge.data import dataset_kind
 from ganforge.errors import GanforgeError
+from ganforge.metrics.floor import Floor, FloorRequest, cached_floors
 from ganforge.metrics.specs import metric_values
 from ganforge.report.records import MetricRecord, generator_step, read_json, read_metric_records
 
@@ -62,6 +63,8 @@ class Collection:
     title: str = "GAN comparison"
     description: str = ""
     missing: list[str] = field(default_factory=list)  # runs a sweep plans that have no folder yet
+    floors: list[Floor] = field(default_factory=list)  # the real-data floors of the sweeps' protocols
+    unmeasured_floors: list[str] = field(default_factory=list)  # datasets whose floor a sweep asks for
 
 
 # -- files ------------------------------------------------------------------------------------------
@@ -206,6 +209,15 @@ def expand_input(path: Path) -> tuple[list[tuple[Path, dict[str, Any]]], list[st
     return [(run, {}) for run in runs], [], None
 
 
+def sweep_floors(folder: Path, index: dict[str, Any]) -> tuple[list[Floor], list[str]]:
+    """The floors the sweep's plan asks for that its floor.json holds, and the datasets of those it lacks:
+    a floor measured under another protocol (an earlier evaluation: block) is not these runs' floor."""
+    wanted = [request for entry in index.get("floors") or [] if (request := FloorRequest.from_key(entry))]
+    found = cached_floors(folder, wanted)
+    measured = {floor.request for floor in found}
+    return found, [request.data for request in wanted if request not in measured]
+
+
 def unique_names(paths: list[Path]) -> list[str]:
     """Folder names, prefixed with their parent where two runs share one (runs of different sweeps)."""
     names = [p.name for p in paths]
@@ -216,12 +228,17 @@ def collect(inputs: list[Path]) -> Collection:
     entries: list[tuple[Path, dict[str, Any]]] = []
     missing: list[str] = []
     sweeps: list[dict[str, Any]] = []
+    floors: list[Floor] = []
+    unmeasured: list[str] = []
     for path in inputs:
         found, absent, index = expand_input(Path(path).expanduser())
         entries += found
         missing += absent
         if index:
             sweeps.append(index)
+            found_floors, lacking = sweep_floors(Path(path).expanduser(), index)
+            floors += [floor for floor in found_floors if floor not in floors]
+            unmeasured += lacking
     seen: set[Path] = set()
     unique = []
     for path, axes in entries:  # the same run named twice (directly and through its sweep) counts once
@@ -238,4 +255,5 @@ def collect(inputs: list[Path]) -> Collection:
     if len(sweeps) == 1 and len(inputs) == 1:
         title = f"Sweep {sweeps[0].get('name', '')}".strip()
         description = str(sweeps[0].get("description") or "")
-    return Collection(runs=runs, title=title, description=description, missing=missing)
+    return Collection(runs=runs, title=title, description=description, missing=missing, floors=floors,
+                      unmeasured_floors=unmeasured)

@@ -1,5 +1,5 @@
 """Comparison figures (matplotlib, Agg): loss curves overlaid, and each curve value of the metric registry
-(FID, FD_digits, HQ) against step and against wall time.
+(FID, FD_digits, HQ) against step and against wall time, with the real-data floor as a dashed line.
 
 Each run keeps one colour across every figure of a report. Figures are written as PNG; a figure with no
 data at all is not drawn (the report says why instead).
@@ -8,11 +8,13 @@ data at all is not drawn (the report says why instead).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING
 
 from ganforge.fileio import atomic_path
+from ganforge.metrics.floor import Floor
 from ganforge.metrics.specs import find_value, value_title
 from ganforge.report.collect import RunSummary
 
@@ -107,8 +109,17 @@ def plot_loss_overlay(runs: list[RunSummary], out: Path) -> str | None:
     return f"Discriminator (top) and generator (bottom) loss against step, {smoothing}.{split}"
 
 
-def plot_curves(runs: list[RunSummary], out: Path, key: str) -> str | None:
-    """Metric ``key`` against step (left) and training wall time (right); None when no run has it."""
+def floor_lines(floors: Sequence[Floor], key: str) -> list[tuple[str, float]]:
+    """(legend label, value) of each floor that measured ``key``; the dataset named when there are several."""
+    measured = [(floor, value) for floor in floors if (value := floor.values.get(key)) is not None]
+    datasets = {floor.request.data for floor, _ in measured}
+    return [(f"{floor.label}{f', {floor.request.data}' if len(datasets) > 1 else ''}", value)
+            for floor, value in measured]
+
+
+def plot_curves(runs: list[RunSummary], out: Path, key: str, floors: Sequence[Floor] = ()) -> str | None:
+    """Metric ``key`` against step (left) and training wall time (right), each floor of ``key`` a dashed
+    horizontal line; None when no run has it."""
     drawable = [(i, r) for i, r in enumerate(runs) if r.curves.get(key)]
     if not drawable:
         return None
@@ -122,6 +133,11 @@ def plot_curves(runs: list[RunSummary], out: Path, key: str) -> str | None:
         timed = [(p[1] / 60, p[2]) for p in points if p[1] is not None]
         if timed:
             by_time.plot([t for t, _ in timed], [v for _, v in timed], **style)
+    lines = floor_lines(floors, key)
+    for number, (label, value) in enumerate(lines):
+        for axis in (by_step, by_time):
+            axis.axhline(value, color="0.35", ls=("--", ":", "-.")[number % 3], lw=1.1,
+                         label=label if axis is by_step else None)
     # From 0, so that a single measurement per run still shows where in training (and at what cost) it sits.
     by_step.set_xlim(0, 1.05 * max(p[0] for _, r in drawable for p in r.curves[key]))
     times = [p[1] / 60 for _, r in drawable for p in r.curves[key] if p[1] is not None]
@@ -139,4 +155,7 @@ def plot_curves(runs: list[RunSummary], out: Path, key: str) -> str | None:
     _save(fig, out)
     single = all(len(r.curves[key]) == 1 for _, r in drawable)
     note = " Each run was measured once, at its final step." if single else ""
+    if lines:
+        note += (f" Grey lines: {' / '.join(text for text, _ in lines)}, real images scored under the sweep's "
+                 "evaluation protocol (the floor a run's final value can reach).")
     return f"{label} against training step (left) and training wall time (right).{note}"

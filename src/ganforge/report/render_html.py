@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ganforge.metrics.specs import MISSING
+from ganforge.report.table import floor_note
 
 if TYPE_CHECKING:
     from ganforge.report.build import ReportContent
@@ -28,6 +29,7 @@ table.runs th, table.runs td, table.trials th, table.trials td { border-bottom: 
 table.runs th, table.trials th { background: #f3f5fa; position: sticky; top: 0; }
 table.runs td.text, table.runs th.text, table.trials td.text, table.trials th.text { text-align: left; }
 table.runs tr.best td { background: #e7f6ea; font-weight: 600; }
+table.runs tr.floor td { background: #f6f7fa; font-style: italic; border-top: 2px solid #d5d9e4; }
 table.runs td.missing { color: #99a; }
 .star { color: #1f8a3b; }
 ol.protocols li { margin: 3px 0; font-size: 13px; }
@@ -58,7 +60,7 @@ def render_table(content: ReportContent) -> str:
     table = content.table
     head = "".join(f'<th class="{"text" if h in TEXT_COLUMNS else "num"}">{escape(h)}</th>' for h in table.header)
     rows = []
-    for cells, best in zip(table.rows, table.best, strict=True):
+    for cells, best, floor in zip(table.rows, table.best, table.floor, strict=True):
         tds = []
         for header, cell in zip(table.header, cells, strict=True):
             classes = ["text" if header in TEXT_COLUMNS else "num"] + (["missing"] if cell == MISSING else [])
@@ -66,7 +68,8 @@ def render_table(content: ReportContent) -> str:
             if header == "run" and best:
                 text = f'<span class="star" title="best run of its dataset">★</span> {text}'
             tds.append(f'<td class="{" ".join(classes)}">{text}</td>')
-        rows.append(f'<tr class="run{" best" if best else ""}">{"".join(tds)}</tr>')
+        kind = "floor" if floor else "run best" if best else "run"
+        rows.append(f'<tr class="{kind}">{"".join(tds)}</tr>')
     return (f'<div class="table-wrap"><table class="runs"><thead><tr>{head}</tr></thead>'
             f'<tbody>{"".join(rows)}</tbody></table></div>')
 
@@ -126,7 +129,7 @@ def render_html(content: ReportContent) -> str:
 {render_best(content)}
 {render_table(content)}
 <p class="meta">★ best run of its dataset. {MISSING} = not measured. Wall time = training time (resumed segments
-added up); img/s = steps × batch size / training seconds.</p>
+added up); img/s = steps × batch size / training seconds.{escape(floor_note(content.floors))}</p>
 <h2>Metric protocols</h2>
 <ol class="protocols">{protocols or "<li>no metric measured</li>"}</ol>
 <p class="meta">Values are only comparable under the same protocol (same N, feature extractor and reference).</p>

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from ganforge.metrics.specs import MISSING
+from ganforge.report.table import floor_note
 
 if TYPE_CHECKING:
     from ganforge.report.build import ReportContent
@@ -42,13 +43,16 @@ def render_markdown(content: ReportContent, folder: str) -> str:
     lines.append("")
     lines.append("| " + " | ".join(cell(h) for h in table.header) + " |")
     lines.append("|" + "|".join(":--" if i < 4 or h == "protocol" else "--:" for i, h in enumerate(table.header)) + "|")
-    for cells, is_best in zip(table.rows, table.best, strict=True):
+    for cells, is_best, is_floor in zip(table.rows, table.best, table.floor, strict=True):
         shown = [cell(c) for c in cells]
         if is_best:
             shown[0] = f"★ **{shown[0]}**"
+        if is_floor:
+            shown[0] = f"_{shown[0]}_"
         lines.append("| " + " | ".join(shown) + " |")
     lines += ["", f"★ best run of its dataset. {MISSING} = not measured. Wall time = training time (resumed "
-              "segments added up); img/s = steps × batch size / training seconds.", "", "## Metric protocols", ""]
+              f"segments added up); img/s = steps × batch size / training seconds.{floor_note(content.floors)}", "",
+              "## Metric protocols", ""]
     for i, (text, notes) in enumerate(zip(table.protocols, table.warnings, strict=True), 1):
         lines.append(f"- **P{i}**: {text}")
         lines += [f"  - ⚠ {note}" for note in notes]

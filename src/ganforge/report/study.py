@@ -1,7 +1,8 @@
 """The study part of a report on a ``ganforge tune`` or ``ganforge sweep`` folder (one with study.json).
 
-It reads the study from its database: the best trials with mean ± standard error over their seeds, the
-pruned and the failed trials, and Optuna's own matplotlib figures (optimization history, parameter
+It reads the study from its database: the best trials with mean ± standard error over their seeds (and
+whether the best is separated from the runner-up by more than that spread), the real-data floor of a
+sweep, the pruned and the failed trials, and Optuna's own matplotlib figures (optimization history, parameter
 importances, the intermediate values that the pruner judged). The per-run table, grids and curves of the
 trials' run folders come with it, as for any folder of runs.
 """
@@ -10,12 +11,14 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ganforge.errors import GanforgeError
-from ganforge.metrics.specs import MISSING, find_value, metric_values
+from ganforge.metrics.floor import Floor
+from ganforge.metrics.specs import HIGHER, MISSING, find_value, metric_values
 
 BEST_ROWS = 10
 
@@ -95,18 +98,82 @@ def measured_keys(trials: list[Any]) -> list[str]:
     return [value.key for _, value in metric_values() if value.key in present and not value.companion]
 
 
-def best_section(index: dict[str, Any], trials: list[Any], params: list[str]) -> Section:
+@dataclass(frozen=True)
+class TrialResult:
+    """A trial's objective over its seeds: what the separation rule compares."""
+
+    name: str
+    mean: float
+    se: float
+    seeds: int
+
+
+def trial_result(trial: Any, key: str) -> TrialResult | None:
+    mean, se = trial.user_attrs.get(f"mean.{key}"), trial.user_attrs.get(f"se.{key}")
+    if mean is None or not math.isfinite(mean):
+        return None
+    params = list(trial.params.values())
+    # a sweep's one key names its group of runs (dcgan_digits5k); a search's values need their keys
+    name = params[0] if len(params) == 1 and isinstance(params[0], str) else f"trial {trial.number}"
+    return TrialResult(name, float(mean), float(se or 0.0), len(trial.user_attrs.get("seeds", [])) or 1)
+
+
+SEPARATION_RULE = "rule: not separated when |mean₁ − mean₂| < s.e.₁ + s.e.₂, i.e. when the mean ± s.e. intervals overlap"
+
+
+def separation(key: str, best: TrialResult, runner_up: TrialResult) -> str:
+    """One sentence: whether the best trial and the runner-up are separated by more than their spread
+    over seeds (the rule is stated in it), or that one seed leaves the spread unknown."""
+    label = label_of(key)
+    gap = abs(best.mean - runner_up.mean)
+
+    def number(value: float) -> str:  # three significant digits: the table's rounding can hide the gap
+        return f"{value:.3g}"
+
+    def shown(result: TrialResult) -> str:
+        return f"{result.name} ({label} {number(result.mean)} ± {number(result.se)})"
+
+    if min(best.seeds, runner_up.seeds) < 2:
+        return (f"One seed per trial: the spread over seeds is unknown, so whether {best.name} is better than the "
+                f"runner-up {runner_up.name} ({label} {number(gap)} apart) or only luckier is not "
+                "known; train each configuration with more seeds.")
+    spread = best.se + runner_up.se
+    if gap < spread:
+        return (f"Not separated by the seeds: the best trial, {shown(best)}, and the runner-up, {shown(runner_up)}, "
+                f"differ by {number(gap)}, less than their standard errors together "
+                f"({number(spread)}; {SEPARATION_RULE}).")
+    seeds = min(best.seeds, runner_up.seeds)
+    return (f"Separated by the seeds: the best trial, {shown(best)}, leads the runner-up, {shown(runner_up)}, by "
+            f"{number(gap)}, more than their standard errors together "
+            f"({number(spread)}; {SEPARATION_RULE}); with {seeds} seeds a rough check, not a "
+            "significance test.")
+
+
+def floor_row(floor: Floor, keys: list[str], params: list[str]) -> list[str]:
+    return [MISSING, floor.label, MISSING, *[show(key, floor.values.get(key)) for key in keys],
+            *[MISSING for _ in params], floor.request.data]
+
+
+def best_section(index: dict[str, Any], trials: list[Any], params: list[str],
+                 floors: Sequence[Floor] = ()) -> Section:
     objective = index.get("objective")
+    found = find_value(objective) if objective else None
     keys = measured_keys(trials)
-    ordered = sorted(trials, key=lambda t: t.value, reverse=index.get("direction") == "maximize")[:BEST_ROWS]
+    higher = found[1].better == HIGHER if found else index.get("direction") == "maximize"
+    ordered = sorted(trials, key=lambda t: t.value, reverse=higher)[:BEST_ROWS]
     header = ["rank", "trial", "seeds", *[label_of(k) for k in keys], *params, "runs"]
     rows = [[str(rank), str(t.number), str(len(t.user_attrs.get("seeds", [])) or 1),
              *[mean_cell(t, key) for key in keys],
              *[param_cell(t.params.get(p, MISSING)) for p in params], ", ".join(t.user_attrs.get("runs", []))]
             for rank, t in enumerate(ordered, 1)]
-    found = find_value(objective) if objective else None
+    rows += [floor_row(floor, keys, params) for floor in floors]
     intro = (f"Ranked by {found[1].label} ({found[1].better} is better), mean ± standard error over each "
              "trial's seeds." if found else "Trials in order (the study has no objective).")
+    if floors:
+        intro += " The real data rows score real images under the same protocol: the floor of these numbers."
+    results = [r for t in ordered if objective and (r := trial_result(t, objective))]
+    if len(results) >= 2 and objective:
+        intro += " " + separation(objective, results[0], results[1])
     return Section("Best trials", intro, header, rows)
 
 
@@ -153,7 +220,8 @@ def draw(plot: str, study: Any, path: Path, **options: Any) -> bool:
     return True
 
 
-def study_report(folder: Path, figure_dir: Path, storage: str | None = None) -> StudyReport:
+def study_report(folder: Path, figure_dir: Path, storage: str | None = None,
+                 floors: Sequence[Floor] = ()) -> StudyReport:
     from ganforge.tune.queue import SURPLUS, trial_state
 
     index, study = load_indexed_study(folder, storage)
@@ -163,7 +231,7 @@ def study_report(folder: Path, figure_dir: Path, storage: str | None = None) -> 
     complete = [t for t in trials if t.state == trial_state("COMPLETE")]
     pruned = [t for t in trials if t.state == trial_state("PRUNED")]
     failed = [t for t in trials if t.state == trial_state("FAIL")]
-    report.sections.append(best_section(index, complete, params))
+    report.sections.append(best_section(index, complete, params, floors))
     if pruned:
         report.sections.append(pruned_section(index, pruned, params))
     if failed:

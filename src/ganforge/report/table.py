@@ -9,9 +9,11 @@ protocol.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
+from ganforge.metrics.floor import Floor
 from ganforge.metrics.specs import (
     LOWER,
     MISSING,
@@ -23,6 +25,16 @@ from ganforge.metrics.specs import (
     specs,
 )
 from ganforge.report.collect import RunSummary
+
+
+class Measured(Protocol):
+    """What a table row's values come from: a run's latest evaluation, or a real-data floor."""
+
+    @property
+    def values(self) -> Mapping[str, float | None]: ...
+
+    @property
+    def protocols(self) -> Mapping[str, Mapping[str, Any]]: ...
 
 
 def metric_columns(runs: list[RunSummary]) -> list[tuple[MetricSpec, MetricValue]]:
@@ -48,7 +60,7 @@ def duration(seconds: float | None) -> str:
 
 # -- protocols --------------------------------------------------------------------------------------
 
-def describe_protocol(protocol: dict[str, Any]) -> str:
+def describe_protocol(protocol: Mapping[str, Any]) -> str:
     """One line: N fake / N real, extractor (weights hash), reference, resize, and what the metrics add
     (KID subsets, the PacGAN 2-D rules)."""
     if not protocol:
@@ -77,8 +89,8 @@ def describe_protocol(protocol: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
-def run_protocols(run: RunSummary) -> list[str]:
-    """The distinct protocol descriptions behind a run's values (usually one)."""
+def run_protocols(run: Measured) -> list[str]:
+    """The distinct protocol descriptions behind a run's (or a floor's) values (usually one)."""
     texts: list[str] = []
     for key in run.values:
         text = describe_protocol(run.protocols.get(key, {}))
@@ -87,7 +99,7 @@ def run_protocols(run: RunSummary) -> list[str]:
     return texts
 
 
-def protocol_warnings(run: RunSummary, description: str) -> list[str]:
+def protocol_warnings(run: Measured, description: str) -> list[str]:
     """Warnings recorded with the measurements that follow ``description``."""
     notes: list[str] = []
     for key in run.values:
@@ -196,11 +208,27 @@ class Table:
     header: list[str]
     rows: list[list[str]]
     best: list[bool]  # per row: the best run of its dataset
+    floor: list[bool]  # per row: a real-data floor, not a run
     protocols: list[str]  # legend: label i+1 -> description
     warnings: list[list[str]]  # per protocol: what the metrics warned about (too few samples...)
 
 
-def build_table(runs: list[RunSummary], best: list[Best]) -> Table:
+def protocol_labels(measured: Measured, legend: list[str], warnings: list[list[str]]) -> list[str]:
+    """'P1' for each protocol behind ``measured``, adding new ones (and their warnings) to the legend."""
+    labels = []
+    for text in run_protocols(measured):
+        if text not in legend:
+            legend.append(text)
+            warnings.append([])
+        labels.append(f"P{legend.index(text) + 1}")
+        for note in protocol_warnings(measured, text):
+            if note not in warnings[legend.index(text)]:
+                warnings[legend.index(text)].append(note)
+    return labels
+
+
+def build_table(runs: list[RunSummary], best: list[Best], floors: Sequence[Floor] = ()) -> Table:
+    """One row per run, then one per real-data floor (its dataset's real images under the same protocol)."""
     columns = metric_columns(runs)
     header = ["run", "model", "dataset", "loss", "steps", "wall time", "img/s"]
     header += [value.label for _, value in columns]
@@ -214,20 +242,29 @@ def build_table(runs: list[RunSummary], best: list[Best]) -> Table:
                  str(run.step) if run.step is not None else MISSING, duration(run.seconds),
                  f"{run.images_per_s:.0f}" if run.images_per_s else MISSING]
         cells += [show_value(spec, value, run.values) for spec, value in columns]
-        labels = []
-        for text in run_protocols(run):
-            if text not in legend:
-                legend.append(text)
-                warnings.append([])
-            labels.append(f"P{legend.index(text) + 1}")
-            for note in protocol_warnings(run, text):
-                if note not in warnings[legend.index(text)]:
-                    warnings[legend.index(text)].append(note)
+        labels = protocol_labels(run, legend, warnings)
         if run.eval_step is not None and run.step is not None and run.eval_step != run.step:
             labels.append(f"(at step {run.eval_step})")
         cells.append(" ".join(labels) or MISSING)
         rows.append(cells)
-    return Table(header, rows, [(r.dataset, r.name) in winners for r in runs], legend, warnings)
+    for floor in floors:
+        cells = [floor.label, "real images", floor.request.data, *[MISSING] * 4]
+        cells += [show_value(spec, value, floor.values) for spec, value in columns]
+        cells.append(" ".join(protocol_labels(floor, legend, warnings)) or MISSING)
+        rows.append(cells)
+    return Table(header, rows, [(r.dataset, r.name) in winners for r in runs] + [False] * len(floors),
+                 [False] * len(runs) + [True] * len(floors), legend, warnings)
+
+
+def floor_note(floors: Sequence[Floor]) -> str:
+    """The table legend's sentence on its real-data rows ('' without any)."""
+    if not floors:
+        return ""
+    inside = any(f.request.reference in (None, f.request.data) and f.request.reference_samples is None for f in floors)
+    return (" Real data rows: images drawn with a fixed seed from the dataset's training set, scored exactly like "
+            "a run's samples (same metrics, reference and N)" +
+            ("; they are part of the whole-training-set reference, so a row is what a generator reproducing "
+             "training images would score" if inside else "") + ".")
 
 
 def text_rows(header: list[str], rows: list[list[str]]) -> str:

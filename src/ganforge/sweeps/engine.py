@@ -8,7 +8,8 @@ new study whose trials find their run folders as far as earlier launches took th
 only read, trained ones only evaluated, interrupted ones resumed).
 
 The output folder holds the run folders plus ``sweep.json`` (the plan, which ``ganforge compare`` lists
-in order), ``sweep.yaml`` (a copy of the file), ``study.json`` and, by default, ``study.db``.
+in order, with the real-data floors it asks for), ``sweep.yaml`` (a copy of the file), ``study.json``,
+``floor.json`` (the measured floors, :mod:`ganforge.sweeps.floor`) and, by default, ``study.db``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from ganforge.errors import GanforgeError
 from ganforge.fileio import atomic_write_text
 from ganforge.metrics.specs import ranking_metrics
 from ganforge.registry import Registry
+from ganforge.sweeps.floor import floor_requests, measure_sweep_floors
 from ganforge.sweeps.spec import Sweep, run_name
 from ganforge.tune.engines import PRUNERS, Engine, EngineChoice
 from ganforge.tune.plan import PlannedRun, StudyPlan, TrialRuns, digest
@@ -81,6 +83,7 @@ def objective_for(sweep: Sweep, kind: str) -> str | None:
 def index_document(sweep: Sweep) -> dict[str, Any]:
     return {"format": INDEX_FORMAT, "version": 1, "name": sweep.name, "description": sweep.description,
             "source": str(sweep.source), "evaluation": sweep.evaluation.to_dict(),
+            "floors": [request.key() for request in floor_requests(sweep)],
             "runs": [{"name": run.name, "run_dir": run.name, "axes": run.axes, "kind": run.kind,
                       "preset": run.config.preset, "model": run.config.model, "data": run.config.data,
                       "loss": run.config.loss, "seed": run.config.seed, "steps": run.config.steps}
@@ -149,10 +152,12 @@ def group_states(plan: StudyPlan, trials: list[Any]) -> list[GroupState]:
 
 def run_sweep(sweep: Sweep, *, storage: str | None = None, progress: bool = False,
               echo: Any = print) -> list[GroupState]:
-    """Run what is left of ``sweep`` in this process (``ganforge sweep`` without --jobs); returns where each
-    group of runs stands afterwards."""
+    """Run what is left of ``sweep`` in this process (``ganforge sweep`` without --jobs), then measure the
+    real-data floor it lacks; returns where each group of runs stands afterwards."""
     from ganforge.tune.launch import launch
 
     write_index(sweep)
     plan = sweep_plan(sweep)
-    return group_states(plan, launch(plan, sweep.source, storage=storage, progress=progress, echo=echo))
+    states = group_states(plan, launch(plan, sweep.source, storage=storage, progress=progress, echo=echo))
+    measure_sweep_floors(sweep, echo)
+    return states

@@ -14,6 +14,9 @@ Schema (every key but ``grid``/``runs`` optional; unknown keys are errors with t
       reference_samples: null     # N real; default: the whole reference set
       seed: 0                     # latents of the generated samples
       device: auto
+      floor: true                 # also score N real images (N = samples, a seeded draw from each image
+                                  # dataset's training set) under this same protocol, once: the report's
+                                  # "real data" row and reference line (ganforge.sweeps.floor); default true
     settings: {steps: 2000}       # TrainConfig keys shared by every run (they override a preset's values)
     grid:                         # TrainConfig key -> values; the runs are the cartesian product
       preset: [gan, dcgan, {preset: wgan, steps: 3000}]   # a mapping = the value plus its own overrides
@@ -44,7 +47,7 @@ from ganforge.tune.plan import EvaluationSpec, PlannedRun
 from ganforge.tune.schema import check_keys, file_header, mapping, optional_int, read_mapping_file
 
 TOP_KEYS = ("name", "description", "out", "metrics", "evaluation", "settings", "grid", "runs")
-EVALUATION_KEYS = ("samples", "reference", "reference_samples", "seed", "device")
+EVALUATION_KEYS = ("samples", "reference", "reference_samples", "seed", "device", "floor")
 # The sweep decides where each run lives; letting a run pick its own folder would break resuming.
 FORBIDDEN_RUN_KEYS = ("run_dir",)
 RUN_NAME_KEY = "name"
@@ -58,6 +61,7 @@ class Sweep:
     out: Path
     evaluation: EvaluationSpec
     runs: tuple[PlannedRun, ...]
+    floor: bool = True  # measure the real-data floor (evaluation: floor:), not part of the runs' protocol
 
     def select(self, names: list[str]) -> Sweep:
         """The sweep restricted to ``names`` (each may be a shell-style pattern), in plan order."""
@@ -69,7 +73,7 @@ class Sweep:
                 raise GanforgeError(f"no run of sweep '{self.name}' matches '{pattern}'"
                                     f"{did_you_mean(pattern, known)}; runs: {', '.join(known)}")
         chosen = tuple(run for run in self.runs if any(fnmatch.fnmatchcase(run.name, p) for p in names))
-        return Sweep(self.name, self.description, self.source, self.out, self.evaluation, chosen)
+        return dataclasses.replace(self, runs=chosen)
 
 
 # -- reading ----------------------------------------------------------------------------------------
@@ -122,6 +126,14 @@ def parse_evaluation(raw: dict[str, Any], metrics: tuple[str, ...], where: str) 
                           reference=reference,
                           reference_samples=optional_int(raw.get("reference_samples"), "reference_samples", where),
                           seed=seed, device=device)
+
+
+def parse_floor(raw: dict[str, Any], where: str) -> bool:
+    """Whether to measure the real-data floor: on unless the file says false."""
+    floor = raw.get("floor", True)
+    if not isinstance(floor, bool):
+        raise GanforgeError(f"{where}.floor must be true or false, got {floor!r}")
+    return floor
 
 
 # -- planning ---------------------------------------------------------------------------------------
@@ -303,8 +315,9 @@ def load_sweep(path: Path, out: Path | None = None) -> Sweep:
     check_keys(raw, TOP_KEYS, str(path))
     name, description, out = file_header(raw, path, out)
     metrics = parse_metrics(raw.get("metrics"), f"{path} metrics")
-    evaluation = parse_evaluation(mapping(raw.get("evaluation"), f"{path} evaluation"), metrics,
-                                  f"{path} evaluation")
+    raw_evaluation = mapping(raw.get("evaluation"), f"{path} evaluation")
+    evaluation = parse_evaluation(raw_evaluation, metrics, f"{path} evaluation")
     runs = plan_runs(raw, str(path), out)
     check_metrics_apply(evaluation, runs, str(path))
-    return Sweep(name=name, description=description, source=path, out=out, evaluation=evaluation, runs=runs)
+    return Sweep(name=name, description=description, source=path, out=out, evaluation=evaluation, runs=runs,
+                 floor=parse_floor(raw_evaluation, f"{path} evaluation"))

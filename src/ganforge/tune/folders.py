@@ -67,10 +67,21 @@ def training_finished(paths: RunPaths, steps: int) -> bool:
     return paths.is_finished(steps)
 
 
+def reference_counts(record: MetricRecord) -> list[Any]:
+    """The reference sizes a record says it was measured against (None = a whole set), in each of its
+    protocol's sections (Inception's at the top, other feature kinds' in their own)."""
+    sections = [record.protocol, *(v for v in record.protocol.values() if isinstance(v, dict))]
+    return [section["reference_num_samples"] for section in sections if "reference_num_samples" in section]
+
+
 def final_records(run: PlannedRun, evaluation: EvaluationSpec) -> list[MetricRecord]:
+    """The records of the final step under the evaluation's N fake and N real: a training-time evaluation
+    at that step (--eval-every, its eval_samples on both sides) counts only when its reference size is the
+    evaluation's too."""
     samples = evaluation.samples_for(run.kind)
     return [r for r in read_metric_records(RunPaths(run.run_dir).metrics)
-            if r.step == run.config.steps and r.num_fake == samples]
+            if r.step == run.config.steps and r.num_fake == samples
+            and all(count == evaluation.reference_samples for count in reference_counts(r))]
 
 
 def missing_metrics(run: PlannedRun, evaluation: EvaluationSpec) -> list[str]:
