@@ -1,4 +1,4 @@
-# Set-up and the everyday jobs. `make demo` trains the default DCGAN on the embedded digits;
+# Set-up and the everyday jobs. `make demo` trains the default recipe on the embedded digits;
 # `make test` installs what the tests need and runs the whole suite (the README's test command);
 # `make lint` runs ruff and the type checker (mypy, configured in pyproject.toml, cache in .mypy_cache/);
 # `make ci` is what CI runs (.ci/run): `make test` with `make lint` before the suite, so a lint or type

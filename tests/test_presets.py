@@ -33,6 +33,7 @@ def test_a_paper_preset_starts_from_the_textbook_not_from_the_recipe(name: str) 
 def test_the_default_recipe_is_what_no_flags_train() -> None:
     config = build_config({})
     assert (config.width, config.precision, config.channels_last, config.ema) == (32, "auto", True, 0.999)
+    assert config.steps == 8000 and build_config({"preset": "dcgan"}).steps == 1500
     assert (config.lr_g, config.lr_d) == (4e-4, 4e-4)
     assert (config.model, config.loss, config.batch_size, config.betas) == ("dcgan", "bce", 64, (0.5, 0.999))
 

@@ -74,3 +74,15 @@ def test_ema_check_smoke(scripts: Path, tmp_path: Path, capsys: pytest.CaptureFi
     assert set(rows) == {"raw G (no EMA)", "EMA, standing", "EMA, averaged", "EMA, live", "EMA, live, no ramp-up"}
     assert all(math.isfinite(row["fd_digits"][0]) for row in rows.values())
     assert "| EMA, standing |" in capsys.readouterr().out
+
+
+def test_recipe_ablation_smoke(scripts: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import recipe_ablation
+
+    out = tmp_path / "ablation.json"
+    assert recipe_ablation.main(["--smoke", "--rows", "textbook", "recipe", "--cache-dir", str(scripts),
+                                 "--out", str(out)]) == 0
+    records = json.loads(out.read_text())["results"]
+    assert [(r["row"], set(r["fd"])) for r in records] == [("textbook", {"raw G"}), ("recipe", {"raw G", "EMA"})]
+    assert all(r["steps"] == 2 and all(math.isfinite(v) for v in r["fd"].values()) for r in records)
+    assert "| recipe | 2 |" in capsys.readouterr().out
