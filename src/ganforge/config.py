@@ -30,7 +30,7 @@ RUN, FAMILY, SPEED = "run", "family", "speed"  # the --help groups of the traini
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # --precision; auto: bf16 where the device has it natively
 # Two keys for one setting (G's EMA as a per-step decay or as a half-life): naming one turns the other's
 # default off, so `--ema-kimg 10` works although the default recipe sets --ema.
-ALTERNATIVE_SPELLINGS = (("ema_kimg", "ema"), ("ema", "ema_kimg"))
+ALTERNATIVE_SPELLINGS = (("ema", "ema_kimg"),)
 EMA_BN_MODES = ("standing", "averaged", "live")  # --ema-bn: the EMA copy's BatchNorm statistics (training.ema)
 
 # Upper bounds of the size fields, checked before any dataset is read or weight allocated: beyond them a
@@ -337,9 +337,9 @@ def build_config(*layers: dict[str, Any]) -> TrainConfig:
     for layer in (preset_layer(*layers), *layers):
         for name, value in normalize_keys(layer, "the options").items():
             values[name] = _coerce(name, value, types[name])
-    for spelling, other in ALTERNATIVE_SPELLINGS:
-        if spelling in values and other not in values:
-            values[other] = 0.0  # the spelling the user chose replaces the default's
+    for spellings in ALTERNATIVE_SPELLINGS:
+        if sum(key in values for key in spellings) == 1:  # the spelling the user chose replaces the default's
+            values.update({key: 0.0 for key in spellings if key not in values})
     config = dataclasses.replace(TrainConfig(), **values)
     validate(config)
     return config
