@@ -19,7 +19,7 @@ import yaml
 
 from ganforge.errors import GanforgeError, did_you_mean
 from ganforge.fileio import atomic_write_text
-from ganforge.presets import PRESETS, preset_values
+from ganforge.presets import PRESETS, TEXTBOOK, preset_values
 
 CONFIG_FILE = "config.yaml"  # a run folder's resolved config (training.rundir.RunPaths.config)
 # Keys written into config.yaml for provenance; accepted (and ignored) when a config is read back.
@@ -67,8 +67,8 @@ class TrainConfig:
     model: str = option("dcgan", "model family", registry="model", metavar="FAMILY")
     data: str = option("digits5k", "dataset (see: ganforge data list)", registry="dataset", metavar="DATA")
     loss: str = option("bce", "GAN loss", registry="loss", metavar="LOSS")
-    steps: int = option(8000, "generator updates to train for (the default recipe: about 5 min on 2 CPU "
-                               "cores; paper presets: 1500)", minimum=1, maximum=MAX_STEPS, resumable=True,
+    steps: int = option(8000, "generator updates to train for (the default recipe: about 4 min on 2 CPU "
+                               f"cores; paper presets: {TEXTBOOK['steps']})", minimum=1, maximum=MAX_STEPS, resumable=True,
                         metavar="N")
     batch_size: int = option(64, "samples per batch (the global batch under torchrun)", minimum=1,
                              maximum=MAX_BATCH, metavar="N")
