@@ -144,6 +144,14 @@ def process_group(info: DistInfo, device: torch.device, timeout_s: float | None 
     dist.init_process_group(backend, timeout=timeout, **kwargs)
     try:
         yield
+    except BaseException:
+        dist.destroy_process_group()
+        raise
+    # A clean finish leaves together: rank 0 still writes the run folder after the last step, and a peer
+    # that tore its Gloo connections down meanwhile made a process abort in teardown now and then
+    # ("terminate called without an active exception", rank 1 under a loaded CI machine).
+    try:
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 
