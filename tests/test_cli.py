@@ -150,3 +150,13 @@ def test_spectral_norm_is_a_real_choice_in_every_family(capsys, args, critic_nor
     assert main(["train", *args, "--width", "8", "--dry-run"]) == 0
     critic = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("# discriminator:"))
     assert critic_norm in critic
+
+
+def test_dry_run_of_the_default_states_each_departure_from_the_textbook(tmp_path, capsys):
+    from ganforge.presets import TEXTBOOK
+
+    assert main(["train", "--steps", "9", "--run-dir", str(tmp_path / "r"), "--dry-run"]) == 0
+    line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("# departs from"))
+    # the configuration's defaults, not the flags of this command (steps 9 is this run, 8000 the recipe)
+    assert "steps 8000 (textbook 1500)" in line and "width 32 (textbook 64)" in line
+    assert all(f"{key} " in line for key in TEXTBOOK)

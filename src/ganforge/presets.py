@@ -123,11 +123,14 @@ TEXTBOOK: dict[str, Any] = {"width": 64, "lr_g": 2e-4, "lr_d": 2e-4, "precision"
 
 DEFAULT_RECIPE = (
     "ganforge's default recipe (no --preset): the textbook DCGAN loop (DCGAN networks, non-saturating BCE, "
-    "Adam betas (0.5, 0.999), batch 64) trained for more steps per minute and sampled better: 8000 steps "
-    "(about 4 min on 2 CPU cores; the textbook's 1500 take 5), width 32 (the "
-    "textbook's 64), learning rates 4e-4 (the textbook's 2e-4), bf16 autocast where the device has it "
-    "natively and channels-last (speed), and an EMA of G (decay 0.999 with ramp-up and standing BatchNorm "
-    "statistics); chosen by measurement on digits5k at equal wall time (BENCHMARKS.md, 'Equal wall time')")
+    "Adam betas (0.5, 0.999), batch 64) trained for more steps per minute (bf16 autocast only where the "
+    "device has it natively) and sampled from an EMA of G (ramp-up, standing BatchNorm statistics); "
+    "chosen by measurement on digits5k at equal wall time (BENCHMARKS.md, 'Equal wall time')")
+
+
+def recipe_departures(defaults: dict[str, Any]) -> str:
+    """``key recipe (textbook value)`` for every key of :data:`TEXTBOOK`, from the configuration's defaults."""
+    return ", ".join(f"{key} {defaults[key]} (textbook {value})" for key, value in TEXTBOOK.items())
 
 
 def preset_values(name: str) -> dict[str, Any]:

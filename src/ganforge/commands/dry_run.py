@@ -14,7 +14,7 @@ from torch import nn
 
 from ganforge.config import TrainConfig
 from ganforge.errors import GanforgeError
-from ganforge.presets import DEFAULT_RECIPE, PRESETS
+from ganforge.presets import DEFAULT_RECIPE, PRESETS, recipe_departures
 
 
 def spectral_norm_layers(module: nn.Module) -> int:
@@ -56,7 +56,7 @@ def describe(config: TrainConfig) -> str:
     shape = "x".join(str(s) for s in dataset.sample_shape)
     classes = f", {spec.num_classes} classes" if spec.num_classes else ""
     lines = [f"# preset {config.preset}: {PRESETS.get(config.preset).summary}" if config.preset
-             else f"# {DEFAULT_RECIPE}"]
+             else f"# {DEFAULT_RECIPE}\n# departs from the textbook in: {recipe_departures(TrainConfig().to_dict())}"]
     if config.precision == "auto":
         from ganforge.devices import resolve_device
         from ganforge.training.precision import resolve_precision
