@@ -56,6 +56,8 @@ CONFIGS: dict[str, dict[str, Any]] = {
     # of every group from G: the global batch is 64 * m, so each packed D input holds m fresh samples
     "pacdcgan2": {**DCGAN, "pack": 2, "batch_size": 128},
     "pacdcgan4": {**DCGAN, "pack": 4, "batch_size": 256},
+    "dcgan-ema": {**DCGAN, "ema": 0.999},
+    "dcgan-lr-decay": {**DCGAN, "lr_decay": "linear"},
     "best": {**DCGAN, "ema": 0.999},
 }
 # PacGAN Table 3 (10 trials, 100k iterations) as quality-protocols.md quotes it: (modes, KL) with s.e.
