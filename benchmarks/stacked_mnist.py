@@ -58,6 +58,7 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "pacdcgan4": {**DCGAN, "pack": 4, "batch_size": 256},
     "dcgan-ema": {**DCGAN, "ema": 0.999},
     "dcgan-lr-decay": {**DCGAN, "lr_decay": "linear"},
+    "dcgan-lr4e-4": {**DCGAN, "lr_g": 4e-4, "lr_d": 4e-4},  # the default recipe's learning rates
     "best": {**DCGAN, "ema": 0.999},
 }
 # PacGAN Table 3 (10 trials, 100k iterations) as quality-protocols.md quotes it: (modes, KL) with s.e.
@@ -112,8 +113,11 @@ def table(results: list[dict[str, Any]]) -> str:
         kl, kl_se = mean_se([r["kl"] for r in rows])
         steps = sorted({r["steps"] for r in rows})
         fraction = ", ".join(f"{s:,} = {100 * s / PAPER_ITERATIONS:.1f} % of 100k" for s in steps)
+        # one trial has no spread: print its value alone rather than a "± 0" that claims one
+        modes_text = f"{modes:.1f} ± {modes_se:.1f}" if len(rows) > 1 else f"{modes:.0f}"
+        kl_text = f"{kl:.3f} ± {kl_se:.3f}" if len(rows) > 1 else f"{kl:.3f}"
         lines.append(f"| ganforge {name} (width {rows[0]['width']}, batch {rows[0]['batch_size']}) | "
-                     f"{modes:.1f} ± {modes_se:.1f} | {kl:.3f} ± {kl_se:.3f} | {fraction} | {len(rows)} | "
+                     f"{modes_text} | {kl_text} | {fraction} | {len(rows)} | "
                      f"{rows[0]['num_samples']:,} | {mean_se([r['seconds'] for r in rows])[0] / 60:.1f} min |")
     return "\n".join(lines)
 
