@@ -16,9 +16,10 @@ install:
 	@$(PYTHON) -c "import torch" 2>/dev/null || $(PIP) "$(TORCH_SPEC)"
 	$(PIP) -e .
 
+# constraints/dev.txt holds the test and lint tools at the versions the suite passed with.
 dev-install:
 	@$(PYTHON) -c "import torch" 2>/dev/null || $(PIP) "$(TORCH_SPEC)"
-	$(PIP) -e ".[dev,web]"
+	$(PIP) -c constraints/dev.txt -e ".[dev,web]"
 
 # Headless Chromium for the browser tests (Debian packages; Playwright's own browser download is not used),
 # node + npm (the web-export tests run the page's sampler under node and fetch ONNX Runtime Web with npm),
