@@ -11,6 +11,7 @@ import yaml
 from studies import study_document
 
 from ganforge.errors import GanforgeError
+from ganforge.tune.draws import TrialSeededSampler
 from ganforge.tune.study import load_study
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -76,9 +77,9 @@ def test_objective_direction_space_and_engines_come_out_as_optuna_takes_them(wri
     plan = study.plan()
     assert plan.direction == "minimize" and study.seeds == (0, 1, 2)
     assert load_study(write_yaml(study_document(), "modes.yaml")).plan().direction == "maximize"
-    sampler = plan.sampler.build(plan.space, worker=2)
-    assert isinstance(sampler, optuna.samplers.TPESampler) and isinstance(plan.pruner.build(plan.space),
-                                                                          optuna.pruners.HyperbandPruner)
+    sampler = plan.sampler.build(plan.space)  # TPE, drawing each trial with a sampler seeded for it
+    assert isinstance(sampler, TrialSeededSampler) and isinstance(sampler.inner, optuna.samplers.TPESampler)
+    assert isinstance(plan.pruner.build(plan.space), optuna.pruners.HyperbandPruner)
     # every trial gets the objective's metric during training and checkpoints at each evaluation
     assert study.settings["eval_metrics"] == "toy2d" and study.settings["checkpoint_every"] == 50
     fixed = optuna.trial.FixedTrial({"lr_g": 2e-3})

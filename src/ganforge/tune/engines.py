@@ -54,6 +54,7 @@ class Engine:
     check: Callable[[SearchSpace, str], None] = _no_check
     arguments: Callable[[SearchSpace], dict[str, Any]] = field(default=lambda space: {})  # set by the space
     defaults: dict[str, Any] = field(default_factory=dict)
+    draws: bool = False  # a sampler drawing at random: each trial drawn anew, seeded per trial (tune.draws)
 
     def load(self) -> type:
         return getattr(importlib.import_module(self.module), self.cls)
@@ -67,12 +68,12 @@ class Engine:
 SAMPLERS: Registry[Engine] = Registry("sampler")
 SAMPLERS.register("tpe", Engine("Tree-structured Parzen Estimator, Optuna's default (constant_liar on, so "
                                 "parallel workers spread out)", "optuna.samplers", "TPESampler",
-                                defaults={"constant_liar": True}))
-SAMPLERS.register("random", Engine("independent uniform sampling", "optuna.samplers", "RandomSampler"))
+                                defaults={"constant_liar": True}, draws=True))
+SAMPLERS.register("random", Engine("independent uniform sampling", "optuna.samplers", "RandomSampler", draws=True))
 SAMPLERS.register("grid", Engine("every combination of the keys' values", "optuna.samplers", "GridSampler",
                                  check=_grid_check, arguments=_grid_arguments))
 SAMPLERS.register("cmaes", Engine("CMA-ES on float and int keys (needs the cmaes package)", "optuna.samplers",
-                                  "CmaEsSampler", check=_cmaes_check))
+                                  "CmaEsSampler", check=_cmaes_check, draws=True))
 
 PRUNERS: Registry[Engine] = Registry("pruner")
 PRUNERS.register("median", Engine("stop a trial whose best value so far is worse than the median of earlier "
@@ -96,17 +97,23 @@ class EngineChoice:
     def entry(self) -> Engine:
         return self.registry.get(self.name)
 
-    def build(self, space: SearchSpace, worker: int = 0) -> Any:
-        """The Optuna object; worker k of a study adds k to a given seed (the same seed in every worker
-        would have them all sample the same values)."""
+    def build(self, space: SearchSpace) -> Any:
+        """The Optuna object. A drawing sampler is wrapped so that each trial's draw depends on the seed, the
+        trial's number and the study (one seed in every launch and worker would replay one stream)."""
         entry = self.entry
         options = {**entry.defaults, **self.options}
-        if isinstance(options.get("seed"), int):
-            options["seed"] += worker
-        try:
-            return entry.load()(**entry.arguments(space), **options)
-        except (TypeError, ValueError, ImportError) as exc:
-            raise GanforgeError(f"{self.registry.kind} {self.name} with {self.options}: {exc}") from None
+
+        def make(seed: Any = options.get("seed")) -> Any:
+            try:
+                return entry.load()(**entry.arguments(space), **{**options, **({"seed": seed} if entry.draws else {})})
+            except (TypeError, ValueError, ImportError) as exc:
+                raise GanforgeError(f"{self.registry.kind} {self.name} with {self.options}: {exc}") from None
+
+        if not entry.draws:
+            return make()
+        from ganforge.tune.draws import TrialSeededSampler  # imports Optuna, which naming an engine does not
+
+        return TrialSeededSampler(make, options.get("seed"), space)
 
     def describe(self) -> str:
         options = ", ".join(f"{k}={v!r}" for k, v in self.options.items())

@@ -16,6 +16,7 @@ from typing import Any
 
 from ganforge.config import TrainConfig, build_config, read_yaml_config, resumable_keys
 from ganforge.errors import GanforgeError
+from ganforge.fileio import stale_temp_files
 from ganforge.report.records import MetricRecord, generator_step, read_metric_records
 from ganforge.training.rundir import RunPaths
 from ganforge.tune.plan import EvaluationSpec, PlannedRun
@@ -57,8 +58,10 @@ def check_same_config(run: PlannedRun, paths: RunPaths) -> None:
                             "move that folder away or change the out: folder to start fresh")
 
 
-def only_empty_folders(root: Path) -> bool:
-    return all(p.is_dir() and only_empty_folders(p) for p in root.iterdir())
+def nothing_written(root: Path) -> bool:
+    """Only folders and the temporary files of writes cut short (a kill before config.yaml was in place)."""
+    stale = set(stale_temp_files(root))
+    return all(p in stale or (p.is_dir() and nothing_written(p)) for p in root.iterdir())
 
 
 def training_finished(paths: RunPaths, steps: int) -> bool:
@@ -104,7 +107,7 @@ def final_values(run: PlannedRun, evaluation: EvaluationSpec) -> dict[str, float
 def run_status(run: PlannedRun, evaluation: EvaluationSpec) -> RunStatus:
     paths = RunPaths(run.run_dir)
     root = paths.root
-    if not root.exists() or (root.is_dir() and only_empty_folders(root)):
+    if not root.exists() or (root.is_dir() and nothing_written(root)):
         return RunStatus(NEW, 0)
     if not root.is_dir():
         raise GanforgeError(f"run {run.name}: {root} is a file; move it away")

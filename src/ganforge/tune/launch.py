@@ -52,7 +52,7 @@ def launch(plan: StudyPlan, file: Path, *, storage: str | None = None, jobs: int
     url = storage_url(storage, plan.out)
     echo = echo or echo_for(worker)
     if worker:
-        process = Worker(plan, url, worker=worker, progress=False, echo=echo)
+        process = Worker(plan, url, progress=False, echo=echo)
         process.run()
         return process.trials()
     write_index(plan, url)

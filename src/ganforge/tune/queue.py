@@ -70,6 +70,11 @@ def requeue(study: Any, trial: Any, retries: int, *, counted: bool = True) -> bo
     return True
 
 
+def repeated_trial(trials: Iterable[Any], number: int, params: dict[str, Any]) -> int | None:
+    """The number of another trial holding exactly ``params``, if any."""
+    return next((t.number for t in trials if t.number != number and t.params and t.params == params), None)
+
+
 def is_surplus(trials: Iterable[Any], trial_number: int, n_trials: int) -> bool:
     """Whether the original trial ``trial_number`` lies past the budget of ``n_trials`` originals."""
     earlier = [t for t in originals(trials) if t.number < trial_number]

@@ -192,13 +192,17 @@ PARAM_TYPES.register("categorical", ParamType("one of a list of values (a plain 
 class SearchSpace:
     params: tuple[Param, ...]
 
-    def sample(self, trial: Any) -> dict[str, Any]:
-        """The trial's values, conditions applied in file order, ``also`` keys filled in."""
+    def choose(self, trial: Any) -> dict[str, Any]:
+        """The trial's parameters (what Optuna stores), conditions applied in file order."""
         chosen: dict[str, Any] = {}
         for param in self.params:
             if param.active(chosen):
                 chosen[param.key] = param.suggest(trial)
-        return self.config_values(chosen)
+        return chosen
+
+    def sample(self, trial: Any) -> dict[str, Any]:
+        """The trial's values as config keys, ``also`` keys filled in."""
+        return self.config_values(self.choose(trial))
 
     def config_values(self, params: dict[str, Any]) -> dict[str, Any]:
         """A trial's parameters as config keys: each value also under its ``also`` keys."""

@@ -96,8 +96,7 @@ def storage_error(url: str, exc: BaseException) -> GanforgeError:
                          f"{str(exc).splitlines()[0] if str(exc) else ''}; check the URL and that the server runs")
 
 
-def open_study(plan: StudyPlan, url: str, *, worker: int = 0,
-               on_stale: Callable[[Any, Any], None] | None = None) -> Any:
+def open_study(plan: StudyPlan, url: str, *, on_stale: Callable[[Any, Any], None] | None = None) -> Any:
     """Create the study or join it (several workers may do this at the same moment)."""
     import optuna
 
@@ -108,7 +107,7 @@ def open_study(plan: StudyPlan, url: str, *, worker: int = 0,
             storage = open_storage(url, plan.heartbeat, on_stale)
             return optuna.create_study(storage=storage, study_name=plan.study_name,
                                        direction=optuna.study.StudyDirection[plan.direction.upper()],
-                                       sampler=plan.sampler.build(plan.space, worker),
+                                       sampler=plan.sampler.build(plan.space),
                                        pruner=plan.pruner.build(plan.space), load_if_exists=True)
         except GanforgeError:
             raise

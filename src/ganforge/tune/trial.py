@@ -104,7 +104,7 @@ def run_one(run: PlannedRun, trial_runs: TrialRuns, callbacks: list[Any], progre
         if status.action == NEW and run.run_dir.is_dir():
             import shutil
 
-            shutil.rmtree(run.run_dir)  # only empty folders left by a kill before the first file
+            shutil.rmtree(run.run_dir)  # only what a kill before config.yaml left (folders, temp files)
         result = train(run.config, resume=status.action == RESUME, overwrite=status.action == RESTART,
                        callbacks=callbacks, progress=progress)
         outcome.seconds = result.seconds

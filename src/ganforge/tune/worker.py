@@ -80,13 +80,12 @@ def signal_handler(handler: Callable[[int, Any], None]) -> Iterator[None]:
 
 
 class Worker:
-    def __init__(self, plan: StudyPlan, url: str, *, worker: int = 0, progress: bool = False,
-                 echo: Echo = print) -> None:
+    def __init__(self, plan: StudyPlan, url: str, *, progress: bool = False, echo: Echo = print) -> None:
         self.plan, self.url, self.progress, self.echo = plan, url, progress, echo
         self.current = ""  # "during trial N" while a trial runs
         self.last = ""  # the same for the trial that ran last
         self.signals: list[int] = []
-        self.study = open_study(plan, url, worker=worker, on_stale=self.stale)
+        self.study = open_study(plan, url, on_stale=self.stale)
 
     def on_signal(self, signum: int, frame: Any) -> None:
         """Inside a trial (outside its training, which checkpoints first) stop at once: an evaluation or a
@@ -124,6 +123,7 @@ class Worker:
             except GanforgeError as exc:  # the sampled values make no valid config: so they will again
                 raise NotRetried(str(exc)) from None
             self.current = self.last = f"during {runs.name or f'trial {trial.number}'}"
+            self.note_repeat(trials, trial)
             return execute_trial(self.plan, trial, runs, progress=self.progress, echo=self.echo)
         except TrialPruned as exc:
             self.echo(f"trial {trial.number}: {exc}")
@@ -147,6 +147,15 @@ class Worker:
             raise TrialFailed(message) from None
         finally:
             self.current = ""
+
+    def note_repeat(self, trials: list[Any], trial: Any) -> None:
+        """Say so when a new trial holds another trial's parameters: its sampler found no untried
+        configuration (a small space of choices, nearly used up)."""
+        frozen = next(t for t in trials if t.number == trial.number)
+        same = None if queue.is_retry(frozen) else queue.repeated_trial(trials, trial.number, trial.params)
+        if same is not None:
+            self.echo(f"trial {trial.number}: the same parameters as trial {same} (no untried configuration "
+                      "found; the search space may be used up)")
 
     def after_trial(self, study: Any, trial: Any) -> None:
         if trial.user_attrs.get(queue.SURPLUS):
