@@ -18,6 +18,7 @@ from studies import load_trials, sqlite_url
 from test_tune_resume import wait_for
 
 from ganforge.tune.study import TuneStudy, load_study
+from ganforge.tune.worker import repeat_note
 
 CHOICES = {"n_critic": {"type": "int", "low": 1, "high": 3}, "loss": ["bce", "hinge"]}  # 6 configurations
 RANGES = {"lr_g": {"type": "float", "low": 1e-3, "high": 5e-3, "log": True, "also": ["lr_d"]},
@@ -77,8 +78,12 @@ def test_a_small_space_is_covered_before_any_configuration_repeats(write_study, 
     study = seeded(write_study, sampler, CHOICES)
     trials = run_in_pieces(study, [1, 1, 1, 3])
     assert len(set(configurations(trials))) == 6
-    seventh = configurations(run_in_pieces(study, [7]))  # more trials than configurations: one repeats
-    assert len(set(seventh)) == 6 and len(seventh) == 7
+    seven = run_in_pieces(study, [7])  # more trials than configurations: one repeats, and the log says so
+    assert len(set(configurations(seven))) == 6 and len(seven) == 7
+    same = next(t.number for t in seven[:6] if t.params == seven[6].params)
+    assert repeat_note(seven, 6, seven[6].params) == (f"trial 6 repeats the parameters of trial {same}: no untried "
+                                                      "configuration found (the search space may be used up)")
+    assert [t.number for t in seven if repeat_note(seven, t.number, t.params)] == [same, 6]
 
 
 def test_a_retry_keeps_its_parameters_and_grid_is_left_to_enumerate(write_study) -> None:
@@ -97,6 +102,7 @@ def test_a_retry_keeps_its_parameters_and_grid_is_left_to_enumerate(write_study)
     optuna_study.optimize(stand_in(study), n_trials=2)
     trials = optuna_study.trials
     assert trials[2].system_attrs["failed_trial"] == 1 and trials[2].params == trials[1].params
+    assert repeat_note(trials, 2, trials[2].params) is None  # a retry repeats on purpose
     assert len(set(configurations([trials[0], trials[1], trials[3]]))) == 3
     grid = seeded(write_study, {"name": "grid", "seed": 0}, {"loss": ["bce", "hinge"]}, "grid.yaml")
     sampler = grid.sampler.build(grid.space)

@@ -3,7 +3,9 @@
 A study file writes ``sampler: tpe`` or ``sampler: {name: tpe, seed: 0, n_startup_trials: 5}`` (the same for
 ``pruner:``); the options are that Optuna class's keyword arguments, checked by name here and by Optuna
 for their values. Each entry also says where it applies (``check``): grid search needs every key to be a
-list of values; CMA-ES samples float and int keys, unconditionally.
+list of values; CMA-ES samples float and int keys, unconditionally. A sampler that ``draws`` at random is
+wrapped by :class:`ganforge.tune.draws.TrialSeededSampler`, so a seed reproduces a study without replaying
+itself in every launch and worker.
 """
 
 from __future__ import annotations

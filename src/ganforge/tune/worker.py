@@ -79,6 +79,17 @@ def signal_handler(handler: Callable[[int, Any], None]) -> Iterator[None]:
             signal.signal(sig, old)
 
 
+def repeat_note(trials: list[Any], number: int, params: dict[str, Any]) -> str | None:
+    """What to say when new trial ``number`` holds another trial's parameters: its sampler found no
+    untried configuration (a small space of choices, nearly used up). A retry repeats on purpose."""
+    frozen = next(t for t in trials if t.number == number)
+    same = None if queue.is_retry(frozen) else queue.repeated_trial(trials, number, params)
+    if same is None:
+        return None
+    return (f"trial {number} repeats the parameters of trial {same}: no untried configuration found (the "
+            "search space may be used up)")
+
+
 class Worker:
     def __init__(self, plan: StudyPlan, url: str, *, progress: bool = False, echo: Echo = print) -> None:
         self.plan, self.url, self.progress, self.echo = plan, url, progress, echo
@@ -149,13 +160,9 @@ class Worker:
             self.current = ""
 
     def note_repeat(self, trials: list[Any], trial: Any) -> None:
-        """Say so when a new trial holds another trial's parameters: its sampler found no untried
-        configuration (a small space of choices, nearly used up)."""
-        frozen = next(t for t in trials if t.number == trial.number)
-        same = None if queue.is_retry(frozen) else queue.repeated_trial(trials, trial.number, trial.params)
-        if same is not None:
-            self.echo(f"trial {trial.number}: the same parameters as trial {same} (no untried configuration "
-                      "found; the search space may be used up)")
+        note = repeat_note(trials, trial.number, trial.params)
+        if note:
+            self.echo(note)
 
     def after_trial(self, study: Any, trial: Any) -> None:
         if trial.user_attrs.get(queue.SURPLUS):
