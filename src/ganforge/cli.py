@@ -52,11 +52,13 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "run", None):
         parser.print_help()
         return 2
+    from ganforge.commands.options import command_threads
     from ganforge.progress import silenced
 
     try:
-        # --no-progress quiets every bar of the command, dataset decoding and downloads too
-        with silenced(bool(getattr(args, "no_progress", False))):
+        # --no-progress quiets every bar of the command, dataset decoding and downloads too; --threads
+        # holds for the whole command (train's is its config key, applied by the run)
+        with silenced(bool(getattr(args, "no_progress", False))), command_threads(getattr(args, "command_threads", 0)):
             try:
                 return int(args.run(args) or 0)
             except OSError as exc:
