@@ -26,7 +26,7 @@ import torch
 from ganforge import __version__
 from ganforge.config import TrainConfig, dump_config
 from ganforge.data import load_dataset
-from ganforge.devices import resolve_device, torch_threads
+from ganforge.devices import BusyCoresWatch, resolve_device, torch_threads
 from ganforge.errors import GanforgeError
 from ganforge.models import save_generator
 from ganforge.progress import progress_bar
@@ -198,6 +198,8 @@ class TrainingRun:
             raise finished_error(root, self.trainer.step)
         if self.is_main and config.eval_every:
             self.callbacks.append(self._metric_callback())
+        if self.is_main and device.type == "cpu":
+            self.callbacks.append(BusyCoresWatch())  # one warning when busy cores starve torch's threads
         if self.is_main:
             try:
                 self._open_run_folder(overwrite)
