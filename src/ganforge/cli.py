@@ -59,10 +59,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def format_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                   line: str | None = None) -> str:
+    """A warning as one ``ganforge: warning:`` line, not Python's file:line: Category: format."""
+    return f"ganforge: warning: {' '.join(str(message).split())}\n"
+
+
 def show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
                  file: TextIO | None = None, line: str | None = None) -> None:
-    """Warnings as one ``ganforge: warning:`` line, not Python's source-location format."""
-    sys.stderr.write(f"ganforge: warning: {message}\n")
+    sys.stderr.write(format_warning(message, category, filename, lineno))
+
+
+def route_warnings() -> None:
+    """Every warning of this process (it is the ganforge command) as one line: both hooks, so a library that
+    puts back or wraps Python's ``showwarning`` (a tracker's patch) still prints our line."""
+    warnings.showwarning = show_warning
+    warnings.formatwarning = format_warning
 
 
 def report_error(exc: GanforgeError) -> int:
@@ -76,7 +88,7 @@ def report_error(exc: GanforgeError) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    warnings.showwarning = show_warning  # this process is the ganforge command: its warnings are ours
+    route_warnings()
     parser = build_parser()
     try:
         args, extras = parser.parse_known_args(argv)
