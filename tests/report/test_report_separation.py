@@ -79,7 +79,7 @@ def test_one_best_per_study_report_decided_by_the_objective() -> None:
     trials = [trial(0, "a", "stacked_kl", 0.30, 0.01), trial(1, "b", "stacked_kl", 0.10, 0.01)]
     best = best_trial({"objective": "stacked_kl", "direction": "minimize"}, trials)
     assert best is not None and best.name == "b" and best.runs == ("b_seed0", "b_seed1")
-    assert best.reason.startswith("the study's objective, lowest") and "over 2 seeds: 0.1" in best.reason
+    assert best.reason == "the study's objective, lowest KL, mean over 2 seeds: 0.100 ± 0.010"
     runs = [summary("a_seed0", 1000), summary("a_seed1", 999), summary("b_seed0", 900), summary("b_seed1", 901)]
     assert [b.run for b in best_runs(runs)[0]] == ["a_seed0"]  # what the star said before
     chosen = study_best(best, runs)

@@ -181,9 +181,9 @@ def best_trial(index: dict[str, Any], trials: list[Any]) -> BestTrial | None:
     trial, result = ranked[0]
     found = find_value(objective)
     phrase = found[1].phrase if found else f"{'highest' if index.get('direction') == 'maximize' else 'lowest'} {objective}"
-    seeds = f" over {result.seeds} seeds" if result.seeds > 1 else ""
+    over = f", mean over {result.seeds} seeds" if result.seeds > 1 else ""
     return BestTrial(result.name, tuple(trial.user_attrs.get("runs", [])),
-                     f"the study's objective, {phrase}, mean{seeds}: {mean_cell(trial, objective)}")
+                     f"the study's objective, {phrase}{over}: {mean_cell(trial, objective)}")
 
 
 def best_section(index: dict[str, Any], trials: list[Any], params: list[str],
