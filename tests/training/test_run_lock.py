@@ -113,3 +113,22 @@ def test_a_second_writer_is_refused_and_a_killed_writers_run_is_taken_over(tmp_p
     assert main(["evaluate", str(run_dir), "--device", "cpu", "--threads", "1", "--num-samples", "200",
                  "--no-progress"]) == 0
     assert "warning" not in capsys.readouterr().err
+
+
+def test_serve_says_which_step_of_a_live_run_it_serves(tmp_path, monkeypatch, capsys):
+    from ganforge.web.server import GanforgeServer
+
+    runs = tmp_path / "runs"
+    assert main(["train", *RUN, "--steps", "4", "--run-dir", str(runs / "live")]) == 0
+    assert main(["train", *RUN, "--steps", "2", "--run-dir", str(runs / "done")]) == 0
+
+    def stop_at_once(self, poll_interval: float = 0.5) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(GanforgeServer, "serve_forever", stop_at_once)
+    capsys.readouterr()
+    with RunLock(runs / "live"):  # this process plays the trainer
+        assert main(["serve", str(runs), "--port", "0", "--quiet"]) == 0
+    warning = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("ganforge: warning:")]
+    assert len(warning) == 1 and f"{(runs / 'live').resolve()} is still training (pid {os.getpid()}" in warning[0]
+    assert "serving its newest saved generator, step 4 now" in warning[0]
