@@ -160,3 +160,47 @@ def test_dry_run_of_the_default_states_each_departure_from_the_textbook(tmp_path
     # the configuration's defaults, not the flags of this command (steps 9 is this run, 8000 the recipe)
     assert "steps 8000 (textbook 1500)" in line and "width 32 (textbook 64)" in line
     assert all(f"{key} " in line for key in TEXTBOOK)
+
+
+def test_a_path_given_as_data_suggests_folder(tmp_path, capsys):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    run_dir = tmp_path / "run"
+    code, err = run_cli(capsys, "train", "--data", str(photos), "--run-dir", str(run_dir), "--no-progress")
+    assert code == 2 and err.count("\n") == 1
+    assert f"unknown dataset '{photos}': it is a path, not a dataset name; to use the images in it, pass " \
+           f"folder:{photos}" in err
+    assert not run_dir.exists()
+    # a name that is no path keeps its did-you-mean
+    _, err = run_cli(capsys, "train", "--data", str(tmp_path / "nothing-here"), "--run-dir", str(run_dir))
+    assert "it is a path" not in err and "choose one of:" in err
+
+
+def test_lr_sets_both_players_and_a_prefix_is_never_guessed(tmp_path, capsys):
+    from ganforge.cli import build_parser
+    from ganforge.commands.train import resolve_config
+
+    def config(*flags):
+        return resolve_config(build_parser().parse_args(["train", *flags]))
+
+    both = config("--lr", "1e-3")
+    assert (both.lr_g, both.lr_d) == (1e-3, 1e-3)
+    mixed = config("--lr", "1e-3", "--lr-d", "3e-4")
+    assert (mixed.lr_g, mixed.lr_d) == (1e-3, 3e-4)
+    # no abbreviation: --lr-  and --ste are not taken for --lr-g or --steps
+    code, err = run_cli(capsys, "train", "--ste", "3", "--run-dir", str(tmp_path / "r"))
+    assert code == 2 and err == "ganforge: error: unknown option --ste (did you mean '--steps'?); " \
+                                "see ganforge train --help\n"
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    (["generate", "run"], "ganforge: error: the following arguments are required: --out; see ganforge generate --help"),
+    (["train", "--steps"], "ganforge: error: argument --steps: expected one argument; see ganforge train --help"),
+    (["evaluate", "a", "b"], "ganforge: error: unexpected argument(s) b; see ganforge evaluate --help"),
+    (["data", "list", "--cache"], "ganforge: error: unknown option --cache (did you mean '--cache-dir'?); "
+                                  "see ganforge data list --help"),
+])
+def test_usage_errors_are_one_line(capsys, argv, expected):
+    code, err = run_cli(capsys, *argv)
+    assert code == 2 and err == expected + "\n"

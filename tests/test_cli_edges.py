@@ -103,3 +103,30 @@ def test_os_errors_name_the_path_and_the_fix(code, fix):
         raise OSError(code, os.strerror(code))
     assert str(info.value) == message and info.value.errno == code
     assert isinstance(info.value, GanforgeError) and "\n" not in message
+
+
+
+NOISY_COMMAND = """
+import sys, warnings
+import ganforge.commands.compare as compare
+from ganforge.cli import main
+
+def noisy(args):
+    warnings.warn("FID from 64 samples\\nis biased", UserWarning, stacklevel=1)
+    warnings.showwarning = warnings._showwarning_orig  # what a library may do once loaded
+    warnings.warn("second", UserWarning, stacklevel=1)
+    return 0
+
+compare.run = noisy
+sys.exit(main(["compare", "somewhere"]))
+"""
+
+
+def test_warnings_are_one_line_even_when_a_library_replaced_the_printer():
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-c", NOISY_COMMAND], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines() == ["ganforge: warning: FID from 64 samples is biased",
+                                          "ganforge: warning: second"], result.stderr

@@ -100,3 +100,28 @@ def test_train_to_a_file_writes_plain_lines(tmp_path) -> None:
         subprocess.run([*args[:-1], str(tmp_path / "run2"), "--steps", "20", "--no-progress"], stdout=handle,
                        stderr=subprocess.STDOUT, env=env, timeout=120, check=True)
     assert [line for line in quiet.read_text().splitlines() if not line.startswith("done: ")] == []
+
+
+def test_long_work_is_announced_with_its_duration_measured_on_the_second_batch():
+    from ganforge.progress import StartEstimate, duration_estimate
+
+    assert duration_estimate(10_000, 50, 0) is None and duration_estimate(100, 100, 1.0) is None
+    assert duration_estimate(10_000, 50, 5.0) == (10.0, 995.0)
+    now = [0.0]
+    estimate = StartEstimate(10_000, "features: generated", "img", clock=lambda: now[0])
+    now[0] = 30.0  # the first batch: start-up included, not measured
+    assert estimate.after_batch(50) is None
+    now[0] = 36.0  # the second: 50 images in 6.0 s
+    line = estimate.after_batch(50)
+    assert line == "features: generated: 10,000 img, about 19m48s at 8.33 img/s (measured on the first batches)"
+    assert estimate.after_batch(50) is None  # said once
+
+
+def test_short_work_gets_no_estimate():
+    from ganforge.progress import StartEstimate
+
+    now = [0.0]
+    estimate = StartEstimate(500, "features: generated", "img", clock=lambda: now[0])
+    estimate.after_batch(50)
+    now[0] = 1.0
+    assert estimate.after_batch(50) is None  # 400 more images at 50 img/s: 8 s

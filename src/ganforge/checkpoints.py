@@ -17,6 +17,7 @@ checkpoint's config.
 from __future__ import annotations
 
 import argparse
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -154,12 +155,30 @@ def load_checkpoint_generator(path: Path | str, device: torch.device | str = "cp
     return generator.to(device).eval(), info
 
 
+def live_run_note(run: Path, step: object) -> str | None:
+    """What a reader of a run that is still training should be told: which step it read; None when no
+    process writes ``run`` now."""
+    from ganforge.training.rundir import live_writer  # the training package loads only when a run is read
+
+    holder = live_writer(run)
+    if holder is None:
+        return None
+    return (f"{run} is still training ({holder.describe()}); read its generator of step {step}, the newest "
+            "saved so far (pass --step N or --checkpoint last for another, or wait for the run to finish)")
+
+
+def warn_if_live(run: Path, info: GeneratorInfo) -> None:
+    note = live_run_note(run, info.meta.get("step"))
+    if note is not None:
+        warnings.warn(note, stacklevel=2)
+
+
 def load_run_generator(run: Path | str, choice: CheckpointChoice = CheckpointChoice(),
                        device: torch.device | str = "cpu") -> tuple[nn.Module, GeneratorInfo]:
     """The chosen generator of ``run`` (a run folder, generator.json or checkpoint .pt)."""
     from ganforge.models.io import load_generator
 
     path = resolve_checkpoint(run, choice)
-    if is_checkpoint_file(path):
-        return load_checkpoint_generator(path, device)
-    return load_generator(path, device)
+    loaded = load_checkpoint_generator(path, device) if is_checkpoint_file(path) else load_generator(path, device)
+    warn_if_live(run_folder_of(path), loaded[1])
+    return loaded

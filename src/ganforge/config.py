@@ -21,6 +21,10 @@ from ganforge.errors import GanforgeError, did_you_mean
 from ganforge.fileio import atomic_write_text
 from ganforge.presets import PRESETS, TEXTBOOK, preset_values
 
+# --threads of every command: the TrainConfig field's help and the other commands' flag (commands/options.py)
+THREADS_HELP = ("CPU threads torch may use (torch.set_num_threads; 0 = torch's default, one per core); on "
+                "shared or busy cores 1 is often faster")
+
 CONFIG_FILE = "config.yaml"  # a run folder's resolved config (training.rundir.RunPaths.config)
 # Keys written into config.yaml for provenance; accepted (and ignored) when a config is read back.
 META_KEYS = ("ganforge_version", "torch_version")
@@ -103,8 +107,7 @@ class TrainConfig:
                             resumable=True, metavar="N")
     device: str = option("auto", "training device", choices=("auto", "cpu", "cuda"), resumable=True,
                          metavar="DEVICE")
-    threads: int = option(0, "CPU threads torch may use (torch.set_num_threads; 0 = torch's default, one "
-                          "per core); on shared or busy cores 1 is often faster", minimum=0,
+    threads: int = option(0, THREADS_HELP, minimum=0,
                           maximum=MAX_THREADS, off=True, resumable=True, metavar="N")
     log: str = option("tensorboard,csv", "optional loggers, comma list or none (sample grids and checkpoints "
                       "are always written)", registry="logger", resumable=True, metavar="LIST")

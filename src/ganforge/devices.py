@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+import time
+import warnings
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
@@ -44,3 +47,53 @@ def torch_threads(threads: int | None) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(previous)
+
+
+# -- busy cores -------------------------------------------------------------------------------------------
+# torch's CPU threads spin-wait for each other: with a core taken by another process, two threads ran a
+# tiny DCGAN at 2 steps/s where one thread ran 17 (30 on quiet cores). The 1-minute load average says
+# how many cores other processes keep busy; it lags, so it is read only after a minute of training.
+LOAD_WINDOW_S = 60.0
+
+
+def busy_cores_warning(threads: int, cores: int, load: float) -> str | None:
+    """The warning for ``threads`` torch threads on ``cores`` usable cores under a load average of
+    ``load`` (this process's threads included), or None when the threads fit the free cores."""
+    others = max(0.0, load - threads)  # a training process keeps each of its threads runnable
+    free = cores - others
+    if threads <= 1 or threads <= free + 0.5:
+        return None
+    fit = max(1, int(free + 0.5))
+    return (f"other processes keep {others:.1f} of this machine's {cores} cores busy (load {load:.1f}) and "
+            f"torch runs {threads} threads, which then wait on each other and can slow training several "
+            f"times over; pass --threads {fit}")
+
+
+def usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # no affinity on macOS
+        return os.cpu_count() or 1
+
+
+class BusyCoresWatch:
+    """A training callback: once the run has trained a minute, warn (once) when torch's threads outnumber
+    the cores other processes leave free. ``clock`` and ``read_load`` are for tests."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic,
+                 read_load: Callable[[], float] = lambda: os.getloadavg()[0]) -> None:
+        self.clock, self.read_load = clock, read_load
+        self.started = clock()
+        self.done = False
+
+    def on_step_end(self, trainer: object, step: int) -> None:
+        if self.done or self.clock() - self.started < LOAD_WINDOW_S:
+            return None
+        self.done = True
+        message = busy_cores_warning(torch.get_num_threads(), usable_cores(), self.read_load())
+        if message is not None:
+            warnings.warn(message, stacklevel=2)
+        return None
+
+    def on_train_end(self, trainer: object) -> None:
+        return None

@@ -53,10 +53,6 @@ class ExportFormat:
     requires: Callable[[], None] = lambda: None  # raises GanforgeError naming what to install
     options: frozenset[str] = field(default_factory=frozenset)  # ExportOptions fields it reads
 
-    @property
-    def writes_folder(self) -> bool:
-        return not self.suffixes
-
 
 FORMATS: Registry[ExportFormat] = Registry("export format")
 

@@ -68,7 +68,7 @@ def atomic_path(path: Path | str) -> Iterator[Path]:
             tmp.unlink(missing_ok=True)
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -83,7 +83,7 @@ def stale_temp_files(folder: Path | str) -> list[Path]:
     stale = []
     for candidate in Path(folder).glob(f".*{TEMP_SUFFIX}"):
         match = TEMP_NAME.match(candidate.name)
-        if match and int(match["pid"]) != os.getpid() and not _pid_alive(int(match["pid"])):
+        if match and int(match["pid"]) != os.getpid() and not pid_alive(int(match["pid"])):
             stale.append(candidate)
     return sorted(stale)
 

@@ -58,3 +58,31 @@ def test_real_data_floor_is_a_row_of_the_best_trials_table() -> None:
     assert result.header == ["rank", "trial", "seeds", "FID", "run", "runs"]
     assert result.rows[-1] == ["—", "real data (1000 images)", "—", "3.25", "—", "digits5k"]
     assert "The real data rows score real images under the same protocol" in result.intro
+
+
+def summary(name: str, modes: float) -> Any:
+    from pathlib import Path
+
+    from ganforge.report.collect import RunSummary
+
+    return RunSummary(name=name, path=Path("/study") / name, config={"data": "stacked:digits5k", "loss": "bce"}, step=10,
+                      seconds=1.0, images_per_s=1.0, values={"stacked_modes": modes}, protocols={}, eval_step=10,
+                      history={}, final_png=None)
+
+
+def test_one_best_per_study_report_decided_by_the_objective() -> None:
+    from ganforge.report.build import study_best
+    from ganforge.report.study import best_trial
+    from ganforge.report.table import best_runs, build_table
+
+    # the objective (lowest KL) prefers trial b; the modes ranking of the table would prefer a's runs
+    trials = [trial(0, "a", "stacked_kl", 0.30, 0.01), trial(1, "b", "stacked_kl", 0.10, 0.01)]
+    best = best_trial({"objective": "stacked_kl", "direction": "minimize"}, trials)
+    assert best is not None and best.name == "b" and best.runs == ("b_seed0", "b_seed1")
+    assert best.reason == "the study's objective, lowest KL, mean over 2 seeds: 0.100 ± 0.010"
+    runs = [summary("a_seed0", 1000), summary("a_seed1", 999), summary("b_seed0", 900), summary("b_seed1", 901)]
+    assert [b.run for b in best_runs(runs)[0]] == ["a_seed0"]  # what the star said before
+    chosen = study_best(best, runs)
+    table = build_table(runs, [chosen])
+    assert [row[0] for row, starred in zip(table.rows, table.best, strict=True) if starred] == ["b_seed0", "b_seed1"]
+    assert chosen.run == "b" and chosen.dataset == "stacked:digits5k"

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from ganforge.commands import Subparsers
+from ganforge.commands.options import add_threads_flag
 
 
 def register(subparsers: Subparsers) -> None:
@@ -26,6 +27,7 @@ def register(subparsers: Subparsers) -> None:
                         help="report file, .html or .md (default report.html)")
     parser.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     parser.add_argument("--quiet", action="store_true", help="do not print the table")
+    add_threads_flag(parser)
     parser.set_defaults(run=run)
 
 

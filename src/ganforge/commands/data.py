@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from ganforge.commands import Subparsers
+from ganforge.commands.options import add_threads_flag
 
 CACHE_HELP = "dataset cache folder (default: $GANFORGE_CACHE or ~/.cache/ganforge)"
 
@@ -16,6 +17,7 @@ def register(subparsers: Subparsers) -> None:
 
     listing = actions.add_parser("list", help="print every dataset with its size and local presence")
     listing.add_argument("--cache-dir", type=Path, default=None, help=CACHE_HELP)
+    add_threads_flag(listing)
     listing.set_defaults(run=run_list)
 
     fetch = actions.add_parser("download", help="download and verify a dataset's files into the cache",
@@ -23,6 +25,7 @@ def register(subparsers: Subparsers) -> None:
                                            "Without network, place the files by hand in <cache>/NAME/.")
     fetch.add_argument("names", nargs="+", metavar="NAME", help="dataset name(s), e.g. mnist cifar10 celeba")
     fetch.add_argument("--cache-dir", type=Path, default=None, help=CACHE_HELP)
+    add_threads_flag(fetch)
     fetch.set_defaults(run=run_download)
 
     info = actions.add_parser("info", help="load a dataset and print its shape, classes and skipped files")
@@ -30,6 +33,7 @@ def register(subparsers: Subparsers) -> None:
     info.add_argument("--resolution", type=int, default=None, help="resize images to this side length")
     info.add_argument("--cache-dir", type=Path, default=None, help=CACHE_HELP)
     info.add_argument("--no-download", action="store_true", help="fail instead of downloading missing files")
+    add_threads_flag(info)
     info.set_defaults(run=run_info)
 
 

@@ -10,7 +10,7 @@ import argparse
 from pathlib import Path
 
 from ganforge.commands import Subparsers
-from ganforge.commands.options import add_checkpoint_flags
+from ganforge.commands.options import add_checkpoint_flags, add_threads_flag
 
 
 def register(subparsers: Subparsers) -> None:
@@ -32,6 +32,7 @@ def register(subparsers: Subparsers) -> None:
                              "dist/, or the .tgz of `npm pack`); default: fetched once with npm into the "
                              "ganforge cache ($GANFORGE_CACHE or ~/.cache/ganforge)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing PATH")
+    add_threads_flag(parser)
     parser.set_defaults(run=run)
 
 
@@ -50,7 +51,7 @@ def check_out(out: Path, suffixes: tuple[str, ...], name: str, overwrite: bool) 
 
 
 def run(args: argparse.Namespace) -> int:
-    from ganforge.checkpoints import CheckpointChoice
+    from ganforge.checkpoints import CheckpointChoice, warn_if_live
     from ganforge.errors import GanforgeError
     from ganforge.exporters import FORMATS, ExportOptions
     from ganforge.web.render import load_checked
@@ -63,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
     check_out(args.out, fmt.suffixes, fmt.name, args.overwrite)
     fmt.requires()
     loaded = load_checked(args.run_dir, choice=CheckpointChoice.from_args(args))
+    warn_if_live(loaded.folder, loaded.info)
     print(f"exporting the {loaded.weights_label} from {loaded.folder}")
     for line in fmt.write(loaded, args.out, options):
         print(line)

@@ -58,10 +58,9 @@ def _describe(side: str, fs: FeatureSet) -> str:
 def run(args: argparse.Namespace) -> int:
     import warnings
 
-    from ganforge.devices import torch_threads
 
     # Notes (small N, skipped files) are part of the printed report; do not repeat them as Python warnings.
-    with warnings.catch_warnings(), torch_threads(args.threads):
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         return _run(args)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from ganforge.commands import Subparsers
-from ganforge.commands.options import add_checkpoint_flags
+from ganforge.commands.options import add_checkpoint_flags, add_threads_flag
 
 if TYPE_CHECKING:
     from tqdm.auto import tqdm
@@ -57,6 +57,7 @@ def register(subparsers: Subparsers) -> None:
     parser.add_argument("--device", default="cpu", help="cpu, cuda or auto (default cpu)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    add_threads_flag(parser)
     parser.set_defaults(run=run)
 
 
@@ -185,7 +186,7 @@ def write_points(loaded: LoadedGenerator, args: argparse.Namespace, num: int, cl
 
 
 def run(args: argparse.Namespace) -> int:
-    from ganforge.checkpoints import CheckpointChoice
+    from ganforge.checkpoints import CheckpointChoice, warn_if_live
     from ganforge.devices import resolve_device
     from ganforge.errors import GanforgeError
     from ganforge.fileio import atomic_path
@@ -194,6 +195,7 @@ def run(args: argparse.Namespace) -> int:
     from ganforge.web.render import encode_gif, interpolation_pictures, load_checked, sample_picture
 
     loaded = load_checked(args.run_dir, resolve_device(args.device), CheckpointChoice.from_args(args))
+    warn_if_live(loaded.folder, loaded.info)
     spec = loaded.spec
     points = loaded.makes_points
     interpolate = args.interpolate is not None

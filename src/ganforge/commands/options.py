@@ -4,10 +4,12 @@ batch size. Building the parser imports no torch (help texts that need a torch-s
 from __future__ import annotations
 
 import argparse
+import contextlib
+from collections.abc import Iterator
+
+from ganforge.config import THREADS_HELP
 
 DEVICE_HELP = "auto (a visible CUDA GPU, else the CPU), cpu or cuda (default auto)"
-THREADS_HELP = ("CPU threads torch may use (default 0: torch's own choice, one per core); on shared or busy "
-                "cores 1 is often faster")
 
 
 class InceptionBatch:
@@ -25,7 +27,22 @@ def add_device_flag(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -
 
 
 def add_threads_flag(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
-    parser.add_argument("--threads", type=int, default=0, metavar="N", help=THREADS_HELP)
+    """``--threads N`` of every command but train (whose --threads is the TrainConfig field, same help);
+    :func:`ganforge.cli.main` applies it around the whole command (:func:`command_threads`)."""
+    parser.add_argument("--threads", type=int, default=0, metavar="N", dest="command_threads",
+                        help=f"{THREADS_HELP} (default 0)")
+
+
+@contextlib.contextmanager
+def command_threads(threads: int) -> Iterator[None]:
+    """torch's thread count for the command; torch is imported only when a count was given."""
+    if not threads:
+        yield
+        return
+    from ganforge.devices import torch_threads
+
+    with torch_threads(threads):
+        yield
 
 
 def add_inception_batch_flag(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import warnings
 from pathlib import Path
 
 from ganforge.commands import Subparsers
@@ -30,11 +31,11 @@ def register(subparsers: Subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
-
     from ganforge.checkpoints import CheckpointChoice
     from ganforge.devices import resolve_device
     from ganforge.errors import GanforgeError
+    from ganforge.models.io import SPEC_FILE, read_generator_info
+    from ganforge.training.rundir import live_writer
     from ganforge.web.server import GanforgeServer
 
     if not 0 <= args.port <= 65535:
@@ -43,11 +44,15 @@ def run(args: argparse.Namespace) -> int:
     if choice.checkpoint not in (None, "best", "last") and not (args.runs_dir / "generator.json").is_file():
         raise GanforgeError(f"--checkpoint {choice.checkpoint} is one file, so RUNS_DIR must be its run folder "
                             f"(with generator.json), not {args.runs_dir}; or use --checkpoint best|last / --step N")
-    if args.threads:
-        torch.set_num_threads(args.threads)  # the server runs until stopped: set for the process
     server = GanforgeServer(args.runs_dir, args.host, args.port, quiet=args.quiet, choice=choice,
                             device=resolve_device(args.device))
     runs = server.runs(refresh=True)
+    for entry in runs.values():
+        holder = live_writer(entry.path)
+        if holder is not None:  # the page reloads a live run's generator whenever a new checkpoint lands
+            step = read_generator_info(entry.path / SPEC_FILE).meta.get("step")
+            warnings.warn(f"{entry.path} is still training ({holder.describe()}); serving its newest saved "
+                          f"generator, step {step} now, reloaded as new checkpoints arrive", stacklevel=1)
     print(f"serving {len(runs)} run(s) from {server.runs_root} at {server.url} (Ctrl-C to stop)", flush=True)
     if not server.loopback_only:
         print("warning: listening beyond this machine; anyone who can reach it can use the page", flush=True)

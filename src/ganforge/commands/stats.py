@@ -63,9 +63,8 @@ def _check_arguments(args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace) -> int:
     import warnings
 
-    from ganforge.devices import torch_threads
 
-    with warnings.catch_warnings(), torch_threads(args.threads):
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # skipped files are reported in the summary line
         return _run(args)
 

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from ganforge.config import TrainConfig
     from ganforge.sweeps.spec import Sweep
 
-from ganforge.commands.tune import add_engine_arguments
+from ganforge.commands.tune import add_engine_arguments, worker_threads
 
 
 def register(subparsers: Subparsers) -> None:
@@ -109,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
     done_before = sum(sizes[state.name] for state in group_states(plan, before) if state.status == "done")
     print(f"sweep {sweep.name}: {len(sweep.runs)} runs in {sweep.out}; {describe_evaluation(sweep)}", flush=True)
     write_index(sweep)
-    extra = ("--only", ",".join(names)) if names else ()
+    extra = (("--only", ",".join(names)) if names else ()) + worker_threads(args)
     states = group_states(plan, launch(plan, args.file, extra=extra, **options))
     measure_sweep_floors(sweep, lambda line: print(line, flush=True))
     failed = [state for state in states if state.status == "failed"]

@@ -76,6 +76,8 @@ def register(subparsers: Subparsers) -> None:
     )
     parser.add_argument("--config", type=Path, help="YAML file with the same keys as the flags (flags override it)")
     add_training_flags(parser)
+    parser.add_argument("--lr", default=argparse.SUPPRESS, metavar="LR",
+                        help="both players' learning rate: sets --lr-g and --lr-d (either of them given too wins)")
     parser.add_argument("--resume", action="store_true", help="continue --run-dir from checkpoints/last.pt")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -89,7 +91,13 @@ CONTROL_KEYS = {"config", "resume", "overwrite", "no_progress", "dry_run", "run"
 
 
 def flag_values(args: argparse.Namespace) -> dict[str, Any]:
-    return {k: v for k, v in vars(args).items() if k not in CONTROL_KEYS}
+    """The config keys the user typed; ``--lr`` is written out as lr_g and lr_d."""
+    values = {k: v for k, v in vars(args).items() if k not in CONTROL_KEYS}
+    both = values.pop("lr", None)
+    if both is not None:
+        values.setdefault("lr_g", both)
+        values.setdefault("lr_d", both)
+    return values
 
 
 def resolve_config(args: argparse.Namespace) -> TrainConfig:

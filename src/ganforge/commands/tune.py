@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ganforge.commands import Subparsers
+from ganforge.commands.options import add_threads_flag
 
 if TYPE_CHECKING:
     from ganforge.tune.study import TuneStudy
@@ -28,6 +29,12 @@ def add_engine_arguments(parser: argparse.ArgumentParser, what: str) -> None:
     parser.add_argument("--dry-run", action="store_true", help="show the plan and what is done; train nothing")
     parser.add_argument("--no-progress", action="store_true", help="hide the training progress bars")
     parser.add_argument("--worker", type=int, default=0, help=argparse.SUPPRESS)  # process K of --jobs N
+    add_threads_flag(parser)
+
+
+def worker_threads(args: argparse.Namespace) -> tuple[str, ...]:
+    """--threads for the --jobs worker processes, which train with the thread count this command got."""
+    return ("--threads", str(args.command_threads)) if args.command_threads else ()
 
 
 def register(subparsers: Subparsers) -> None:
@@ -73,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"study {plan.name}: {plan.n_trials} trials, objective {plan.describe_objective()}, in {plan.out}",
               flush=True)
     trials = launch(plan, args.file, storage=args.storage, jobs=args.jobs, worker=args.worker,
-                    progress=not args.no_progress and sys.stderr.isatty())
+                    progress=not args.no_progress and sys.stderr.isatty(), extra=worker_threads(args))
     if args.worker:
         return 0
     print(summary(plan, trials), flush=True)

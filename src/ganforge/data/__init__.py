@@ -40,6 +40,9 @@ for _source in (DIGITS5K, MNIST, FASHION_MNIST, CIFAR10, CELEBA, FOLDER, TOY2D, 
 def split_spec(spec: str) -> tuple[DatasetSource, str | None]:
     """'folder:PATH' -> (folder source, 'PATH'); 'mnist' -> (mnist source, None); 'celeba[:ATTR]'."""
     name, sep, arg = spec.partition(":")
+    if name not in DATASETS and Path(spec).expanduser().exists():  # a path where a name belongs
+        raise GanforgeError(f"unknown dataset '{spec}': it is a path, not a dataset name; to use the images in "
+                            f"it, pass folder:{spec}")
     source = DATASETS.get(name)
     accepts_argument = source.takes_argument or source.argument_optional
     if sep and not accepts_argument:

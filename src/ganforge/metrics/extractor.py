@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -23,7 +24,7 @@ from ganforge.metrics.preprocess import (
 )
 from ganforge.metrics.sources import Batch, ImageSource, as_source
 from ganforge.metrics.weights import build_inception, load_weights, resolve_weights
-from ganforge.progress import progress_bar
+from ganforge.progress import StartEstimate, progress_bar, silent
 
 DEFAULT_BATCH_SIZE = 32
 EXTRACTOR_NAME = "FID Inception (TF 2015-12-05), pool3 2048-d"
@@ -146,8 +147,9 @@ def extract_features(source: ImageSource, extractors: Mapping[str, tuple[Extract
     image_size: tuple[int, int] | None = None
     label = description or source.description
     batch_size = min(extractor.batch_size for extractor, _ in extractors.values())
-    with progress_bar(total=source.count, unit="img", desc=f"features: {label}"[:70], enabled=progress,
-                      leave=False) as bar:
+    desc = f"features: {label}"[:70]
+    estimate = StartEstimate(source.count, desc, "img") if progress and source.count and not silent() else None
+    with progress_bar(total=source.count, unit="img", desc=desc, enabled=progress, leave=False) as bar:
         for batch in source.batches(batch_size):
             if len(batch) == 0:
                 continue
@@ -160,6 +162,9 @@ def extract_features(source: ImageSource, extractors: Mapping[str, tuple[Extract
                 if lg is not None:
                     logits[name].append(lg)
             bar.update(len(batch))
+            note = estimate.after_batch(len(batch)) if estimate else None
+            if note:  # before minutes of work, say how many: `ganforge evaluate` defaults to 10,000 samples
+                sys.stderr.write(note + "\n")
     if not image_size:
         raise GanforgeError(f"no readable images in {source.description}")
     return {name: FeatureSet(torch.cat(feats[name]).numpy(), sum(len(f) for f in feats[name]), label,

@@ -47,13 +47,6 @@ def _matrices(height: int, width: int, out_size: int) -> tuple[torch.Tensor, tor
     return rows, cols_t
 
 
-def tf1_resize(images: torch.Tensor, out_size: int = INCEPTION_SIZE) -> torch.Tensor:
-    """TF1 legacy bilinear resize of float ``(N, C, H, W)`` images to ``out_size`` (no normalization)."""
-    height, width = images.shape[-2:]
-    rows, cols_t = _matrices(height, width, out_size)
-    return (rows * 128.0).to(images.dtype) @ images @ cols_t.to(images.dtype)
-
-
 def check_images(images: torch.Tensor) -> None:
     """Raise unless ``images`` is a uint8 ``(N, 1 or 3, H, W)`` batch."""
     if not isinstance(images, torch.Tensor) or images.dtype != torch.uint8:

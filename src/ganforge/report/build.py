@@ -11,6 +11,7 @@ import re
 import shutil
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from ganforge.fileio import atomic_write_text
 from ganforge.metrics.floor import Floor
 from ganforge.metrics.specs import metric_values
 from ganforge.report.collect import Collection, RunSummary, collect
-from ganforge.report.study import Section
+from ganforge.report.study import BestTrial, Section
 from ganforge.report.table import Best, Table, best_runs, build_table
 
 FORMATS = {".html": "html", ".htm": "html", ".md": "md", ".markdown": "md"}
@@ -141,7 +142,15 @@ def write_markdown(content: ReportContent, out: Path) -> None:
     atomic_write_text(out, render_markdown(content, assets.name))
 
 
-def add_study(content: ReportContent, folder: Path, figure_dir: Path, storage: str | None) -> None:
+def study_best(best: BestTrial, runs: list[RunSummary]) -> Best:
+    """The report's one best for a study: its best trial by the objective, starring that trial's runs."""
+    members = [run for run in runs if run.name in best.runs or run.path.name in best.runs]
+    datasets = sorted({run.dataset for run in members})
+    return Best(", ".join(datasets) or "the study", best.name, best.reason, runs=tuple(run.name for run in members))
+
+
+def add_study(content: ReportContent, folder: Path, figure_dir: Path, storage: str | None,
+              runs: list[RunSummary], floors: Sequence[Floor] = ()) -> None:
     """The study's best trials (mean ± s.e. over seeds), pruned and failed trials and Optuna's figures."""
     from ganforge.report.study import study_report
     from ganforge.tune.storage import read_index
@@ -152,6 +161,9 @@ def add_study(content: ReportContent, folder: Path, figure_dir: Path, storage: s
         content.title = f"Study {index.get('name', folder.name)}"
         content.description = content.description or str(index.get("description") or "")
     content.sections = study.sections
+    if study.best is not None:  # one best per report: the study's objective decides it, not the metric ranking
+        content.best = [study_best(study.best, runs)]
+        content.table = build_table(runs, content.best, floors)
     content.figures = [Picture(title, caption, path, path.name) for title, caption, path in study.figures] + \
         content.figures
     content.notes += study.notes
@@ -172,7 +184,7 @@ def build_report(inputs: list[Path], out: Path, *, overwrite: bool = False,
     with tempfile.TemporaryDirectory(prefix="ganforge-report-") as tmp:
         content = assemble(collection, Path(tmp))
         if len(inputs) == 1 and (Path(inputs[0]).expanduser() / INDEX_FILE).is_file():
-            add_study(content, Path(inputs[0]).expanduser(), Path(tmp), storage)
+            add_study(content, Path(inputs[0]).expanduser(), Path(tmp), storage, collection.runs, collection.floors)
         if kind == "html":
             from ganforge.report.render_html import render_html
 

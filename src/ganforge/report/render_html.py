@@ -98,7 +98,7 @@ def render_section(section: Section) -> str:
 
 
 def render_html(content: ReportContent) -> str:
-    winners = {b.run for b in content.best}
+    winners = {name for b in content.best for name in b.starred}
     protocols = "".join(
         f"<li><b>P{i}</b>: {escape(text)}{render_warnings(notes)}</li>"
         for i, (text, notes) in enumerate(zip(content.table.protocols, content.table.warnings, strict=True), 1))

@@ -33,11 +33,21 @@ class Section:
     rows: list[list[str]]
 
 
+@dataclass(frozen=True)
+class BestTrial:
+    """The study's best trial by its objective: the one best of the whole report."""
+
+    name: str  # "trial 7", or the name of a sweep's group of runs
+    runs: tuple[str, ...]
+    reason: str  # the objective, its mean over the seeds and its spread
+
+
 @dataclass
 class StudyReport:
     sections: list[Section] = field(default_factory=list)
     figures: list[tuple[str, str, Path]] = field(default_factory=list)  # (title, caption, png)
     notes: list[str] = field(default_factory=list)
+    best: BestTrial | None = None
 
 
 def load_indexed_study(folder: Path, storage: str | None) -> tuple[dict[str, Any], Any]:
@@ -154,13 +164,34 @@ def floor_row(floor: Floor, keys: list[str], params: list[str]) -> list[str]:
             *[MISSING for _ in params], floor.request.data]
 
 
+def rank_trials(index: dict[str, Any], trials: list[Any]) -> list[Any]:
+    """The finished trials, best first by the study's objective."""
+    objective = index.get("objective")
+    found = find_value(objective) if objective else None
+    higher = found[1].better == HIGHER if found else index.get("direction") == "maximize"
+    return sorted(trials, key=lambda t: t.value, reverse=higher)
+
+
+def best_trial(index: dict[str, Any], trials: list[Any]) -> BestTrial | None:
+    """The first row of the best-trials table, which every other "best" of the report follows."""
+    objective = str(index.get("objective") or "")
+    ranked = [(t, r) for t in rank_trials(index, trials) if objective and (r := trial_result(t, objective))]
+    if not ranked:
+        return None
+    trial, result = ranked[0]
+    found = find_value(objective)
+    phrase = found[1].phrase if found else f"{'highest' if index.get('direction') == 'maximize' else 'lowest'} {objective}"
+    over = f", mean over {result.seeds} seeds" if result.seeds > 1 else ""
+    return BestTrial(result.name, tuple(trial.user_attrs.get("runs", [])),
+                     f"the study's objective, {phrase}{over}: {mean_cell(trial, objective)}")
+
+
 def best_section(index: dict[str, Any], trials: list[Any], params: list[str],
                  floors: Sequence[Floor] = ()) -> Section:
     objective = index.get("objective")
     found = find_value(objective) if objective else None
     keys = measured_keys(trials)
-    higher = found[1].better == HIGHER if found else index.get("direction") == "maximize"
-    ordered = sorted(trials, key=lambda t: t.value, reverse=higher)[:BEST_ROWS]
+    ordered = rank_trials(index, trials)[:BEST_ROWS]
     header = ["rank", "trial", "seeds", *[label_of(k) for k in keys], *params, "runs"]
     rows = [[str(rank), str(t.number), str(len(t.user_attrs.get("seeds", [])) or 1),
              *[mean_cell(t, key) for key in keys],
@@ -232,6 +263,7 @@ def study_report(folder: Path, figure_dir: Path, storage: str | None = None,
     pruned = [t for t in trials if t.state == trial_state("PRUNED")]
     failed = [t for t in trials if t.state == trial_state("FAIL")]
     report.sections.append(best_section(index, complete, params, floors))
+    report.best = best_trial(index, complete)
     if pruned:
         report.sections.append(pruned_section(index, pruned, params))
     if failed:

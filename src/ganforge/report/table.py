@@ -117,6 +117,11 @@ class Best:
     run: str
     reason: str  # which metric decided, with its value
     note: str = ""  # e.g. protocols differ
+    runs: tuple[str, ...] = ()  # the runs that get the star when ``run`` names a group (a study's trial)
+
+    @property
+    def starred(self) -> tuple[str, ...]:
+        return self.runs or (self.run,)
 
 
 def rank_key(spec: MetricSpec, run: RunSummary) -> tuple[float, ...] | None:
@@ -233,7 +238,7 @@ def build_table(runs: list[RunSummary], best: list[Best], floors: Sequence[Floor
     header = ["run", "model", "dataset", "loss", "steps", "wall time", "img/s"]
     header += [value.label for _, value in columns]
     header.append("protocol")
-    winners = {(b.dataset, b.run) for b in best}
+    winners = {(b.dataset, name) for b in best for name in b.starred}
     legend: list[str] = []
     warnings: list[list[str]] = []
     rows: list[list[str]] = []

@@ -353,10 +353,6 @@ class GlobalBatchNorm(nn.Module):
         return self.momentum
 
 
-def has_batch_norm(module: nn.Module) -> bool:
-    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in module.modules())
-
-
 def convert_sync_batch_norm(module: nn.Module, device: torch.device, *, double_backward: bool) -> nn.Module:
     """Swap every BatchNorm under ``module`` for a synchronized one, sharing parameters and buffers.
 

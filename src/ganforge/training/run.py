@@ -26,7 +26,7 @@ import torch
 from ganforge import __version__
 from ganforge.config import TrainConfig, dump_config
 from ganforge.data import load_dataset
-from ganforge.devices import resolve_device, torch_threads
+from ganforge.devices import BusyCoresWatch, resolve_device, torch_threads
 from ganforge.errors import GanforgeError
 from ganforge.models import save_generator
 from ganforge.progress import progress_bar
@@ -53,6 +53,7 @@ from ganforge.training.loggers import (
     build_loggers,
 )
 from ganforge.training.rundir import (
+    RunLock,
     RunPaths,
     check_run_dir,
     clear_run_dir,
@@ -187,6 +188,7 @@ class TrainingRun:
         self.elapsed_before = 0.0
         self.checkpoints = RunCheckpoints(self.paths, self.save_generator, keep=config.keep_checkpoints)
         self.loggers = Loggers([])  # rank 0's are opened with the run folder
+        self.lock = RunLock(root)  # rank 0 holds it from opening the folder until the run ends
         # rank 0 reads the checkpoint and hands it to the others: no shared filesystem needed
         checkpoint = from_main(lambda: load_checkpoint(self.paths.last_checkpoint), dist) if resume else None
         if checkpoint is not None:
@@ -196,8 +198,14 @@ class TrainingRun:
             raise finished_error(root, self.trainer.step)
         if self.is_main and config.eval_every:
             self.callbacks.append(self._metric_callback())
+        if self.is_main and device.type == "cpu":
+            self.callbacks.append(BusyCoresWatch())  # one warning when busy cores starve torch's threads
         if self.is_main:
-            self._open_run_folder(overwrite)
+            try:
+                self._open_run_folder(overwrite)
+            except BaseException:
+                self.lock.release()
+                raise
         barrier(dist)  # nobody trains (and may fail) while rank 0 is still setting up the folder
 
     def _restore(self, checkpoint: dict[str, Any]) -> None:
@@ -222,6 +230,8 @@ class TrainingRun:
 
     def _open_run_folder(self, overwrite: bool) -> None:
         config, root = self.config, self.paths.root
+        root.mkdir(parents=True, exist_ok=True)
+        self.lock.acquire()  # a writer that started since check_run_dir wins: this one stops here
         if overwrite and root.is_dir():
             clear_run_dir(root)
         elif not self.resume and never_started(root):
@@ -352,6 +362,7 @@ class TrainingRun:
         finally:
             bar.close()
             self.loggers.close(ending)
+            self.lock.release()
         seconds = self.elapsed()
         trained = trainer.step - start_step
         rate = trained * cfg.batch_size / max(time.perf_counter() - self._started, 1e-9)

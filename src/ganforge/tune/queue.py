@@ -87,11 +87,6 @@ def work_left(trials: list[Any], n_trials: int) -> bool:
     return any(t.state == waiting for t in trials) or len(originals(trials)) < n_trials
 
 
-def running_elsewhere(trials: Iterable[Any]) -> int:
-    running = trial_state("RUNNING")
-    return sum(t.state == running for t in trials)
-
-
 def worker_identity() -> dict[str, Any]:
     return {"host": socket.gethostname(), "pid": os.getpid()}
 
