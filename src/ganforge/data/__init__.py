@@ -74,12 +74,15 @@ def kind_sources(kind: str) -> list[str]:
 
 
 def load_dataset(spec: str, *, cache_dir: Path | None = None, resolution: int | None = None,
-                 download: bool = True) -> TensorDataset:
-    """Load a dataset by name, resized to ``resolution`` when given (images only)."""
+                 download: bool = True, crop: str = "center") -> TensorDataset:
+    """Load a dataset by name, resized to ``resolution`` when given (images only); ``crop`` ("center" or
+    "pad") squares non-square images, for the sources that decode image files."""
     source, arg = split_spec(spec)
     if resolution is not None and resolution < 1:
         raise GanforgeError(f"resolution must be a positive number of pixels, got {resolution}")
-    dataset = source.load(arg, Path(cache_dir) if cache_dir else default_cache_dir(), download, resolution)
+    cache = Path(cache_dir) if cache_dir else default_cache_dir()
+    dataset = (source.load(arg, cache, download, resolution, crop=crop) if source.crops
+               else source.load(arg, cache, download, resolution))
     if dataset.kind != source.kind:
         raise ValueError(f"dataset source '{source.name}' declares {source.kind} data but loaded {dataset.kind}")
     if resolution and dataset.is_image and dataset.resolution != resolution:
