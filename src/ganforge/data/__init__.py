@@ -26,6 +26,7 @@ from ganforge.data.celeba import CELEBA
 from ganforge.data.cifar import CIFAR10
 from ganforge.data.digits import DIGITS5K
 from ganforge.data.folder import FOLDER
+from ganforge.data.hf import HF
 from ganforge.data.mnist import FASHION_MNIST, MNIST
 from ganforge.data.stacked import STACKED, STACKED_MODES, stack_digits, triple_labels
 from ganforge.data.toy2d import TOY2D, TOY2D_NAMES, sample_toy2d, toy2d_modes
@@ -33,7 +34,7 @@ from ganforge.errors import GanforgeError, did_you_mean
 from ganforge.registry import Registry
 
 DATASETS: Registry[DatasetSource] = Registry("dataset", plugin_group="ganforge.datasets")
-for _source in (DIGITS5K, MNIST, FASHION_MNIST, CIFAR10, CELEBA, FOLDER, TOY2D, STACKED):
+for _source in (DIGITS5K, MNIST, FASHION_MNIST, CIFAR10, CELEBA, FOLDER, HF, TOY2D, STACKED):
     DATASETS.register(_source.name, _source)
 
 

@@ -21,7 +21,7 @@ from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from multiprocessing import get_context
+from multiprocessing import get_all_start_methods, get_context
 from pathlib import Path
 
 import numpy as np
@@ -97,8 +97,11 @@ def _chunks(source: ImageSource, resolution: int, crop: str,
 def _pool(workers: int, processes: bool) -> Executor | None:
     if workers <= 1:
         return None
-    if processes:  # spawn: a fork of a process running torch's thread pools can deadlock
-        return ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"))
+    if processes:
+        # fork where there is one: a spawned worker would import torch (seconds) before its first image; the
+        # workers only run Pillow and NumPy, never torch's thread pools, as DataLoader workers do
+        method = "fork" if "fork" in get_all_start_methods() else "spawn"
+        return ProcessPoolExecutor(max_workers=workers, mp_context=get_context(method))
     return ThreadPoolExecutor(max_workers=workers)
 
 

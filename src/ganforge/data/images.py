@@ -134,6 +134,7 @@ class ImageSource:
     read: Reader
     fingerprint: str  # changes when the files change, so cached decodings are never stale
     labels: dict[str, int] | None = None  # from a StyleGAN dataset.json; None: class folders (or none)
+    class_names: list[str] | None = None  # of ``labels``, where the source names its classes
 
 
 def _walk_images(root: Path) -> list[str]:
