@@ -87,6 +87,9 @@ def load_dataset(spec: str, *, cache_dir: Path | None = None, resolution: int | 
     if dataset.kind != source.kind:
         raise ValueError(f"dataset source '{source.name}' declares {source.kind} data but loaded {dataset.kind}")
     if resolution and dataset.is_image and dataset.resolution != resolution:
+        if dataset.items is not None:  # resizing here would read every item once and freeze its transforms
+            raise GanforgeError(f"the Dataset's images are {dataset.resolution}x{dataset.resolution}, not "
+                                f"{resolution}x{resolution}; resize them in its transform, or leave resolution unset")
         dataset.data = resize_images(dataset.data, resolution)
     return dataset
 

@@ -203,7 +203,10 @@ class DataFeed:
             loader = DataLoader(self.reads, batch_size=None, sampler=itertools.count(position),
                                 num_workers=self.workers, pin_memory=self.device.type == "cuda",
                                 prefetch_factor=PREFETCH_BATCHES if self.workers else None,
-                                worker_init_fn=_quiet_worker if self.workers else None)
+                                worker_init_fn=_quiet_worker if self.workers else None,
+                                # its own generator: a loader would otherwise draw its workers' base seed
+                                # from torch's global one, which checkpoints hold and resumes restore
+                                generator=torch.Generator().manual_seed(self.reads.seed + position))
             self._batches = iter(loader)
         images, labels = next(self._batches)  # type: ignore[call-overload]
         self.sampler.batches_drawn = self._position = position + 1
