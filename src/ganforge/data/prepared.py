@@ -81,7 +81,8 @@ def load_prepared(path: Path, arg: str, resolution: int | None) -> TensorDataset
                             f"--resolution {meta.get('resolution')} or run `ganforge data prepare` again")
     spec = str(meta.get("source", ""))
     decoded = None
-    if Path(spec.removeprefix("hf:").partition("?")[0]).expanduser().exists():  # a hub name is served as is
+    location = spec.removeprefix("hf:").partition("?")[0]
+    if location and Path(location).expanduser().exists():  # a hub name or a made set is served as is
         with image_source(spec) as source:
             decoded = load_decoded(path, PREPARED, source.fingerprint)
             if decoded is None:  # the source changed since: never serve a stale set
