@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import itertools
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -187,7 +188,7 @@ class DataFeed:
             self.reads = BatchReads(dataset, batch_size, seed, dist)
             self.workers = workers
             self.sampler = EpochSampler(len(dataset), batch_size, seed, torch.device("cpu"))
-            self._batches: object = None
+            self._batches: Iterator[tuple[torch.Tensor, torch.Tensor]] | None = None
             self._position = -1
             return
         self.on_host = keep_data_on_host(on_host, dataset.data.nbytes, device)
@@ -208,9 +209,15 @@ class DataFeed:
                                 # from torch's global one, which checkpoints hold and resumes restore
                                 generator=torch.Generator().manual_seed(self.reads.seed + position))
             self._batches = iter(loader)
-        images, labels = next(self._batches)  # type: ignore[call-overload]
+        assert self._batches is not None
+        images, labels = next(self._batches)
         self.sampler.batches_drawn = self._position = position + 1
         return images.to(self.device, non_blocking=True), labels.to(self.device, non_blocking=True)
+
+    def close(self) -> None:
+        """End the stream workers (dropping the loader's iterator shuts them down); a later batch restarts them."""
+        if self.streamed:
+            self._batches, self._position = None, -1
 
     def next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
         if self.streamed:

@@ -351,6 +351,7 @@ class TrainingRun:
             raise
         finally:
             bar.close()
+            trainer.feed.close()  # stream workers end with the run, not when the Trainer is collected
             self.loggers.close(ending)
         seconds = self.elapsed()
         trained = trainer.step - start_step
