@@ -32,7 +32,7 @@ from ganforge.errors import GanforgeError
 from ganforge.progress import progress_bar
 
 CACHE_FORMAT = 2  # 2: the array is memory-mapped; written by chunks with a fixed-size .npy header
-DECODE_CHUNK = 256  # images per task: bounds the raw bytes and decoded pixels in flight
+DECODE_CHUNK = 64  # images per task: small enough to balance the workers, bounds the pixels in flight
 HEADER_BYTES = 128  # .npy header padded to a fixed size, so the final shape is written over it in place
 SKIPPED_SHOWN = 3  # names of skipped files a message shows; the file next to the cache has them all
 
