@@ -16,7 +16,6 @@ import inspect
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,7 @@ from torch import nn
 
 from ganforge.config import TrainConfig, build_config, read_yaml_config, resumed_config
 from ganforge.data import DATASETS, DatasetSource, TensorDataset
-from ganforge.data.user import as_tensor_dataset
+from ganforge.data.user import ItemDataset, as_item_dataset, as_tensor_dataset
 from ganforge.errors import GanforgeError
 from ganforge.models import MODELS, ModelFamily, ModelSpec
 from ganforge.models.io import CUSTOM_FAMILY, GeneratorInfo, read_generator_info
@@ -78,9 +77,18 @@ def _user_networks(generator: nn.Module | None, discriminator: nn.Module | None)
 
 
 def dataset_digest(dataset: TensorDataset) -> str:
-    """12 hex digits of the samples' and labels' bytes: equal data, equal name; other data, other name."""
+    """12 hex digits of the samples' and labels' bytes: equal data, equal name; other data, other name.
+
+    A Dataset read item by item (:class:`ItemDataset`) is named by its type, size, sample shape and labels
+    instead: its pixels may be drawn afresh on every read (random transforms), and reading every item just
+    for a name is what streaming it avoids.
+    """
     digest = hashlib.sha256()
-    for tensor in (dataset.data, dataset.labels):
+    samples = dataset.labels if isinstance(dataset, ItemDataset) else dataset.data
+    if isinstance(dataset, ItemDataset):
+        kind = type(dataset.items)
+        digest.update(f"{kind.__module__}.{kind.__qualname__}:{len(dataset)}:{dataset.sample_shape}".encode())
+    for tensor in (samples, dataset.labels):
         digest.update(str(tuple(tensor.shape)).encode())
         digest.update(tensor.contiguous().cpu().numpy().tobytes())
     return digest.hexdigest()[:12]
@@ -93,14 +101,15 @@ def user_data(data: Any, **conversion: Any) -> Iterator[str | None]:
     if data is None or isinstance(data, str):
         yield data
         return
-    dataset = as_tensor_dataset(data, **conversion)
+    live = not isinstance(data, (torch.Tensor, TensorDataset))  # a Dataset: read when batches need it
+    dataset = as_item_dataset(data, **conversion) if live else as_tensor_dataset(data, **conversion)
     digest = dataset_digest(dataset)
     sources = {digest: dataset}
 
     def load(arg: str | None, cache_dir: Path, download: bool, resolution: int | None) -> TensorDataset:
         if arg not in sources:
             raise GanforgeError(f"dataset python:{arg} is not in this process; pass the data again")
-        return replace(sources[arg])  # a shallow copy: a resize by load_dataset leaves the caller's alone
+        return copy.copy(sources[arg])  # a shallow copy: a resize by load_dataset leaves the caller's alone
 
     source = DatasetSource(PYTHON_DATA, "data passed from Python", load, kind=dataset.kind, size=len(dataset),
                            takes_argument=True, example=f"{PYTHON_DATA}:{digest}", metavar="DIGEST",

@@ -47,6 +47,8 @@ MAX_RESOLUTION = 1024
 MAX_SEED = 2**32 - 1  # NumPy's legacy limit; the data order stream multiplies the seed (training.feed)
 MAX_EVAL_SAMPLES = 1_000_000
 MAX_THREADS = 1024
+DATA_MODES = ("auto", "resident", "stream")
+CROPS = ("center", "pad")  # as ganforge.data.images.CROPS (config imports no torch/PIL module)
 
 
 def option(default: Any, help: str, *, group: str = RUN, metavar: str | None = None,
@@ -96,6 +98,16 @@ class TrainConfig:
                                  resumable=True, metavar="DIR")
     cache_dir: str | None = option(None, "dataset cache (default $GANFORGE_CACHE or ~/.cache/ganforge)",
                                    resumable=True, metavar="DIR")
+    # -- how the data reaches the run (data/, training/feed.py); the batches are the same in every mode --
+    data_mode: str = option("auto", "resident: the whole set in memory (on the GPU when it fits); stream: "
+                            "DataLoader workers read each batch (from the memory-mapped decoded cache, or "
+                            "through a Python Dataset's __getitem__); auto: stream when the set takes more "
+                            "than half the free memory, or is a Python Dataset", choices=DATA_MODES,
+                            resumable=True, metavar="MODE")
+    data_workers: int = option(2, "DataLoader worker processes of --data-mode stream (0 = read in the "
+                               "training process)", minimum=0, maximum=64, resumable=True, metavar="N")
+    crop: str = option("center", "how non-square image files become square: center crop, or pad the short "
+                       "side with black", choices=CROPS, metavar="MODE")
     sample_every: int = option(250, "save a sample grid every N steps", minimum=1, maximum=MAX_STEPS,
                                resumable=True, metavar="N")
     checkpoint_every: int = option(500, "checkpoint every N steps", minimum=1, maximum=MAX_STEPS, resumable=True,

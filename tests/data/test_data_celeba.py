@@ -11,6 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
+from ganforge.data import cache as cache_module
 from ganforge.data import celeba, load_dataset
 from ganforge.errors import GanforgeError
 
@@ -64,7 +65,7 @@ def test_unlabelled_faces_are_cropped_resized_and_cached(celeba_files, cache, mo
     def no_decoding(*args, **kwargs):
         raise AssertionError("decoded again although cached")
 
-    monkeypatch.setattr(celeba, "decode_images", no_decoding)
+    monkeypatch.setattr(cache_module, "decode_chunk", no_decoding)
     again = load_dataset("celeba", cache_dir=cache)
     assert torch.equal(again.data, dataset.data)
     (cache / "celeba" / celeba.IMAGES_ZIP).unlink()  # decoded once, the 1.4 GB zip may go

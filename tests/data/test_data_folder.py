@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from ganforge.data import folder as folder_module
-from ganforge.data import images as images_module
+from ganforge.data import cache as cache_module
+from ganforge.data import decoded as decoded_module
 from ganforge.data import load_dataset
 from ganforge.errors import GanforgeError
 
@@ -170,7 +170,7 @@ def test_tilde_is_expanded(tmp_path, cache, make_image, monkeypatch):
 
 
 def test_big_folders_are_decoded_once_and_cached(tmp_path, cache, make_image, monkeypatch):
-    monkeypatch.setattr(folder_module, "CACHE_MIN_IMAGES", 2)
+    monkeypatch.setattr(decoded_module, "CACHE_MIN_IMAGES", 2)
     root = tmp_path / "pics"
     make_image(root / "a" / "1.png", RED)
     make_image(root / "b" / "2.png", GREEN)
@@ -180,13 +180,14 @@ def test_big_folders_are_decoded_once_and_cached(tmp_path, cache, make_image, mo
     def no_decoding(*args, **kwargs):
         raise AssertionError("decoded again although cached")
 
-    monkeypatch.setattr(folder_module, "decode_images", no_decoding)
+    monkeypatch.setattr(cache_module, "decode_chunk", no_decoding)
     second = load_dataset(f"folder:{root}", cache_dir=cache, resolution=8)
     assert torch.equal(first.data, second.data) and torch.equal(first.labels, second.labels)
     assert second.class_names == ["a", "b"]
 
     # a changed file invalidates the cached copy (and its old array is replaced, not kept)
-    monkeypatch.setattr(folder_module, "decode_images", images_module.decode_images)
+    monkeypatch.undo()
+    monkeypatch.setattr(decoded_module, "CACHE_MIN_IMAGES", 2)
     make_image(root / "b" / "2.png", BLUE)
     os.utime(root / "b" / "2.png", ns=(1, 1))
     third = load_dataset(f"folder:{root}", cache_dir=cache, resolution=8)

@@ -43,12 +43,13 @@ def describe(config: TrainConfig) -> str:
     """The resolved config as YAML, then one comment line per network (or why none was built)."""
     from ganforge.data import load_dataset
     from ganforge.models import build_gan
+    from ganforge.training.feed import choose_mode
     from ganforge.training.model_spec import model_spec
 
     text = yaml.safe_dump(config.to_dict(), sort_keys=False)
     try:
         dataset = load_dataset(config.data, cache_dir=Path(config.cache_dir) if config.cache_dir else None,
-                               resolution=config.resolution, download=False)
+                               resolution=config.resolution, download=False, crop=config.crop)
     except GanforgeError as exc:
         return text + f"# networks: not built, the dataset is not readable without a download ({exc})\n"
     spec = model_spec(config, dataset)
@@ -63,6 +64,8 @@ def describe(config: TrainConfig) -> str:
 
         device = resolve_device(config.device)
         lines.append(f"# precision auto: {resolve_precision('auto', device)} on this machine's {device.type}")
+    feed = choose_mode(config.data_mode, dataset)
     lines += [f"# data: {config.data}, {len(dataset):,} samples of {shape}{classes}",
+              f"# data mode {config.data_mode}: {feed.mode}, {feed.reason}",
              network_line("generator", generator), network_line("discriminator", discriminator)]
     return text + "\n".join(lines) + "\n"

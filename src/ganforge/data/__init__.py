@@ -26,6 +26,7 @@ from ganforge.data.celeba import CELEBA
 from ganforge.data.cifar import CIFAR10
 from ganforge.data.digits import DIGITS5K
 from ganforge.data.folder import FOLDER
+from ganforge.data.hf import HF
 from ganforge.data.mnist import FASHION_MNIST, MNIST
 from ganforge.data.stacked import STACKED, STACKED_MODES, stack_digits, triple_labels
 from ganforge.data.toy2d import TOY2D, TOY2D_NAMES, sample_toy2d, toy2d_modes
@@ -33,7 +34,7 @@ from ganforge.errors import GanforgeError, did_you_mean
 from ganforge.registry import Registry
 
 DATASETS: Registry[DatasetSource] = Registry("dataset", plugin_group="ganforge.datasets")
-for _source in (DIGITS5K, MNIST, FASHION_MNIST, CIFAR10, CELEBA, FOLDER, TOY2D, STACKED):
+for _source in (DIGITS5K, MNIST, FASHION_MNIST, CIFAR10, CELEBA, FOLDER, HF, TOY2D, STACKED):
     DATASETS.register(_source.name, _source)
 
 
@@ -77,15 +78,21 @@ def kind_sources(kind: str) -> list[str]:
 
 
 def load_dataset(spec: str, *, cache_dir: Path | None = None, resolution: int | None = None,
-                 download: bool = True) -> TensorDataset:
-    """Load a dataset by name, resized to ``resolution`` when given (images only)."""
+                 download: bool = True, crop: str = "center") -> TensorDataset:
+    """Load a dataset by name, resized to ``resolution`` when given (images only); ``crop`` ("center" or
+    "pad") squares non-square images, for the sources that decode image files."""
     source, arg = split_spec(spec)
     if resolution is not None and resolution < 1:
         raise GanforgeError(f"resolution must be a positive number of pixels, got {resolution}")
-    dataset = source.load(arg, Path(cache_dir) if cache_dir else default_cache_dir(), download, resolution)
+    cache = Path(cache_dir) if cache_dir else default_cache_dir()
+    dataset = (source.load(arg, cache, download, resolution, crop=crop) if source.crops
+               else source.load(arg, cache, download, resolution))
     if dataset.kind != source.kind:
         raise ValueError(f"dataset source '{source.name}' declares {source.kind} data but loaded {dataset.kind}")
     if resolution and dataset.is_image and dataset.resolution != resolution:
+        if dataset.items is not None:  # resizing here would read every item once and freeze its transforms
+            raise GanforgeError(f"the Dataset's images are {dataset.resolution}x{dataset.resolution}, not "
+                                f"{resolution}x{resolution}; resize them in its transform, or leave resolution unset")
         dataset.data = resize_images(dataset.data, resolution)
     return dataset
 

@@ -6,6 +6,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -51,6 +52,12 @@ class TensorDataset:
 
     def __len__(self) -> int:
         return len(self.data)
+
+    @property
+    def items(self) -> Any:
+        """A map-style Dataset whose ``__getitem__`` gives the samples (read afresh every epoch when
+        streamed); None when ``data`` holds them all (see ``ganforge.data.user.ItemDataset``)."""
+        return None
 
     @property
     def is_image(self) -> bool:
@@ -114,7 +121,7 @@ class DatasetSource:
 
     name: str
     description: str
-    load: Callable[[str | None, Path, bool, int | None], TensorDataset]
+    load: Callable[..., TensorDataset]  # (arg, cache_dir, download, resolution[, crop=...])
     kind: str  # IMAGE or POINTS: what load returns, known without loading anything
     resolution: int | None = None  # native side length after padding; None for points / folders
     channels: int | None = None
@@ -130,6 +137,7 @@ class DatasetSource:
     classes_note: str | None = None  # shown instead of ``num_classes`` when it depends on the argument
     # fetch and verify every file the source needs into the cache; None when nothing is downloadable
     download_files: Callable[[Path], list[Path]] | None = None
+    crops: bool = False  # ``load`` takes ``crop=`` ("center" | "pad"): how a non-square image is squared
 
     @property
     def usage(self) -> str:

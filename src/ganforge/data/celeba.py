@@ -18,16 +18,9 @@ import numpy as np
 import torch
 
 from ganforge.data.base import IMAGE, DatasetSource, TensorDataset
+from ganforge.data.cache import Decoded, cached_or_built, decoded_dir, load_decoded, warn_skipped
 from ganforge.data.download import RemoteFile, ensure_files, removing_if_corrupt
-from ganforge.data.images import (
-    Decoded,
-    decode_images,
-    file_fingerprint,
-    load_decoded,
-    open_image_source,
-    save_decoded,
-    warn_skipped,
-)
+from ganforge.data.images import file_fingerprint, open_image_source
 from ganforge.errors import GanforgeError, did_you_mean
 
 IMAGES_ZIP = "img_align_celeba.zip"
@@ -126,23 +119,15 @@ def decode_celeba(cache_dir: Path, download: bool, resolution: int) -> Decoded:
     if location is None or location.suffix == ".zip":
         # a zip's fingerprint is a stat, so a cached decoding is found without hashing 1.4 GB; with no
         # images at all any cached decoding serves (the zip may be deleted once decoded)
-        cached = load_decoded(cache_dir, key, file_fingerprint(location) if location else None)
+        cached = load_decoded(decoded_dir(cache_dir), key, file_fingerprint(location) if location else None)
         if cached is not None:
             return cached
         hint = EXTRACTED_HINT.format(folder)
         location = ensure_files("celeba", CELEBA_IMAGES, folder, download, hint=hint)[0]
     with open_image_source(location) as source:
-        cached = load_decoded(cache_dir, key, source.fingerprint)
-        if cached is not None:
-            return cached
         if not source.names:
             raise GanforgeError(f"no .jpg images in {location}; expected the CelebA {IMAGES_FOLDER} images")
-        images, kept = decode_images(source, resolution)
-        if not kept:
-            raise GanforgeError(f"none of the {len(source.names)} images in {location} could be decoded")
-        decoded = Decoded(images, kept, len(source.names) - len(kept))
-        save_decoded(cache_dir, key, source.fingerprint, decoded)
-    return decoded
+        return cached_or_built(cache_dir, key, source, resolution, "center")
 
 
 def load_celeba(arg: str | None, cache_dir: Path, download: bool, resolution: int | None) -> TensorDataset:

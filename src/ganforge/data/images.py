@@ -1,7 +1,8 @@
-"""Decoding image files (a folder or a .zip) into one uint8 array, and caching that array.
+"""Image files: finding them (a folder, a .zip, a StyleGAN dataset zip) and decoding one.
 
-Shared by ``folder:PATH`` and ``celeba``. Every image is center-cropped to a square and resized with
-Pillow's antialiased LANCZOS filter; decoding runs in a thread pool because Pillow releases the GIL.
+Shared by ``folder:PATH``, ``hf:PATH`` and ``celeba``. Every image is cropped to a square (center crop,
+or padded with ``crop="pad"``) and resized with Pillow's antialiased LANCZOS filter. Decoding many images
+and caching them is :mod:`ganforge.data.cache`.
 """
 
 from __future__ import annotations
@@ -11,23 +12,20 @@ import hashlib
 import io
 import json
 import os
-import sys
 import zipfile
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Any, Protocol
 
 import numpy as np
 from PIL import Image, ImageOps
 
-from ganforge.data.download import atomic_path
 from ganforge.errors import GanforgeError
-from ganforge.progress import progress_bar
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
-DECODE_CHUNK = 512  # images read per batch: bounds the memory of raw file bytes held at once
-CACHE_FORMAT = 1
+CROPS = ("center", "pad")  # how a non-square image becomes square: cut to the middle, or pad the short side
+STYLEGAN_LABELS = "dataset.json"  # StyleGAN2-ADA / StyleGAN3 / EDM / R3GAN: {"labels": [[name, label], ...]}
 
 
 def is_image_name(name: str) -> bool:
@@ -68,15 +66,22 @@ def to_gray_or_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")  # P, CMYK, YCbCr, LAB, HSV
 
 
-def decode_square(raw: bytes, resolution: int) -> np.ndarray | None:
-    """Bytes of one image file -> uint8 ``(R, R)`` (gray) or ``(R, R, 3)``; None when unreadable."""
+def decode_square(raw: bytes, resolution: int, crop: str = "center") -> np.ndarray | None:
+    """Bytes of one image file -> uint8 ``(R, R)`` (gray) or ``(R, R, 3)``; None when unreadable.
+
+    ``crop`` "center" cuts a non-square image to its middle square; "pad" keeps all of it, padding the
+    short side with black.
+    """
     try:
         with Image.open(io.BytesIO(raw)) as img:
             # JPEG only: let the decoder downscale by 1/2..1/8 while staying >= the target size
             img.draft(img.mode, (resolution, resolution))
-            upright = ImageOps.exif_transpose(img)  # phone photos store their rotation in EXIF
-            square = ImageOps.fit(to_gray_or_rgb(upright), (resolution, resolution),
-                                  method=Image.Resampling.LANCZOS)
+            upright = to_gray_or_rgb(ImageOps.exif_transpose(img))  # phone photos store their rotation in EXIF
+            size = (resolution, resolution)
+            if crop == "pad":
+                square = ImageOps.pad(upright, size, method=Image.Resampling.LANCZOS, color=0)
+            else:
+                square = ImageOps.fit(upright, size, method=Image.Resampling.LANCZOS)
             return np.asarray(square, dtype=np.uint8)
     except Exception:  # any decoder failure (OSError, SyntaxError, struct.error...) = unreadable
         return None
@@ -85,14 +90,51 @@ def decode_square(raw: bytes, resolution: int) -> np.ndarray | None:
 # --- a folder or a zip of images -----------------------------------------------------------------
 
 
+class Reader(Protocol):
+    """Reads one image's bytes by name; picklable, so decoding worker processes can read for themselves."""
+
+    def __call__(self, name: str) -> bytes: ...
+
+
+@dataclass(frozen=True)
+class FolderReader:
+    root: Path
+
+    def __call__(self, name: str) -> bytes:
+        return (self.root / name).read_bytes()
+
+
+class ZipReader:
+    """Members of a zip; each process opens the archive once, on its first read."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._archive: zipfile.ZipFile | None = None
+
+    def __call__(self, name: str) -> bytes:
+        if self._archive is None:
+            self._archive = zipfile.ZipFile(self.path)
+        return self._archive.read(name)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"path": self.path, "_archive": None}
+
+    def close(self) -> None:
+        if self._archive is not None:
+            self._archive.close()
+            self._archive = None
+
+
 @dataclass
 class ImageSource:
     """Image files found under ``location``: sorted POSIX-style relative names and how to read them."""
 
     location: Path
     names: list[str]
-    read: Callable[[str], bytes]
+    read: Reader
     fingerprint: str  # changes when the files change, so cached decodings are never stale
+    labels: dict[str, int] | None = None  # from a StyleGAN dataset.json; None: class folders (or none)
+    class_names: list[str] | None = None  # of ``labels``, where the source names its classes
 
 
 def _walk_images(root: Path) -> list[str]:
@@ -128,7 +170,7 @@ def open_image_source(path: Path) -> Iterator[ImageSource]:
     """List the images of a folder (recursive) or a .zip; GanforgeError when it is neither."""
     if path.is_dir():
         names = _walk_images(path)
-        yield ImageSource(path, names, lambda name: (path / name).read_bytes(), _folder_fingerprint(path, names))
+        yield ImageSource(path, names, FolderReader(path), _folder_fingerprint(path, names))
         return
     if not path.exists():
         raise GanforgeError(f"image folder or .zip '{path}' does not exist; check the path")
@@ -140,10 +182,36 @@ def open_image_source(path: Path) -> Iterator[ImageSource]:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as exc:
         raise GanforgeError(f"cannot open '{path}' as a zip file ({exc}); is it complete?") from exc
+    reader = ZipReader(path)
     with archive:
         names = sorted(info.filename for info in archive.infolist()
                        if not info.is_dir() and is_image_name(info.filename))
-        yield ImageSource(path, names, archive.read, file_fingerprint(path))
+        labels = stylegan_labels(path, archive, names)
+    try:
+        yield ImageSource(path, names, reader, file_fingerprint(path), labels)
+    finally:
+        reader.close()
+
+
+def stylegan_labels(path: Path, archive: zipfile.ZipFile, names: Sequence[str]) -> dict[str, int] | None:
+    """The labels of a StyleGAN dataset zip (``dataset.json`` at its root), by image name; None when the
+    zip has no such file or its ``labels`` is null (an unlabelled StyleGAN set)."""
+    if STYLEGAN_LABELS not in archive.namelist():
+        return None
+    try:
+        entries = json.loads(archive.read(STYLEGAN_LABELS)).get("labels")
+        if entries is None:
+            return None
+        labels = {str(name): int(label) for name, label in entries}
+    except (ValueError, TypeError, AttributeError, zipfile.BadZipFile) as exc:
+        raise GanforgeError(f"{path}: {STYLEGAN_LABELS} is not StyleGAN's layout "
+                            f'{{"labels": [[name, label], ...]}} ({exc})') from None
+    missing = [name for name in names if name not in labels]
+    if missing or any(label < 0 for label in labels.values()):
+        problem = f"has no label for {missing[0]}" if missing else "has a negative label"
+        raise GanforgeError(f"{path}: {STYLEGAN_LABELS} {problem}; label every image with a whole number >= 0, "
+                            'or write "labels": null')
+    return labels
 
 
 def strip_wrapper_folders(names: Sequence[str]) -> list[str]:
@@ -153,119 +221,3 @@ def strip_wrapper_folders(names: Sequence[str]) -> list[str]:
     while parts and all(len(p) > depth + 1 for p in parts) and len({p[depth] for p in parts}) == 1:
         depth += 1
     return ["/".join(p[depth:]) for p in parts]
-
-
-# --- many images ---------------------------------------------------------------------------------
-
-
-def _safe_read(read: Callable[[str], bytes], name: str) -> bytes | None:
-    try:
-        return read(name)
-    except Exception:  # an unreadable member (bad CRC, encrypted, vanished file) = skipped
-        return None
-
-
-def decode_images(source: ImageSource, resolution: int) -> tuple[np.ndarray, list[str]]:
-    """Decode every image of ``source`` into uint8 ``(N, C, R, R)`` and the names that decoded.
-
-    C is 1 only when every readable image is gray; otherwise gray images are replicated to RGB.
-    """
-    names = source.names
-    out = np.empty((len(names), 3, resolution, resolution), dtype=np.uint8)
-    kept: list[str] = []
-    all_gray = True
-    workers = max(1, min(8, os.cpu_count() or 1))
-    with ThreadPoolExecutor(max_workers=workers) as pool, \
-            progress_bar(total=len(names), desc="decoding images", unit="img", leave=False) as bar:
-        for start in range(0, len(names), DECODE_CHUNK):
-            chunk = names[start:start + DECODE_CHUNK]
-            raws = [_safe_read(source.read, name) for name in chunk]
-            decoded = pool.map(lambda raw: None if raw is None else decode_square(raw, resolution), raws)
-            for name, array in zip(chunk, decoded, strict=True):
-                if array is None:
-                    continue
-                if array.ndim == 2:
-                    out[len(kept)] = array  # broadcast to the 3 channels, in case a colour image shows up
-                else:
-                    all_gray = False
-                    out[len(kept)] = array.transpose(2, 0, 1)
-                kept.append(name)
-            bar.update(len(chunk))
-    images = out[:len(kept), :1].copy() if all_gray else out[:len(kept)]
-    return images, kept
-
-
-def warn_skipped(count: int, where: object) -> None:
-    if count:
-        print(f"ganforge: warning: skipped {count} unreadable image{'s' if count != 1 else ''} in {where}",
-              file=sys.stderr)
-
-
-# --- decoded-array cache -------------------------------------------------------------------------
-
-
-@dataclass
-class Decoded:
-    images: np.ndarray
-    names: list[str]  # the images that decoded, in order
-    skipped: int
-
-
-def decoded_dir(cache_dir: Path) -> Path:
-    return cache_dir / "decoded"
-
-
-def load_decoded(cache_dir: Path, key: str, fingerprint: str | None) -> Decoded | None:
-    """The cached decoding ``key``; None when absent, unreadable or made from other files.
-
-    ``fingerprint`` None accepts any cached copy (the source files were deleted after decoding).
-    """
-    meta_path = decoded_dir(cache_dir) / f"{key}.json"
-    try:
-        meta = json.loads(meta_path.read_text())
-        if meta.get("format") != CACHE_FORMAT or (fingerprint is not None and meta["fingerprint"] != fingerprint):
-            return None
-        images = np.load(decoded_dir(cache_dir) / meta["array"], allow_pickle=False)
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    if images.dtype != np.uint8 or images.ndim != 4 or len(images) != len(meta["names"]):
-        return None
-    return Decoded(images, list(meta["names"]), int(meta["skipped"]))
-
-
-def save_decoded(cache_dir: Path, key: str, fingerprint: str, decoded: Decoded) -> None:
-    """Cache a decoding; only a speed-up, so a full disk or read-only cache is a warning, not an error."""
-    try:
-        _write_decoded(cache_dir, key, fingerprint, decoded)
-    except OSError as exc:
-        print(f"ganforge: warning: could not cache the decoded images in {decoded_dir(cache_dir)} ({exc}); "
-              "they will be decoded again next time", file=sys.stderr)
-
-
-def _write_decoded(cache_dir: Path, key: str, fingerprint: str, decoded: Decoded) -> None:
-    """Write the array, then the metadata that names it, each atomically.
-
-    The array's file name carries a digest of the fingerprint, so a crash between the two writes can
-    never pair metadata with an array decoded from other files.
-    """
-    folder = decoded_dir(cache_dir)
-    meta_path = folder / f"{key}.json"
-    array_name = f"{key}.{hashlib.sha1(fingerprint.encode(), usedforsecurity=False).hexdigest()[:12]}.npy"
-    try:
-        previous = json.loads(meta_path.read_text()).get("array")
-    except (OSError, ValueError, AttributeError):
-        previous = None
-    with atomic_path(folder / array_name) as tmp, open(tmp, "wb") as handle:
-        np.save(handle, decoded.images, allow_pickle=False)
-    meta = {"format": CACHE_FORMAT, "fingerprint": fingerprint, "array": array_name,
-            "names": decoded.names, "skipped": decoded.skipped}
-    with atomic_path(meta_path) as tmp:
-        tmp.write_text(json.dumps(meta))
-    if previous and previous != array_name and "/" not in previous:
-        (folder / previous).unlink(missing_ok=True)
-
-
-def cache_key(*parts: object) -> str:
-    """A file-name-safe key: readable prefix + digest of the parts (paths may hold any character)."""
-    digest = hashlib.sha1("\0".join(map(str, parts)).encode(), usedforsecurity=False).hexdigest()[:16]
-    return f"{parts[0]}-{digest}"

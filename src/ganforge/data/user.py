@@ -1,9 +1,11 @@
 """The user's own data as a ganforge dataset: a ``torch.utils.data.Dataset`` or a tensor.
 
-Training keeps a whole dataset in memory as one tensor (see :class:`TensorDataset`), so a user dataset is
-read once, item by item, into that form. Images become uint8 ``(N, C, H, W)``; float images are taken to
-lie in ``value_range`` (``(0, 1)``, the ToTensor convention, unless told otherwise). A 2-D float tensor
-``(N, D)`` is point data, trained on as it is.
+A tensor is a :class:`TensorDataset` as it is. A map-style Dataset becomes an :class:`ItemDataset`: its
+first item gives the sample shape, and the samples are read through ``__getitem__`` when a batch needs
+them (``--data-mode stream``: every epoch, in DataLoader workers, so random transforms stay live), or all
+at once, on the first use of ``data``, for the resident mode and the metrics' reference images. Images
+become uint8 ``(N, C, H, W)``; float images are taken to lie in ``value_range`` (``(0, 1)``, the ToTensor
+convention, unless told otherwise). A 2-D float tensor ``(N, D)`` is point data, trained on as it is.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from ganforge.data.base import TensorDataset
 from ganforge.errors import GanforgeError
 
 
-def _split_item(item: Any) -> tuple[torch.Tensor, int | None]:
+def split_item(item: Any) -> tuple[torch.Tensor, int | None]:
     """A dataset item is a sample or (sample, label, ...); anything else is refused."""
     if isinstance(item, (tuple, list)):
         if not item:
@@ -40,7 +42,7 @@ def _stack(dataset: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
         raise GanforgeError("the dataset is empty; it needs at least one batch of samples")
     samples, labels = [], []
     for index in range(size):
-        sample, label = _split_item(dataset[index])
+        sample, label = split_item(dataset[index])
         samples.append(sample)
         labels.append(label)
     try:
@@ -54,7 +56,7 @@ def _stack(dataset: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
     return data, torch.tensor(labels, dtype=torch.int64)
 
 
-def _to_uint8(images: torch.Tensor, value_range: tuple[float, float]) -> torch.Tensor:
+def to_uint8_images(images: torch.Tensor, value_range: tuple[float, float]) -> torch.Tensor:
     if images.dtype == torch.uint8:
         return images
     low, high = value_range
@@ -89,7 +91,7 @@ def as_tensor_dataset(data: Any, *, labels: torch.Tensor | Sequence[int] | None 
     if tensor.dim() == 4:
         if tensor.shape[-1] != tensor.shape[-2]:
             raise GanforgeError(f"images must be square (N, C, H, W), got {tuple(tensor.shape)}; crop or resize")
-        tensor = _to_uint8(tensor, value_range)
+        tensor = to_uint8_images(tensor, value_range)
     elif tensor.dim() == 2:
         tensor = tensor.float()
     else:
@@ -104,3 +106,117 @@ def as_tensor_dataset(data: Any, *, labels: torch.Tensor | Sequence[int] | None 
         raise GanforgeError(f"label {int(item_labels.max())} has no entry in class_names ({num_classes} names)")
     return TensorDataset(tensor, item_labels, num_classes=num_classes, name=name,
                          class_names=list(class_names) if class_names else None)
+
+
+def _sample(sample: torch.Tensor, value_range: tuple[float, float]) -> torch.Tensor:
+    """One item's sample as the dataset holds it: uint8 ``(C, H, W)`` images, float ``(D,)`` points."""
+    if sample.dim() == 2:  # (H, W) grayscale
+        sample = sample.unsqueeze(0)
+    if sample.dim() == 3:
+        return to_uint8_images(sample, value_range)
+    return sample.float()
+
+
+class ItemDataset(TensorDataset):
+    """A map-style Dataset seen as a :class:`TensorDataset` without reading it: ``items`` gives the samples.
+
+    ``data`` reads every item once, on first use, and keeps the stack (the resident mode, the metrics'
+    reference images); the shape facts (``len``, ``sample_shape``, ``resolution``) come from the first item.
+    """
+
+    def __init__(self, items: Any, first: torch.Tensor, labels: torch.Tensor, num_classes: int, name: str,
+                 class_names: list[str] | None, value_range: tuple[float, float]) -> None:
+        self._items, self._first, self._value_range = items, first, value_range
+        self._data: torch.Tensor | None = None
+        self.labels, self.num_classes, self.name, self.class_names = labels, num_classes, name, class_names
+        self.skipped = 0
+        self.kind = "image" if first.dim() == 3 else "points"
+
+    @property
+    def items(self) -> Any:
+        return self._items
+
+    @property
+    def data(self) -> torch.Tensor:
+        if self._data is None:
+            self._data = read_rows(self, torch.arange(len(self)))[0]
+        return self._data
+
+    @data.setter
+    def data(self, value: torch.Tensor) -> None:
+        self._data = value
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        return tuple(self._first.shape) if self._data is None else tuple(self._data.shape[1:])
+
+    @property
+    def channels(self) -> int:
+        return self.sample_shape[0] if self.is_image else 0
+
+    @property
+    def resolution(self) -> int:
+        return self.sample_shape[-1] if self.is_image else 0
+
+    def read(self, index: torch.Tensor) -> torch.Tensor:
+        """The samples at ``index``, each read through the Dataset's ``__getitem__`` now."""
+        samples = [_sample(split_item(self._items[int(i)])[0], self._value_range) for i in index]
+        try:
+            return torch.stack(samples)
+        except RuntimeError:
+            raise GanforgeError("dataset samples differ in shape; resize them to one shape first") from None
+
+
+def read_rows(dataset: TensorDataset, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The samples and labels at ``index``: read through the items of an :class:`ItemDataset` (live
+    transforms) that has not been stacked, else gathered from ``data`` (a memory map reads only these rows)."""
+    if isinstance(dataset, ItemDataset) and dataset._data is None:
+        return dataset.read(index), dataset.labels[index]
+    return dataset.data[index], dataset.labels[index]
+
+
+def _item_labels(data: Any, size: int, first_label: int | None) -> torch.Tensor | None:
+    """Every item's label without decoding the samples where the Dataset lists them (``targets``, as
+    torchvision's do); else one pass over the items."""
+    if first_label is None:
+        return None
+    targets = getattr(data, "targets", None)
+    if targets is not None and len(targets) == size:
+        return torch.as_tensor(targets, dtype=torch.int64)
+    labels = [split_item(data[index])[1] for index in range(size)]
+    if any(label is None for label in labels):
+        raise GanforgeError("some dataset items have a label and others do not; label all or none")
+    return torch.tensor(labels, dtype=torch.int64)
+
+
+def as_item_dataset(data: Any, *, labels: torch.Tensor | Sequence[int] | None = None,
+                    class_names: Sequence[str] | None = None, name: str = "user",
+                    value_range: tuple[float, float] = (0.0, 1.0)) -> ItemDataset:
+    """A map-style Dataset as an :class:`ItemDataset` (read when batches need it), labels as
+    :func:`as_tensor_dataset` finds them."""
+    try:
+        size = len(data)
+    except TypeError:
+        raise GanforgeError("the dataset has no len(); pass a map-style torch Dataset or a tensor") from None
+    if size == 0:
+        raise GanforgeError("the dataset is empty; it needs at least one batch of samples")
+    sample, first_label = split_item(data[0])
+    first = _sample(sample, value_range)
+    if first.dim() == 3 and first.shape[-1] != first.shape[-2]:
+        raise GanforgeError(f"images must be square (C, H, W), got {tuple(first.shape)}; crop or resize")
+    if first.dim() not in (1, 3):
+        raise GanforgeError(f"items must be images (C, H, W) or points (D,), got shape {tuple(sample.shape)}")
+    item_labels = torch.as_tensor(labels, dtype=torch.int64) if labels is not None else _item_labels(
+        data, size, first_label)
+    if item_labels is None:
+        return ItemDataset(data, first, torch.zeros(size, dtype=torch.int64), 0, name, None, value_range)
+    if item_labels.shape != (size,) or int(item_labels.min()) < 0:
+        raise GanforgeError(f"labels must be {size} whole numbers >= 0, got shape {tuple(item_labels.shape)}")
+    num_classes = len(class_names) if class_names else int(item_labels.max()) + 1
+    if int(item_labels.max()) >= num_classes:
+        raise GanforgeError(f"label {int(item_labels.max())} has no entry in class_names ({num_classes} names)")
+    return ItemDataset(data, first, item_labels, num_classes, name, list(class_names) if class_names else None,
+                       value_range)

@@ -181,7 +181,7 @@ class TrainingRun:
         # rank 0 first: a dataset that needs downloading is fetched once, not once per process
         dataset = main_first(lambda: load_dataset(
             config.data, cache_dir=Path(config.cache_dir) if config.cache_dir else None,
-            resolution=config.resolution), dist)
+            resolution=config.resolution, crop=config.crop), dist)
         # Everything that can fail on bad input happens before the run folder is touched.
         self.trainer = Trainer(config, dataset, device, dist)
         self.window = ScalarWindow()
@@ -361,6 +361,7 @@ class TrainingRun:
             raise
         finally:
             bar.close()
+            trainer.feed.close()  # stream workers end with the run, not when the Trainer is collected
             self.loggers.close(ending)
             self.lock.release()
         seconds = self.elapsed()

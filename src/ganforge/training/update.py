@@ -118,7 +118,8 @@ class Trainer:
         self.opt_g = make_optimizer(config, self.generator.parameters(), config.lr_g, device)
         self.opt_d = make_optimizer(config, self.discriminator.parameters(), config.lr_d, device)
         self.feed = DataFeed(dataset, config.batch_size, config.seed, device, on_host=config.data_on_host,
-                             channels_last=self.channels_last, dist=dist)
+                             channels_last=self.channels_last, dist=dist, mode=config.data_mode,
+                             workers=config.data_workers)
         self.noise_rng = torch.Generator(device=device).manual_seed(config.seed + 1)
         # A second stream for augmentations and penalty interpolates, so turning them on leaves the
         # latents (and the batches) of a run unchanged.
