@@ -73,12 +73,14 @@ R3GAN_PRESETS: dict[str, tuple[str, dict[str, Any], str]] = {
         {"data": "stacked", "r1": 0.05, "r2": 0.05, "batch_size": 512},
         "; the paper's code has no Stacked MNIST preset: CIFAR-10's networks, gamma and schedules here"),
     "r3gan-digits": (
-        "R3GAN sized for a CPU on digits5k (not a paper setup): width 32 at every stage of 32 px, "
-        "8 channels per group, gamma 0.1, batch 64, EMA half-life 10 kimg; a few thousand steps on 2 cores",
-        {"data": "digits5k", "width": 32, "group_channels": 8, "r1": 0.1, "r2": 0.1, "batch_size": 64,
-         "ema_kimg": 10.0, "precision": "fp32"},
-        "; a CPU configuration, not one of the paper's: widths 32 (paper 768), 8 channels per group (16), "
-        "gamma 0.1, constant lr 2e-4 and betas (0, 0.9), a fixed EMA half-life of 10 kimg, fp32"),
+        "R3GAN sized for a CPU on digits5k (not a paper setup): stage widths 64, 32, 16, 8 from 4x4 to "
+        "32x32, 8 channels per group, gamma 0.1, batch 32, EMA half-life 10 kimg; a few thousand steps on "
+        "2 cores",
+        {"data": "digits5k", "stage_widths": "64,32,16,8", "group_channels": 8, "r1": 0.1, "r2": 0.1,
+         "batch_size": 32, "ema_kimg": 10.0, "precision": "fp32"},
+        "; a CPU configuration, not one of the paper's: stage widths 64, 32, 16, 8 (the paper: 768 at every "
+        "stage up to 32 px), 8 channels per group (16), gamma 0.1, batch 32, constant lr 2e-4 and betas "
+        "(0, 0.9), a fixed EMA half-life of 10 kimg, fp32"),
 }
 # The paper's schedules, cosine from the preset's value to the end value over R3GAN_SCHEDULE_KIMG[name]
 # thousand images, in the format of TrainConfig's `schedule` field (KIND:START:END). The lead folds them
