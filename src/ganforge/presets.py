@@ -70,7 +70,7 @@ R3GAN_PRESETS: dict[str, tuple[str, dict[str, Any], str]] = {
     "r3gan-stacked": (
         "R3GAN on Stacked MNIST (the paper: all 1000 modes): CIFAR-10's networks and gamma, unconditional, "
         "batch 512",
-        {"data": "stacked", "r1": 0.05, "r2": 0.05, "batch_size": 512},
+        {"data": "stacked:mnist", "r1": 0.05, "r2": 0.05, "batch_size": 512},
         "; the paper's code has no Stacked MNIST preset: CIFAR-10's networks, gamma and schedules here"),
     "r3gan-digits": (
         "R3GAN sized for a CPU on digits5k (not a paper setup): stage widths 64, 32, 16, 8 from 4x4 to "
