@@ -52,3 +52,15 @@ def test_bad_model_flags_are_one_line_errors(flags: list[str], message: str, tmp
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1 and "Traceback" not in err
     assert not run_dir.exists()
+
+
+def test_help_lists_each_familys_sizes_from_its_registry_entry(capsys) -> None:
+    from ganforge.models import MODELS
+
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for name in MODELS.names():
+        sizes = "/".join(map(str, MODELS.get(name).resolutions))
+        assert f"{name} ({sizes} px images" in text
+    assert "sngan (32/48/64/128 px images)" in text and "r3gan (16/32/64/128/256 px images)" in text

@@ -64,10 +64,20 @@ class ModelFamily:
     max_width: int = 512
 
     @property
+    def kinds(self) -> str:
+        """What it builds: ``32/64/128 px images`` (or 2-D points)."""
+        sizes = "/".join(str(r) for r in self.resolutions)
+        return f"{sizes} px images" + (" or 2-D points" if "points" in self.data_kinds else "")
+
+    @property
+    def usage(self) -> str:
+        """How ``--help`` lists it among the families: its name and sizes."""
+        return f"{self.name} ({self.kinds})"
+
+    @property
     def summary(self) -> str:
         """One line for ``--help`` and error messages: what it is and what it accepts."""
-        sizes = "/".join(str(r) for r in self.resolutions)
-        kinds = f"{sizes} px images" + (" or 2-D points" if "points" in self.data_kinds else "")
+        kinds = self.kinds
         sn = "on" if self.spectral_norm_default else "off"
         alias = f" (alias: {', '.join(self.aliases)})" if self.aliases else ""
         return f"{self.name}{alias}: {self.description} ({kinds}; spectral norm {sn} by default)"
