@@ -64,3 +64,12 @@ def test_help_lists_each_familys_sizes_from_its_registry_entry(capsys) -> None:
         sizes = "/".join(map(str, MODELS.get(name).resolutions))
         assert f"{name} ({sizes} px images" in text
     assert "sngan (32/48/64/128 px images)" in text and "r3gan (16/32/64/128/256 px images)" in text
+
+
+def test_r3gan_goes_above_256_px_only_with_stage_widths(tmp_path: Path, capsys) -> None:
+    data = photos(tmp_path / "faces", num=2)
+    base = ["train", "--model", "r3gan", "--resolution", "512", "--data", f"folder:{data}", "--dry-run"]
+    assert main(base) == 2
+    assert "r3gan builds 512x512 images with --stage-widths only (8 channel counts" in capsys.readouterr().err
+    assert main([*base, "--stage-widths", "32,32,32,32,16,8,8,8"]) == 0
+    assert "3x512x512" in capsys.readouterr().out

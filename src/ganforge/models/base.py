@@ -62,6 +62,7 @@ class ModelFamily:
     spectral_norm_default: bool = False
     aliases: tuple[str, ...] = ()
     max_width: int = 512
+    configured_resolutions: tuple[int, ...] = ()  # sizes only some options build (r3gan: --stage-widths)
 
     @property
     def kinds(self) -> str:
@@ -165,7 +166,7 @@ def check_sizes(spec: ModelSpec) -> None:
         raise GanforgeError(f"num_classes must be a whole number >= 0, got {spec.num_classes!r}")
 
 
-def check_width(spec: ModelSpec, max_width: int = 512) -> None:
+def check_width(spec: ModelSpec | Any, max_width: int = 512) -> None:
     """``--width`` within the family's bound: its widest layer has a multiple of it."""
     if spec.width > max_width:
         raise GanforgeError(f"{spec.family} takes --width up to {max_width} (its widest layer has a multiple of "

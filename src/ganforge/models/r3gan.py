@@ -50,6 +50,7 @@ from ganforge.models.layers import ProjectionDiscriminator, class_labels
 
 OPTIONS = ("stage_widths", "group_channels", "pack")
 RESOLUTIONS = (16, 32, 64, 128, 256)  # the sizes the default width rule covers; --stage-widths goes higher
+CONFIGURED_RESOLUTIONS = (512, 1024)
 BLOCKS_PER_STAGE = 2
 EXPANSION = 2
 GROUP_CHANNELS = 16
@@ -95,6 +96,10 @@ def check(spec: ModelSpec) -> None:
 
 def check_stage_widths(spec: ModelSpec) -> None:
     given = spec.options.get("stage_widths")
+    if given is None and spec.resolution in CONFIGURED_RESOLUTIONS:
+        raise GanforgeError(f"r3gan builds {spec.resolution}x{spec.resolution} images with --stage-widths only "
+                            f"({num_stages(spec.resolution)} channel counts, 4x4 first, e.g. "
+                            f"{','.join(['64'] * num_stages(spec.resolution))})")
     if given is None:
         check_image_spec(spec, OPTIONS, RESOLUTIONS, MAX_WIDTH)
         if spec.width % 8:
@@ -105,8 +110,7 @@ def check_stage_widths(spec: ModelSpec) -> None:
                                 f"(the width halves per doubling above {FULL_WIDTH_UNTIL} px); pass a larger "
                                 "--width or --stage-widths")
         return
-    resolutions = tuple(2**k for k in range(4, 11))  # 16 .. 1024 with explicit widths
-    check_image_spec(spec, OPTIONS, resolutions, MAX_WIDTH)
+    check_image_spec(spec, OPTIONS, RESOLUTIONS + CONFIGURED_RESOLUTIONS, MAX_WIDTH)
     if not isinstance(given, list) or not all(isinstance(w, int) and not isinstance(w, bool) for w in given):
         raise GanforgeError(f"stage_widths must be a list of whole numbers, got {given!r}")
     expected = num_stages(spec.resolution)
@@ -316,4 +320,5 @@ R3GAN = ModelFamily(
     "resampling) for --loss rpgan --r1 --r2; widths per stage: --width up to 32 px, halved above, or "
     "--stage-widths; class embedding in G and a projection D when conditional",
     build=build, check=check, resolutions=RESOLUTIONS, options=OPTIONS, max_width=MAX_WIDTH,
+    configured_resolutions=CONFIGURED_RESOLUTIONS,
 )
