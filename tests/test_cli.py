@@ -24,7 +24,7 @@ def run_cli(capsys, *args):
     (["--batch-size", "-1"], "batch-size must be a positive whole number"),
     (["--lr-g", "0"], "lr-g must be a positive number"),
     (["--batch-size", "6000"], "batch size 6000 is larger than the dataset (5000 samples)"),
-    (["--resolution", "48"], "dcgan builds 32x32 or 64x64 images"),
+    (["--resolution", "48"], "dcgan builds 32x32 or 64x64 or 128x128 images"),
 ])
 def test_bad_training_input(tmp_path, capsys, args, expected):
     run_dir = tmp_path / "run"

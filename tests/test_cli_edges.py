@@ -30,8 +30,9 @@ def no_dataset(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.parametrize(("args", "expected"), [
     (["--resolution", "100000"], "resolution must be a positive whole number up to 1024, got 100000"),
-    (["--resolution", "128"], "dcgan builds 32x32 or 64x64 images, not 128x128; pass --resolution 32 or"),
-    (["--width", "100000"], "width must be a positive whole number up to 512"),
+    (["--resolution", "96"], "dcgan builds 32x32 or 64x64 or 128x128 images, not 96x96; pass --resolution 32 or"),
+    (["--width", "100000"], "width must be a positive whole number up to 2048"),
+    (["--width", "600"], "dcgan takes --width up to 512"),
     (["--z-dim", "10000000"], "z-dim must be a positive whole number up to 4096"),
     (["--batch-size", "10000000"], "batch-size must be a positive whole number up to 65536"),
     (["--steps", "99999999999999"], "steps must be a positive whole number up to 1000000000"),

@@ -41,7 +41,7 @@ EMA_BN_MODES = ("standing", "averaged", "live")  # --ema-bn: the EMA copy's Batc
 # run fails with an allocation error (or takes days) instead of training, so they are input errors.
 MAX_STEPS = 10**9
 MAX_BATCH = 65_536
-MAX_WIDTH = 512  # dcgan's G then starts at 8 x 512 = 4096 channels
+MAX_WIDTH = 2048  # r3gan's ImageNet width is 1536; each family bounds it further (ModelFamily.max_width)
 MAX_Z_DIM = 4096
 MAX_RESOLUTION = 1024
 MAX_SEED = 2**32 - 1  # NumPy's legacy limit; the data order stream multiplies the seed (training.feed)
@@ -170,6 +170,10 @@ class TrainConfig:
                                            "NVIDIA TorchScript (default: $GANFORGE_INCEPTION_WEIGHTS, the cache, "
                                            "or a download)", group=FAMILY, resumable=True, metavar="PATH")
     pack: int = option(1, "PacGAN: D judges M samples at once", group=FAMILY, minimum=1, maximum=64, metavar="M")
+    stage_widths: str | None = option(None, "r3gan: channels per stage, 4x4 first, comma list (default: --width "
+                                      "up to 32x32, halved per doubling above)", group=FAMILY, metavar="C,C,...")
+    group_channels: int = option(16, "r3gan: channels per group of the grouped 3x3 convs (the paper's code: 16; "
+                                 "its ImageNet presets: 32)", group=FAMILY, minimum=1, maximum=4096, metavar="N")
     # -- speed and scale (how fast a run trains, not what it trains; docs/SPEED_AND_SCALE.md) --------
     precision: str = option("auto", "bf16 / fp16: autocast for G and D; penalties and spectral norm stay "
                             "fp32; auto = bf16 where the device computes it natively (CUDA GPUs from Ampere on, "

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from types import SimpleNamespace
 from typing import Any
 
 from ganforge.config import TrainConfig, config_fields, data_kind, flag, registry_for
@@ -80,14 +81,18 @@ def validate_names(config: TrainConfig) -> None:
 
 
 def validate_resolution(config: TrainConfig) -> None:
-    """--resolution must be one the family builds (its registry entry says which): checked before the
-    dataset is loaded, since loading resizes every image to it."""
+    """--resolution must be one the family builds (its registry entry says which) and --width within its
+    bound: checked before the dataset is loaded, since loading resizes every image to the resolution."""
     from ganforge.data import IMAGE
+    from ganforge.models.base import check_width
 
-    if config.resolution is None or data_kind(config.data) != IMAGE:
+    if data_kind(config.data) != IMAGE:
         return
     family = registry_for("model").get(config.model)
-    if config.resolution not in family.resolutions:
+    check_width(SimpleNamespace(family=family.name, width=config.width), family.max_width)
+    if config.resolution is None:
+        return
+    if config.resolution not in (*family.resolutions, *family.configured_resolutions):
         sizes = " or ".join(f"{r}x{r}" for r in family.resolutions)
         flags = " or ".join(f"--resolution {r}" for r in family.resolutions)
         raise GanforgeError(f"{family.name} builds {sizes} images, not {config.resolution}x{config.resolution}; "

@@ -32,6 +32,74 @@ class Preset:
             else self.description
 
 
+# -- R3GAN (Huang et al. 2024; brownvc/R3GAN train.py) ------------------------------------------------
+# ganforge's --r1 W adds W/2 * E||grad D(x)||^2 (regularizers.r1_penalty); R3GAN's D loss adds
+# gamma/2 * (R1 + R2) with R = ||grad D||^2 (Trainer.py), so r1 = r2 = gamma.
+R3GAN_COMMON: dict[str, Any] = {
+    "model": "r3gan", "loss": "rpgan", "optimizer": "adam", "lr_g": 2e-4, "lr_d": 2e-4, "betas": (0.0, 0.9),
+    "n_critic": 1, "z_dim": 64, "width": 768, "ema_kimg": 0.0, "precision": "auto"}
+R3GAN_DIFFERENCES = (
+    "the paper decays lr 2e-4 -> 5e-5, Adam beta2 0.9 -> 0.99 and gamma by a cosine over decay_nimg images and "
+    "raises the EMA half-life from 0 and the augmentation p from 0 along the same cosine (R3GAN_SCHEDULES; "
+    "here their starting values are held constant until ganforge's schedules land); its augmentation is "
+    "StyleGAN2-ADA's pipeline at the scheduled p (none here); bf16 in the high-resolution stages only under "
+    "--precision bf16/auto on a device with native bf16 (fp32 elsewhere); G's unbounded output is clamped "
+    "to [-1, 1] where images are made")
+# name: (description, its own values, its differences beyond R3GAN_DIFFERENCES)
+R3GAN_PRESETS: dict[str, tuple[str, dict[str, Any], str]] = {
+    "r3gan-cifar10": (
+        "R3GAN CIFAR-10 (class-conditional, FID 1.96): width 768 at 4..32 px, gamma 0.05, batch 512",
+        {"data": "cifar10", "conditional": True, "r1": 0.05, "r2": 0.05, "batch_size": 512}, ""),
+    "r3gan-ffhq64": (
+        "R3GAN FFHQ 64 px (FID 1.95): widths 768 to 32 px, 384 at 64 px, gamma 2, batch 256 (--data folder:FFHQ)",
+        {"resolution": 64, "r1": 2.0, "r2": 2.0, "batch_size": 256}, ""),
+    "r3gan-ffhq256": (
+        "R3GAN FFHQ 256 px (FID 2.75): widths 768 to 32 px, halved per doubling to 96 at 256 px, gamma 150, "
+        "batch 256 (--data folder:FFHQ)",
+        {"resolution": 256, "r1": 150.0, "r2": 150.0, "batch_size": 256}, ""),
+    "r3gan-imagenet32": (
+        "R3GAN ImageNet 32 px (class-conditional, FID 1.27): width 1536, 32 channels per group, gamma 0.5, "
+        "batch 4096 (--data folder:IMAGENET with class subfolders)",
+        {"resolution": 32, "conditional": True, "width": 1536, "group_channels": 32, "r1": 0.5, "r2": 0.5,
+         "batch_size": 4096}, ""),
+    "r3gan-imagenet64": (
+        "R3GAN ImageNet 64 px (class-conditional, FID 2.09): width 1536 at every stage, 32 channels per "
+        "group, gamma 1, batch 4096 (--data folder:IMAGENET with class subfolders)",
+        {"resolution": 64, "conditional": True, "width": 1536, "stage_widths": "1536,1536,1536,1536,1536",
+         "group_channels": 32, "r1": 1.0, "r2": 1.0, "batch_size": 4096}, ""),
+    "r3gan-stacked": (
+        "R3GAN on Stacked MNIST (the paper: all 1000 modes): CIFAR-10's networks and gamma, unconditional, "
+        "batch 512",
+        {"data": "stacked:mnist", "r1": 0.05, "r2": 0.05, "batch_size": 512},
+        "; the paper's code has no Stacked MNIST preset: CIFAR-10's networks, gamma and schedules here"),
+    "r3gan-digits": (
+        "R3GAN sized for a CPU on digits5k (not a paper setup): stage widths 64, 32, 16, 8 from 4x4 to "
+        "32x32, 8 channels per group, gamma 0.1, batch 32, EMA half-life 10 kimg; a few thousand steps on "
+        "2 cores",
+        {"data": "digits5k", "stage_widths": "64,32,16,8", "group_channels": 8, "r1": 0.1, "r2": 0.1,
+         "batch_size": 32, "ema_kimg": 10.0, "precision": "fp32"},
+        "; a CPU configuration, not one of the paper's: stage widths 64, 32, 16, 8 (the paper: 768 at every "
+        "stage up to 32 px), 8 channels per group (16), gamma 0.1, batch 32, constant lr 2e-4 and betas "
+        "(0, 0.9), a fixed EMA half-life of 10 kimg, fp32"),
+}
+# The paper's schedules, cosine from the preset's value to the end value over R3GAN_SCHEDULE_KIMG[name]
+# thousand images, in the format of TrainConfig's `schedule` field (KIND:START:END). The lead folds them
+# into the presets above (values["schedule"], values["schedule_kimg"], augment "ada" at the scheduled
+# p) when that field lands; until then the presets hold the starting values.
+_R3GAN_GAMMA = {"r3gan-cifar10": (0.05, 0.005), "r3gan-ffhq64": (2, 0.2), "r3gan-ffhq256": (150, 15),
+                "r3gan-imagenet32": (0.5, 0.05), "r3gan-imagenet64": (1, 0.1), "r3gan-stacked": (0.05, 0.005)}
+_R3GAN_AUGMENT_P = {"r3gan-cifar10": 0.55, "r3gan-ffhq64": 0.3, "r3gan-ffhq256": 0.3, "r3gan-imagenet32": 0.5,
+                    "r3gan-imagenet64": 0.4, "r3gan-stacked": 0.55}
+_R3GAN_EMA_KIMG = {"r3gan-cifar10": 5000, "r3gan-ffhq64": 500, "r3gan-ffhq256": 500, "r3gan-imagenet32": 50000,
+                   "r3gan-imagenet64": 50000, "r3gan-stacked": 5000}
+R3GAN_SCHEDULE_KIMG = {"r3gan-cifar10": 20_000, "r3gan-ffhq64": 20_000, "r3gan-ffhq256": 20_000,
+                       "r3gan-imagenet32": 200_000, "r3gan-imagenet64": 200_000, "r3gan-stacked": 20_000}
+R3GAN_SCHEDULES: dict[str, dict[str, str]] = {
+    name: {"lr_g": "cosine:2e-4:5e-5", "lr_d": "cosine:2e-4:5e-5", "beta2": "cosine:0.9:0.99",
+           "r1": f"cosine:{gamma[0]:g}:{gamma[1]:g}", "r2": f"cosine:{gamma[0]:g}:{gamma[1]:g}",
+           "ema_kimg": f"cosine:0:{_R3GAN_EMA_KIMG[name]}", "augment_p": f"cosine:0:{_R3GAN_AUGMENT_P[name]}"}
+    for name, gamma in _R3GAN_GAMMA.items()}
+
 _PAPER_PRESETS: dict[str, Preset] = {
     "gan": Preset(
         "vanilla GAN (Goodfellow et al. 2014): MLP G and D, non-saturating loss",
@@ -70,7 +138,7 @@ _PAPER_PRESETS: dict[str, Preset] = {
         "LSGAN (Mao et al. 2017): least squares with 0-1 targets, Adam beta1 0.5, batch 64",
         {"model": "dcgan", "loss": "lsgan", "optimizer": "adam", "lr_g": 2e-4, "lr_d": 2e-4,
          "betas": (0.5, 0.999), "batch_size": 64, "n_critic": 1},
-        "DCGAN's G and D at 32/64 px, with DCGAN's lr 2e-4; the paper's scene model is a 112 px VGG-style G "
+        "DCGAN's G and D at 32/64/128 px, with DCGAN's lr 2e-4; the paper's scene model is a 112 px VGG-style G "
         "(3x3 transposed convs, 1024-d uniform z) with DCGAN's D, trained at lr 1e-3"),
     "hinge": Preset(
         "hinge loss with spectral norm (Miyato et al. 2018, standard-CNN setting C: Adam 2e-4, betas "
@@ -85,8 +153,9 @@ _PAPER_PRESETS: dict[str, Preset] = {
         "betas (0, 0.9), batch 256",
         {"model": "sagan", "loss": "hinge", "spectral_norm": True, "optimizer": "adam",
          "lr_g": 1e-4, "lr_d": 4e-4, "betas": (0.0, 0.9), "batch_size": 256, "n_critic": 1},
-        "a DCGAN-shaped SAGAN for 32/64 px with one attention block at resolution/2 in G and D; the paper's "
-        "model is a 128 px residual network trained class-conditionally on ImageNet (add --conditional)"),
+        "a DCGAN-shaped SAGAN for 32/64/128 px with one attention block in G and D (at resolution/2, 32x32 at "
+        "128 px as in the paper); the paper's model is a 128 px residual network trained class-conditionally "
+        "on ImageNet (add --conditional)"),
     # The ResNet runs of SNGAN's official code (and Mimicry's reproduction) decay both rates linearly to 0.
     "sngan": Preset(
         "SNGAN (Miyato et al. 2018): ResNet, hinge, Adam 2e-4 betas (0, 0.9), 5 D steps, linear lr decay "
@@ -94,7 +163,9 @@ _PAPER_PRESETS: dict[str, Preset] = {
         {"model": "sngan", "loss": "hinge", "spectral_norm": True, "optimizer": "adam",
          "lr_g": 2e-4, "lr_d": 2e-4, "betas": (0.0, 0.9), "n_critic": 5, "batch_size": 64,
          "lr_decay": "linear", "z_dim": 128},
-        "G steps on 64 samples where the reference code draws 128; at 64 px G and D get one more block each"),
+        "G steps on 64 samples where the reference code draws 128; at 64 px G and D get one more block each; "
+        "at 48 and 128 px the STL-10 / ImageNet ResNets as Mimicry builds them, with nearest upsampling where "
+        "Mimicry's is bilinear"),
     "cgan": Preset(
         "conditional GAN (Mirza & Osindero 2014) on the DCGAN recipe: class-conditional BN in G, "
         "projection D (Miyato & Koyama 2018)",
@@ -110,6 +181,8 @@ _PAPER_PRESETS: dict[str, Preset] = {
         {"model": "mlp", "arch": "pacgan", "data": "toy2d:ring", "loss": "bce",
          "optimizer": "adam", "lr_g": 1e-4, "lr_d": 1e-4, "betas": (0.8, 0.999),
          "batch_size": 100, "z_dim": 2, "n_critic": 1, "pack": 1, "updates": "simultaneous"}),
+    **{name: Preset(description, {**R3GAN_COMMON, **values}, R3GAN_DIFFERENCES + extra)
+       for name, (description, values, extra) in R3GAN_PRESETS.items()},
 }
 
 

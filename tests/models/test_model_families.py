@@ -11,18 +11,21 @@ from ganforge.models import MODELS, ModelSpec, build_gan, models_help
 
 
 def test_registry_lists_every_family_with_metadata():
-    assert set(MODELS.names()) == {"mlp", "dcgan", "sagan", "sngan"}
+    assert set(MODELS.names()) == {"mlp", "dcgan", "r3gan", "sagan", "sngan"}
+    sizes = {"mlp": (32, 64), "dcgan": (32, 64, 128), "r3gan": (16, 32, 64, 128, 256), "sagan": (32, 64, 128),
+             "sngan": (32, 48, 64, 128)}
     for name in MODELS.names():
         family = MODELS.get(name)
         assert family.name == name and len(family.description) > 20
-        assert family.resolutions == (32, 64)
-        assert name in family.summary and "32/64" in family.summary
-        assert {"spectral_norm", "pack"} <= set(family.options)
+        assert family.resolutions == sizes[name]
+        assert name in family.summary and "/".join(map(str, sizes[name])) + " px" in family.summary
+        assert "pack" in family.options
+        assert ("spectral_norm" in family.options) == (name != "r3gan")  # R3GAN has no normalization
     assert MODELS.get("mlp").data_kinds == ("image", "points")
-    assert all(MODELS.get(n).data_kinds == ("image",) for n in ("dcgan", "sagan", "sngan"))
+    assert all(MODELS.get(n).data_kinds == ("image",) for n in ("dcgan", "r3gan", "sagan", "sngan"))
     # each family's paper default for spectral norm, which spec.options['spectral_norm'] overrides
     assert {n: MODELS.get(n).spectral_norm_default for n in MODELS.names()} == {
-        "mlp": False, "dcgan": False, "sagan": True, "sngan": True}
+        "mlp": False, "dcgan": False, "r3gan": False, "sagan": True, "sngan": True}
 
 
 def test_resnet_is_an_alias_of_sngan_listed_once():

@@ -75,9 +75,9 @@ def test_unsupported_saved_spec_is_rejected_by_the_family_check(kit, tmp_path):
     G, _ = kit.build(spec)
     save_generator(tmp_path, G, spec, {})
     document = json.loads((tmp_path / SPEC_FILE).read_text())
-    document["spec"]["resolution"] = 48
+    document["spec"]["resolution"] = 96
     (tmp_path / SPEC_FILE).write_text(json.dumps(document))
-    with pytest.raises(GanforgeError, match="--resolution 32 or --resolution 64"):
+    with pytest.raises(GanforgeError, match="--resolution 32 or --resolution 48 or --resolution 64 or --resolution 128"):
         load_generator(tmp_path)
 
 

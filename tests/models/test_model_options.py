@@ -54,9 +54,14 @@ def spec_with(family: str = "dcgan", resolution: int = 32, channels: int = 3, nu
     return ModelSpec(family, 8, resolution, channels, num_classes, 8, options)
 
 
-@pytest.mark.parametrize("resolution", [16, 28, 48, 128])
+@pytest.mark.parametrize("resolution", [16, 28, 48, 96, 128, 256])
 def test_unsupported_resolution_names_the_fix(family, resolution):
-    with pytest.raises(GanforgeError, match=r"--resolution 32 or --resolution 64") as info:
+    sizes = MODELS.get(family).resolutions  # what --help says the family builds
+    if resolution in sizes:
+        assert build_gan(spec_with(family, resolution))[0](torch.randn(2, 8)).shape[-1] == resolution
+        return
+    flags = " or ".join(f"--resolution {size}" for size in sizes)
+    with pytest.raises(GanforgeError, match=flags) as info:
         build_gan(spec_with(family, resolution))
     assert f"{resolution}x{resolution}" in str(info.value)
 
@@ -101,7 +106,7 @@ def test_bad_sizes_are_rejected(family, field, value):
 
 
 def test_unknown_family_lists_the_valid_ones():
-    with pytest.raises(GanforgeError, match="did you mean 'sagan'.*dcgan, mlp, sagan, sngan"):
+    with pytest.raises(GanforgeError, match="did you mean 'sagan'.*dcgan, mlp, r3gan, sagan, sngan"):
         build_gan(spec_with("sagn"))
 
 

@@ -25,6 +25,12 @@ def _images(num: int = 32, classes: int = 4, resolution: int = 32, channels: int
 
 
 @pytest.fixture
+def make_images() -> Callable[..., TensorDataset]:
+    """``make_images(num, classes, resolution, channels)``: random uint8 images of any size."""
+    return _images
+
+
+@pytest.fixture
 def image_dataset() -> TensorDataset:
     """32 random 1x32x32 images in 4 classes."""
     return _images()

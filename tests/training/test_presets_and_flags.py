@@ -29,6 +29,9 @@ def test_presets_live_in_their_own_module_and_config_re_exports_them() -> None:
     assert ganforge.config.PRESETS is ganforge.presets.PRESETS
 
 
+R3GAN = {"model": "r3gan", "loss": "rpgan", "optimizer": "adam", "lr_g": 2e-4, "lr_d": 2e-4, "betas": (0.0, 0.9),
+         "n_critic": 1, "z_dim": 64}
+
 PAPER_VALUES = {
     "gan": {"model": "mlp", "loss": "bce"},
     "dcgan": {"model": "dcgan", "loss": "bce", "lr_g": 2e-4, "lr_d": 2e-4, "betas": (0.5, 0.999),
@@ -49,6 +52,18 @@ PAPER_VALUES = {
     "pacgan2d": {"model": "mlp", "arch": "pacgan", "loss": "bce", "optimizer": "adam", "lr_g": 1e-4,
                  "lr_d": 1e-4, "betas": (0.8, 0.999), "batch_size": 100, "z_dim": 2, "n_critic": 1,
                  "pack": 1, "data": "toy2d:ring", "updates": "simultaneous"},
+    # brownvc/R3GAN train.py: Adam betas [0, beta2 from 0.9], lr 2e-4, NoiseDimension 64, r1 = r2 = gamma
+    # (ganforge's --r1 W adds W/2 ||grad||^2, the code gamma/2 (R1 + R2)); widths 768 (ImageNet 1536)
+    "r3gan-cifar10": {**R3GAN, "data": "cifar10", "conditional": True, "width": 768, "r1": 0.05, "r2": 0.05,
+                      "batch_size": 512},
+    "r3gan-ffhq64": {**R3GAN, "resolution": 64, "width": 768, "r1": 2.0, "r2": 2.0, "batch_size": 256},
+    "r3gan-ffhq256": {**R3GAN, "resolution": 256, "width": 768, "r1": 150.0, "r2": 150.0, "batch_size": 256},
+    "r3gan-imagenet32": {**R3GAN, "resolution": 32, "conditional": True, "width": 1536, "group_channels": 32,
+                         "r1": 0.5, "r2": 0.5, "batch_size": 4096},
+    "r3gan-imagenet64": {**R3GAN, "resolution": 64, "conditional": True, "stage_widths": "1536,1536,1536,1536,1536",
+                         "group_channels": 32, "r1": 1.0, "r2": 1.0, "batch_size": 4096},
+    "r3gan-stacked": {**R3GAN, "data": "stacked:mnist", "width": 768, "r1": 0.05, "r2": 0.05, "batch_size": 512},
+    "r3gan-digits": {**R3GAN, "data": "digits5k", "stage_widths": "64,32,16,8", "group_channels": 8},
 }
 
 
@@ -202,3 +217,26 @@ def test_preset_flag_can_be_overridden(tmp_path) -> None:
     assert (config.clip, config.optimizer, config.preset) == (0.02, "rmsprop", "wgan")
     args = build_parser().parse_args(["train", "--preset", "cgan", "--no-conditional"])
     assert resolve_config(args).conditional is False
+
+
+# the end values of brownvc/R3GAN train.py's schedulers (gamma, augmentation p, EMA kimg) and decay_nimg
+R3GAN_ENDS = {"r3gan-cifar10": (0.005, 0.55, 5000, 2e7), "r3gan-ffhq64": (0.2, 0.3, 500, 2e7),
+              "r3gan-ffhq256": (15, 0.3, 500, 2e7), "r3gan-imagenet32": (0.05, 0.5, 50000, 2e8),
+              "r3gan-imagenet64": (0.1, 0.4, 50000, 2e8), "r3gan-stacked": (0.005, 0.55, 5000, 2e7)}
+
+
+@pytest.mark.parametrize("name", list(R3GAN_ENDS))
+def test_r3gan_schedules_start_at_the_preset_and_end_at_the_papers_values(name: str) -> None:
+    from ganforge.presets import R3GAN_SCHEDULE_KIMG, R3GAN_SCHEDULES
+
+    config = build_config({"preset": name})
+    schedule = {key: spec.split(":") for key, spec in R3GAN_SCHEDULES[name].items()}
+    assert all(kind == "cosine" for kind, *_ in schedule.values())
+    starts = {key: float(start) for key, (_, start, _) in schedule.items()}
+    ends = {key: float(end) for key, (_, _, end) in schedule.items()}
+    assert starts == {"lr_g": config.lr_g, "lr_d": config.lr_d, "beta2": config.betas[1], "r1": config.r1,
+                      "r2": config.r2, "ema_kimg": config.ema_kimg, "augment_p": 0.0}
+    gamma, augment_p, ema_kimg, decay_nimg = R3GAN_ENDS[name]
+    assert ends == pytest.approx({"lr_g": 5e-5, "lr_d": 5e-5, "beta2": 0.99, "r1": gamma, "r2": gamma,
+                                  "ema_kimg": ema_kimg, "augment_p": augment_p})
+    assert R3GAN_SCHEDULE_KIMG[name] * 1000 == decay_nimg

@@ -73,6 +73,12 @@ def image_run(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
+def r3gan_run(tmp_path: Path) -> Path:
+    """A conditional r3gan generator: grouped convs, the low-pass resampling filter, a class embedding."""
+    return write_run(tmp_path / "r3gan-run", family="r3gan", channels=3, num_classes=3)
+
+
+@pytest.fixture
 def points_run(tmp_path: Path) -> Path:
     names = [f"mode{i}" for i in range(8)]
     return write_run(tmp_path / "points-run", family="mlp", resolution=0, channels=2, num_classes=8, z_dim=4,

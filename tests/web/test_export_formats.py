@@ -31,7 +31,7 @@ def exported_inputs(z: torch.Tensor, labels: torch.Tensor, num_classes: int) -> 
 
 
 @pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:DeprecationWarning")
-@pytest.mark.parametrize("run_fixture", ["image_run", "points_run"])
+@pytest.mark.parametrize("run_fixture", ["image_run", "points_run", "r3gan_run"])
 def test_torchscript_matches_pytorch(run_fixture: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
     run = request.getfixturevalue(run_fixture)
     out = tmp_path / "g.pt"
@@ -52,7 +52,7 @@ def test_torchscript_matches_pytorch(run_fixture: str, request: pytest.FixtureRe
             module(z, labels)
 
 
-@pytest.mark.parametrize("run_fixture", ["image_run", "points_run"])
+@pytest.mark.parametrize("run_fixture", ["image_run", "points_run", "r3gan_run"])
 def test_onnx_matches_pytorch_under_onnxruntime(run_fixture: str, request: pytest.FixtureRequest,
                                                 tmp_path: Path) -> None:
     import onnx

@@ -32,11 +32,43 @@ def spectral_norm_layers(module: nn.Module) -> int:
     return count
 
 
+NORMALIZATION_LAYERS = (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm)
+
+
+def normalization_layers(module: nn.Module) -> int:
+    """How many BatchNorm / InstanceNorm / GroupNorm / LayerNorm layers ``module`` holds."""
+    return sum(isinstance(layer, NORMALIZATION_LAYERS) for layer in module.modules())
+
+
+def grouped_convs(module: nn.Module) -> int:
+    """How many convolutions of ``module`` split their channels into groups (depthwise included)."""
+    return sum(isinstance(layer, nn.Conv2d) and layer.groups > 1 for layer in module.modules())
+
+
+def parameter_count(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def parts(module: nn.Module) -> list[tuple[str, nn.Module]]:
+    """The top-level parts of a network with parameters; a ModuleList (stages, blocks) item by item."""
+    out: list[tuple[str, nn.Module]] = []
+    for name, child in module.named_children():
+        items = list(child.named_children()) if isinstance(child, nn.ModuleList) else [("", child)]
+        out += [(f"{name}.{index}" if index else name, item) for index, item in items if parameter_count(item)]
+    return out
+
+
 def network_line(role: str, module: nn.Module) -> str:
-    parameters = sum(p.numel() for p in module.parameters())
+    """One comment line per network (parameters, spectral norm, normalization layers, grouped convs), then
+    one indented line per part."""
     sn = spectral_norm_layers(module)
     norm = f"spectral norm on {sn} layers" if sn else "no spectral norm"
-    return f"# {role}: {type(module).__name__}, {parameters:,} parameters, {norm}"
+    layers = normalization_layers(module)
+    grouped = grouped_convs(module)
+    line = (f"# {role}: {type(module).__name__}, {parameter_count(module):,} parameters, {norm}, "
+            f"{layers or 'no'} normalization layer{'' if layers == 1 else 's'}"
+            + (f", {grouped} grouped convs" if grouped else ""))
+    return "\n".join([line, *(f"#   {name}: {parameter_count(part):,}" for name, part in parts(module))])
 
 
 def describe(config: TrainConfig) -> str:

@@ -29,7 +29,7 @@ def registered_names(kind: str) -> list[str]:
     from ganforge.config import registry_for
 
     entries = registry_for(kind)
-    if kind == "dataset":  # how a dataset is written on the command line: folder:PATH, toy2d:ring|grid
+    if kind in ("dataset", "model"):  # folder:PATH, toy2d:ring|grid; a family with its sizes
         return [entries.get(name).usage for name in entries]
     return list(entries)
 

@@ -8,12 +8,13 @@ from ganforge.models.base import OPTION_HELP, ModelFamily, ModelSpec, normal_ini
 from ganforge.models.dcgan import DCGAN
 from ganforge.models.io import load_generator, save_generator
 from ganforge.models.mlp import MLP
+from ganforge.models.r3gan import R3GAN
 from ganforge.models.sagan import SAGAN
 from ganforge.models.sngan import SNGAN
 from ganforge.registry import Registry
 
 MODELS: Registry[ModelFamily] = Registry("model", plugin_group="ganforge.models")
-for _family in (DCGAN, MLP, SAGAN, SNGAN):
+for _family in (DCGAN, MLP, R3GAN, SAGAN, SNGAN):
     MODELS.register(_family.name, _family)
     for _alias in _family.aliases:
         MODELS.alias(_alias, _family.name)

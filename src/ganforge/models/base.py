@@ -49,6 +49,7 @@ class ModelFamily:
     ``data_kinds`` says whether it takes "image" and/or "points" data; ``options`` are the
     ``spec.options`` keys it accepts. ``spectral_norm_default`` is what its paper does when
     ``spec.options`` has no ``spectral_norm``; ``aliases`` are older names that still find it.
+    ``max_width`` bounds ``--width``: beyond it the family's widest layer no longer fits in memory.
     """
 
     name: str
@@ -60,12 +61,24 @@ class ModelFamily:
     options: tuple[str, ...] = ()
     spectral_norm_default: bool = False
     aliases: tuple[str, ...] = ()
+    max_width: int = 512
+    configured_resolutions: tuple[int, ...] = ()  # sizes only some options build (r3gan: --stage-widths)
+
+    @property
+    def kinds(self) -> str:
+        """What it builds: ``32/64/128 px images`` (or 2-D points)."""
+        sizes = "/".join(str(r) for r in self.resolutions)
+        return f"{sizes} px images" + (" or 2-D points" if "points" in self.data_kinds else "")
+
+    @property
+    def usage(self) -> str:
+        """How ``--help`` lists it among the families: its name and sizes."""
+        return f"{self.name} ({self.kinds})"
 
     @property
     def summary(self) -> str:
         """One line for ``--help`` and error messages: what it is and what it accepts."""
-        sizes = "/".join(str(r) for r in self.resolutions)
-        kinds = f"{sizes} px images" + (" or 2-D points" if "points" in self.data_kinds else "")
+        kinds = self.kinds
         sn = "on" if self.spectral_norm_default else "off"
         alias = f" (alias: {', '.join(self.aliases)})" if self.aliases else ""
         return f"{self.name}{alias}: {self.description} ({kinds}; spectral norm {sn} by default)"
@@ -77,6 +90,7 @@ OPTION_HELP = {
                      "false: none anywhere; absent: the family's default (sngan and sagan on, others off)",
     "pack": "PacGAN packing degree m >= 1: D scores m samples stacked along channels (mlp: features)",
     "arch": "'default' or 'pacgan' (mlp only): the PacGAN 2-D toy networks",
+    "stage_widths": "channels of each stage, 4x4 first (r3gan only; --stage-widths): one per doubling",
 }
 ARCHES = ("default", "pacgan")
 
@@ -152,9 +166,18 @@ def check_sizes(spec: ModelSpec) -> None:
         raise GanforgeError(f"num_classes must be a whole number >= 0, got {spec.num_classes!r}")
 
 
-def check_image_spec(spec: ModelSpec, accepted: tuple[str, ...], resolutions: tuple[int, ...] = (32, 64)) -> None:
+def check_width(spec: ModelSpec | Any, max_width: int = 512) -> None:
+    """``--width`` within the family's bound: its widest layer has a multiple of it."""
+    if spec.width > max_width:
+        raise GanforgeError(f"{spec.family} takes --width up to {max_width} (its widest layer has a multiple of "
+                            f"it), got {spec.width}; pass a smaller --width")
+
+
+def check_image_spec(spec: ModelSpec, accepted: tuple[str, ...], resolutions: tuple[int, ...] = (32, 64),
+                     max_width: int = 512) -> None:
     """The checks of every image-only family: sizes, options, resolution."""
     check_sizes(spec)
+    check_width(spec, max_width)
     check_options(spec, accepted)
     if spec.is_points:
         raise GanforgeError(f"{spec.family} builds images, but the data are {spec.channels}-D points; "
@@ -168,14 +191,15 @@ def check_image_spec(spec: ModelSpec, accepted: tuple[str, ...], resolutions: tu
 
 def image_family(name: str, description: str, generator: Callable[[ModelSpec], nn.Module],
                  discriminator: Callable[[ModelSpec], nn.Module], options: tuple[str, ...], *,
-                 spectral_norm_default: bool = False, aliases: tuple[str, ...] = ()) -> ModelFamily:
+                 resolutions: tuple[int, ...] = (32, 64), spectral_norm_default: bool = False,
+                 aliases: tuple[str, ...] = ()) -> ModelFamily:
     """A family of image-only networks: the shared image checks, and G and D each built from the spec."""
 
     def build(spec: ModelSpec) -> tuple[nn.Module, nn.Module]:
         return generator(spec), discriminator(spec)
 
     def check(spec: ModelSpec) -> None:
-        check_image_spec(spec, options)
+        check_image_spec(spec, options, resolutions)
 
-    return ModelFamily(name, description, build=build, check=check, options=options,
+    return ModelFamily(name, description, build=build, check=check, resolutions=resolutions, options=options,
                        spectral_norm_default=spectral_norm_default, aliases=aliases)

@@ -1,6 +1,7 @@
 """DCGAN (Radford et al. 2016): transposed-conv generator, strided-conv discriminator, BatchNorm.
 
-Generator: z -> 4x4 -> ... -> resolution, channels halving at each doubling, ReLU, tanh output.
+Generator: z -> 4x4 -> ... -> resolution, channels halving at each doubling, ReLU, tanh output; a stage
+per doubling, so 32, 64 (the paper's) and 128 px (1024 channels at 4x4 with width 64).
 Discriminator: the mirror image with LeakyReLU(0.2), no BN on the first layer, a 4x4 conv to one score.
 Conditional: G concatenates a learned class code to z (Mirza & Osindero's input conditioning) and uses
 class-conditional BN; D adds a projection term on its last feature map (Miyato & Koyama 2018).
@@ -33,6 +34,7 @@ from ganforge.models.layers import (
 
 OPTIONS = ("spectral_norm", "pack")
 SPECTRAL_NORM_DEFAULT = False  # the paper's D normalises with BatchNorm
+RESOLUTIONS = (32, 64, 128)  # a stage per doubling from 4x4; 64 px is the paper's (and its code's) size
 
 
 def _num_upsamples(resolution: int) -> int:
@@ -121,5 +123,5 @@ DCGAN = image_family(
     "dcgan",
     "DCGAN (Radford et al. 2016): transposed convs + BatchNorm; when conditional a class code on z and "
     "conditional BN in G, a projection D; --spectral-norm swaps D's BatchNorm for spectral norm",
-    DCGANGenerator, DCGANDiscriminator, OPTIONS, spectral_norm_default=SPECTRAL_NORM_DEFAULT,
+    DCGANGenerator, DCGANDiscriminator, OPTIONS, resolutions=RESOLUTIONS, spectral_norm_default=SPECTRAL_NORM_DEFAULT,
 )

@@ -25,6 +25,7 @@ from ganforge.models.base import (
     ModelSpec,
     check_options,
     check_sizes,
+    check_width,
     normal_init,
     pack_factor,
     spectral_norm_on,
@@ -120,6 +121,7 @@ class MLPDiscriminator(ProjectionDiscriminator):
 
 def check(spec: ModelSpec) -> None:
     check_sizes(spec)
+    check_width(spec)
     check_options(spec, OPTIONS)
     if _is_pacgan(spec) and not spec.is_points:
         raise GanforgeError("arch pacgan is the PacGAN 2-D toy network and takes point data (e.g. "

@@ -8,6 +8,13 @@ by default. With width 64 this is exactly the paper's CIFAR model (256 channels 
 ``spectral_norm: false`` leaves D unnormalised: then it is the WGAN-GP CIFAR critic (Gulrajani et al.
 2017), up to its mean pooling. Conditional: CBN in the G blocks, projection D (Miyato & Koyama 2018).
 Init as in the reference code: Glorot-uniform with gain sqrt(2) on the residual convs, gain 1 elsewhere.
+
+At 48 and 128 px the networks are the paper's STL-10 (48) and ImageNet (128) ResNets as Mimicry builds
+them (``sngan_48.py``, ``sngan_128.py``): G starts at 6x6 (48 px) or 4x4 with 8 x width (48) or 16 x width
+(128) channels, halved per block (128: the first block keeps them) down to width; D doubles from width
+after the optimized block up to 16 x width, the last block without downsampling. Width 64 gives
+Mimicry's numbers (ngf 512 / 1024, ndf 1024). Upsampling is nearest, as in the paper's Chainer code,
+where Mimicry interpolates bilinearly. 32 and 64 px keep the CIFAR layout above.
 """
 
 from __future__ import annotations
@@ -31,10 +38,33 @@ from ganforge.models.layers import (
 OPTIONS = ("spectral_norm", "pack")
 SPECTRAL_NORM_DEFAULT = True  # the paper's method: spectral norm on every D layer
 RESIDUAL_GAIN = math.sqrt(2)
+RESOLUTIONS = (32, 48, 64, 128)
+CIFAR_LAYOUT = (32, 64)  # constant width; 48 and 128 px: channels halving per doubling (Mimicry)
 
 
 def _num_up_blocks(resolution: int) -> int:
     return int(math.log2(resolution)) - 2  # from 4x4
+
+
+def bottom_size(resolution: int) -> int:
+    return 6 if resolution == 48 else 4
+
+
+def generator_widths(spec: ModelSpec) -> list[int]:
+    """Channels of G's input map and after each up-block."""
+    if spec.resolution in CIFAR_LAYOUT:
+        return [4 * spec.width] * (_num_up_blocks(spec.resolution) + 1)
+    if spec.resolution == 48:
+        return [spec.width * 8 >> i for i in range(4)]
+    return [16 * spec.width] + [spec.width * 16 >> i for i in range(5)]  # 128 px
+
+
+def discriminator_widths(spec: ModelSpec) -> list[int]:
+    """Channels after the optimized block and after each following block (the last two keep the size)."""
+    if spec.resolution in CIFAR_LAYOUT:
+        return [2 * spec.width] * (_num_up_blocks(spec.resolution) + 1)
+    doublings = 5 if spec.resolution == 48 else 6  # 48: 4 down + 1 plain; 128: 5 down + 1 plain
+    return [min(spec.width << i, 16 * spec.width) for i in range(doublings)]
 
 
 class GBlock(nn.Module):
@@ -102,18 +132,20 @@ class SNGANGenerator(nn.Module):
         super().__init__()
         self.z_dim = spec.z_dim
         self.num_classes = spec.num_classes
-        self.channels = 4 * spec.width
-        self.linear = nn.Linear(spec.z_dim, 16 * self.channels)
-        self.blocks = nn.ModuleList(GBlock(self.channels, self.channels, spec.num_classes)
-                                    for _ in range(_num_up_blocks(spec.resolution)))
-        self.bn = nn.BatchNorm2d(self.channels)
-        self.conv_out = nn.Conv2d(self.channels, spec.channels, 3, 1, 1)
+        widths = generator_widths(spec)
+        self.channels = widths[0]
+        self.bottom = bottom_size(spec.resolution)
+        self.linear = nn.Linear(spec.z_dim, self.bottom**2 * self.channels)
+        self.blocks = nn.ModuleList(GBlock(c_in, c_out, spec.num_classes)
+                                    for c_in, c_out in zip(widths, widths[1:], strict=False))
+        self.bn = nn.BatchNorm2d(widths[-1])
+        self.conv_out = nn.Conv2d(widths[-1], spec.channels, 3, 1, 1)
         xavier_init(self.linear)
         xavier_init(self.conv_out)
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         labels = class_labels(labels, z.shape[0], self.num_classes, "sngan generator")
-        h = self.linear(z).view(z.shape[0], self.channels, 4, 4)
+        h = self.linear(z).view(z.shape[0], self.channels, self.bottom, self.bottom)
         for block in self.blocks:
             h = block(h, labels)
         return torch.tanh(self.conv_out(F.relu(self.bn(h))))
@@ -122,13 +154,13 @@ class SNGANGenerator(nn.Module):
 class SNGANDiscriminator(ProjectionDiscriminator):
     def __init__(self, spec: ModelSpec) -> None:
         super().__init__(spec.channels, pack_factor(spec), spec.num_classes, "sngan discriminator")
-        ch = 2 * spec.width
-        n_down = _num_up_blocks(spec.resolution) - 1  # the optimized block does the first one; end at 8x8
-        blocks: list[nn.Module] = [OptimizedDBlock(self.in_channels, ch)]
-        blocks += [DBlock(ch, ch, downsample=True) for _ in range(n_down - 1)]
-        blocks += [DBlock(ch, ch, downsample=False) for _ in range(2)]
+        widths = discriminator_widths(spec)
+        plain = 2 if spec.resolution in CIFAR_LAYOUT else 1  # blocks at the end that keep the size
+        blocks: list[nn.Module] = [OptimizedDBlock(self.in_channels, widths[0])]
+        blocks += [DBlock(c_in, c_out, downsample=i < len(widths) - 1 - plain)
+                   for i, (c_in, c_out) in enumerate(zip(widths, widths[1:], strict=False))]
         self.blocks = nn.Sequential(*blocks)
-        self.add_linear_head(ch, init=xavier_init)
+        self.add_linear_head(widths[-1], init=xavier_init)
         if spectral_norm_on(spec, SPECTRAL_NORM_DEFAULT):
             apply_spectral_norm(self)
 
@@ -139,8 +171,10 @@ class SNGANDiscriminator(ProjectionDiscriminator):
 
 SNGAN = image_family(
     "sngan",
-    "SNGAN ResNet (Miyato et al. 2018, CIFAR architecture; one more block each at 64 px): spectral norm "
-    "in D (--no-spectral-norm: none, the WGAN-GP critic); conditional BN + projection D when conditional",
-    SNGANGenerator, SNGANDiscriminator, OPTIONS, spectral_norm_default=SPECTRAL_NORM_DEFAULT,
+    "SNGAN ResNet (Miyato et al. 2018, CIFAR architecture; one more block each at 64 px; the STL-10 and "
+    "ImageNet ResNets at 48 and 128 px, as Mimicry): spectral norm in D (--no-spectral-norm: none, the "
+    "WGAN-GP critic); conditional BN + projection D when conditional",
+    SNGANGenerator, SNGANDiscriminator, OPTIONS, resolutions=RESOLUTIONS,
+    spectral_norm_default=SPECTRAL_NORM_DEFAULT,
     aliases=("resnet",),
 )

@@ -7,6 +7,7 @@ from typing import Any, Protocol
 from ganforge.config import TrainConfig
 from ganforge.errors import GanforgeError
 from ganforge.models import ModelSpec
+from ganforge.models.r3gan import GROUP_CHANNELS
 
 
 class DataShape(Protocol):
@@ -39,6 +40,18 @@ def check_data_options(config: TrainConfig, dataset: DataShape) -> None:
                             "drop --augment")
 
 
+def parse_widths(text: str) -> list[int]:
+    """``--stage-widths 768,768,384``: whole numbers, one per stage."""
+    try:
+        widths = [int(part) for part in text.replace(",", " ").split()]
+    except ValueError:
+        raise GanforgeError(f"--stage-widths must be whole numbers separated by commas, e.g. 768,768,384, "
+                            f"got {text!r}") from None
+    if not widths or min(widths) < 1:
+        raise GanforgeError(f"--stage-widths needs positive channel counts, got {text!r}")
+    return widths
+
+
 def model_spec(config: TrainConfig, dataset: DataShape) -> ModelSpec:
     """The networks ``config`` trains on ``dataset``: shapes from the data, switches from the config."""
     check_data_options(config, dataset)
@@ -53,6 +66,10 @@ def model_spec(config: TrainConfig, dataset: DataShape) -> ModelSpec:
         options["pack"] = config.pack
     if config.arch:
         options["arch"] = config.arch
+    if config.stage_widths:
+        options["stage_widths"] = parse_widths(config.stage_widths)
+    if config.group_channels != GROUP_CHANNELS:  # the r3gan default stays out of every other family's spec
+        options["group_channels"] = config.group_channels
     return ModelSpec(family=config.model, z_dim=config.z_dim, resolution=resolution, channels=channels,
                      num_classes=dataset.num_classes if config.conditional else 0, width=config.width,
                      options=options)
