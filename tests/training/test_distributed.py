@@ -33,8 +33,11 @@ LAUNCH_TIMEOUT = 240  # seconds; a hang fails the test instead of the CI job
 # Wasserstein + GP with a BatchNorm critic: the gradient penalty's double backward runs through the
 # synchronized BatchNorm, and D's gradients (loss + penalty) must be averaged across ranks exactly once.
 RUN = ["--model", "dcgan", "--width", "8", "--z-dim", "8", "--batch-size", "8", "--loss", "wasserstein",
-       "--gp", "10", "--n-critic", "2", "--lr-d", "1e-3", "--lr-g", "1e-3", "--log-every", "1",
+       "--gp", "10", "--n-critic", "2", "--lr-d", "1e-4", "--lr-g", "1e-4", "--log-every", "1",
        "--sample-every", "3", "--no-progress", "--sync-bn", "--device", "cpu",
+       # lr 1e-4: at 1e-3 this GAN is chaotic enough that the float rounding of a batch split over two
+       # processes (~1e-6) grows past rtol 1e-4 between steps 8 and 16 of a fresh run (no resume involved;
+       # measured 1.3e-2 at step 12 on an AMD EPYC), while at 1e-4 it stays at ~2e-6 through step 24.
        # fp32: in bf16 a batch split over two processes rounds its sums differently (no equality to test).
        # NCHW: with --channels-last, two nodes resuming a run that one process continued drift past
        # rtol 1e-4 (the from-scratch and one-process phases match); an open bug, see the session notes
