@@ -113,13 +113,23 @@ def _number(key: str, spec: str, text: str, what: str) -> float:
     return value
 
 
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def parse_spec(key: str, spec: Any) -> Schedule:
-    """``KIND:START:END[:WARMUP_KIMG]`` (a bare number: constant) -> Schedule, checked against ``key``."""
+    """``KIND:START:END[:WARMUP_KIMG]`` (a bare number: that constant) -> Schedule, checked against ``key``."""
     if isinstance(spec, (int, float)) and not isinstance(spec, bool):
         spec = f"constant:{spec}"
     if not isinstance(spec, str):
         raise GanforgeError(f"schedule {key} must be text like 'cosine:2e-4:5e-5', got {spec!r}")
     parts = [part.strip() for part in spec.split(":")]
+    if len(parts) == 1 and _is_number(parts[0]):
+        parts = ["constant", parts[0]]
     kind = parts[0]
     if kind not in KINDS:
         raise GanforgeError(f"schedule {key}={spec}: unknown kind '{kind}'{did_you_mean(kind, KINDS)}; "
