@@ -19,7 +19,7 @@ from ganforge.cli import main
 from ganforge.config import build_config
 from ganforge.errors import GanforgeError
 from ganforge.training.ema import ema_beta
-from ganforge.training.schedules import Schedule, parse_schedule
+from ganforge.training.schedules import Schedule
 from ganforge.training.update import Trainer
 
 HERE = Path(__file__).parent
