@@ -69,7 +69,7 @@ from ganforge.training.ema import (
 from ganforge.training.feed import DataFeed, EpochSampler
 from ganforge.training.grid import SAMPLE_GRID_SIZE, fixed_grid_inputs
 from ganforge.training.model_spec import model_spec
-from ganforge.training.precision import Precision, float32_spectral_norm
+from ganforge.training.precision import Precision, float32_spectral_norm, native_bf16
 from ganforge.training.schedules import Schedules
 
 
@@ -169,9 +169,13 @@ class Trainer:
         self.d_net = maybe_compile(wrap_ddp(D, device, dist), "the discriminator", enabled=compiled)
         self.d_net_for_g = (maybe_compile(D, "the discriminator (G step)", enabled=compiled)
                             if dist.enabled else self.d_net)
-        # R1/R2 from the loss's own D forward: where D is the plain module (double backward through it)
-        # and not in fp16 (its input gradients underflow; the separate float32 forward is kept there)
-        self.shared_penalty_forward = self.d_net is D and self.precision.name != "fp16"
+        # R1/R2 from the loss's own D forward: where D is the plain module (double backward through it),
+        # in fp32 or native bf16. fp16's input gradients underflow, and emulated bf16 (CPUs without
+        # AVX512-BF16/AMX) makes the double backward slower than the float32 re-run
+        # (BENCHMARKS.md, "Penalties from the loss's forward"): those keep the separate float32 forward.
+        precision = self.precision.name
+        self.shared_penalty_forward = self.d_net is D and (
+            precision == "fp32" or (precision == "bf16" and native_bf16(device)))
 
     @property
     def sampling_generator(self) -> nn.Module:
