@@ -85,9 +85,9 @@ class TrainConfig:
                            choices=("none", "linear"), metavar="SCHEDULE")
     schedule: dict[str, str] = option({}, "hyperparameter schedules over the images seen, comma list of "
                                       "KEY=KIND:START:END[:WARMUP_KIMG] with KIND constant, linear or cosine, "
-                                      "e.g. lr_g=cosine:2e-4:5e-5,r1=cosine:0.05:0.005; KEY one of lr_g, lr_d, "
-                                      "beta2, ema_kimg, augment_p or a regularizer weight (gp, r1, r2, clip); "
-                                      "a scheduled key replaces its flag's value", metavar="KEY=SPEC,...")
+                                      "e.g. lr_g=cosine:2e-4:5e-5,r1=cosine:0.05:0.005 (beta2: Adam's; the "
+                                      "others as their flags); a scheduled key replaces its flag's value",
+                                      registry="schedulable", metavar="KEY=SPEC,...")
     schedule_kimg: float = option(0.0, "the schedules' span in thousands of images (0 = the whole run, "
                                   "steps * batch size); after it each holds its END value", minimum=0,
                                   off=True, metavar="KIMG")
@@ -166,10 +166,10 @@ class TrainConfig:
                                maximum=MAX_STEPS, metavar="N")
     ada_kimg: float = option(500.0, "ADA's adjustment speed: p can go from 0 to 1 in this many thousand "
                              "images", group=FAMILY, above=0, metavar="KIMG")
-    ada_groups: str = option("blit,geom,color", "ADA's transform groups, comma list of blit (x-flip, "
-                             "rotate90, integer translation), geom (scale, rotation, anisotropic scale, "
-                             "fractional translation), color (brightness, contrast, luma flip, hue, "
-                             "saturation), cutout", group=FAMILY, metavar="LIST")
+    ada_groups: str = option("blit,geom,color", "ADA's transform groups, a comma list: blit = x-flip, "
+                             "rotate90, integer translation; geom = scale, rotation, anisotropic scale, "
+                             "fractional translation; color = brightness, contrast, luma flip, hue, "
+                             "saturation; cutout", group=FAMILY, registry="ada_group", metavar="LIST")
     eval_every: int = option(0, "evaluate every K steps (history, TensorBoard, metric curve, best "
                              "checkpoint)", group=FAMILY, minimum=0, maximum=MAX_STEPS, off=True, resumable=True,
                              metavar="K")
@@ -213,6 +213,8 @@ REGISTRIES: dict[str, tuple[str, str]] = {
     "dataset": ("ganforge.data", "DATASETS"),
     "metrics": ("ganforge.metrics.specs", "METRICS"),
     "logger": ("ganforge.training.loggers", "LOGGERS"),
+    "schedulable": ("ganforge.training.schedules", "SCHEDULABLE_KEYS"),
+    "ada_group": ("ganforge.training.ada", "GROUPS"),
 }
 
 

@@ -173,7 +173,8 @@ def penalty_terms(active: list[ActiveRegularizer], player: str, inputs: PenaltyI
 def apply_after_step(active: list[ActiveRegularizer], player: str, network: nn.Module, step: int) -> None:
     """``player``'s after-step ops due at ``step``, on its (unwrapped) network, after its optimizer step."""
     for reg in active:
-        if reg.entry.player == player and reg.entry.after_step is not None and reg.due(step):
+        # weight 0 (a schedule's end) is off, as for the flag: clip at 0 would zero D
+        if reg.entry.player == player and reg.entry.after_step is not None and reg.due(step) and reg.weight:
             reg.entry.after_step(network, reg.weight)
 
 

@@ -17,7 +17,7 @@ imports no torch, so the config can parse schedules cheaply.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -100,6 +100,20 @@ def schedulable_keys() -> dict[str, Schedulable]:
     for _, entry in REGULARIZERS.items():
         keys[entry.weight_key] = REGULARIZER_WEIGHT
     return keys
+
+
+class SchedulableKeys:
+    """The names :func:`schedulable_keys` gives, read when asked (a plugin's regularizer included); the
+    config's registry of the ``schedule`` field (its --help lists them)."""
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(schedulable_keys())
+
+    def __contains__(self, key: object) -> bool:
+        return key in schedulable_keys()
+
+
+SCHEDULABLE_KEYS = SchedulableKeys()
 
 
 def _number(key: str, spec: str, text: str, what: str) -> float:
