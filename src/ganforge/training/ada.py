@@ -14,9 +14,11 @@ come back unchanged, bit for bit. The transforms and their strengths are StyleGA
 - ``cutout``: a square of half the image side set to 0.
 
 The blit and geom transforms are composed into one inverse matrix per image and sampled once with
-``grid_sample`` (bilinear, reflection padding). StyleGAN2-ADA samples at twice the resolution between
-wavelet filters (custom CUDA ops); here the sampling is bilinear at the image's own size, so scale-downs
-alias slightly more. All random numbers come from the ``generator`` given (the run's checkpointed
+``grid_sample`` (bilinear, reflection padding). StyleGAN2-ADA pads with ``reflect`` (the edge pixel not
+repeated) and samples at twice the resolution between wavelet filters (custom CUDA ops); here
+``grid_sample``'s own reflection (about the border: the edge pixel repeated) and bilinear sampling at the
+image's own size, so scale-downs alias slightly more. On grayscale images hue and saturation change
+nothing (StyleGAN2-ADA skips them there). All random numbers come from the ``generator`` given (the run's checkpointed
 auxiliary stream), drawn for the whole global batch (``share``) whatever p is, so resume is exact and
 N processes augment as one does.
 

@@ -10,6 +10,7 @@ What D sees is ``pack(augment(x))``: DiffAugment or ADA (optional; ``training.au
 
 Before each step the scheduled hyperparameters (``training.schedules``: learning rates, Adam's beta2,
 regularizer weights, the EMA half-life, ADA's p) are set from the images seen so far.
+
 Conditional runs give G and D the real batch's labels, and G's samples use those same labels.
 
 The loss (``ganforge.losses``) and the regularizers (``ganforge.regularizers``) are registry entries:
@@ -161,7 +162,7 @@ class Trainer:
         D's update calls ``d_net`` (DDP: D's gradients averaged once per D step). G's update calls
         ``d_net_for_g``: in a multi-process run the unwrapped D, whose parameters are frozen during G's
         update, so no D gradient exists that a DDP reducer would wait for; the gradient penalties always
-        use the unwrapped, uncompiled D (double backward; see ``d_penalty``).
+        use the unwrapped, uncompiled D (double backward; see ``d_scores``).
         """
         compiled = compile_enabled(self.config.compile, self.device)
         G, D, device, dist = self.generator, self.discriminator, self.device, self.dist
