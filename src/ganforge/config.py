@@ -35,6 +35,7 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # --precision; auto: bf16 where t
 # Two keys for one setting (G's EMA as a per-step decay or as a half-life): naming one turns the other's
 # default off, so `--ema-kimg 10` works although the default recipe sets --ema.
 ALTERNATIVE_SPELLINGS = (("ema", "ema_kimg"),)
+AUGMENTS = ("none", "diffaug", "ada")  # --augment (training.augment, training.ada)
 EMA_BN_MODES = ("standing", "averaged", "live")  # --ema-bn: the EMA copy's BatchNorm statistics (training.ema)
 
 # Upper bounds of the size fields, checked before any dataset is read or weight allocated: beyond them a
@@ -61,9 +62,12 @@ def option(default: Any, help: str, *, group: str = RUN, metavar: str | None = N
     the valid values. ``minimum``/``maximum`` are inclusive bounds, ``above`` an exclusive lower bound;
     ``off`` says that 0 switches the feature off. ``resumable``: ``--resume`` may change the value.
     """
-    return field(default=default, metadata={
+    metadata = {
         "help": help, "group": group, "metavar": metavar, "choices": choices, "registry": registry,
-        "resumable": resumable, "minimum": minimum, "above": above, "maximum": maximum, "off": off})
+        "resumable": resumable, "minimum": minimum, "above": above, "maximum": maximum, "off": off}
+    if isinstance(default, dict):  # a mutable default: each config gets its own copy
+        return field(default_factory=lambda: dict(default), metadata=metadata)
+    return field(default=default, metadata=metadata)
 
 
 @dataclass
@@ -83,7 +87,16 @@ class TrainConfig:
     betas: tuple[float, float] = option((0.5, 0.999), "Adam betas, each in [0, 1)", metavar="B1,B2")
     optimizer: str = option("adam", "optimizer of both players", choices=("adam", "rmsprop"), metavar="NAME")
     lr_decay: str = option("none", "linear: both learning rates fall linearly to 0 at the last step "
-                           "(SNGAN's code)", choices=("none", "linear"), metavar="SCHEDULE")
+                           "(SNGAN's code; the same as --schedule lr_g=linear:LR_G:0,lr_d=linear:LR_D:0)",
+                           choices=("none", "linear"), metavar="SCHEDULE")
+    schedule: dict[str, str] = option({}, "hyperparameter schedules over the images seen, comma list of "
+                                      "KEY=KIND:START:END[:WARMUP_KIMG] with KIND constant, linear or cosine, "
+                                      "e.g. lr_g=cosine:2e-4:5e-5,r1=cosine:0.05:0.005 (beta2: Adam's; the "
+                                      "others as their flags); a scheduled key replaces its flag's value",
+                                      registry="schedulable", metavar="KEY=SPEC,...")
+    schedule_kimg: float = option(0.0, "the schedules' span in thousands of images (0 = the whole run, "
+                                  "steps * batch size); after it each holds its END value", minimum=0,
+                                  off=True, metavar="KIMG")
     z_dim: int = option(100, "latent dimension", minimum=1, maximum=MAX_Z_DIM, metavar="N")
     width: int = option(32, "base channel count of G and D", minimum=1, maximum=MAX_WIDTH, metavar="N")
     resolution: int | None = option(None, "image side length (default: the dataset's; the model family "
@@ -154,8 +167,24 @@ class TrainConfig:
                          "weights (16 batches of fixed seeded latents) before it is sampled, saved or "
                          "evaluated; averaged = a moving average of G's running statistics; live = G's own",
                          group=FAMILY, choices=EMA_BN_MODES, metavar="STATS")
-    augment: str = option("none", "diffaug: DiffAugment color,translation,cutout on D's inputs", group=FAMILY,
-                          choices=("none", "diffaug"), metavar="POLICY")
+    augment: str = option("none", "augmentation of everything D sees: diffaug = DiffAugment color,translation,"
+                          "cutout; ada = StyleGAN2-ADA's pipeline (--ada-groups) with probability p, adaptive "
+                          "(--ada-target) or fixed / scheduled (--augment-p)", group=FAMILY,
+                          choices=AUGMENTS, metavar="POLICY")
+    augment_p: float = option(0.0, "ADA's probability p of each transform: where adaptive p starts, else "
+                              "its fixed value (schedulable: --schedule augment_p=...)", group=FAMILY,
+                              minimum=0, maximum=1, metavar="P")
+    ada_target: float = option(0.6, "ADA's target for the overfitting heuristic r_t = E[sign(D(real))]: p "
+                               "rises while r_t is above it, falls below it; 0 = p not adapted", group=FAMILY,
+                               minimum=0, maximum=1, off=True, metavar="R")
+    ada_interval: int = option(4, "adjust ADA's p every N training steps", group=FAMILY, minimum=1,
+                               maximum=MAX_STEPS, metavar="N")
+    ada_kimg: float = option(500.0, "ADA's adjustment speed: p can go from 0 to 1 in this many thousand "
+                             "images", group=FAMILY, above=0, metavar="KIMG")
+    ada_groups: str = option("blit,geom,color", "ADA's transform groups, a comma list: blit = x-flip, "
+                             "rotate90, integer translation; geom = scale, rotation, anisotropic scale, "
+                             "fractional translation; color = brightness, contrast, luma flip, hue, "
+                             "saturation; cutout", group=FAMILY, registry="ada_group", metavar="LIST")
     eval_every: int = option(0, "evaluate every K steps (history, TensorBoard, metric curve, best "
                              "checkpoint)", group=FAMILY, minimum=0, maximum=MAX_STEPS, off=True, resumable=True,
                              metavar="K")
@@ -190,6 +219,7 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
         out["betas"] = list(self.betas)
+        out["schedule"] = dict(self.schedule)
         return out
 
 
@@ -202,6 +232,8 @@ REGISTRIES: dict[str, tuple[str, str]] = {
     "dataset": ("ganforge.data", "DATASETS"),
     "metrics": ("ganforge.metrics.specs", "METRICS"),
     "logger": ("ganforge.training.loggers", "LOGGERS"),
+    "schedulable": ("ganforge.training.schedules", "SCHEDULABLE_KEYS"),
+    "ada_group": ("ganforge.training.ada", "GROUPS"),
 }
 
 
@@ -291,6 +323,10 @@ def _optional(kind: Any) -> tuple[Any, bool]:
 
 def _coerce(name: str, value: Any, kind: Any) -> Any:
     """Convert a YAML/flag value to the field's type, with a one-line error when it does not fit."""
+    if name == "schedule":
+        from ganforge.training.schedules import parse_schedule  # torch-free, but under training/
+
+        return parse_schedule(value)
     if name == "betas":
         if isinstance(value, str):
             value = [v for v in value.replace(",", " ").split() if v]
@@ -356,6 +392,8 @@ def build_config(*layers: dict[str, Any]) -> TrainConfig:
     for layer in (preset_layer(*layers), *layers):
         for name, value in normalize_keys(layer, "the options").items():
             values[name] = _coerce(name, value, types[name])
+    if "ema_kimg" in values.get("schedule", {}) and "ema" not in values:
+        values["ema"] = 0.0  # a scheduled half-life is the spelling chosen
     for spellings in ALTERNATIVE_SPELLINGS:
         if sum(key in values for key in spellings) == 1:  # the spelling the user chose replaces the default's
             values.update({key: 0.0 for key in spellings if key not in values})

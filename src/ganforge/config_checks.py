@@ -18,7 +18,7 @@ from ganforge.errors import GanforgeError, did_you_mean
 
 def check_bounds(name: str, value: Any, facts: Mapping[str, Any]) -> None:
     """The field's declared range; the message says what range, and what 0 means where it means off."""
-    if value is None or isinstance(value, (bool, str, tuple)):
+    if value is None or isinstance(value, (bool, str, tuple, dict)):
         return
     low, above, high = facts.get("minimum"), facts.get("above"), facts.get("maximum")
     whole = isinstance(value, int)
@@ -124,6 +124,7 @@ def validate_combination(config: TrainConfig) -> None:
     if config.ema and config.ema_kimg:
         raise GanforgeError(f"--ema {config.ema:g} and --ema-kimg {config.ema_kimg:g} both set G's moving "
                             "average; use one (--ema: decay per step, --ema-kimg: half-life in kimg)")
+    validate_schedules_and_augment(config)
     if config.updates == "simultaneous" and config.n_critic != 1:
         raise GanforgeError(f"--updates simultaneous takes one D step per G step, but --n-critic is "
                             f"{config.n_critic}; use --n-critic 1 or --updates alternating")
@@ -133,3 +134,23 @@ def validate_combination(config: TrainConfig) -> None:
     if config.pack > 1 and config.conditional:
         raise GanforgeError("--pack and --conditional cannot be combined: a packed D input mixes samples of "
                             "different classes; drop one")
+
+
+def validate_schedules_and_augment(config: TrainConfig) -> None:
+    """A schedule must drive something the run has; ADA's options need --augment ada."""
+    from ganforge.training.ada import parse_groups
+
+    scheduled = config.schedule
+    if config.lr_decay != "none" and {"lr_g", "lr_d"} & scheduled.keys():
+        raise GanforgeError(f"--lr-decay {config.lr_decay} and --schedule lr_g/lr_d both schedule the learning "
+                            "rates; use one (--lr-decay linear is lr_g=linear:LR:0,lr_d=linear:LR:0)")
+    if "beta2" in scheduled and config.optimizer != "adam":
+        raise GanforgeError(f"--schedule beta2 needs --optimizer adam, not {config.optimizer}")
+    if "ema_kimg" in scheduled and config.ema:
+        raise GanforgeError(f"--schedule ema_kimg and --ema {config.ema:g} both set G's moving average; use one")
+    if config.augment != "ada":
+        used = [key for key, value in (("augment_p", config.augment_p or "augment_p" in scheduled),)
+                if value]
+        if used:
+            raise GanforgeError(f"--{flag(used[0])} is ADA's probability; add --augment ada")
+    parse_groups(config.ada_groups)

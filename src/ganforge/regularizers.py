@@ -10,8 +10,8 @@ An entry (``Regularizer``) says everything the training step needs to know about
 - ``interval_key``: the TrainConfig field holding its interval for lazy regularization (StyleGAN2):
   applied at every k-th training step only (in all of that step's D updates when ``n_critic`` > 1),
   with k times the weight, so its average pull is unchanged while costing 1/k of the double
-  backwards. ``reg_every`` (default 1: every step) for the penalties here. A step that skips the
-  penalties reports a ``penalty`` of 0, so the logged mean is the average term added per step.
+  backwards. ``reg_every`` (default 1: every step) for the penalties here. A step that skips a
+  penalty reports its ``penalty_<name>`` as 0, so the logged mean is the average term added per step.
 
 Penalties see a ``PenaltyInputs``: the unwrapped D (uncompiled, so double backward works; in a
 multi-process run its gradients land in the same ``.grad`` DDP averages) and G, the real and fake batches as D
@@ -20,14 +20,24 @@ judges them (augmented and packed), the labels, and the run's checkpointed auxil
 Adding a regularizer: its function and one ``REGULARIZERS.register`` here, plus its config key (config.py)
 and flag (commands/train.py); ``Trainer.train_step`` needs no change.
 
-Mixed precision: the penalties re-run D on float32 inputs with autocast off (``_float32_grad``); their
-input gradients are what overflows first in fp16 (docs/SPEED_AND_SCALE.md).
+One D forward for the loss and the penalty: a zero-centred penalty on D's real or fake input (R1, R2)
+names that side in ``shares`` and gives ``from_gradient`` (the per-sample input gradient, weight) ->
+weighted penalty. The trainer then makes that input require grad, runs the loss's forward on it and takes
+the gradient of those very scores (:func:`input_gradients`), as StyleGAN2-ADA's and R3GAN's code do: two
+D forwards per D step for the rpgan loss + R1 + R2 instead of four. ``penalty`` (its own forward) stays
+the path for multi-process, compiled and fp16 runs, for the WGAN-GP interpolates, and the reference the
+shared path is tested against.
+
+Mixed precision: the separate path re-runs D on float32 inputs with autocast off (``_float32_grad``); their
+input gradients are what overflows first in fp16 (docs/SPEED_AND_SCALE.md), so fp16 always takes it. In
+bf16 (float32's range) the shared forward's gradient is taken of float32 scores with respect to float32
+inputs and squared in float32.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Container, Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -55,6 +65,8 @@ class PenaltyInputs:
 
 
 PenaltyFn = Callable[[PenaltyInputs, float], torch.Tensor]  # (inputs, weight) -> weighted penalty
+GradientPenaltyFn = Callable[[torch.Tensor, float], torch.Tensor]  # (input gradient (N, -1), weight) -> penalty
+SIDES = ("real", "fake")
 StepOp = Callable[[nn.Module, float], None]  # (the player's network, weight) -> None, in place
 
 
@@ -67,8 +79,12 @@ class Regularizer:
     penalty: PenaltyFn | None = None
     after_step: StepOp | None = None
     interval_key: str | None = None  # None: every step
+    shares: str | None = None  # "real" / "fake": computable from the loss forward's gradient on that input
+    from_gradient: GradientPenaltyFn | None = None  # that computation
 
     def __post_init__(self) -> None:
+        if (self.shares is None) != (self.from_gradient is None) or self.shares not in (None, *SIDES):
+            raise ValueError(f"regularizer '{self.name}': shares ('real' or 'fake') and from_gradient go together")
         if (self.penalty is None) == (self.after_step is None):
             raise ValueError(f"regularizer '{self.name}' needs exactly one of penalty or after_step")
         if self.player not in PLAYERS:
@@ -96,31 +112,69 @@ class ActiveRegularizer:
         return self.weight * self.interval
 
 
-def active_regularizers(config: Any) -> list[ActiveRegularizer]:
-    """The registered regularizers ``config`` turns on (a non-zero weight), in registration order."""
+def active_regularizers(config: Any, scheduled: Container[str] = ()) -> list[ActiveRegularizer]:
+    """The registered regularizers ``config`` turns on (a non-zero weight, or a weight in ``scheduled``),
+    in registration order."""
     active = []
     for _, entry in REGULARIZERS.items():
         weight = float(getattr(config, entry.weight_key))
-        if weight:
+        if weight or entry.weight_key in scheduled:
             interval = int(getattr(config, entry.interval_key)) if entry.interval_key else 1
             active.append(ActiveRegularizer(entry, weight, interval))
     return active
 
 
-def penalty_total(active: list[ActiveRegularizer], player: str, inputs: PenaltyInputs,
-                  step: int) -> torch.Tensor:
-    """The sum of ``player``'s penalties due at training step ``step`` (float32; 0 when none is due)."""
-    total = inputs.real.new_zeros((), dtype=torch.float32)
-    for reg in active:
-        if reg.entry.player == player and reg.entry.penalty is not None and reg.due(step):
-            total = total + reg.entry.penalty(inputs, reg.step_weight)
-    return total
+def with_weights(active: list[ActiveRegularizer], weights: Mapping[str, float]) -> list[ActiveRegularizer]:
+    """``active`` with the weights a schedule gives (keyed by weight key) for this step."""
+    return [replace(reg, weight=weights[reg.entry.weight_key]) if reg.entry.weight_key in weights else reg
+            for reg in active]
+
+
+def penalties_of(active: list[ActiveRegularizer], player: str) -> list[ActiveRegularizer]:
+    return [reg for reg in active if reg.entry.player == player and reg.entry.penalty is not None]
+
+
+def shared_sides(active: list[ActiveRegularizer], player: str, step: int) -> tuple[str, ...]:
+    """The inputs ("real", "fake") whose loss forward gives a penalty of ``player`` due at ``step``."""
+    wanted = {reg.entry.shares for reg in penalties_of(active, player) if reg.due(step)}
+    return tuple(side for side in SIDES if side in wanted)
+
+
+def input_gradients(scores: Mapping[str, torch.Tensor], inputs: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """d(sum of each side's scores)/d(its input), per sample and flattened, in float32, in one backward
+    through D's graph, kept (``create_graph``) so the penalties built on it train D."""
+    sides = list(inputs)
+    grads = torch.autograd.grad([scores[side].float().sum() for side in sides], [inputs[side] for side in sides],
+                                create_graph=True)
+    return {side: grad.float().reshape(len(grad), -1) for side, grad in zip(sides, grads, strict=True)}
+
+
+def penalty_terms(active: list[ActiveRegularizer], player: str, inputs: PenaltyInputs, step: int,
+                  gradients: Mapping[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+    """Each of ``player``'s weighted penalties at training step ``step``, by name (float32; 0 when not due).
+
+    A penalty whose side is in ``gradients`` (the loss forward's input gradients) is computed from them;
+    the others run D again on their own inputs.
+    """
+    terms = {}
+    for reg in penalties_of(active, player):
+        entry = reg.entry
+        if not reg.due(step):
+            terms[entry.name] = inputs.real.new_zeros((), dtype=torch.float32)
+        elif gradients is not None and entry.shares is not None and entry.shares in gradients \
+                and entry.from_gradient is not None:
+            terms[entry.name] = entry.from_gradient(gradients[entry.shares], reg.step_weight)
+        else:
+            assert entry.penalty is not None
+            terms[entry.name] = entry.penalty(inputs, reg.step_weight)
+    return terms
 
 
 def apply_after_step(active: list[ActiveRegularizer], player: str, network: nn.Module, step: int) -> None:
     """``player``'s after-step ops due at ``step``, on its (unwrapped) network, after its optimizer step."""
     for reg in active:
-        if reg.entry.player == player and reg.entry.after_step is not None and reg.due(step):
+        # weight 0 (a schedule's end) is off, as for the flag: clip at 0 would zero D
+        if reg.entry.player == player and reg.entry.after_step is not None and reg.due(step) and reg.weight:
             reg.entry.after_step(network, reg.weight)
 
 
@@ -164,8 +218,12 @@ def r1_penalty(discriminator: Critic, real: torch.Tensor, weight: float,
 
     R2 is the same penalty on the fakes (``r2_penalty``); R3GAN uses both.
     """
-    grad = _float32_grad(discriminator, real, labels)
-    return 0.5 * weight * grad.pow(2).sum(dim=1).mean()
+    return squared_gradient_penalty(_float32_grad(discriminator, real, labels), weight)
+
+
+def squared_gradient_penalty(grad: torch.Tensor, weight: float) -> torch.Tensor:
+    """``weight / 2 * E[||grad||^2]`` from per-sample input gradients (N, -1): R1's and R2's formula."""
+    return 0.5 * weight * grad.float().pow(2).sum(dim=1).mean()
 
 
 def r2_penalty(discriminator: Critic, fake: torch.Tensor, weight: float,
@@ -193,11 +251,13 @@ REGULARIZERS.register("r1", Regularizer(
     "r1", "R1 penalty on real data (Mescheder et al. 2018)",
     weight_key="r1", player="d", interval_key="reg_every",
     penalty=lambda x, weight: r1_penalty(x.discriminator, x.real, weight, x.labels),
+    shares="real", from_gradient=squared_gradient_penalty,
 ))
 REGULARIZERS.register("r2", Regularizer(
     "r2", "R2 penalty on generated data (R3GAN: with R1 and the rpgan loss)",
     weight_key="r2", player="d", interval_key="reg_every",
     penalty=lambda x, weight: r2_penalty(x.discriminator, x.fake, weight, x.labels),
+    shares="fake", from_gradient=squared_gradient_penalty,
 ))
 REGULARIZERS.register("clip", Regularizer(
     "clip", "WGAN weight clipping: D's parameters clamped to [-clip, clip] after each D step",

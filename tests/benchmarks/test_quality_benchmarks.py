@@ -86,3 +86,18 @@ def test_recipe_ablation_smoke(scripts: Path, tmp_path: Path, capsys: pytest.Cap
     assert [(r["row"], set(r["fd"])) for r in records] == [("textbook", {"raw G"}), ("recipe", {"raw G", "EMA"})]
     assert all(r["steps"] == 2 and all(math.isfinite(v) for v in r["fd"].values()) for r in records)
     assert "| recipe | 2 |" in capsys.readouterr().out
+
+
+def test_ada_small_data_smoke(scripts: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import ada_small_data
+
+    out, figure, grid = tmp_path / "ada.json", tmp_path / "p.png", tmp_path / "grid.png"
+    assert ada_small_data.main(["--smoke", "--seeds", "0", "--images", "64", "--cache-dir", str(scripts),
+                                "--out", str(out), "--figure", str(figure), "--grid", str(grid)]) == 0
+    records = json.loads(out.read_text())["results"]
+    assert [r["augment"] for r in records] == ["none", "ada", "diffaug"]
+    assert all(math.isfinite(r["values"]["fd_digits"]) for r in records)
+    ada = records[1]
+    assert [step for step, _ in ada["p_curve"]] == [1, 2, 3, 4] and records[0]["p_curve"] == []
+    assert figure.stat().st_size > 1000 and grid.stat().st_size > 1000
+    assert "| ada | 1 |" in capsys.readouterr().out

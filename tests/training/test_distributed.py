@@ -94,7 +94,7 @@ def assert_same_history(ours: list[dict], reference: list[dict]) -> None:
     assert [row["step"] for row in ours] == [row["step"] for row in reference]
     for mine, theirs in zip(ours, reference, strict=True):
         assert mine["epoch"] == theirs["epoch"]  # the same number of images seen per step
-        for column in ("loss_d", "loss_g", "d_real", "d_fake", "penalty"):
+        for column in ("loss_d", "loss_g", "d_real", "d_fake", "penalty_gp"):
             assert float(mine[column]) == pytest.approx(float(theirs[column]), rel=1e-3, abs=1e-4), column
 
 

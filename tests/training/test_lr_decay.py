@@ -10,12 +10,21 @@ import torch
 
 from ganforge.config import build_config
 from ganforge.errors import GanforgeError
-from ganforge.training.update import Trainer, scheduled_lr
+from ganforge.training.schedules import Schedules
+from ganforge.training.update import Trainer
 
 
-def test_linear_schedule_falls_to_zero_at_the_end() -> None:
-    assert [scheduled_lr(1.0, step, 4, "linear") for step in range(4)] == [1.0, 0.75, 0.5, 0.25]
-    assert [scheduled_lr(3e-4, step, 4, "none") for step in range(4)] == [3e-4] * 4
+def test_linear_schedule_falls_to_zero_at_the_end(make_config) -> None:
+    schedules = Schedules(make_config(lr_decay="linear", lr_g=1.0, lr_d=3e-4, steps=4))
+    assert [schedules.values(step)["lr_g"] for step in range(4)] == [1.0, 0.75, 0.5, 0.25]
+    assert "lr_g" not in Schedules(make_config(steps=4)).values(0)
+
+
+@pytest.mark.parametrize(("lr", "steps", "batch"), [(4e-4, 8000, 64), (2e-4, 997, 48), (1e-3, 3, 5)])
+def test_lr_decay_linear_gives_the_numbers_it_always_gave(make_config, lr, steps, batch) -> None:
+    """The schedule mechanism's linear case, bit for bit the old `base * (1 - step / steps)`."""
+    schedules = Schedules(make_config(lr_decay="linear", lr_g=lr, lr_d=lr, steps=steps, batch_size=batch))
+    assert [schedules.values(step)["lr_d"] for step in range(steps)] == [lr * (1.0 - s / steps) for s in range(steps)]
 
 
 def test_each_update_uses_the_scheduled_rates(image_dataset, make_config) -> None:

@@ -216,7 +216,7 @@ def test_fp16_wgan_gp_training_recovers_where_naive_amp_is_stuck(monkeypatch, ma
     for _ in range(8):  # 16 D steps: the scale halves ~9 times before D's gradients fit in fp16
         scalars = trainer.train_step()
         assert all(torch.isfinite(value) for value in scalars.values()), scalars
-        assert scalars["penalty"] > 1e11  # the true (float32) penalty of this critic: huge, not inf
+        assert scalars["penalty_gp"] > 1e11  # the true (float32) penalty of this critic: huge, not inf
     after = list(trainer.discriminator.parameters())
     assert all(torch.isfinite(p).all() for p in after)
     assert any(not torch.equal(a, b) for a, b in zip(before, after, strict=True))
@@ -224,17 +224,17 @@ def test_fp16_wgan_gp_training_recovers_where_naive_amp_is_stuck(monkeypatch, ma
     # the same steps with the penalty computed the naive way: inside autocast, no float32 re-run
     import ganforge.training.update as update
 
-    original = update.Trainer.d_penalty
+    original = update.penalty_terms
 
-    def penalty_inside_autocast(self, *args):
-        with self.precision.autocast():
-            return original(self, *args)
+    def penalty_inside_autocast(*args):
+        with torch.autocast("cpu", dtype=torch.float16):
+            return original(*args)
 
-    monkeypatch.setattr(update.Trainer, "d_penalty", penalty_inside_autocast)
+    monkeypatch.setattr(update, "penalty_terms", penalty_inside_autocast)
     monkeypatch.setattr(regularizers, "_float32_grad", naive_input_grad)
     naive = blank_trainer(monkeypatch, make_config, "fp16")
     for _ in range(8):
-        assert not torch.isfinite(naive.train_step()["penalty"])
+        assert not torch.isfinite(naive.train_step()["penalty_gp"])
     stuck = list(naive.discriminator.parameters())
     assert all(torch.equal(a, b) for a, b in zip(before, stuck, strict=True))
 
@@ -252,7 +252,7 @@ def test_bf16_wgan_gp_run_with_spectral_norm_logs_finite_values(tmp_path, tiny_d
         rows = list(csv.DictReader(handle))
     assert len(rows) == 4
     for row in rows:
-        for column in ("loss_d", "loss_g", "penalty"):
+        for column in ("loss_d", "loss_g", "penalty_gp"):
             assert math.isfinite(float(row[column])), row
 
 

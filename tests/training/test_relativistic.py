@@ -22,7 +22,8 @@ def _finite_steps(trainer: Trainer, steps: int = 3) -> None:
 def test_rpgan_with_r1_and_r2_trains_on_tiny_images(image_dataset, make_config) -> None:
     trainer = Trainer(make_config(loss="rpgan", r1=0.1, r2=0.1), image_dataset, torch.device("cpu"))
     _finite_steps(trainer)
-    assert float(trainer.train_step()["penalty"]) > 0
+    scalars = trainer.train_step()
+    assert float(scalars["penalty_r1"]) > 0 and float(scalars["penalty_r2"]) > 0
 
 
 def test_rpgan_trains_on_toy2d(make_config) -> None:

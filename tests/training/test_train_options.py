@@ -43,9 +43,9 @@ def test_packed_discriminator_sees_groups(make_config) -> None:
 
 def test_penalty_is_reported_and_trains_d(image_dataset, make_config) -> None:
     trainer = Trainer(make_config(loss="wasserstein", gp=10.0), image_dataset, torch.device("cpu"))
-    assert trainer.columns == ("penalty",)
+    assert trainer.columns == ("penalty_gp",)
     scalars = trainer.train_step()
-    assert float(scalars["penalty"]) > 0
+    assert float(scalars["penalty_gp"]) > 0
     assert Trainer(make_config(), image_dataset, torch.device("cpu")).columns == ()
 
 

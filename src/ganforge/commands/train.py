@@ -9,6 +9,7 @@ no edit to this module.
 from __future__ import annotations
 
 import argparse
+from dataclasses import MISSING
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -41,7 +42,7 @@ def flag_help(name: str, default: Any, facts: dict[str, Any]) -> str:
         parts.append(", ".join(registered_names(facts["registry"])))
     elif facts.get("choices"):
         parts.append(", ".join(facts["choices"]))
-    if default is not None and not isinstance(default, bool):
+    if default not in (None, {}, MISSING) and not isinstance(default, bool):
         shown = ",".join(str(v) for v in default) if isinstance(default, tuple) else default
         parts.append(f"default {shown}")
     return facts["help"] + (f" [{'; '.join(parts)}]" if parts else "")

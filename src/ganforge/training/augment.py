@@ -22,7 +22,7 @@ Share = tuple[int, int]  # (this process's index, number of processes)
 WHOLE: Share = (0, 1)
 
 
-def _own_rows(draw: torch.Tensor, share: Share) -> torch.Tensor:
+def own_rows(draw: torch.Tensor, share: Share) -> torch.Tensor:
     index, count = share
     rows = draw.shape[0] // count
     return draw[index * rows:(index + 1) * rows]
@@ -31,7 +31,7 @@ def _own_rows(draw: torch.Tensor, share: Share) -> torch.Tensor:
 def _uniform(x: torch.Tensor, generator: torch.Generator | None, share: Share = WHOLE) -> torch.Tensor:
     """One U[0, 1) factor per sample, shaped to broadcast over (C, H, W)."""
     draw = torch.rand((x.shape[0] * share[1], 1, 1, 1), generator=generator, device=x.device, dtype=x.dtype)
-    return _own_rows(draw, share)
+    return own_rows(draw, share)
 
 
 def rand_brightness(x: torch.Tensor, generator: torch.Generator | None = None, *,
@@ -54,7 +54,7 @@ def rand_contrast(x: torch.Tensor, generator: torch.Generator | None = None, *,
 def _shifts(n: int, low: int, high: int, x: torch.Tensor, generator: torch.Generator | None,
             share: Share = WHOLE) -> torch.Tensor:
     draw = torch.randint(low, high, (n * share[1], 1, 1), generator=generator, device=x.device)
-    return _own_rows(draw, share)
+    return own_rows(draw, share)
 
 
 def rand_translation(x: torch.Tensor, generator: torch.Generator | None = None,

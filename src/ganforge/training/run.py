@@ -384,13 +384,15 @@ class TrainingRun:
 
     def report(self, step: int, rate: float, extra: dict[str, float],
                stop: Sequence[int]) -> tuple[dict[str, float], int]:
-        """The one place a logged row is made: the window's means, the learning rates, progress figures
+        """The one place a logged row is made: the window's means, the learning rates and the other
+        scheduled values, progress figures
         and the callbacks' ``extra`` values, handed to every logger. Returns (means and extra, stop signal)."""
         means, stop_signal = self._window_means(stop)
         if self.is_main:
             trainer = self.trainer
             values = {"epoch": round(trainer.sampler.epoch, 4), **means,
                       "lr_g": trainer.opt_g.param_groups[0]["lr"], "lr_d": trainer.opt_d.param_groups[0]["lr"],
+                      **trainer.hyper,  # every scheduled value, as the last step used it
                       "seconds": round(self.elapsed(), 3), "images_per_s": round(rate, 1), **extra}
             self.loggers.log_scalars(step, values)
         return {**means, **extra}, stop_signal

@@ -64,6 +64,11 @@ class RunPaths:
         return self.root / "loss_curves.png"
 
     @property
+    def augment_p_curve(self) -> Path:
+        """ADA's p against step (--augment ada)."""
+        return self.root / "augment_p.png"
+
+    @property
     def metrics(self) -> Path:
         return self.root / "metrics.jsonl"
 

@@ -4,8 +4,13 @@
 (batch order, latents, augmentations, penalty interpolates) comes from state the checkpoint stores, so a
 resumed run continues exactly where an uninterrupted one would be.
 
-What D sees is ``pack(augment(x))``: DiffAugment (optional) on every real and fake batch, in D's and G's
-updates alike, then PacGAN packing (optional) of ``pack`` consecutive samples into one D input.
+What D sees is ``pack(augment(x))``: DiffAugment or ADA (optional; ``training.augment``,
+``training.ada``) on every real and fake batch, in D's and G's updates alike, then PacGAN packing
+(optional) of ``pack`` consecutive samples into one D input.
+
+Before each step the scheduled hyperparameters (``training.schedules``: learning rates, Adam's beta2,
+regularizer weights, the EMA half-life, ADA's p) are set from the images seen so far.
+
 Conditional runs give G and D the real batch's labels, and G's samples use those same labels.
 
 The loss (``ganforge.losses``) and the regularizers (``ganforge.regularizers``) are registry entries:
@@ -30,8 +35,19 @@ from ganforge.config import TrainConfig
 from ganforge.data import TensorDataset
 from ganforge.losses import LOSSES
 from ganforge.models import build_gan
-from ganforge.regularizers import PenaltyInputs, active_regularizers, apply_after_step, penalty_total
+from ganforge.regularizers import (
+    ActiveRegularizer,
+    PenaltyInputs,
+    active_regularizers,
+    apply_after_step,
+    input_gradients,
+    penalties_of,
+    penalty_terms,
+    shared_sides,
+    with_weights,
+)
 from ganforge.training.accel import compile_enabled, maybe_compile, optimizer_options, to_channels_last
+from ganforge.training.ada import AdaptiveP, ada_augment, parse_groups
 from ganforge.training.augment import diff_augment
 from ganforge.training.distributed import (
     SINGLE,
@@ -43,6 +59,7 @@ from ganforge.training.distributed import (
 )
 from ganforge.training.ema import (
     STANDING_SEED_OFFSET,
+    ema_beta,
     make_ema,
     ramped_beta,
     run_ema_beta,
@@ -53,7 +70,8 @@ from ganforge.training.ema import (
 from ganforge.training.feed import DataFeed, EpochSampler
 from ganforge.training.grid import SAMPLE_GRID_SIZE, fixed_grid_inputs
 from ganforge.training.model_spec import model_spec
-from ganforge.training.precision import Precision, float32_spectral_norm
+from ganforge.training.precision import Precision, float32_spectral_norm, native_bf16
+from ganforge.training.schedules import Schedules
 
 
 def pack_samples(x: torch.Tensor, pack: int) -> torch.Tensor:
@@ -71,20 +89,9 @@ def make_optimizer(config: TrainConfig, params: Iterable[nn.Parameter], lr: floa
     return torch.optim.Adam(params, lr=lr, betas=config.betas, **optimizer_options(torch.optim.Adam, device, params))
 
 
-def scheduled_lr(base: float, step: int, steps: int, schedule: str) -> float:
-    """The learning rate of update ``step`` (0-based) of a ``steps``-long run.
-
-    ``linear`` falls from ``base`` towards 0 at the last update, as SNGAN's and Mimicry's code do; being a
-    pure function of the step, a resumed run continues the same schedule without any saved state.
-    """
-    if schedule == "linear":
-        return base * (1.0 - step / steps)
-    return base
-
-
-def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+def set_hyper(optimizer: torch.optim.Optimizer, key: str, value: Any) -> None:
     for group in optimizer.param_groups:
-        group["lr"] = lr
+        group[key] = value
 
 
 class Trainer:
@@ -101,7 +108,10 @@ class Trainer:
         self.dataset = dataset
         self.dist = dist
         self.loss = LOSSES.get(config.loss)
-        self.regularizers = active_regularizers(config)
+        self.schedules = Schedules(config)
+        self.base_regularizers = active_regularizers(config, scheduled=self.schedules)
+        self.regularizers: list[ActiveRegularizer] = self.base_regularizers  # this step's weights
+        self.hyper: dict[str, float] = {}  # the scheduled values the last step used (logged)
         self.spec = model_spec(config, dataset)
         self.local_batch = local_batch_size(config.batch_size, dist, config.pack)
         self.share = (dist.rank, dist.world_size)  # this rank's slice of every global-batch draw
@@ -113,7 +123,8 @@ class Trainer:
         self.discriminator: nn.Module = self._prepare(discriminator, double_backward=self.penalizes("d"))
         # Samples, the saved generator and metrics use the EMA copy when there is one.
         self.ema_beta = run_ema_beta(config.batch_size, config.ema_kimg, config.ema)  # before ramp-up
-        self.generator_ema: nn.Module | None = make_ema(self.generator) if self.ema_beta else None
+        ema_on = bool(self.ema_beta) or "ema_kimg" in self.schedules
+        self.generator_ema: nn.Module | None = make_ema(self.generator) if ema_on else None
         self._ema_standing_step: int | None = None  # the step the EMA's standing statistics are for
         self.opt_g = make_optimizer(config, self.generator.parameters(), config.lr_g, device)
         self.opt_d = make_optimizer(config, self.discriminator.parameters(), config.lr_d, device)
@@ -124,6 +135,10 @@ class Trainer:
         # A second stream for augmentations and penalty interpolates, so turning them on leaves the
         # latents (and the batches) of a run unchanged.
         self.aux_rng = torch.Generator(device=device).manual_seed(config.seed + 3)
+        self.ada = (AdaptiveP(config.augment_p, target=0.0 if "augment_p" in self.schedules else config.ada_target,
+                              interval=config.ada_interval, kimg=config.ada_kimg, batch_size=config.batch_size,
+                              device=device, dist=dist) if config.augment == "ada" else None)
+        self.ada_groups = parse_groups(config.ada_groups)
         self.step = 0
         fixed_rng = torch.Generator().manual_seed(config.seed + 2)
         fixed_z = torch.randn(SAMPLE_GRID_SIZE, config.z_dim, generator=fixed_rng)
@@ -148,7 +163,7 @@ class Trainer:
         D's update calls ``d_net`` (DDP: D's gradients averaged once per D step). G's update calls
         ``d_net_for_g``: in a multi-process run the unwrapped D, whose parameters are frozen during G's
         update, so no D gradient exists that a DDP reducer would wait for; the gradient penalties always
-        use the unwrapped, uncompiled D (double backward; see ``d_penalty``).
+        use the unwrapped, uncompiled D (double backward; see ``d_scores``).
         """
         compiled = compile_enabled(self.config.compile, self.device)
         G, D, device, dist = self.generator, self.discriminator, self.device, self.dist
@@ -156,6 +171,13 @@ class Trainer:
         self.d_net = maybe_compile(wrap_ddp(D, device, dist), "the discriminator", enabled=compiled)
         self.d_net_for_g = (maybe_compile(D, "the discriminator (G step)", enabled=compiled)
                             if dist.enabled else self.d_net)
+        # R1/R2 from the loss's own D forward: where D is the plain module (double backward through it),
+        # in fp32 or native bf16. fp16's input gradients underflow, and emulated bf16 (CPUs without
+        # AVX512-BF16/AMX) makes the double backward slower than the float32 re-run
+        # (BENCHMARKS.md, "Penalties from the loss's forward"): those keep the separate float32 forward.
+        precision = self.precision.name
+        self.shared_penalty_forward = self.d_net is D and (
+            precision == "fp32" or (precision == "bf16" and native_bf16(device)))
 
     @property
     def sampling_generator(self) -> nn.Module:
@@ -189,8 +211,27 @@ class Trainer:
 
     @property
     def columns(self) -> tuple[str, ...]:
-        """The scalars ``train_step`` reports beyond the losses and D's outputs, from the options in use."""
-        return (("penalty",) if self.penalizes("d") else ()) + (("penalty_g",) if self.penalizes("g") else ())
+        """The scalars ``train_step`` reports beyond the losses and D's outputs, from the options in use:
+        each penalty's term (``penalty_r1``, ...) and ADA's p."""
+        penalties = [f"penalty_{reg.entry.name}" for player in ("d", "g") for reg in penalties_of(self.regularizers, player)]
+        return (*penalties, *(("augment_p",) if self.ada is not None else ()))
+
+    def apply_schedules(self) -> None:
+        """Set every scheduled hyperparameter for the coming step from the images seen (a pure function of
+        the step: a resumed run sets what an uninterrupted one does)."""
+        values = self.schedules.values(self.step)
+        for key, optimizer in (("lr_g", self.opt_g), ("lr_d", self.opt_d)):
+            if key in values:
+                set_hyper(optimizer, "lr", values[key])
+        if "beta2" in values:
+            for optimizer in (self.opt_g, self.opt_d):
+                set_hyper(optimizer, "betas", (self.config.betas[0], values["beta2"]))
+        if "ema_kimg" in values:
+            self.ema_beta = ema_beta(self.config.batch_size, values["ema_kimg"]) if values["ema_kimg"] > 0 else 0.0
+        if "augment_p" in values and self.ada is not None:
+            self.ada.set(values["augment_p"])
+        self.regularizers = with_weights(self.base_regularizers, values)
+        self.hyper = values
 
     # -- one update ---------------------------------------------------------------------------------
     def next_real(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -208,24 +249,39 @@ class Trainer:
             # keyword only when sharing, so single-process calls keep diff_augment's plain signature
             x = (diff_augment(x, self.aux_rng, share=self.share) if self.dist.enabled
                  else diff_augment(x, self.aux_rng))
+        elif self.ada is not None:
+            x = ada_augment(x, self.ada.p, self.aux_rng, self.ada_groups, share=self.share)
         return pack_samples(x, self.config.pack)
 
     def _penalty_inputs(self, real: torch.Tensor, fake: torch.Tensor,
                         labels: torch.Tensor | None) -> PenaltyInputs:
         return PenaltyInputs(self.discriminator, self.generator, real, fake, labels, self.aux_rng, self.share)
 
-    def d_penalty(self, real: torch.Tensor, fake: torch.Tensor, labels: torch.Tensor | None,
-                  step: int) -> torch.Tensor:
-        """D's weighted penalties due at ``step``, on D's inputs (already augmented and packed)."""
-        return penalty_total(self.regularizers, "d", self._penalty_inputs(real, fake, labels), step)
+    def d_scores(self, real_in: torch.Tensor, fake_in: torch.Tensor, cond: torch.Tensor | None
+                 ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+        """D's scores of its real and fake inputs and its penalty terms by name (float32, outside autocast).
+
+        R1/R2 due at this step take their input gradient from these very forwards when
+        ``shared_penalty_forward`` (the inputs are made to require grad); the rest run D again.
+        """
+        sides = shared_sides(self.regularizers, "d", self.step) if self.shared_penalty_forward else ()
+        inputs = {"real": real_in, "fake": fake_in}
+        for side in sides:
+            inputs[side] = inputs[side].detach().requires_grad_(True)
+        with self.precision.autocast():
+            scores = {side: self.d_net(x, cond) for side, x in inputs.items()}
+        gradients = input_gradients(scores, {side: inputs[side] for side in sides}) if sides else None
+        terms = penalty_terms(self.regularizers, "d", self._penalty_inputs(real_in, fake_in, cond), self.step,
+                              gradients)
+        return scores["real"], scores["fake"], terms
 
     def g_backward(self, fake: torch.Tensor, real_in: torch.Tensor,
-                   cond: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+                   cond: torch.Tensor | None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """G's loss on ``fake`` as D now scores it (and its penalties), back-propagated into G only.
 
         ``real_in`` is D's input of the real batch; D scores it here only for a loss that compares fakes
         with reals (``g_needs_real``), so the other losses compute and draw exactly what they always did.
-        Returns (G's loss, G's penalty or None).
+        Returns (G's loss, G's penalty terms by name).
         """
         D, amp = self.discriminator, self.precision
         D.requires_grad_(False)  # gradients through D, not for D's weights
@@ -234,12 +290,11 @@ class Trainer:
             scores = self.d_net_for_g(fake_in, cond)
             real_scores = self.d_net_for_g(real_in, cond) if self.loss.g_needs_real else None
         loss_g = self.loss.g_loss(None if real_scores is None else amp.scores(real_scores), amp.scores(scores))
-        penalty = (penalty_total(self.regularizers, "g", self._penalty_inputs(real_in, fake_in, cond), self.step)
-                   if self.penalizes("g") else None)
+        terms = penalty_terms(self.regularizers, "g", self._penalty_inputs(real_in, fake_in, cond), self.step)
         self.opt_g.zero_grad(set_to_none=True)
-        amp.backward(loss_g if penalty is None else loss_g + penalty, amp.scaler_g)
+        amp.backward(loss_g + sum(terms.values()) if terms else loss_g, amp.scaler_g)
         D.requires_grad_(True)
-        return loss_g, penalty
+        return loss_g, terms
 
     def train_step(self) -> dict[str, torch.Tensor]:
         """n_critic D updates, then one G update. Returns detached scalars (no host sync).
@@ -254,9 +309,7 @@ class Trainer:
         extra random numbers are consumed.
         """
         G, D, cfg, amp = self.generator, self.discriminator, self.config, self.precision
-        if cfg.lr_decay != "none":
-            set_lr(self.opt_g, scheduled_lr(cfg.lr_g, self.step, cfg.steps, cfg.lr_decay))
-            set_lr(self.opt_d, scheduled_lr(cfg.lr_d, self.step, cfg.steps, cfg.lr_decay))
+        self.apply_schedules()
         for critic_step in range(cfg.n_critic):
             real, labels = self.next_real()
             cond = labels if cfg.conditional else None
@@ -266,36 +319,36 @@ class Trainer:
             with torch.set_grad_enabled(last), amp.autocast():
                 fake = self.g_net(self.noise(), cond)
             real_in, fake_in = self.d_input(real), self.d_input(fake.detach())
-            with amp.autocast():
-                real_scores = self.d_net(real_in, cond)
-                fake_scores = self.d_net(fake_in, cond)
+            # the penalties' gradients join the loss's in the same backward, so DDP averages each D
+            # parameter's (loss + penalty) gradient once
+            real_scores, fake_scores, terms = self.d_scores(real_in, fake_in, cond)
+            if self.ada is not None:
+                self.ada.observe(real_scores)
             loss_d = self.loss.d_loss(amp.scores(real_scores), amp.scores(fake_scores))
-            # float32, outside autocast, on the unwrapped D; its gradients join the loss's in the same
-            # backward, so DDP averages each D parameter's (loss + penalty) gradient once
-            penalty = self.d_penalty(real_in, fake_in, cond, self.step) if self.penalizes("d") else None
             if last and cfg.updates == "simultaneous":
-                loss_g, penalty_g = self.g_backward(fake, real_in, cond)
+                loss_g, terms_g = self.g_backward(fake, real_in, cond)
             self.opt_d.zero_grad(set_to_none=True)
-            amp.backward_and_step(loss_d if penalty is None else loss_d + penalty, self.opt_d, amp.scaler_d)
+            amp.backward_and_step(loss_d + sum(terms.values()) if terms else loss_d, self.opt_d, amp.scaler_d)
             apply_after_step(self.regularizers, "d", D, self.step)
         if cfg.updates == "alternating":
-            loss_g, penalty_g = self.g_backward(fake, real_in, cond)
+            loss_g, terms_g = self.g_backward(fake, real_in, cond)
         amp.step(self.opt_g, amp.scaler_g)
         apply_after_step(self.regularizers, "g", G, self.step)
         if self.generator_ema is not None:
             beta = ramped_beta(self.ema_beta, cfg.batch_size, self.step * cfg.batch_size, cfg.ema_rampup)
             update_ema(self.generator_ema, G, beta, bn=cfg.ema_bn)
         self.step += 1
+        if self.ada is not None:
+            self.ada.end_step(self.step)
         scalars = {
             "loss_d": loss_d.detach(),
             "loss_g": loss_g.detach(),
             "d_real": self.loss.d_output(amp.scores(real_scores.detach())).mean(),
             "d_fake": self.loss.d_output(amp.scores(fake_scores.detach())).mean(),
         }
-        if penalty is not None:
-            scalars["penalty"] = penalty.detach()
-        if penalty_g is not None:
-            scalars["penalty_g"] = penalty_g.detach()
+        scalars.update({f"penalty_{name}": term.detach() for name, term in {**terms, **terms_g}.items()})
+        if self.ada is not None:
+            scalars["augment_p"] = self.ada.p.clone()
         return scalars
 
     # -- sampling ----------------------------------------------------------------------------------
@@ -324,6 +377,7 @@ class Trainer:
             "spec": self.spec.to_dict(),
             **({"generator_ema": self.sampling_generator.state_dict()} if self.generator_ema is not None else {}),
             **({"scalers": scalers} if (scalers := self.precision.state_dict()) else {}),
+            **({"ada": self.ada.state_dict()} if self.ada is not None else {}),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -338,6 +392,8 @@ class Trainer:
             self.generator_ema.load_state_dict(state["generator_ema"])
             self._ema_standing_step = None  # recomputed before use, whatever the checkpoint's version held
         self.precision.load_state_dict(state.get("scalers", {}))
+        if self.ada is not None and "ada" in state:
+            self.ada.load_state_dict(state["ada"])
         torch.set_rng_state(state["torch_rng"])
         self.step = int(state["step"])
         self.sampler.batches_drawn = int(state["batches_drawn"])

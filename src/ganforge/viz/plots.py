@@ -45,3 +45,27 @@ def plot_loss_curves(history_csv: Path, out: Path, title: str = "") -> None:
     with atomic_path(out) as tmp:
         fig.savefig(tmp, format="png", dpi=100)
     plt.close(fig)
+
+
+def plot_column(history_csv: Path, column: str, out: Path, ylabel: str, title: str = "") -> bool:
+    """One history.csv column against step (e.g. ADA's p); False (nothing written) when it has no values."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    history = read_history(history_csv)
+    if column not in history:
+        return False
+    fig, axis = plt.subplots(figsize=(8, 3))
+    axis.plot(history.get("step", []), history[column], lw=1.2)
+    axis.set_xlabel("step")
+    axis.set_ylabel(ylabel)
+    axis.grid(alpha=0.3)
+    if title:
+        axis.set_title(title)
+    fig.tight_layout()
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)
+    return True

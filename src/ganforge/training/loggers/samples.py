@@ -1,5 +1,6 @@
 """Sample grids and the pictures made from them, always written: samples/step_XXXXXXX.png at every
-``--sample-every`` step, samples/final.png, then progress.gif and loss_curves.png when the run ends."""
+``--sample-every`` step, samples/final.png, then progress.gif and loss_curves.png (and augment_p.png
+with --augment ada) when the run ends."""
 
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ class SampleGrids(LoggerBase):
     def finish(self) -> list[Path]:
         """progress.gif from the step grids (and the final one, when it is not a step grid), and the loss
         curves from history.csv when there is one; returns the finished pictures."""
-        from ganforge.viz import plot_loss_curves, save_gif
+        from ganforge.viz import plot_column, plot_loss_curves, save_gif
 
         frames = sorted(self.paths.samples.glob("step_*.png"))
         final = self.paths.final_samples
@@ -45,4 +46,6 @@ class SampleGrids(LoggerBase):
         if self.paths.history.is_file():
             plot_loss_curves(self.paths.history, self.paths.loss_curves, title=self.title)
             written.append(self.paths.loss_curves)
+            if plot_column(self.paths.history, "augment_p", self.paths.augment_p_curve, "ADA p", self.title):
+                written.append(self.paths.augment_p_curve)
         return written

@@ -66,7 +66,7 @@ def flat_params(config: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
     params: dict[str, str] = {}
     for key, value in config.items():
         name = f"{prefix}{key}"
-        if isinstance(value, dict):
+        if isinstance(value, dict) and value:  # an empty one (no --schedule) stays a param: "{}"
             params.update(flat_params(value, f"{name}."))
         else:
             params[name] = value if isinstance(value, str) else json.dumps(value)
