@@ -40,9 +40,10 @@ R3GAN_COMMON: dict[str, Any] = {
     "n_critic": 1, "z_dim": 64, "width": 768, "ema_kimg": 0.0, "precision": "auto"}
 R3GAN_DIFFERENCES = (
     "the paper decays lr 2e-4 -> 5e-5, Adam beta2 0.9 -> 0.99 and gamma by a cosine over decay_nimg images and "
-    "raises the EMA half-life from 0 and the augmentation p from 0 along the same cosine (R3GAN_SCHEDULES; "
-    "here their starting values are held constant until ganforge's schedules land); its augmentation is "
-    "StyleGAN2-ADA's pipeline at the scheduled p (none here); bf16 in the high-resolution stages only under "
+    "raises the EMA half-life from 0 and the augmentation p from 0 along the same cosine: all scheduled "
+    "here the same way (R3GAN_SCHEDULES, over R3GAN_SCHEDULE_KIMG), with StyleGAN2-ADA's pipeline at the "
+    "scheduled p (ganforge's ADA resamples with one bilinear grid_sample, without ADA's 2x wavelet "
+    "supersampling); bf16 in the high-resolution stages only under "
     "--precision bf16/auto on a device with native bf16 (fp32 elsewhere); G's unbounded output is clamped "
     "to [-1, 1] where images are made")
 # name: (description, its own values, its differences beyond R3GAN_DIFFERENCES)
@@ -83,9 +84,8 @@ R3GAN_PRESETS: dict[str, tuple[str, dict[str, Any], str]] = {
         "(0, 0.9), a fixed EMA half-life of 10 kimg, fp32"),
 }
 # The paper's schedules, cosine from the preset's value to the end value over R3GAN_SCHEDULE_KIMG[name]
-# thousand images, in the format of TrainConfig's `schedule` field (KIND:START:END). The lead folds them
-# into the presets above (values["schedule"], values["schedule_kimg"], augment "ada" at the scheduled
-# p) when that field lands; until then the presets hold the starting values.
+# thousand images, in the format of TrainConfig's `schedule` field (KIND:START:END); r3gan_schedule puts
+# them into the presets, with augment "ada" at the scheduled p.
 _R3GAN_GAMMA = {"r3gan-cifar10": (0.05, 0.005), "r3gan-ffhq64": (2, 0.2), "r3gan-ffhq256": (150, 15),
                 "r3gan-imagenet32": (0.5, 0.05), "r3gan-imagenet64": (1, 0.1), "r3gan-stacked": (0.05, 0.005)}
 _R3GAN_AUGMENT_P = {"r3gan-cifar10": 0.55, "r3gan-ffhq64": 0.3, "r3gan-ffhq256": 0.3, "r3gan-imagenet32": 0.5,
@@ -99,6 +99,15 @@ R3GAN_SCHEDULES: dict[str, dict[str, str]] = {
            "r1": f"cosine:{gamma[0]:g}:{gamma[1]:g}", "r2": f"cosine:{gamma[0]:g}:{gamma[1]:g}",
            "ema_kimg": f"cosine:0:{_R3GAN_EMA_KIMG[name]}", "augment_p": f"cosine:0:{_R3GAN_AUGMENT_P[name]}"}
     for name, gamma in _R3GAN_GAMMA.items()}
+
+
+
+def r3gan_schedule(name: str) -> dict[str, Any]:
+    """The schedule keys of an R3GAN paper preset (none for the CPU-sized r3gan-digits)."""
+    if name not in R3GAN_SCHEDULES:
+        return {}
+    return {"augment": "ada", "schedule": dict(R3GAN_SCHEDULES[name]), "schedule_kimg": R3GAN_SCHEDULE_KIMG[name]}
+
 
 _PAPER_PRESETS: dict[str, Preset] = {
     "gan": Preset(
@@ -181,7 +190,7 @@ _PAPER_PRESETS: dict[str, Preset] = {
         {"model": "mlp", "arch": "pacgan", "data": "toy2d:ring", "loss": "bce",
          "optimizer": "adam", "lr_g": 1e-4, "lr_d": 1e-4, "betas": (0.8, 0.999),
          "batch_size": 100, "z_dim": 2, "n_critic": 1, "pack": 1, "updates": "simultaneous"}),
-    **{name: Preset(description, {**R3GAN_COMMON, **values}, R3GAN_DIFFERENCES + extra)
+    **{name: Preset(description, {**R3GAN_COMMON, **values, **r3gan_schedule(name)}, R3GAN_DIFFERENCES + extra)
        for name, (description, values, extra) in R3GAN_PRESETS.items()},
 }
 

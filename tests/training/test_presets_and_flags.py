@@ -240,3 +240,7 @@ def test_r3gan_schedules_start_at_the_preset_and_end_at_the_papers_values(name: 
     assert ends == pytest.approx({"lr_g": 5e-5, "lr_d": 5e-5, "beta2": 0.99, "r1": gamma, "r2": gamma,
                                   "ema_kimg": ema_kimg, "augment_p": augment_p})
     assert R3GAN_SCHEDULE_KIMG[name] * 1000 == decay_nimg
+    # the preset trains them: every key scheduled as listed, over the paper's span, with ADA at that p
+    applied = {key: [float(part) for part in spec.split(":")[1:]] for key, spec in config.schedule.items()}
+    assert applied == {key: [float(start), float(end)] for key, (_, start, end) in schedule.items()}
+    assert config.schedule_kimg == R3GAN_SCHEDULE_KIMG[name] and config.augment == "ada"
