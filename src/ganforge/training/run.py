@@ -52,6 +52,7 @@ from ganforge.training.loggers import (
     SampleGrids,
     build_loggers,
 )
+from ganforge.training.loggers.live import live_displays
 from ganforge.training.rundir import (
     RunPaths,
     check_run_dir,
@@ -87,6 +88,17 @@ class TrainResult:
     last: dict[str, float]
     is_main: bool = True  # False on the other ranks of a multi-process run (they report nothing)
     peak_gpu_bytes: int | None = None  # torch.cuda.max_memory_allocated on CUDA runs
+
+    def _repr_html_(self) -> str:
+        """In a notebook: the numbers, the final sample grid and the loss curves (ganforge.notebook)."""
+        from ganforge.notebook import result_html
+
+        return result_html(self)
+
+    def show(self) -> None:
+        from ganforge.notebook import show_result
+
+        show_result(self)
 
 
 class ScalarWindow:
@@ -230,10 +242,10 @@ class TrainingRun:
             folder.mkdir(parents=True, exist_ok=True)
         self.checkpoints.remove_orphans()
         dump_config(config, self.paths.config, _meta())
-        self.samples = SampleGrids(self.paths, config.sample_every,
-                                   title=f"{config.model} / {config.loss} on {config.data}")
+        title = f"{config.model} / {config.loss} on {config.data}"
+        self.samples = SampleGrids(self.paths, config.sample_every, title=title)
         context = LoggerContext(self.paths, config, self.trainer.step if self.resume else None)
-        self.loggers = Loggers([self.samples, *build_loggers(context)])
+        self.loggers = Loggers([self.samples, *live_displays(title, self.progress), *build_loggers(context)])
         self.loggers.log_config({**config.to_dict(), **_meta()})
 
     # -- artifacts ----------------------------------------------------------------------------------
