@@ -71,13 +71,11 @@ def card_metrics(folder: Path) -> list[CardMetric]:
     from ganforge.metrics.specs import metric_values
     from ganforge.report.records import read_metric_records
 
-    latest: dict[str, CardMetric] = {}
-    for record in read_metric_records(folder / "metrics.jsonl"):
-        for key, value in record.values.items():
-            if value is not None:
-                latest[key] = CardMetric(key, key, value, record.step, record.protocol)
-    return [CardMetric(value.key, value.label, found.value, found.step, found.protocol)
-            for _, value in metric_values() if value.better and (found := latest.get(value.key))]
+    latest = {key: (number, record) for record in read_metric_records(folder / "metrics.jsonl")
+              for key, number in record.values.items() if number is not None}
+    return [CardMetric(value.key, value.label, number, record.step, record.protocol)
+            for _, value in metric_values() if value.better and value.key in latest
+            for number, record in [latest[value.key]]]
 
 
 def front_matter(loaded: Any, metrics: list[CardMetric], name: str) -> dict[str, Any]:
@@ -85,8 +83,8 @@ def front_matter(loaded: Any, metrics: list[CardMetric], name: str) -> dict[str,
     spec, meta = loaded.spec, loaded.info.meta
     config = meta.get("config") if isinstance(meta.get("config"), dict) else {}
     dataset = without_folders(str(meta.get("dataset", "unknown")))
-    tags = [LIBRARY, "gan", "pytorch", "safetensors", "onnx", spec.family, *([config["loss"]] if config.get("loss")
-                                                                          else []),
+    loss = [str(config["loss"])] if config.get("loss") else []
+    tags = [LIBRARY, "gan", "pytorch", "safetensors", "onnx", spec.family, *loss,
             "class-conditional" if spec.num_classes else "unconditional"]
     document: dict[str, Any] = {"library_name": LIBRARY, "pipeline_tag": PIPELINE_TAG,
                                 "tags": list(dict.fromkeys(tags)), "datasets": [dataset]}
