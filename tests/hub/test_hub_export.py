@@ -3,6 +3,7 @@ Hub's own client reads; ``--push`` hands the folder to ``huggingface_hub.upload_
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -91,6 +92,24 @@ def test_serve_lists_the_folder(pair: tuple[Path, Path]) -> None:
     summary = run_summary(runs[folder.name], folder)
     assert "error" not in summary, summary
     assert "loss_curves.png" in summary["artifacts"]
+
+
+def test_serve_draws_the_folders_samples(hub_folders: dict[str, Path]) -> None:
+    import urllib.request
+
+    from ganforge.web.server import start_in_thread
+
+    folder = hub_folders["unconditional"]
+    server = start_in_thread(folder)
+    try:
+        host, port = server.server_address[:2]
+        with urllib.request.urlopen(f"http://{host}:{port}/api/generate?run={folder.name}&seed=0&num=64",
+                                    timeout=120) as response:
+            served = np.asarray(Image.open(io.BytesIO(response.read())).convert("RGB"))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert np.array_equal(served, np.asarray(Image.open(folder / "samples.png").convert("RGB")))
 
 
 def test_card_front_matter_parses_and_the_hub_client_reads_it(pair: tuple[Path, Path],

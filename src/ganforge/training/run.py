@@ -29,6 +29,7 @@ from ganforge.data import load_dataset
 from ganforge.devices import resolve_device, torch_threads
 from ganforge.errors import GanforgeError
 from ganforge.models import save_generator
+from ganforge.notebook import result_html, show_result
 from ganforge.progress import progress_bar
 from ganforge.training.checkpoint import RunCheckpoints, load_checkpoint
 from ganforge.training.distributed import (
@@ -91,13 +92,9 @@ class TrainResult:
 
     def _repr_html_(self) -> str:
         """In a notebook: the numbers, the final sample grid and the loss curves (ganforge.notebook)."""
-        from ganforge.notebook import result_html
-
         return result_html(self)
 
     def show(self) -> None:
-        from ganforge.notebook import show_result
-
         show_result(self)
 
 
