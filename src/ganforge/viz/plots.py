@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
+from typing import BinaryIO
 
 from ganforge.fileio import atomic_path
 
@@ -20,14 +22,24 @@ def read_history(path: Path) -> dict[str, list[float]]:
 
 def plot_loss_curves(history_csv: Path, out: Path, title: str = "") -> None:
     """G and D losses (top) and D's outputs on real and fake (bottom) against step."""
-    import matplotlib
+    with atomic_path(out) as tmp, open(tmp, "wb") as handle:
+        draw_loss_curves(read_history(history_csv), handle, title)
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    history = read_history(history_csv)
+def loss_curves_png(history: dict[str, list[float]], title: str = "") -> bytes:
+    """The picture of :func:`plot_loss_curves` from columns in memory (a notebook's live curves)."""
+    buffer = io.BytesIO()
+    draw_loss_curves(history, buffer, title)
+    return buffer.getvalue()
+
+
+def draw_loss_curves(history: dict[str, list[float]], out: BinaryIO, title: str = "") -> None:
+    # A Figure of its own, not pyplot: no backend switch under a notebook's inline plots.
+    from matplotlib.figure import Figure
+
     steps = history.get("step", [])
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 6), sharex=True)
+    fig = Figure(figsize=(8, 6))
+    top, bottom = fig.subplots(2, 1, sharex=True)
     top.plot(steps, history.get("loss_d", []), label="D loss", lw=1.2)
     top.plot(steps, history.get("loss_g", []), label="G loss", lw=1.2)
     top.set_ylabel("loss")
@@ -42,22 +54,18 @@ def plot_loss_curves(history_csv: Path, out: Path, title: str = "") -> None:
     bottom.legend(loc="upper right")
     bottom.grid(alpha=0.3)
     fig.tight_layout()
-    with atomic_path(out) as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
-    plt.close(fig)
+    fig.savefig(out, format="png", dpi=100)
 
 
 def plot_column(history_csv: Path, column: str, out: Path, ylabel: str, title: str = "") -> bool:
     """One history.csv column against step (e.g. ADA's p); False (nothing written) when it has no values."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     history = read_history(history_csv)
     if column not in history:
         return False
-    fig, axis = plt.subplots(figsize=(8, 3))
+    fig = Figure(figsize=(8, 3))
+    axis = fig.subplots()
     axis.plot(history.get("step", []), history[column], lw=1.2)
     axis.set_xlabel("step")
     axis.set_ylabel(ylabel)
@@ -67,5 +75,4 @@ def plot_column(history_csv: Path, column: str, out: Path, ylabel: str, title: s
     fig.tight_layout()
     with atomic_path(out) as tmp:
         fig.savefig(tmp, format="png", dpi=100)
-    plt.close(fig)
     return True

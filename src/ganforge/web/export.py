@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -105,6 +106,20 @@ def replace_folder(built: Path, out: Path) -> None:
     shutil.rmtree(trash, ignore_errors=True)
 
 
+def build_in_place(out: Path, build: Callable[[Path], str]) -> str:
+    """``build`` the folder ``out`` in an empty folder beside it, then move that into place; returns
+    what ``build`` returns."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.building-", dir=out.parent))
+    try:
+        result = build(staging)
+        staging.chmod(0o755)
+        replace_folder(staging, out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return result
+
+
 def build_site(loaded: Any, site: Path, runtime: Any) -> str:
     """Write every file of the page into the empty folder ``site``; returns the ONNX check's line."""
     from ganforge.exporters import checked_file, run_onnx, save_onnx
@@ -135,14 +150,6 @@ def write_site(loaded: Any, out: Path, options: Any) -> list[str]:
         raise GanforgeError("--format web shows image generators; this run makes 2-D points: look at it with "
                             "`ganforge serve`, or export it with --format onnx")
     runtime = obtain(options.runtime)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.building-", dir=out.parent))
-    try:
-        check = build_site(loaded, staging, runtime)
-        staging.chmod(0o755)
-        replace_folder(staging, out)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    check = build_in_place(Path(out), lambda staging: build_site(loaded, staging, runtime))
     return [f"ONNX Runtime Web {runtime.version} {runtime.source}", check,
             f"wrote {out}/: open it from any static web server, e.g. python -m http.server -d {out}"]

@@ -28,7 +28,7 @@ from torch.overrides import TorchFunctionMode
 from ganforge.data.base import POINTS, to_uint8
 from ganforge.errors import GanforgeError
 from ganforge.models.base import ModelSpec
-from ganforge.models.io import SPEC_FILE, WEIGHTS_FILE, GeneratorInfo, read_generator_info
+from ganforge.models.io import LAYOUTS, SPEC_FILE, GeneratorInfo, read_generator_info, weights_file
 from ganforge.sampling import labels_for, latents, slerp
 
 if TYPE_CHECKING:
@@ -116,9 +116,9 @@ def expected_shapes(spec: ModelSpec) -> dict[str, tuple[int, ...]]:
 def verify_generator_files(folder: Path) -> GeneratorInfo:
     """Check generator.json and generator.safetensors in ``folder`` agree, without loading weights."""
     info = read_generator_info(folder)
-    weights = Path(folder) / WEIGHTS_FILE
+    weights = weights_file(Path(folder))
     if not weights.is_file():
-        raise GanforgeError(f"no {WEIGHTS_FILE} in {folder}; the run has not saved a generator yet")
+        raise GanforgeError(f"no {weights.name} in {folder}; the run has not saved a generator yet")
     found = check_safetensors_header(weights)
     expected = expected_shapes(info.spec)
     if found != expected:
@@ -206,7 +206,7 @@ def load_checked(folder: Path, device: torch.device | str = "cpu",
             return LoadedGenerator(module=module.eval(), info=info, folder=run_folder_of(path), device=device,
                                    reference=_reference_points(info))
         folder = path  # best/: a generator folder of its own
-    if folder.is_file() and folder.name == SPEC_FILE:
+    if folder.is_file() and folder.name in LAYOUTS:
         folder = folder.parent
     verify_generator_files(folder)
     module, info = load_generator(folder, device=device)

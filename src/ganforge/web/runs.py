@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ganforge.errors import GanforgeError
-from ganforge.models.io import SPEC_FILE, WEIGHTS_FILE
+from ganforge.models.io import spec_name, weights_file
 
 MAX_DEPTH = 4  # RUNS_DIR/<group>/<group>/<run>: deep enough for sweeps, bounded for huge trees
 MAX_RUNS = 500
@@ -72,10 +72,11 @@ def find_runs(root: Path) -> dict[str, RunEntry]:
         # Prune in place: no hidden folders, no run internals, nothing below the depth limit.
         dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d not in SKIP_DIRS
                              and depth < MAX_DEPTH)
-        if SPEC_FILE not in filenames:
+        description = spec_name(filenames)  # a run folder's generator.json, or a Hub folder's config.json
+        if description is None:
             continue
         run_id = here.name if here == root else here.relative_to(root).as_posix()
-        if not ID_PATTERN.match(run_id) or not is_inside(here / SPEC_FILE, root):
+        if not ID_PATTERN.match(run_id) or not is_inside(here / description, root):
             continue
         runs[run_id] = RunEntry(run_id, here)
         if len(runs) >= MAX_RUNS:
@@ -128,7 +129,8 @@ def run_summary(entry: RunEntry, root: Path) -> dict[str, Any]:
     from ganforge.models.io import read_generator_info
 
     summary: dict[str, Any] = {"id": entry.run_id}
-    weights = run_file(entry, root, WEIGHTS_FILE)
+    weights_name = weights_file(entry.path).name
+    weights = run_file(entry, root, weights_name)
     try:
         info = read_generator_info(entry.path)
     except GanforgeError as exc:
@@ -155,5 +157,5 @@ def run_summary(entry: RunEntry, root: Path) -> dict[str, Any]:
         artifacts=[name for name, rel in artifacts().items() if run_file(entry, root, rel) is not None],
     )
     if weights is None:
-        summary["error"] = f"no {WEIGHTS_FILE} yet (still training?)"
+        summary["error"] = f"no {weights_name} yet (still training?)"
     return summary

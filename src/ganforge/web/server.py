@@ -105,10 +105,10 @@ class GeneratorCache:
 
     def _weights_file(self, folder: Path) -> Path:
         from ganforge.checkpoints import is_checkpoint_file, resolve_checkpoint
-        from ganforge.models.io import WEIGHTS_FILE
+        from ganforge.models.io import weights_file
 
         path = folder if self.choice.is_default else resolve_checkpoint(folder, self.choice)
-        return path if is_checkpoint_file(path) else path / WEIGHTS_FILE
+        return path if is_checkpoint_file(path) else weights_file(path)
 
     def get(self, run_id: str, folder: Path) -> LoadedGenerator:
         weights = self._weights_file(folder)
