@@ -57,17 +57,20 @@ def test_history_gains_a_column_when_a_callback_first_reports_a_key(tmp_path, ti
 
 def test_history_csv_resume_drops_rows_after_the_checkpoint(tmp_path) -> None:
     path = tmp_path / "history.csv"
-    history = HistoryCsv(path, log_every=5)
+    history = HistoryCsv(path)
     for step in (5, 10, 12):  # 12: the last row of a run that stopped off the log grid
         history.log_scalars(step, {"loss_d": 1.0, "lr_g": 0.1, "lr_d": 0.2, "penalty": float(step)})
     history.close()
     header, rows = _rows(path)
     assert header[-1] == "penalty" and "lr_d" not in header  # lr is G's rate; D's goes to TensorBoard
     assert [r["lr"] for r in rows] == ["0.1"] * 3
-    resumed = HistoryCsv(path, log_every=5, resume_step=12)  # row 12 is re-logged as part of row 15
-    resumed.close()
+    # an evaluation's row off the log grid, written before its checkpoint (no steps left unreported): kept
+    HistoryCsv(path, resume_step=12, resume_window_open=False).close()
+    assert [r["step"] for r in _rows(path)[1]] == ["5", "10", "12"]
+    # the final, partial row after the checkpoint: its steps are reported again as part of row 15
+    HistoryCsv(path, resume_step=12, resume_window_open=True).close()
     assert [r["step"] for r in _rows(path)[1]] == ["5", "10"]
-    HistoryCsv(path, log_every=5, resume_step=5).close()
+    HistoryCsv(path, resume_step=5).close()
     assert [r["step"] for r in _rows(path)[1]] == ["5"] and _rows(path)[0] == header
 
 

@@ -56,6 +56,7 @@ def register(subparsers: Subparsers) -> None:
                          help="how non-square images become square: center crop or pad")
     prepare.add_argument("--workers", type=int, default=None, help="decoding processes (default: one per core)")
     prepare.add_argument("--cache-dir", type=Path, default=None, help=CACHE_HELP)
+    add_threads_flag(prepare)
     prepare.set_defaults(run=run_prepare)
 
 

@@ -251,7 +251,8 @@ class TrainingRun:
         dump_config(config, self.paths.config, _meta())
         title = f"{config.model} / {config.loss} on {config.data}"
         self.samples = SampleGrids(self.paths, config.sample_every, title=title)
-        context = LoggerContext(self.paths, config, self.trainer.step if self.resume else None)
+        context = LoggerContext(self.paths, config, self.trainer.step if self.resume else None,
+                                resume_window_open=self.resume and self.window.count > 0)
         self.loggers = Loggers([self.samples, *live_displays(title, self.progress), *build_loggers(context)])
         self.loggers.log_config({**config.to_dict(), **_meta()})
 

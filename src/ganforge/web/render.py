@@ -102,7 +102,10 @@ def expected_shapes(spec: ModelSpec) -> dict[str, tuple[int, ...]]:
     from ganforge.models import MODELS
 
     family = MODELS.get(spec.family)  # unknown family -> GanforgeError naming the registered ones
-    family.check(spec)
+    try:
+        family.check(spec)  # its bounds (e.g. the widest layer) before anything is built
+    except GanforgeError as exc:
+        raise GanforgeError(f"{SPEC_FILE} describes a {spec.family} generator ganforge does not build: {exc}") from None
     try:
         with _SkipInit(), torch.device("meta"):
             generator, _ = family.build(spec)

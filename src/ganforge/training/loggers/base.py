@@ -73,6 +73,9 @@ class LoggerContext:
     paths: RunPaths
     config: TrainConfig
     resume_step: int | None  # the step a resumed run continues from; None for a new run
+    # The checkpoint holds steps no row has reported yet: a row at resume_step is then the run's final,
+    # partial one (logged after that checkpoint), and the resumed run reports those steps again.
+    resume_window_open: bool = False
 
     @property
     def start_step(self) -> int:

@@ -22,16 +22,17 @@ NOT_IN_HISTORY = frozenset({"lr_d"})
 
 
 class HistoryCsv(LoggerBase):
-    def __init__(self, path: Path, log_every: int, resume_step: int | None = None) -> None:
+    def __init__(self, path: Path, resume_step: int | None = None, resume_window_open: bool = False) -> None:
         self.path = path
         self.columns = list(HISTORY_COLUMNS)
         rows: list[dict[str, str]] = []
         if resume_step is not None and path.is_file():
             header, rows = self._read()
             self.columns += [c for c in header if c not in self.columns]
-            # A final row logged off the log grid at the checkpoint step is re-logged after resume.
+            # The final, partial row at the checkpoint step is reported again after resume; any other row at
+            # that step (a log-grid row, an evaluation's row off the grid) was written before the checkpoint.
             rows = [row for row in rows if int(row["step"]) < resume_step
-                    or (int(row["step"]) == resume_step and resume_step % log_every == 0)]
+                    or (int(row["step"]) == resume_step and not resume_window_open)]
         self._rewrite(rows)
 
     def _read(self) -> tuple[list[str], list[dict[str, str]]]:
@@ -65,4 +66,4 @@ class HistoryCsv(LoggerBase):
 
 
 def history_logger(context: LoggerContext) -> HistoryCsv:
-    return HistoryCsv(context.paths.history, context.config.log_every, context.resume_step)
+    return HistoryCsv(context.paths.history, context.resume_step, context.resume_window_open)
