@@ -277,6 +277,11 @@ def cached_or_built(cache_dir: Path, key: str, source: ImageSource, resolution: 
     except OSError as exc:
         print(f"ganforge: warning: could not cache the decoded images in {folder} ({exc}); "
               "decoding them in memory, and again next time", file=sys.stderr)
+    return decode_in_memory(source, resolution, crop)
+
+
+def decode_in_memory(source: ImageSource, resolution: int, crop: str) -> Decoded:
+    """Every image of ``source`` decoded into memory, the unreadable ones named as skipped."""
     images, kept = decode_images(source, resolution, crop)
     if not kept:
         raise GanforgeError(f"no readable image in {source.location}: all {len(source.names)} image files "

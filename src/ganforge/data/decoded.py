@@ -9,9 +9,8 @@ import numpy as np
 import torch
 
 from ganforge.data.base import TensorDataset
-from ganforge.data.cache import Decoded, cache_key, cached_or_built, decode_images
+from ganforge.data.cache import Decoded, cache_key, cached_or_built, decode_in_memory
 from ganforge.data.images import ImageSource, strip_wrapper_folders
-from ganforge.errors import GanforgeError
 
 DEFAULT_RESOLUTION = 64
 CACHE_MIN_IMAGES = 2000  # below this, decoding is quicker than managing a cached copy
@@ -42,13 +41,7 @@ def label_facts(source: ImageSource) -> dict[str, object]:
 def decode_source(source: ImageSource, cache_dir: Path, key: str, resolution: int, crop: str) -> Decoded:
     """The decoded images of ``source``: cached (memory-mapped) for big sets, else in memory."""
     if len(source.names) < CACHE_MIN_IMAGES:
-        images, kept = decode_images(source, resolution, crop)
-        if not kept:
-            raise GanforgeError(f"no readable image in {source.location}: all {len(source.names)} image files "
-                                "failed to decode")
-        kept_set = set(kept)
-        skipped = [name for name in source.names if name not in kept_set]
-        return Decoded(images, kept, len(skipped), skipped)
+        return decode_in_memory(source, resolution, crop)
     return cached_or_built(cache_dir, key, source, resolution, crop)
 
 
