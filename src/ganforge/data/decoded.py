@@ -9,7 +9,15 @@ import numpy as np
 import torch
 
 from ganforge.data.base import TensorDataset
-from ganforge.data.cache import Decoded, cache_key, cached_or_built, decode_in_memory
+from ganforge.data.cache import (
+    Decoded,
+    cache_key,
+    cached_or_built,
+    decode_in_memory,
+    decoded_dir,
+    skipped_listing,
+    warn_skipped,
+)
 from ganforge.data.images import ImageSource, strip_wrapper_folders
 
 DEFAULT_RESOLUTION = 64
@@ -59,3 +67,15 @@ def source_key(kind: str, source: ImageSource, resolution: int, crop: str) -> st
     checked on load), an ``hf:`` set by its fingerprint (its location may be a hub name)."""
     where = source.fingerprint if kind == "hf" else source.location.resolve()
     return cache_key(kind, where, resolution, crop)
+
+
+def load_source(source: ImageSource, kind: str, where: object, name: str, cache_dir: Path, resolution: int,
+                crop: str) -> TensorDataset:
+    """An open folder/zip/hf ``source`` as a dataset: decoded (cached when big), its skipped files named
+    (``where`` in the warning), labelled by its class layout, called ``name``."""
+    key = source_key(kind, source, resolution, crop)
+    decoded = decode_source(source, cache_dir, key, resolution, crop)
+    label_of, class_names = class_layout(source)
+    listing = skipped_listing(decoded_dir(cache_dir), key)
+    warn_skipped(decoded.skipped, where, decoded.skipped_names, listing if listing.is_file() else None)
+    return as_dataset(decoded, label_of, class_names, name)

@@ -14,8 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ganforge.data.base import IMAGE, DatasetSource, TensorDataset
-from ganforge.data.cache import decoded_dir, skipped_listing, warn_skipped
-from ganforge.data.decoded import DEFAULT_RESOLUTION, as_dataset, class_layout, decode_source, source_key
+from ganforge.data.decoded import DEFAULT_RESOLUTION, load_source
 from ganforge.data.images import IMAGE_EXTENSIONS, open_image_source
 from ganforge.data.prepared import is_prepared, load_prepared
 from ganforge.errors import GanforgeError
@@ -32,12 +31,7 @@ def load_folder(arg: str | None, cache_dir: Path, download: bool, resolution: in
     with open_image_source(path) as source:
         if not source.names:
             raise GanforgeError(f"no image files ({' '.join(IMAGE_EXTENSIONS)}) in {path}; check the path")
-        key = source_key("folder", source, resolution, crop)
-        decoded = decode_source(source, cache_dir, key, resolution, crop)
-        label_of, class_names = class_layout(source)
-    listing = skipped_listing(decoded_dir(cache_dir), key)
-    warn_skipped(decoded.skipped, path, decoded.skipped_names, listing if listing.is_file() else None)
-    return as_dataset(decoded, label_of, class_names, f"folder:{arg}")
+        return load_source(source, "folder", path, f"folder:{arg}", cache_dir, resolution, crop)
 
 
 FOLDER = DatasetSource(

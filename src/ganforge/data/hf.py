@@ -19,8 +19,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from ganforge.data.base import IMAGE, DatasetSource, TensorDataset
-from ganforge.data.cache import decoded_dir, skipped_listing, warn_skipped
-from ganforge.data.decoded import DEFAULT_RESOLUTION, as_dataset, class_layout, decode_source, source_key
+from ganforge.data.decoded import DEFAULT_RESOLUTION, load_source
 from ganforge.data.images import ImageSource
 from ganforge.errors import GanforgeError
 
@@ -151,12 +150,7 @@ def load_hf(arg: str | None, cache_dir: Path, download: bool, resolution: int | 
     with open_hf_source(arg) as source:
         if not source.names:
             raise GanforgeError(f"hf:{arg} has no rows")
-        key = source_key("hf", source, resolution, crop)
-        decoded = decode_source(source, cache_dir, key, resolution, crop)
-        label_of, class_names = class_layout(source)
-    listing = skipped_listing(decoded_dir(cache_dir), key)
-    warn_skipped(decoded.skipped, f"hf:{arg}", decoded.skipped_names, listing if listing.is_file() else None)
-    return as_dataset(decoded, label_of, class_names, f"hf:{arg}")
+        return load_source(source, "hf", f"hf:{arg}", f"hf:{arg}", cache_dir, resolution, crop)
 
 
 HF = DatasetSource(
