@@ -172,7 +172,10 @@ def result_html(result: Any) -> str:
 
 def show_result(result: Any) -> None:
     if in_notebook():
-        from IPython.display import HTML, display
+        # HTML from its defining module: IPython 8's IPython.display re-exports it implicitly, which
+        # mypy's strict re-export check refuses.
+        from IPython.core.display import HTML
+        from IPython.display import display
 
         display(HTML(result_html(result)))
         return
