@@ -93,10 +93,11 @@ class OptionSpec:
 
 def _convert(kind: str, value: Any) -> Any:
     """``value`` as ``kind``; None where it has another type (a flag's text is read as YAML would read it)."""
-    if isinstance(value, str) and kind in ("bool", "int", "float"):
-        value = yaml.safe_load(value) if value.strip() else value
-    if kind == "bool":
+    if kind == "bool":  # a flag's text: true or false only (YAML 1.1's yes/on stay errors)
+        value = {"true": True, "false": False}.get(value.lower(), value) if isinstance(value, str) else value
         return value if isinstance(value, bool) else None
+    if isinstance(value, str) and kind in ("int", "float"):
+        value = yaml.safe_load(value) if value.strip() else value
     if kind == "str":
         return value if isinstance(value, str) else None
     if isinstance(value, bool):
