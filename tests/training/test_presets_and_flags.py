@@ -8,8 +8,8 @@ import yaml
 from torch import nn
 from torch.nn.utils import parametrize
 
-from ganforge.component_options import shorthand_options
 from ganforge.cli import main
+from ganforge.component_options import shorthand_options
 from ganforge.config import PRESETS, TrainConfig, build_config
 from ganforge.errors import GanforgeError
 from ganforge.models import ModelSpec, build_gan
