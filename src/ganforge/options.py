@@ -36,6 +36,7 @@ class OptionSpec:
     maximum: float | None = None
     choices: tuple[str, ...] = ()
     flag: bool = False
+    metavar: str | None = None  # the value's name in --help (default: the option's name in capitals)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:

@@ -93,7 +93,7 @@ def add_shorthand_flags(group: Any) -> None:
         if spec.kind == "bool":
             kwargs["action"] = argparse.BooleanOptionalAction
         else:
-            kwargs["metavar"] = name.upper()
+            kwargs["metavar"] = spec.metavar or name.upper()
         group.add_argument(f"--{flag(name)}", **kwargs)
 
 

@@ -92,10 +92,10 @@ SPECTRAL_NORM = OptionSpec(
     "spectral_norm", "bool", None, "true: spectral norm where the family's paper puts it (every D layer; sagan: "
     "G and D), false: none anywhere; absent: the family's default (sngan and sagan on, others off)", flag=True)
 PACK = OptionSpec("pack", "int", 1, "PacGAN: D judges M samples at once, stacked along channels (mlp: features)",
-                  minimum=1, maximum=64, flag=True)
+                  minimum=1, maximum=64, flag=True, metavar="M")
 ARCHES = ("default", "pacgan")
 ARCH = OptionSpec("arch", "str", "default", "architecture variant: pacgan = the PacGAN 2-D toy networks",
-                  choices=ARCHES, flag=True)
+                  choices=ARCHES, flag=True, metavar="NAME")
 
 
 def normal_init(module: nn.Module, std: float = 0.02) -> None:

@@ -62,9 +62,11 @@ RESAMPLE_TAPS = (1.0, 2.0, 1.0)
 MAX_WIDTH = 2048  # the ImageNet presets' 1536 fits
 OPTIONS = (
     OptionSpec("stage_widths", "ints", None, "channels per stage, 4x4 first, comma list (default: --width up to "
-               "32x32, halved per doubling above)", minimum=1, maximum=MAX_WIDTH * 4, flag=True),
+               "32x32, halved per doubling above)", minimum=1, maximum=MAX_WIDTH * 4, flag=True,
+               metavar="C,C,..."),
     OptionSpec("group_channels", "int", GROUP_CHANNELS, "channels per group of the grouped 3x3 convs (the paper's "
-               "code: 16; its ImageNet presets: 32)", minimum=1, maximum=4096, flag=True),
+               "code: 16; its ImageNet presets: 32)", minimum=1, maximum=4096, flag=True,
+               metavar="N"),
     PACK,
 )
 
