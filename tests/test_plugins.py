@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import subprocess
@@ -9,6 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from ganforge.training.rundir import RunPaths
 
 FIXTURE = Path(__file__).parent / "plugin_fixture"
 
@@ -74,3 +77,44 @@ def test_a_broken_plugin_is_one_warning_line(tmp_path):
     warning_lines = [line for line in result.stderr.splitlines() if line.startswith("ganforge: warning:")]
     assert len(warning_lines) == 1 and "plugin model 'broken'" in warning_lines[0]
     assert "Traceback" not in result.stderr
+
+
+def test_plugin_options_and_regularizer_train_by_name(plugin_env, tmp_path):
+    """The plugin family's declared option reaches its network; the plugin regularizer, found through the
+    ganforge.regularizers group, is switched on by its own weight option and logged."""
+    run_dir = tmp_path / "run"
+    result = ganforge(plugin_env, "train", "--model", "tinymlp", "--model-opt", "hidden=3", "--reg-opt",
+                      "drift.weight=0.5", "--reg-opt", "drift.power=1", "--width", "16", "--steps", "4",
+                      "--batch-size", "8", "--log-every", "2", "--sample-every", "4", "--checkpoint-every", "4",
+                      "--run-dir", str(run_dir), "--no-progress", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    spec = json.loads((run_dir / "generator.json").read_text())["spec"]
+    assert spec["options"] == {"hidden": 3}
+    generator = load_plugin_generator(plugin_env, run_dir, tmp_path)
+    assert generator == {"linear_layers": 4}
+    with (RunPaths(run_dir).history).open() as history:
+        rows = list(csv.DictReader(history))
+    assert rows and all(float(row["penalty_drift"]) > 0 for row in rows)
+
+
+def load_plugin_generator(env: dict[str, str], run_dir: Path, cwd: Path) -> dict[str, int]:
+    """The saved generator rebuilt through the plugin's family in another process: its Linear layers."""
+    code = ("import json, sys; from torch import nn; from ganforge import load_generator; "
+            f"g, _ = load_generator({str(run_dir)!r}); "
+            "print(json.dumps({'linear_layers': sum(isinstance(m, nn.Linear) for m in g.modules())}))")
+    result = subprocess.run([sys.executable, "-c", code], env=env, cwd=cwd, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_a_bad_plugin_option_is_one_error_line(plugin_env, tmp_path):
+    result = ganforge(plugin_env, "train", "--model", "tinymlp", "--model-opt", "hidden=7", "--run-dir",
+                      str(tmp_path / "r"), cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr == ("ganforge: error: model tinymlp option hidden must be a whole number in [1, 4], "
+                             "got '7'\n")
+    result = ganforge(plugin_env, "train", "--reg-opt", "drift.power=0", "--run-dir", str(tmp_path / "r"),
+                      cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr == "ganforge: error: regularizer drift option power must be a number in [1, 4], got '0'\n"

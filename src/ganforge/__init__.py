@@ -25,7 +25,8 @@ _EXPORTS = {
     "GanforgeError": "ganforge.errors", "MODELS": "ganforge.models", "ModelFamily": "ganforge.models",
     "ModelSpec": "ganforge.models", "LOSSES": "ganforge.losses", "GanLoss": "ganforge.losses",
     "REGULARIZERS": "ganforge.regularizers", "DATASETS": "ganforge.data", "METRICS": "ganforge.metrics.specs",
-    "PRESETS": "ganforge.presets", "LOGGERS": "ganforge.training.loggers",
+    "PRESETS": "ganforge.presets", "LOGGERS": "ganforge.training.loggers", "OptionSpec": "ganforge.options",
+    "Regularizer": "ganforge.regularizers",
 }
 
 __all__ = ["__version__", *_EXPORTS]

@@ -55,16 +55,18 @@ CROPS = ("center", "pad")  # as ganforge.data.images.CROPS (config imports no to
 def option(default: Any, help: str, *, group: str = RUN, metavar: str | None = None,
            choices: tuple[str, ...] = (), registry: str | None = None, resumable: bool = False,
            minimum: float | None = None, above: float | None = None, maximum: float | None = None,
-           off: bool = False) -> Any:
+           off: bool = False, component: str | None = None) -> Any:
     """A TrainConfig field plus every fact the CLI, validation and resume read about it.
 
     ``choices`` is a fixed set of values; ``registry`` names a registry (:data:`REGISTRIES`) whose names are
     the valid values. ``minimum``/``maximum`` are inclusive bounds, ``above`` an exclusive lower bound;
     ``off`` says that 0 switches the feature off. ``resumable``: ``--resume`` may change the value.
+    ``component``: the field holds the options a registry's entry declares (``ganforge.component_options``).
     """
     metadata = {
         "help": help, "group": group, "metavar": metavar, "choices": choices, "registry": registry,
-        "resumable": resumable, "minimum": minimum, "above": above, "maximum": maximum, "off": off}
+        "resumable": resumable, "minimum": minimum, "above": above, "maximum": maximum, "off": off,
+        "component": component}
     if isinstance(default, dict):  # a mutable default: each config gets its own copy
         return field(default_factory=lambda: dict(default), metadata=metadata)
     return field(default=default, metadata=metadata)
@@ -139,12 +141,8 @@ class TrainConfig:
     # -- families, regularizers and tricks (0 / false / none = off) --------------------------------
     preset: str | None = option(None, "a paper's settings, applied under --config and flags", group=FAMILY,
                                 registry="preset", metavar="NAME")
-    arch: str | None = option(None, "architecture variant of the model family (e.g. pacgan for mlp)",
-                              group=FAMILY, metavar="NAME")
     conditional: bool = option(False, "feed the dataset's class labels to G and D; grids get one row per "
                                "class", group=FAMILY)
-    spectral_norm: bool | None = option(None, "spectral normalisation on or off (default: as the family's "
-                                        "paper has it, see --model)", group=FAMILY)
     gp: float = option(0.0, "WGAN-GP gradient penalty weight lambda (Gulrajani et al. 2017; paper: 10)",
                        group=FAMILY, minimum=0, off=True, metavar="LAMBDA")
     r1: float = option(0.0, "R1 penalty weight gamma on real data (Mescheder et al. 2018)", group=FAMILY,
@@ -198,11 +196,14 @@ class TrainConfig:
     inception_weights: str | None = option(None, "FID Inception weights for --eval-every: pytorch-fid .pth or "
                                            "NVIDIA TorchScript (default: $GANFORGE_INCEPTION_WEIGHTS, the cache, "
                                            "or a download)", group=FAMILY, resumable=True, metavar="PATH")
-    pack: int = option(1, "PacGAN: D judges M samples at once", group=FAMILY, minimum=1, maximum=64, metavar="M")
-    stage_widths: str | None = option(None, "r3gan: channels per stage, 4x4 first, comma list (default: --width "
-                                      "up to 32x32, halved per doubling above)", group=FAMILY, metavar="C,C,...")
-    group_channels: int = option(16, "r3gan: channels per group of the grouped 3x3 convs (the paper's code: 16; "
-                                 "its ImageNet presets: 32)", group=FAMILY, minimum=1, maximum=4096, metavar="N")
+    # -- the components' own options, declared in their registry entries (ganforge.options) -----------
+    model_options: dict[str, Any] = option({}, "an option the model family declares, KEY=VALUE, repeatable",
+                                           group=FAMILY, component="model", metavar="KEY=VALUE")
+    loss_options: dict[str, Any] = option({}, "an option the loss declares, KEY=VALUE, repeatable", group=FAMILY,
+                                          component="loss", metavar="KEY=VALUE")
+    reg_options: dict[str, Any] = option({}, "an option of a regularizer, NAME.KEY=VALUE, repeatable (YAML: "
+                                         "NAME: {KEY: VALUE}); a plugin regularizer's weight is one of them",
+                                         group=FAMILY, component="regularizer", metavar="NAME.KEY=VALUE")
     # -- speed and scale (how fast a run trains, not what it trains; docs/SPEED_AND_SCALE.md) --------
     precision: str = option("auto", "bf16 / fp16: autocast for G and D; penalties and spectral norm stay "
                             "fp32; auto = bf16 where the device computes it natively (CUDA GPUs from Ampere on, "
@@ -215,6 +216,11 @@ class TrainConfig:
                                 "when it does not fit the GPU)", group=SPEED, resumable=True)
     sync_bn: bool = option(False, "multi-process runs: BatchNorm statistics over the global batch",
                            group=SPEED, resumable=True)
+
+    @property
+    def pack(self) -> int:
+        """PacGAN's packing degree, a model option the trainer reads too: it packs D's batches itself."""
+        return int(self.model_options.get("pack", 1))
 
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
@@ -234,6 +240,7 @@ REGISTRIES: dict[str, tuple[str, str]] = {
     "logger": ("ganforge.training.loggers", "LOGGERS"),
     "schedulable": ("ganforge.training.schedules", "SCHEDULABLE_KEYS"),
     "ada_group": ("ganforge.training.ada", "GROUPS"),
+    "regularizer": ("ganforge.regularizers", "REGULARIZERS"),
 }
 
 
@@ -266,8 +273,11 @@ def field_names() -> list[str]:
 
 
 def normalize_keys(raw: dict[str, Any], source: str) -> dict[str, Any]:
-    """Accept ``batch-size`` and ``batch_size``; reject unknown keys with a suggestion."""
-    known = field_names()
+    """Accept ``batch-size`` and ``batch_size``; reject unknown keys with a suggestion. The model options
+    declared with ``flag`` (``pack``, ``spectral_norm``, ...) are keys too (``component_options``)."""
+    from ganforge.component_options import shorthand_options
+
+    known = field_names() + list(shorthand_options())
     out: dict[str, Any] = {}
     for key, value in raw.items():
         name = str(key).replace("-", "_")
@@ -387,11 +397,16 @@ def preset_layer(*layers: dict[str, Any]) -> dict[str, Any]:
 
 def build_config(*layers: dict[str, Any]) -> TrainConfig:
     """Apply the named preset, then key/value layers (later wins) over the defaults, then validate."""
+    from ganforge.component_options import layer_options, merge_options, resolved_options
+
     types = field_types()
     values: dict[str, Any] = {}
     for layer in (preset_layer(*layers), *layers):
-        for name, value in normalize_keys(layer, "the options").items():
+        normalized, options = layer_options(normalize_keys(layer, "the options"))
+        for name, value in normalized.items():
             values[name] = _coerce(name, value, types[name])
+        merge_options(values, options)
+    values.update(resolved_options(values))
     if "ema_kimg" in values.get("schedule", {}) and "ema" not in values:
         values["ema"] = 0.0  # a scheduled half-life is the spelling chosen
     for spellings in ALTERNATIVE_SPELLINGS:

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from types import SimpleNamespace
 from typing import Any
 
+from ganforge.component_options import resolved_options
 from ganforge.config import TrainConfig, config_fields, data_kind, flag, registry_for
 from ganforge.errors import GanforgeError, did_you_mean
 
@@ -62,6 +63,7 @@ def validate_config(config: TrainConfig) -> None:
     if not 0.0 <= config.ema < 1.0:
         raise GanforgeError(f"ema must be a per-step decay in [0, 1) such as 0.999 (0 = off), got {config.ema}")
     validate_names(config)
+    resolved_options(vars(config))  # each component's options as its registry entry declares them
     validate_loggers(config.log)
     if config.eval_every:
         validate_eval_metrics(config.eval_metrics, config.data)

@@ -9,18 +9,24 @@ G's loss is ``g_loss(real_scores, fake_scores)``. Most losses judge the fakes al
 losses (``rpgan``) compare each fake with a real sample, so their entries set it and G's update scores
 the real batch with the current D too.
 
-Adding a loss: a ``GanLoss`` entry registered here; ``--loss NAME`` and sweeps find it in ``LOSSES``.
+Adding a loss: a ``GanLoss`` entry registered here, or by a package in the ``ganforge.losses`` entry-point
+group; ``--loss NAME`` and sweeps find it in ``LOSSES``. A loss with parameters declares them in
+``options`` (:class:`ganforge.options.OptionSpec`); its ``d_loss``/``g_loss`` then take them as keyword
+arguments, set from ``--loss-opt KEY=VALUE`` (the config's ``loss_options``) by :meth:`GanLoss.bind`.
 Regularizers (gradient penalties, weight clipping) live in ``ganforge.regularizers``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from functools import partial
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 
+from ganforge.options import OptionSpec, resolve_options
 from ganforge.registry import Registry
 
 Scores = torch.Tensor
@@ -30,10 +36,21 @@ Scores = torch.Tensor
 class GanLoss:
     name: str
     description: str
-    d_loss: Callable[[Scores, Scores], torch.Tensor]
-    g_loss: Callable[[Scores | None, Scores], torch.Tensor]  # (real_scores or None, fake_scores)
+    d_loss: Callable[..., torch.Tensor]  # (real_scores, fake_scores, **options)
+    g_loss: Callable[..., torch.Tensor]  # (real_scores or None, fake_scores, **options)
     d_output: Callable[[Scores], torch.Tensor] = torch.sigmoid
     g_needs_real: bool = False  # G's loss reads D's scores of the real batch (relativistic losses)
+    options: tuple[OptionSpec, ...] = ()
+
+    def bind(self, given: Mapping[str, Any]) -> GanLoss:
+        """This loss with its declared options set: each default, overridden by ``given`` (checked and
+        converted). A loss without options is returned as it is."""
+        if not self.options:
+            resolve_options(f"loss {self.name}", self.options, given)  # refuses any key
+            return self
+        values = {spec.name: spec.default for spec in self.options}
+        values.update(resolve_options(f"loss {self.name}", self.options, given))
+        return replace(self, d_loss=partial(self.d_loss, **values), g_loss=partial(self.g_loss, **values))
 
 
 def _bce_d(real: Scores, fake: Scores) -> torch.Tensor:

@@ -17,8 +17,11 @@ Penalties see a ``PenaltyInputs``: the unwrapped D (uncompiled, so double backwa
 multi-process run its gradients land in the same ``.grad`` DDP averages) and G, the real and fake batches as D
 judges them (augmented and packed), the labels, and the run's checkpointed auxiliary random stream.
 
-Adding a regularizer: its function and one ``REGULARIZERS.register`` here, plus its config key (config.py)
-and flag (commands/train.py); ``Trainer.train_step`` needs no change.
+Adding a regularizer: its function and one ``REGULARIZERS.register`` here, plus its weight's config key
+(config.py); or, from another package, an entry in the ``ganforge.regularizers`` entry-point group whose
+``weight_key`` names one of its own declared ``options`` (``--reg-opt NAME.weight=1``: the config's
+``reg_options``). Declared options other than the weight reach ``penalty`` / ``after_step`` /
+``from_gradient`` as keyword arguments (:meth:`Regularizer.bind`). ``Trainer.train_step`` needs no change.
 
 One D forward for the loss and the penalty: a zero-centred penalty on D's real or fake input (R1, R2)
 names that side in ``shares`` and gives ``from_gradient`` (the per-sample input gradient, weight) ->
@@ -38,11 +41,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Container, Mapping
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any
 
 import torch
 from torch import nn
 
+from ganforge.options import OptionSpec, resolve_options
 from ganforge.registry import Registry
 
 PLAYERS = ("d", "g")
@@ -81,6 +86,7 @@ class Regularizer:
     interval_key: str | None = None  # None: every step
     shares: str | None = None  # "real" / "fake": computable from the loss forward's gradient on that input
     from_gradient: GradientPenaltyFn | None = None  # that computation
+    options: tuple[OptionSpec, ...] = ()  # its parameters; one of them may be its weight (weight_key)
 
     def __post_init__(self) -> None:
         if (self.shares is None) != (self.from_gradient is None) or self.shares not in (None, *SIDES):
@@ -93,6 +99,30 @@ class Regularizer:
     @property
     def kind(self) -> str:
         return "penalty" if self.penalty is not None else "after-step"
+
+    @property
+    def weight_is_option(self) -> bool:
+        """Whether the weight is one of its declared options (a plugin's) rather than a TrainConfig key."""
+        return self.weight_key in {spec.name for spec in self.options}
+
+    def settings(self, given: Mapping[str, Any]) -> dict[str, Any]:
+        """Its declared options: each default, overridden by ``given`` (checked and converted)."""
+        values = {spec.name: spec.default for spec in self.options}
+        values.update(resolve_options(f"regularizer {self.name}", self.options, given))
+        return values
+
+    def bind(self, given: Mapping[str, Any]) -> Regularizer:
+        """This entry with its options (all but the weight) passed to its functions as keyword arguments."""
+        values = self.settings(given)
+        values.pop(self.weight_key, None)
+        if not values:
+            return self
+
+        def bound(fn: Any) -> Any:
+            return None if fn is None else partial(fn, **values)
+
+        return replace(self, penalty=bound(self.penalty), after_step=bound(self.after_step),
+                       from_gradient=bound(self.from_gradient))
 
 
 @dataclass(frozen=True)
@@ -114,13 +144,15 @@ class ActiveRegularizer:
 
 def active_regularizers(config: Any, scheduled: Container[str] = ()) -> list[ActiveRegularizer]:
     """The registered regularizers ``config`` turns on (a non-zero weight, or a weight in ``scheduled``),
-    in registration order."""
+    in registration order, each with the options ``config.reg_options`` gives it."""
     active = []
     for _, entry in REGULARIZERS.items():
-        weight = float(getattr(config, entry.weight_key))
+        given = config.reg_options.get(entry.name, {})
+        weight = float(entry.settings(given)[entry.weight_key] if entry.weight_is_option
+                       else getattr(config, entry.weight_key))
         if weight or entry.weight_key in scheduled:
             interval = int(getattr(config, entry.interval_key)) if entry.interval_key else 1
-            active.append(ActiveRegularizer(entry, weight, interval))
+            active.append(ActiveRegularizer(entry.bind(given), weight, interval))
     return active
 
 
@@ -239,7 +271,7 @@ def clip_weights_(discriminator: nn.Module, limit: float) -> None:
         parameter.clamp_(-limit, limit)
 
 
-REGULARIZERS: Registry[Regularizer] = Registry("regularizer")
+REGULARIZERS: Registry[Regularizer] = Registry("regularizer", plugin_group="ganforge.regularizers")
 # Registration order is the order penalties are summed (and random numbers drawn) in D's update.
 REGULARIZERS.register("gp", Regularizer(
     "gp", "WGAN-GP gradient penalty on real/fake interpolates (Gulrajani et al. 2017; paper: 10)",

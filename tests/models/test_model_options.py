@@ -75,15 +75,18 @@ def test_conv_families_send_point_data_to_mlp(family):
 @pytest.mark.parametrize(
     ("family", "options", "message"),
     [
-        ("dcgan", {"spectral_norn": True}, r"does not take option 'spectral_norn'.*did you mean 'spectral_norm'"),
-        ("sngan", {"dropout": 0.1}, r"does not take option 'dropout'; remove it"),
-        ("sagan", {"arch": "pacgan"}, r"only --model mlp"),
-        ("mlp", {"arch": "wgan"}, r"arch must be one of default, pacgan"),
+        ("dcgan", {"spectral_norn": True}, r"model dcgan has no option 'spectral_norn' \(did you mean 'spectral_norm'"),
+        ("sngan", {"dropout": 0.1}, r"no option 'dropout'; its options: spectral_norm \(true or false\), pack "
+                                    r"\(a whole number in \[1, 64\]\)$"),
+        ("sagan", {"arch": "pacgan"}, r"model sagan has no option 'arch'"),
+        ("mlp", {"arch": "wgan"}, r"model mlp option arch must be one of default, pacgan, got 'wgan'"),
         ("mlp", {"arch": "pacgan"}, r"toy2d"),  # images with the 2-D toy network
-        ("dcgan", {"pack": 0}, r"pack must be a whole number >= 1 \(--pack M\)"),
-        ("mlp", {"pack": "2"}, r"pack must be a whole number"),
+        ("dcgan", {"pack": 0}, r"model dcgan option pack must be a whole number in \[1, 64\], got 0"),
+        ("mlp", {"pack": "two"}, r"pack must be a whole number"),
+        ("mlp", {"pack": 2.5}, r"pack must be a whole number"),
         ("sngan", {"pack": True}, r"pack must be a whole number"),
-        ("dcgan", {"spectral_norm": "yes"}, r"spectral_norm must be true or false"),
+        ("dcgan", {"spectral_norm": "yes"}, r"model dcgan option spectral_norm must be true or false, got 'yes'"),
+        ("r3gan", {"stage_widths": "64,x"}, r"model r3gan option stage_widths must be whole numbers"),
     ],
 )
 def test_bad_options_are_rejected_before_building(family, options, message):

@@ -40,9 +40,9 @@ def test_dry_run_counts_normalization_layers_of_other_families(tmp_path: Path, c
 
 
 @pytest.mark.parametrize(("flags", "message"), [
-    (["--model", "r3gan", "--stage-widths", "64,x"], "--stage-widths must be whole numbers"),
+    (["--model", "r3gan", "--stage-widths", "64,x"], "model option stage_widths must be whole numbers separated by commas"),
     (["--model", "r3gan", "--stage-widths", "64,64"], "lists 2 stages, but 32 px has 4"),
-    (["--model", "dcgan", "--stage-widths", "64,64,64,64"], "does not take option 'stage_widths'"),
+    (["--model", "dcgan", "--stage-widths", "64,64,64,64"], "model dcgan has no option 'stage_widths'"),
     (["--model", "sngan", "--resolution", "96"], "sngan builds 32x32 or 48x48 or 64x64 or 128x128 images"),
     (["--model", "dcgan", "--width", "600"], "dcgan takes --width up to 512"),
 ])

@@ -9,6 +9,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from ganforge.cli import main
+from ganforge.component_options import shorthand_options
 from ganforge.config import PRESETS, TrainConfig, build_config
 from ganforge.errors import GanforgeError
 from ganforge.models import ModelSpec, build_gan
@@ -60,10 +61,10 @@ PAPER_VALUES = {
     "r3gan-ffhq256": {**R3GAN, "resolution": 256, "width": 768, "r1": 150.0, "r2": 150.0, "batch_size": 256},
     "r3gan-imagenet32": {**R3GAN, "resolution": 32, "conditional": True, "width": 1536, "group_channels": 32,
                          "r1": 0.5, "r2": 0.5, "batch_size": 4096},
-    "r3gan-imagenet64": {**R3GAN, "resolution": 64, "conditional": True, "stage_widths": "1536,1536,1536,1536,1536",
+    "r3gan-imagenet64": {**R3GAN, "resolution": 64, "conditional": True, "stage_widths": [1536] * 5,
                          "group_channels": 32, "r1": 1.0, "r2": 1.0, "batch_size": 4096},
     "r3gan-stacked": {**R3GAN, "data": "stacked:mnist", "width": 768, "r1": 0.05, "r2": 0.05, "batch_size": 512},
-    "r3gan-digits": {**R3GAN, "data": "digits5k", "stage_widths": "64,32,16,8", "group_channels": 8},
+    "r3gan-digits": {**R3GAN, "data": "digits5k", "stage_widths": [64, 32, 16, 8], "group_channels": 8},
 }
 
 
@@ -71,9 +72,13 @@ PAPER_VALUES = {
 def test_preset_resolves_to_paper_values(name: str) -> None:
     config = build_config({"preset": name})
     assert config.preset == name
+    model_options = shorthand_options()  # pack, spectral_norm, ...: the family's declared options
     for key, value in PAPER_VALUES[name].items():
         expected = pytest.approx(value) if isinstance(value, (float, tuple)) else value
-        assert getattr(config, key) == expected, key
+        if key in model_options:
+            assert config.model_options.get(key, model_options[key].default) == expected, key
+        else:
+            assert getattr(config, key) == expected, key
 
 
 def test_every_preset_is_checked() -> None:
@@ -148,7 +153,7 @@ def test_preset_values_are_written_to_config_yaml(tmp_path) -> None:
     dump_config(build_config({"preset": "wgan-gp"}), tmp_path / "config.yaml", {})
     saved = yaml.safe_load((tmp_path / "config.yaml").read_text())
     assert saved["preset"] == "wgan-gp" and saved["gp"] == 10.0 and saved["betas"] == [0.0, 0.9]
-    assert saved["n_critic"] == 5 and saved["lr_d"] == 2e-4 and saved["spectral_norm"] is False
+    assert saved["n_critic"] == 5 and saved["lr_d"] == 2e-4 and saved["model_options"] == {"spectral_norm": False}
     # Reading it back (as --resume does) reproduces the same config even though the preset is named.
     assert build_config(saved) == build_config({"preset": "wgan-gp"})
 
@@ -158,7 +163,7 @@ def test_defaults_are_off() -> None:
     assert (config.gp, config.r1, config.clip, config.ema_kimg, config.pack) == (0.0, 0.0, 0.0, 0.0, 1)
     assert config.ema == 0.999  # the default recipe's one trick that changes what is sampled
     # spectral norm None: each family as its paper has it (sngan and sagan on, dcgan and mlp off)
-    assert (config.conditional, config.spectral_norm, config.augment, config.preset) == (False, None, "none", None)
+    assert (config.conditional, config.model_options, config.augment, config.preset) == (False, {}, "none", None)
 
 
 @pytest.mark.parametrize(("layer", "message"), [
@@ -167,7 +172,7 @@ def test_defaults_are_off() -> None:
     ({"r1": float("nan")}, "r1 must be a number >= 0"),
     ({"clip": "small"}, "clip must be a number"),
     ({"ema_kimg": -5}, "ema-kimg must be a number >= 0"),
-    ({"pack": 0}, "pack must be a positive whole number"),
+    ({"pack": 0}, "model option pack must be a whole number in [1, 64], got 0"),
     ({"pack": 1.5}, "pack must be a whole number"),
     ({"augment": "diffaugment"}, "augment must be one of none, diffaug"),
     ({"conditional": "yes"}, "conditional must be true or false"),

@@ -18,6 +18,7 @@ from ganforge.commands import Subparsers
 if TYPE_CHECKING:
     from ganforge.config import TrainConfig
 
+FAMILY_GROUP = "family"  # where the components' option flags go
 GROUP_TITLES = {
     "run": None,  # the parser's own options section
     "family": ("families, regularizers and tricks (0 / off by default)", None),
@@ -37,8 +38,12 @@ def registered_names(kind: str) -> list[str]:
 
 def flag_help(name: str, default: Any, facts: dict[str, Any]) -> str:
     """A field's help line: what it does, then its valid values and its default in brackets."""
+    from ganforge.component_options import options_help
+
     parts = []
-    if facts.get("registry"):
+    if facts.get("component"):  # the options each registered entry declares
+        parts.append(options_help(facts["component"]))
+    elif facts.get("registry"):
         parts.append(", ".join(registered_names(facts["registry"])))
     elif facts.get("choices"):
         parts.append(", ".join(facts["choices"]))
@@ -52,6 +57,7 @@ def add_training_flags(parser: argparse.ArgumentParser) -> None:
     """One flag per TrainConfig field. Defaults are suppressed so that only flags the user typed override
     the config file; values stay text until :func:`ganforge.config.build_config` converts and checks them,
     so a bad number gets the same one-line message from a flag as from a YAML file."""
+    from ganforge.component_options import option_flag
     from ganforge.config import base_type, config_fields, field_types, flag
 
     types = field_types()
@@ -63,11 +69,32 @@ def add_training_flags(parser: argparse.ArgumentParser) -> None:
             title = GROUP_TITLES[group_name]
             groups[group_name] = parser if title is None else parser.add_argument_group(*title)
         kwargs: dict[str, Any] = {"default": argparse.SUPPRESS, "help": flag_help(name, spec.default, facts)}
+        if facts.get("component"):  # --model-opt KEY=VALUE, repeated
+            groups[group_name].add_argument(option_flag(name), dest=name, action="append", metavar=facts["metavar"],
+                                            **kwargs)
+            continue
         if base_type(types[name]) is bool:
             kwargs["action"] = argparse.BooleanOptionalAction
         else:
             kwargs["metavar"] = facts["metavar"] or name.upper()
         groups[group_name].add_argument(f"--{flag(name)}", **kwargs)
+    add_shorthand_flags(groups[FAMILY_GROUP])
+
+
+def add_shorthand_flags(group: Any) -> None:
+    """``--pack 2``, ``--spectral-norm``, ...: the model options declared with a flag of their own."""
+    from ganforge.component_options import declaring, shorthand_options
+    from ganforge.config import flag
+
+    for name, spec in shorthand_options().items():
+        families = ", ".join(declaring("model", name))
+        kwargs: dict[str, Any] = {"default": argparse.SUPPRESS, "dest": name,
+                                  "help": f"model option {spec.describe()} [families: {families}]"}
+        if spec.kind == "bool":
+            kwargs["action"] = argparse.BooleanOptionalAction
+        else:
+            kwargs["metavar"] = spec.metavar or name.upper()
+        group.add_argument(f"--{flag(name)}", **kwargs)
 
 
 def register(subparsers: Subparsers) -> None:

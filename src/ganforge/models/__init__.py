@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from ganforge.models.base import OPTION_HELP, ModelFamily, ModelSpec, normal_init, sample_noise
+from ganforge.models.base import ModelFamily, ModelSpec, normal_init, sample_noise
 from ganforge.models.dcgan import DCGAN
 from ganforge.models.io import load_generator, save_generator
 from ganforge.models.mlp import MLP
@@ -32,5 +32,5 @@ def models_help() -> str:
     return "\n".join(MODELS.get(name).summary for name in MODELS.names())
 
 
-__all__ = ["MODELS", "OPTION_HELP", "ModelFamily", "ModelSpec", "build_gan", "load_generator", "models_help",
+__all__ = ["MODELS", "ModelFamily", "ModelSpec", "build_gan", "load_generator", "models_help",
            "normal_init", "sample_noise", "save_generator"]

@@ -9,7 +9,8 @@ from typing import Any, cast
 import torch
 from torch import nn
 
-from ganforge.errors import GanforgeError, did_you_mean
+from ganforge.errors import GanforgeError
+from ganforge.options import OptionSpec, resolve_options
 
 
 @dataclass(frozen=True)
@@ -17,7 +18,7 @@ class ModelSpec:
     """Everything needed to rebuild a network pair; serialized into generator.json.
 
     ``resolution`` is 0 for point data, where ``channels`` is the data dimension.
-    ``options`` holds the family switches documented in :data:`OPTION_HELP`.
+    ``options`` holds the values of the family's declared options that differ from their defaults.
     """
 
     family: str
@@ -46,8 +47,9 @@ class ModelFamily:
 
     ``check(spec)`` raises GanforgeError for specs the family cannot build (e.g. an unsupported
     resolution), before any weights are allocated. ``resolutions`` are the image sizes it builds;
-    ``data_kinds`` says whether it takes "image" and/or "points" data; ``options`` are the
-    ``spec.options`` keys it accepts. ``spectral_norm_default`` is what its paper does when
+    ``data_kinds`` says whether it takes "image" and/or "points" data; ``options`` declares the
+    ``spec.options`` it accepts (:class:`ganforge.options.OptionSpec`: type, range, default, help), which
+    ``--model-opt``, the config's ``model_options``, validation and ``--help`` read. ``spectral_norm_default`` is what its paper does when
     ``spec.options`` has no ``spectral_norm``; ``aliases`` are older names that still find it.
     ``max_width`` bounds ``--width``: beyond it the family's widest layer no longer fits in memory.
     """
@@ -58,7 +60,7 @@ class ModelFamily:
     check: Callable[[ModelSpec], None]
     resolutions: tuple[int, ...] = (32, 64)
     data_kinds: tuple[str, ...] = ("image",)
-    options: tuple[str, ...] = ()
+    options: tuple[OptionSpec, ...] = ()
     spectral_norm_default: bool = False
     aliases: tuple[str, ...] = ()
     max_width: int = 512
@@ -84,15 +86,16 @@ class ModelFamily:
         return f"{self.name}{alias}: {self.description} ({kinds}; spectral norm {sn} by default)"
 
 
-# The spec.options keys any family may accept, and what they mean; families list the ones they take.
-OPTION_HELP = {
-    "spectral_norm": "true: spectral norm where the family's paper puts it (every D layer; sagan: G and D), "
-                     "false: none anywhere; absent: the family's default (sngan and sagan on, others off)",
-    "pack": "PacGAN packing degree m >= 1: D scores m samples stacked along channels (mlp: features)",
-    "arch": "'default' or 'pacgan' (mlp only): the PacGAN 2-D toy networks",
-    "stage_widths": "channels of each stage, 4x4 first (r3gan only; --stage-widths): one per doubling",
-}
+# Options several families declare; a family lists the ones it takes. `flag`: configs and presets have
+# spelt them as top-level keys and flags (--pack 2) since before options were declared, and still may.
+SPECTRAL_NORM = OptionSpec(
+    "spectral_norm", "bool", None, "true: spectral norm where the family's paper puts it (every D layer; sagan: "
+    "G and D), false: none anywhere; absent: the family's default (sngan and sagan on, others off)", flag=True)
+PACK = OptionSpec("pack", "int", 1, "PacGAN: D judges M samples at once, stacked along channels (mlp: features)",
+                  minimum=1, maximum=64, flag=True, metavar="M")
 ARCHES = ("default", "pacgan")
+ARCH = OptionSpec("arch", "str", "default", "architecture variant: pacgan = the PacGAN 2-D toy networks",
+                  choices=ARCHES, flag=True, metavar="NAME")
 
 
 def normal_init(module: nn.Module, std: float = 0.02) -> None:
@@ -132,29 +135,14 @@ def spectral_norm_on(spec: ModelSpec, family_default: bool) -> bool:
     return bool(spec.options.get("spectral_norm", family_default))
 
 
-def check_options(spec: ModelSpec, accepted: tuple[str, ...]) -> None:
-    """Reject unknown keys and badly typed values; pack > 1 cannot be combined with labels."""
-    if not isinstance(spec.options, dict):
-        raise GanforgeError(f"model options must be a mapping of name: value, got {spec.options!r}")
-    for key in spec.options:
-        if key not in accepted:
-            valid = ", ".join(accepted) or "none"
-            where = " (only --model mlp takes it)" if key == "arch" else ""
-            raise GanforgeError(f"model {spec.family} does not take option '{key}'{where}"
-                                f"{did_you_mean(key, accepted)}; remove it (valid options: {valid})")
-    sn = spec.options.get("spectral_norm", False)
-    if not isinstance(sn, bool):
-        raise GanforgeError(f"option spectral_norm must be true or false, got {sn!r}")
-    pack = spec.options.get("pack", 1)
-    if isinstance(pack, bool) or not isinstance(pack, int) or pack < 1:
-        raise GanforgeError(f"option pack must be a whole number >= 1 (--pack M), got {pack!r}")
+def check_options(spec: ModelSpec, accepted: tuple[OptionSpec, ...]) -> None:
+    """Each option declared by the family and of its declared type and range; pack > 1 cannot be combined
+    with labels."""
+    resolve_options(f"model {spec.family}", accepted, spec.options)
+    pack = pack_factor(spec)
     if pack > 1 and spec.num_classes > 0:
         raise GanforgeError(f"--pack {pack} cannot be combined with --conditional: a packed D scores several "
                             "samples with different labels at once; drop one of the two")
-    arch = spec.options.get("arch", "default")
-    if arch not in ARCHES:
-        raise GanforgeError(f"option arch must be one of {', '.join(ARCHES)}, got {arch!r}"
-                            f"{did_you_mean(str(arch), ARCHES)}")
 
 
 def check_sizes(spec: ModelSpec) -> None:
@@ -173,7 +161,7 @@ def check_width(spec: ModelSpec | Any, max_width: int = 512) -> None:
                             f"it), got {spec.width}; pass a smaller --width")
 
 
-def check_image_spec(spec: ModelSpec, accepted: tuple[str, ...], resolutions: tuple[int, ...] = (32, 64),
+def check_image_spec(spec: ModelSpec, accepted: tuple[OptionSpec, ...], resolutions: tuple[int, ...] = (32, 64),
                      max_width: int = 512) -> None:
     """The checks of every image-only family: sizes, options, resolution."""
     check_sizes(spec)
@@ -190,7 +178,7 @@ def check_image_spec(spec: ModelSpec, accepted: tuple[str, ...], resolutions: tu
 
 
 def image_family(name: str, description: str, generator: Callable[[ModelSpec], nn.Module],
-                 discriminator: Callable[[ModelSpec], nn.Module], options: tuple[str, ...], *,
+                 discriminator: Callable[[ModelSpec], nn.Module], options: tuple[OptionSpec, ...], *,
                  resolutions: tuple[int, ...] = (32, 64), spectral_norm_default: bool = False,
                  aliases: tuple[str, ...] = ()) -> ModelFamily:
     """A family of image-only networks: the shared image checks, and G and D each built from the spec."""

@@ -16,6 +16,8 @@ import torch
 from torch import nn
 
 from ganforge.models.base import (
+    PACK,
+    SPECTRAL_NORM,
     ModelSpec,
     image_family,
     normal_init,
@@ -32,7 +34,7 @@ from ganforge.models.layers import (
     with_projection,
 )
 
-OPTIONS = ("spectral_norm", "pack")
+OPTIONS = (SPECTRAL_NORM, PACK)
 SPECTRAL_NORM_DEFAULT = False  # the paper's D normalises with BatchNorm
 RESOLUTIONS = (32, 64, 128)  # a stage per doubling from 4x4; 64 px is the paper's (and its code's) size
 

@@ -21,6 +21,9 @@ from torch import nn
 
 from ganforge.errors import GanforgeError
 from ganforge.models.base import (
+    ARCH,
+    PACK,
+    SPECTRAL_NORM,
     ModelFamily,
     ModelSpec,
     check_options,
@@ -32,7 +35,7 @@ from ganforge.models.base import (
 )
 from ganforge.models.layers import Maxout, ProjectionDiscriminator, apply_spectral_norm, class_labels
 
-OPTIONS = ("spectral_norm", "pack", "arch")
+OPTIONS = (SPECTRAL_NORM, PACK, ARCH)
 SPECTRAL_NORM_DEFAULT = False  # neither the vanilla GAN nor PacGAN normalises D
 PACGAN_G_UNITS, PACGAN_G_LAYERS = 400, 4
 PACGAN_D_UNITS, PACGAN_D_PIECES, PACGAN_D_LAYERS = 200, 5, 3

@@ -45,10 +45,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from ganforge.errors import GanforgeError
-from ganforge.models.base import ModelFamily, ModelSpec, check_image_spec, pack_factor
+from ganforge.models.base import PACK, ModelFamily, ModelSpec, check_image_spec, pack_factor
 from ganforge.models.layers import ProjectionDiscriminator, class_labels
+from ganforge.options import OptionSpec
 
-OPTIONS = ("stage_widths", "group_channels", "pack")
 RESOLUTIONS = (16, 32, 64, 128, 256)  # the sizes the default width rule covers; --stage-widths goes higher
 CONFIGURED_RESOLUTIONS = (512, 1024)
 BLOCKS_PER_STAGE = 2
@@ -60,6 +60,15 @@ SLOPE = 0.2
 ACTIVATION_GAIN = math.sqrt(2 / (1 + SLOPE**2))  # He gain of a leaky ReLU with slope 0.2
 RESAMPLE_TAPS = (1.0, 2.0, 1.0)
 MAX_WIDTH = 2048  # the ImageNet presets' 1536 fits
+OPTIONS = (
+    OptionSpec("stage_widths", "ints", None, "channels per stage, 4x4 first, comma list (default: --width up to "
+               "32x32, halved per doubling above)", minimum=1, maximum=MAX_WIDTH * 4, flag=True,
+               metavar="C,C,..."),
+    OptionSpec("group_channels", "int", GROUP_CHANNELS, "channels per group of the grouped 3x3 convs (the paper's "
+               "code: 16; its ImageNet presets: 32)", minimum=1, maximum=4096, flag=True,
+               metavar="N"),
+    PACK,
+)
 
 
 # -- the widths a spec asks for --------------------------------------------------------------------
@@ -84,9 +93,7 @@ def group_channels(spec: ModelSpec) -> int:
 
 def check(spec: ModelSpec) -> None:
     check_stage_widths(spec)
-    per_group = spec.options.get("group_channels", GROUP_CHANNELS)
-    if isinstance(per_group, bool) or not isinstance(per_group, int) or per_group < 1:
-        raise GanforgeError(f"group_channels must be a whole number >= 1, got {per_group!r}")
+    per_group = group_channels(spec)
     uneven = [w for w in stage_widths(spec) if (w * EXPANSION) % per_group]
     if uneven:
         raise GanforgeError(f"r3gan's grouped convs split {EXPANSION} x each stage width into groups of {per_group} "

@@ -21,7 +21,15 @@ import math
 import torch
 from torch import nn
 
-from ganforge.models.base import ModelSpec, image_family, normal_init, pack_factor, spectral_norm_on
+from ganforge.models.base import (
+    PACK,
+    SPECTRAL_NORM,
+    ModelSpec,
+    image_family,
+    normal_init,
+    pack_factor,
+    spectral_norm_on,
+)
 from ganforge.models.dcgan import discriminator_channels, generator_channels, upsampling_stem
 from ganforge.models.layers import (
     ProjectionDiscriminator,
@@ -31,7 +39,7 @@ from ganforge.models.layers import (
     run_layers,
 )
 
-OPTIONS = ("spectral_norm", "pack")
+OPTIONS = (SPECTRAL_NORM, PACK)
 SPECTRAL_NORM_DEFAULT = True  # in G and D, as in the paper
 RESOLUTIONS = (32, 64, 128)
 MAX_ATTENTION_SIZE = 32  # attention over 64x64 maps would hold a 4096 x 4096 matrix per sample

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ganforge.models.base import ModelSpec, image_family, pack_factor, spectral_norm_on
+from ganforge.models.base import PACK, SPECTRAL_NORM, ModelSpec, image_family, pack_factor, spectral_norm_on
 from ganforge.models.layers import (
     ProjectionDiscriminator,
     apply_norm,
@@ -35,7 +35,7 @@ from ganforge.models.layers import (
     xavier_init,
 )
 
-OPTIONS = ("spectral_norm", "pack")
+OPTIONS = (SPECTRAL_NORM, PACK)
 SPECTRAL_NORM_DEFAULT = True  # the paper's method: spectral norm on every D layer
 RESIDUAL_GAIN = math.sqrt(2)
 RESOLUTIONS = (32, 48, 64, 128)

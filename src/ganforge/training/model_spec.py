@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Protocol
 
 from ganforge.config import TrainConfig
 from ganforge.errors import GanforgeError
-from ganforge.models import ModelSpec
-from ganforge.models.r3gan import GROUP_CHANNELS
+from ganforge.models import MODELS, ModelSpec
+from ganforge.options import without_defaults
 
 
 class DataShape(Protocol):
@@ -40,36 +40,16 @@ def check_data_options(config: TrainConfig, dataset: DataShape) -> None:
                             "drop --augment")
 
 
-def parse_widths(text: str) -> list[int]:
-    """``--stage-widths 768,768,384``: whole numbers, one per stage."""
-    try:
-        widths = [int(part) for part in text.replace(",", " ").split()]
-    except ValueError:
-        raise GanforgeError(f"--stage-widths must be whole numbers separated by commas, e.g. 768,768,384, "
-                            f"got {text!r}") from None
-    if not widths or min(widths) < 1:
-        raise GanforgeError(f"--stage-widths needs positive channel counts, got {text!r}")
-    return widths
-
-
 def model_spec(config: TrainConfig, dataset: DataShape) -> ModelSpec:
-    """The networks ``config`` trains on ``dataset``: shapes from the data, switches from the config."""
+    """The networks ``config`` trains on ``dataset``: shapes from the data, options from the config."""
     check_data_options(config, dataset)
     if dataset.is_image:
         resolution, channels = dataset.resolution, dataset.channels
     else:
         resolution, channels = 0, dataset.sample_shape[0]
-    options: dict[str, Any] = {}
-    if config.spectral_norm is not None:  # None: the family's paper default
-        options["spectral_norm"] = config.spectral_norm
-    if config.pack > 1:
-        options["pack"] = config.pack
-    if config.arch:
-        options["arch"] = config.arch
-    if config.stage_widths:
-        options["stage_widths"] = parse_widths(config.stage_widths)
-    if config.group_channels != GROUP_CHANNELS:  # the r3gan default stays out of every other family's spec
-        options["group_channels"] = config.group_channels
+    # the family's declared options as the config gives them; a default stays out of the spec, as before
+    # options were declared, so generator.json files of older runs and of new ones read alike
+    options = without_defaults(MODELS.get(config.model).options, config.model_options)
     return ModelSpec(family=config.model, z_dim=config.z_dim, resolution=resolution, channels=channels,
                      num_classes=dataset.num_classes if config.conditional else 0, width=config.width,
                      options=options)

@@ -93,12 +93,14 @@ class Schedule:
 
 
 def schedulable_keys() -> dict[str, Schedulable]:
-    """Every key a schedule may name: :data:`SCHEDULABLE` plus each registered regularizer's weight."""
+    """Every key a schedule may name: :data:`SCHEDULABLE` plus each registered regularizer's weight that is a
+    config key (a plugin's weight among its own options is not schedulable)."""
     from ganforge.regularizers import REGULARIZERS
 
     keys = dict(SCHEDULABLE)
     for _, entry in REGULARIZERS.items():
-        keys[entry.weight_key] = REGULARIZER_WEIGHT
+        if not entry.weight_is_option:
+            keys[entry.weight_key] = REGULARIZER_WEIGHT
     return keys
 
 

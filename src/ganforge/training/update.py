@@ -107,7 +107,7 @@ class Trainer:
         self.device = device
         self.dataset = dataset
         self.dist = dist
-        self.loss = LOSSES.get(config.loss)
+        self.loss = LOSSES.get(config.loss).bind(config.loss_options)
         self.schedules = Schedules(config)
         self.base_regularizers = active_regularizers(config, scheduled=self.schedules)
         self.regularizers: list[ActiveRegularizer] = self.base_regularizers  # this step's weights

@@ -258,7 +258,7 @@ def check_against_config(param: Param, settings: dict[str, Any], where: str) -> 
 
     types = field_types()
     for key in (param.key, *param.also):
-        if isinstance(param, RangeParam) and not param.whole and base_type(types[key]) is int:
+        if isinstance(param, RangeParam) and not param.whole and base_type(types.get(key)) is int:
             raise GanforgeError(f"{where}: {key} must be a whole number; use type: int")
     for value in param.candidates():
         layer = {key: value for key in (param.key, *param.also)}
