@@ -203,12 +203,16 @@ def build_vit(state: dict[str, torch.Tensor], path: Path, flag: str) -> DinoViT:
         raise GanforgeError(f"DINOv2 weights lack {exc} (the giant SwiGLU and chunked-block layouts are not "
                             f"supported); {_fix_hint(path, flag)} does not fit") from None
     model = DinoViT(dim=dim, depth=depth, patch=patch, grid=grid, registers=registers, hidden=hidden)
-    try:
-        model.load_state_dict({key: value.float() for key, value in state.items()}, strict=True)
-    except RuntimeError as exc:
-        first = str(exc).strip().splitlines()[0][:160]
-        raise GanforgeError(f"DINOv2 weights do not fit the ViT ({first}); {_fix_hint(path, flag)} "
-                            "does not fit") from None
+    expected = model.state_dict()
+    missing = [key for key in expected if key not in state]
+    unexpected = [key for key in state if key not in expected]
+    misshaped = [key for key in expected if key in state and state[key].shape != expected[key].shape]
+    if missing or unexpected or misshaped:
+        problems = [f"{label} {', '.join(keys[:3])}" for label, keys in
+                    (("missing", missing), ("unexpected", unexpected), ("misshaped", misshaped)) if keys]
+        raise GanforgeError(f"DINOv2 weights do not fit the ViT ({'; '.join(problems)}); {_fix_hint(path, flag)} "
+                            "does not fit")
+    model.load_state_dict({key: value.float() for key, value in state.items()}, strict=True)
     return model.eval().requires_grad_(False)
 
 
