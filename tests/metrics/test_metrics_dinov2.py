@@ -176,3 +176,27 @@ def test_fd_dinov2_is_registered_with_its_extractor() -> None:
     assert (spec.input_size, spec.feature_dim) == (224, 1024) and "bicubic" in spec.resize
     assert spec.metrics == ("fd_dinov2",) and EXTRACTORS.get("inception").metrics == ("is", "fid", "kid", "pr", "dc")
     assert "fd_dinov2" not in [s.name for s in resolve_metrics("all")]  # it needs a weights file the user gives
+
+
+def test_evaluate_scores_a_run_with_fid_and_fd_dinov2_in_one_pass(
+        weights: Path, trunk_path: Path, tmp_path: Path, write_images: Callable[..., Path],
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from ganforge.metrics.run import evaluate_run
+    from ganforge.models import MODELS, ModelSpec, save_generator
+
+    spec = ModelSpec(family="dcgan", z_dim=8, resolution=32, channels=3, width=8)
+    generator, _ = MODELS.get("dcgan").build(spec)
+    run = tmp_path / "run"
+    save_generator(run, generator, spec, {"step": 1, "ema": False, "dataset": "digits5k", "config": {}})
+    reference = write_images(tmp_path / "ref", [(32, 32)] * 5, seed=3)
+    assert main(["evaluate", str(run), "--metrics", "fid,fd_dinov2", "--num-samples", "4", "--reference",
+                 str(reference), "--inception-weights", str(trunk_path), "--extractor-weights", f"dinov2={weights}",
+                 "--device", "cpu", "--no-progress"]) == 0
+    assert "FID" in capsys.readouterr().out
+    record = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
+    assert np.isfinite(record["fid"]) and record["fd_dinov2"] > 0
+    assert record["protocol"]["resize"] == "tf1-legacy-bilinear-299"  # Inception's protocol at the top level
+    assert record["protocol"]["dinov2"]["num_fake"] == 4 and record["protocol"]["dinov2"]["num_real"] == 5
+    # the same seed and weights through the Python path give the same value
+    again = evaluate_run(run, "fd_dinov2", num_samples=4, reference=str(reference), weights={"dinov2": weights})
+    assert again["fd_dinov2"] == pytest.approx(record["fd_dinov2"], rel=1e-6)
