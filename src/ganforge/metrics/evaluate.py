@@ -77,6 +77,10 @@ def score_images(images: object, metrics: str | Iterable[str] = "auto", referenc
     started = time.perf_counter()
     specs = resolve_metrics(metrics, IMAGE)
     options = options or MetricOptions()
+    for spec in specs:
+        if spec.extractor not in EXTRACTORS:
+            raise GanforgeError(f"image metric '{spec.name}' names no registered feature extractor "
+                                f"('{spec.extractor}'); MetricSpec.extractor is one of {', '.join(EXTRACTORS.names())}")
     groups: dict[str, list[MetricSpec]] = {}
     for spec in sorted(specs, key=lambda spec: extractor_order(spec.extractor)):
         groups.setdefault(spec.extractor, []).append(spec)
