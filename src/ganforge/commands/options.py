@@ -65,12 +65,18 @@ def inception_batch(value: int | None) -> int:
 
 
 class ExtractorNames:
-    """Formats as the registered feature extractors with how each gets its weights, when help is printed."""
+    """Formats as the registered feature extractors (with ``weights``: those given a weight file, and how)
+    when help is printed."""
+
+    def __init__(self, weights: bool = False) -> None:
+        self.weights = weights
 
     def __str__(self) -> str:
         from ganforge.metrics.extractors import EXTRACTORS
 
-        return "; ".join(f"{name}: {spec.weights_help}" for name, spec in EXTRACTORS.items())
+        if not self.weights:
+            return ", ".join(EXTRACTORS.names())
+        return "; ".join(f"{name}: {spec.weights_help}" for name, spec in EXTRACTORS.items() if spec.env)
 
 
 def add_extractor_weights_flags(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
@@ -78,7 +84,7 @@ def add_extractor_weights_flags(parser: argparse.ArgumentParser | argparse._Argu
     for the Inception file; :func:`extractor_weights` reads both."""
     action = parser.add_argument("--extractor-weights", action="append", default=None, metavar="NAME=PATH",
                                  help="weight file of a feature extractor, repeatable (%(names)s)")
-    action.names = ExtractorNames()  # type: ignore[attr-defined]  # read by %(names)s when help is printed
+    action.names = ExtractorNames(weights=True)  # type: ignore[attr-defined]  # read by %(names)s in --help
     parser.add_argument("--inception-weights", default=None, metavar="PATH",
                         help="the same as --extractor-weights inception=PATH")
 

@@ -282,5 +282,4 @@ def _build(settings: ExtractorSettings, need_logits: bool) -> Extractor:
 
 DINOV2 = ExtractorSpec(
     NAME, EXTRACTOR_NAME, INPUT_SIZE, RESIZE_RULE, NORMALIZATION, FEATURE_DIM, FEATURE_LAYER,
-    f"{WEIGHTS_FILE} from facebookresearch/dinov2 (not downloaded): --extractor-weights {NAME}=PATH or "
-    f"${WEIGHTS_ENV}", _build, find_weights, protocol_section=NAME, env=WEIGHTS_ENV)
+    f"{WEIGHTS_FILE} from facebookresearch/dinov2, not downloaded", _build, find_weights, protocol_section=NAME, env=WEIGHTS_ENV)

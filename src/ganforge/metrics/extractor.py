@@ -217,7 +217,7 @@ class ExtractorSpec:
     build: Callable[[ExtractorSettings, bool], Extractor]  # (settings, need_logits) -> a ready extractor
     find_weights: Callable[[ExtractorSettings, bool], object] = field(default=lambda settings, need_logits: None)
     protocol_section: str | None = None  # where its protocol lands in a record: None = the top level
-    env: str | None = None  # the environment variable naming its weight file
+    env: str | None = None  # the environment variable naming its weight file; None: the user gives none
 
     @property
     def metrics(self) -> tuple[str, ...]:
@@ -267,8 +267,7 @@ def _find_inception(settings: ExtractorSettings, need_logits: bool) -> Path:
 
 INCEPTION = ExtractorSpec(
     "inception", EXTRACTOR_NAME, INCEPTION_SIZE, RESIZE_RULE, NORMALIZATION, 2048, "pool3",
-    "pytorch-fid's pt_inception-2015-12-05-6726825d.pth (downloaded when reachable) or NVIDIA's TorchScript; "
-    "--extractor-weights inception=PATH (or --inception-weights PATH)", _inception, _find_inception, env=WEIGHTS_ENV)
+    "pytorch-fid's pt_inception-2015-12-05-6726825d.pth (downloaded when reachable) or NVIDIA's TorchScript", _inception, _find_inception, env=WEIGHTS_ENV)
 
 
 __all__ = ["DEFAULT_BATCH_SIZE", "INCEPTION", "ExtractorSettings", "ExtractorSpec", "FeatureExtractor", "FeatureSet",
