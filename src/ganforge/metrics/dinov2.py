@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import math
 import os
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +29,7 @@ from torch import nn
 
 from ganforge.errors import GanforgeError
 from ganforge.metrics.extractor import Extractor, ExtractorSettings, ExtractorSpec, built_once
-from ganforge.metrics.preprocess import QUANTIZATION
+from ganforge.metrics.preprocess import QUANTIZATION, check_images
 from ganforge.metrics.sources import Batch
 from ganforge.metrics.weights import sha256_of
 
@@ -152,20 +151,18 @@ class DinoViT(nn.Module):
 
 
 def dinov2_input(images: Batch) -> torch.Tensor:
-    """uint8 ``(N, C, H, W)`` (or a list of ``(C, H, W)``) -> normalized float ``(N, 3, 224, 224)``."""
-    batch = images if isinstance(images, list) else list(images)
-    resized = []
-    for image in batch:
-        x = image.unsqueeze(0).float()
-        if x.shape[1] == 1:
-            x = x.expand(-1, 3, -1, -1)
-        if x.shape[-2:] != (INPUT_SIZE, INPUT_SIZE):
-            x = F.interpolate(x, size=(INPUT_SIZE, INPUT_SIZE), mode="bicubic", antialias=True)
-        resized.append(x)
-    x = torch.cat(resized) / 255.0
+    """uint8 ``(N, C, H, W)`` (or a list of ``(C, H, W)`` of mixed sizes) -> normalized float ``(N, 3, 224, 224)``."""
+    if isinstance(images, list):
+        return torch.cat([dinov2_input(image.unsqueeze(0)) for image in images])
+    check_images(images)
+    x = images.float()
+    if x.shape[1] == 1:
+        x = x.expand(-1, 3, -1, -1)
+    if x.shape[-2:] != (INPUT_SIZE, INPUT_SIZE):
+        x = F.interpolate(x, size=(INPUT_SIZE, INPUT_SIZE), mode="bicubic", antialias=True)
     mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
     std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
-    return (x - mean) / std
+    return (x / 255.0 - mean) / std
 
 
 # ------------------------------------------------------------------------------------------ weights
@@ -262,10 +259,7 @@ class DinoV2Extractor:
     def batch_features(self, images: Batch, with_logits: bool = False) -> tuple[torch.Tensor, None]:
         if with_logits:
             self.require_logits()
-        with warnings.catch_warnings():  # bicubic antialias on CPU float: torch may note a slower path
-            warnings.simplefilter("ignore", UserWarning)
-            x = dinov2_input(images)
-        return self.model(x.to(self.device)).float().cpu(), None
+        return self.model(dinov2_input(images).to(self.device)).float().cpu(), None
 
 
 _BUILT: dict[tuple[str, str], DinoV2Extractor] = {}
