@@ -72,7 +72,7 @@ def extraction_speed(module, weights: Path, batch_size: int, reps: int) -> None:
 
 
 def cached_reference_speed(weights: Path, n_eval: int, batch_size: int, reps: int) -> None:
-    from ganforge.metrics.evaluate import evaluate_images
+    from ganforge.metrics.evaluate import score_images
     from ganforge.metrics.extractor import FeatureExtractor
 
     extractor = FeatureExtractor(weights, batch_size=batch_size)
@@ -84,8 +84,8 @@ def cached_reference_speed(weights: Path, n_eval: int, batch_size: int, reps: in
             times, results = [], []
             for _ in range(2):
                 started = time.perf_counter()
-                results.append(evaluate_images(fake, "fid", "digits5k", reference_samples=n_eval,
-                                               extractor=extractor, cache_dir=Path(cache)))
+                results.append(score_images(fake, "fid", "digits5k", reference_samples=n_eval,
+                                            extractors={"inception": extractor}, cache_dir=Path(cache)))
                 times.append(time.perf_counter() - started)
         assert not results[0]["protocol"]["reference_cached"] and results[1]["protocol"]["reference_cached"]
         assert results[0]["fid"] == results[1]["fid"]

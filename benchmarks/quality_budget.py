@@ -45,7 +45,7 @@ from torch import nn
 from ganforge.config import build_config
 from ganforge.data import load_dataset
 from ganforge.errors import GanforgeError
-from ganforge.metrics import evaluate_images, score_generator
+from ganforge.metrics import score_generator, score_images
 from ganforge.models import build_gan, load_generator
 from ganforge.presets import PRESETS
 from ganforge.training import train
@@ -240,7 +240,7 @@ def real_floor(args: argparse.Namespace) -> dict[str, float]:
     """The same protocol on real digits: the best a generator can score at this sample count."""
     real = load_dataset("digits5k").data
     pick = torch.randperm(len(real), generator=torch.Generator().manual_seed(1))[:args.num_samples]
-    result = evaluate_images(real[pick], args.metrics, "digits5k", reference_samples=args.reference_samples,
+    result = score_images(real[pick], args.metrics, "digits5k", reference_samples=args.reference_samples,
                              cache_dir=args.cache_dir)
     return {k: float(v) for k, v in result.items() if k != "protocol" and v is not None}
 

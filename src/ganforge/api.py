@@ -206,7 +206,8 @@ def evaluate(generator: Any, *, reference: Any = None, metrics: str | Sequence[s
 def _evaluate(generator: Any, *, reference: Any, metrics: str | Sequence[str], num_samples: int | None,
               reference_samples: int | None, seed: int, z_dim: int | None, device: str,
               cache_dir: str | Path | None, value_range: tuple[float, float], append: bool) -> dict[str, Any]:
-    from ganforge.metrics import evaluate_generator, evaluate_run, score_generator
+    from ganforge.metrics import evaluate_run, score_generator, score_images
+    from ganforge.metrics.sources import generator_source
 
     folder = Path(cache_dir) if cache_dir else None
     generator = generator.run_dir if isinstance(generator, TrainResult) else generator
@@ -225,9 +226,8 @@ def _evaluate(generator: Any, *, reference: Any, metrics: str | Sequence[str], n
         if not callable(generator):
             raise GanforgeError(f"evaluate needs a run folder, a generator module or a sample(n) callable, got "
                                 f"{type(generator).__name__}")
-        return evaluate_generator(generator, num_samples or 10_000, "fid" if metrics == "auto" else metrics,
-                                  reference=reference_name, reference_samples=reference_samples, device=device,
-                                  cache_dir=folder)
+        return score_images(generator_source(generator, num_samples or 10_000), "fid" if metrics == "auto" else metrics,
+                            reference_name, reference_samples=reference_samples, device=device, cache_dir=folder)
 
 
 RunLike = str | Path | TrainResult  # a run folder (or a Hub folder, a generator.json) or what train returned

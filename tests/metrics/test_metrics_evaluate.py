@@ -1,4 +1,4 @@
-"""Image sources, the reference cache, the metric registry and evaluate_generator (few real forward passes)."""
+"""Image sources, the reference cache, the metric registry and score_images (few real forward passes)."""
 
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ import torch
 
 from ganforge.errors import GanforgeError
 from ganforge.metrics import sources as sources_module
-from ganforge.metrics.evaluate import compute_metrics, evaluate_generator
+from ganforge.metrics.evaluate import score_images
 from ganforge.metrics.extractor import FeatureExtractor, FeatureSet
 from ganforge.metrics.frechet import feature_statistics
 from ganforge.metrics.reference import reference_features, save_stats
-from ganforge.metrics.sources import as_source, files_source
+from ganforge.metrics.sources import as_source, files_source, generator_source
 from ganforge.metrics.specs import resolve_metrics
 
 
@@ -87,8 +87,8 @@ def test_reference_is_cached_and_second_evaluation_computes_only_generated_side(
         return torch.rand(n, 1, 32, 32, generator=g) * 2 - 1
 
     with pytest.warns(UserWarning):  # tiny N: singular covariance and KID subset warnings
-        first = evaluate_generator(sample, 2, "fid,kid", "digits5k", reference_samples=3, extractor=extractor,
-                                   cache_dir=tmp_path)
+        first = score_images(generator_source(sample, 2), "fid,kid", "digits5k", reference_samples=3,
+                             extractors={"inception": extractor}, cache_dir=tmp_path)
     protocol = first["protocol"]
     assert np.isfinite(first["fid"]) and first["fid"] > 0 and np.isfinite(first["kid"])
     assert protocol["num_real"] == 3 and protocol["num_fake"] == 2
@@ -104,8 +104,8 @@ def test_reference_is_cached_and_second_evaluation_computes_only_generated_side(
 
     monkeypatch.setattr("ganforge.metrics.reference.dataset_source", no_reload)
     with pytest.warns(UserWarning):
-        second = evaluate_generator(sample, 2, "fid", "digits5k", reference_samples=3, extractor=extractor,
-                                    cache_dir=tmp_path)
+        second = score_images(generator_source(sample, 2), "fid", "digits5k", reference_samples=3,
+                              extractors={"inception": extractor}, cache_dir=tmp_path)
     assert second["protocol"]["reference_cached"] is True
     cached = reference_features("digits5k", num_samples=3, resolution=32, extractor=extractor, cache_dir=tmp_path)
     assert cached.from_cache and cached.count == 3 and cached.features.shape == (3, 2048)
@@ -116,7 +116,6 @@ def test_reference_is_cached_and_second_evaluation_computes_only_generated_side(
 
 def test_inception_score_end_to_end_with_a_classifier(trunk_path: Path, tmp_path: Path) -> None:
     """A .pth with the 1008-class layer gives IS; its bias is ignored and the protocol says how IS was made."""
-    from ganforge.metrics.evaluate import evaluate_images
     from ganforge.metrics.specs import MetricOptions
     from ganforge.metrics.weights import load_weights
 
@@ -126,14 +125,14 @@ def test_inception_score_end_to_end_with_a_classifier(trunk_path: Path, tmp_path
     torch.save(state, tmp_path / "with_fc.pth")
     full = FeatureExtractor(tmp_path / "with_fc.pth", batch_size=4)
     images = torch.randint(0, 256, (4, 3, 16, 16), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
-    result = evaluate_images(images, "is", options=MetricOptions(is_splits=2), extractor=full)
+    result = score_images(images, "is", options=MetricOptions(is_splits=2), extractors={"inception": full})
     assert 1.0 <= result["is"] <= 2.0 + 1e-9  # at most the number of images per split
     assert result["protocol"]["is_splits"] == 2 and "num_real" not in result["protocol"]
 
 
 def test_inception_score_needs_the_classifier(extractor: FeatureExtractor) -> None:
     with pytest.raises(GanforgeError, match="1008-class output layer"):
-        evaluate_generator(lambda n: torch.zeros(n, 3, 8, 8), 10, "is", extractor=extractor)
+        score_images(generator_source(lambda n: torch.zeros(n, 3, 8, 8), 10), "is", extractors={"inception": extractor})
 
 
 def test_dataset_split_and_subset_are_checked(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -146,7 +145,7 @@ def test_too_few_samples_fail_before_extraction(extractor: FeatureExtractor) -> 
         raise AssertionError("sampled although the request could never succeed")
 
     with pytest.raises(GanforgeError, match="'pr' needs at least 4 generated samples, got 3"):
-        evaluate_generator(never, 3, "fid,pr", extractor=extractor)
+        score_images(generator_source(never, 3), "fid,pr", extractors={"inception": extractor})
 
 
 def test_per_image_metrics_and_saved_features_refuse_statistics_only_sets(tmp_path: Path) -> None:
@@ -155,7 +154,7 @@ def test_per_image_metrics_and_saved_features_refuse_statistics_only_sets(tmp_pa
     statistics = FeatureSet(None, 50, "b.npz", precomputed_stats=feature_statistics(features, warn=False))
     for real, fake in ((images, statistics), (statistics, images)):
         with pytest.raises(GanforgeError, match="'kid' needs per-image .*b.npz holds only mean and covariance"):
-            compute_metrics(resolve_metrics("kid"), real, fake)
+            score_images(fake, "kid", real)
     with pytest.raises(GanforgeError, match="b.npz holds only mean and covariance; it has no features"):
         save_stats(tmp_path / "out.npz", statistics, include_features=True)
     assert not (tmp_path / "out.npz").exists()

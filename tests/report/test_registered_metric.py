@@ -34,7 +34,7 @@ def registered(better: str) -> Iterator[MetricSpec]:
     """The test metric in the registry for the duration of the block, and gone again after it."""
     spec = MetricSpec(NAME, "mean Inception pool3 activation of the generated images (a test metric)",
                       mean_activation, (MetricValue(NAME, LABEL, ".3f", better),), protocol={"mean_rule": RULE},
-                      needs_real=False, in_all=False, rank_by=(NAME,))
+                      needs_real=False, extractor="inception", in_all=False, rank_by=(NAME,))
     METRICS.register(NAME, spec)
     try:
         yield spec
@@ -61,7 +61,7 @@ def test_report_and_web_show_and_rank_it_the_way_the_registry_says(make_run, bet
         assert LABEL in text_table(table)
         value = {"high": 0.75, "low": 0.25}[winner]
         assert [(b.run, b.reason) for b in best] == [
-            (winner, f"{phrase} {LABEL} (no FID, KID, FD_digits or modes measured): {value:.4g}")]
+            (winner, f"{phrase} {LABEL} (no FID, KID, FD_DINOv2, FD_digits or modes measured): {value:.4g}")]
         assert "1 run(s) without mean_activation not ranked" in best[0].note and unranked == []
         lines = [json.dumps({"step": 1, NAME: 0.5, "fid": 30.0}), json.dumps({"step": 2, NAME: 0.9, "fid": 40.0}),
                  json.dumps({"step": 3, NAME: 0.1, "fid": 20.0})]

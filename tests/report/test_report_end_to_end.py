@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from ganforge.data import load_dataset
-from ganforge.metrics import evaluate_images
+from ganforge.metrics import score_images
 from ganforge.metrics.floor import DRAW_SEED
 from ganforge.report.records import read_metric_records
 
@@ -65,7 +65,7 @@ def test_compare_reports_every_run_and_metric(image_sweep: Path, cli, tmp_path: 
     images = load_dataset("digits5k").data[torch.randperm(5000, generator=torch.Generator().manual_seed(DRAW_SEED))[:10]]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # 10 samples: the same warnings the protocol records
-        real = evaluate_images(images, "fid,kid,pr,dc", "digits5k", reference_samples=10, device="cpu")
+        real = score_images(images, "fid,kid,pr,dc", "digits5k", reference_samples=10, device="cpu")
     (floor,) = [line for line in text.splitlines() if line.startswith("| _real data (10 images)_ |")]
     cells = [c.strip() for c in floor.strip("|").split("|")]
     assert cells[1:3] == ["real images", "digits5k"] and cells[-1] == "P1"

@@ -16,7 +16,7 @@ from PIL import Image
 
 from ganforge.data import load_dataset
 from ganforge.errors import GanforgeError
-from ganforge.metrics import evaluate_images
+from ganforge.metrics import score_images
 from ganforge.metrics.floor import DRAW_SEED, FLOOR_FILE
 from ganforge.report import build_report
 from ganforge.sweeps import floor as sweep_floor
@@ -51,7 +51,7 @@ def real_fd_digits(data: str, counts: list[int], cache: Path) -> dict[int, float
     images = load_dataset(data, cache_dir=cache).data
     scores = {}
     for count in counts:
-        result = evaluate_images(images[order[:count]], "fd_digits", data, reference_samples=40, cache_dir=cache)
+        result = score_images(images[order[:count]], "fd_digits", data, reference_samples=40, cache_dir=cache)
         scores[count] = float(result["fd_digits"])  # type: ignore[arg-type]
     return scores
 

@@ -17,24 +17,23 @@ from ganforge.commands import Subparsers
 from ganforge.commands.options import (
     add_checkpoint_flags,
     add_device_flag,
+    add_extractor_weights_flags,
     add_inception_batch_flag,
     add_threads_flag,
 )
 
 
 class MetricNames:
-    """Formats as the registered metric names (of one feature extractor, when given) when help is printed,
+    """Formats as the registered metric names (of one data kind, when given) when help is printed,
     so that building the parser imports no torch. Set it as an attribute of the argument: ``%(names)s``."""
 
-    def __init__(self, extractor: str | None = None) -> None:
-        self.extractor = extractor
+    def __init__(self, kind: str | None = None) -> None:
+        self.kind = kind
 
     def __str__(self) -> str:
-        from ganforge.metrics.specs import metric_choices, specs
+        from ganforge.metrics.specs import metric_choices
 
-        if self.extractor is None:
-            return metric_choices()
-        return ", ".join(spec.name for spec in specs() if spec.extractor == self.extractor) + " or all"
+        return metric_choices(self.kind)
 
 
 def register(subparsers: Subparsers) -> None:
@@ -66,7 +65,7 @@ def register(subparsers: Subparsers) -> None:
     images.add_argument("--reference", default=None,
                         help="dataset name, image folder/zip or .npz statistics (default: the training data)")
     images.add_argument("--reference-samples", type=int, default=None, help="reference images (default: all)")
-    images.add_argument("--inception-weights", default=None, help="Inception weight file (see docs)")
+    add_extractor_weights_flags(images)
     add_inception_batch_flag(images)
     parser.set_defaults(run=run)
 
@@ -97,7 +96,7 @@ def num_samples(args: argparse.Namespace) -> int | None:
 
 def run(args: argparse.Namespace) -> int:
     from ganforge.checkpoints import CheckpointChoice
-    from ganforge.commands.options import inception_batch
+    from ganforge.commands.options import extractor_weights, inception_batch
     from ganforge.errors import GanforgeError
     from ganforge.metrics.run import evaluate_run
     from ganforge.sampling import check_seed
@@ -108,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
         raise GanforgeError(f"--reference-samples must be a positive whole number, got {args.reference_samples}")
     record = evaluate_run(args.run_dir, args.metrics, num_samples=num, reference=args.reference,
                           reference_samples=args.reference_samples, device=args.device, seed=args.seed,
-                          weights=args.inception_weights, batch_size=inception_batch(args.batch_size),
+                          weights=extractor_weights(args), batch_size=inception_batch(args.batch_size),
                           progress=not args.no_progress, append=True, checkpoint=CheckpointChoice.from_args(args))
     print(summary_line(record))
     return 0

@@ -1,39 +1,45 @@
-"""``ganforge fid A B``: FID between two image sets (folders, zips, .npz statistics or dataset names)."""
+"""``ganforge fid A B``: FID (or any image metric) between two image sets (folders, zips, .npz statistics or
+dataset names), through the one scoring path :func:`ganforge.metrics.evaluate.score_images`."""
 
 from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import Any
 
 from ganforge.commands import Subparsers
 from ganforge.commands.evaluate import MetricNames
-from ganforge.commands.options import add_device_flag, add_inception_batch_flag, add_threads_flag
+from ganforge.commands.options import (
+    add_device_flag,
+    add_extractor_weights_flags,
+    add_inception_batch_flag,
+    add_threads_flag,
+)
 
-if TYPE_CHECKING:
-    from ganforge.metrics.extractor import FeatureExtractor, FeatureSet
+SIDES = {"num_real": "num_a", "num_fake": "num_b", "skipped_real": "skipped_a", "skipped_fake": "skipped_b"}
 
 
 def register(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
-        "fid", help="FID between two image folders, zips or saved .npz statistics",
+        "fid", help="FID (or FD_DINOv2, KID...) between two image folders, zips or saved .npz statistics",
         description="Fréchet Inception Distance between A and B, each an image folder (searched recursively), "
                     "a .zip of images, a statistics .npz (from `ganforge stats` or pytorch-fid) or a dataset "
                     "name such as digits5k. Protocol: FID Inception (TF 2015-12-05) pool3, uint8 images, "
                     "TF1 legacy bilinear resize to 299, (x-128)/128, float64 statistics with N-1. "
+                    "--metrics fd_dinov2 measures FD_DINOv2 (DINOv2 ViT-L/14 CLS features, bicubic to 224, "
+                    "ImageNet normalisation) with --extractor-weights dinov2=PATH. "
                     "A is treated as the reference: its features are cached, so comparing many B against "
                     "the same A extracts A only once.")
     parser.add_argument("a", metavar="A", help="reference: folder, .zip, .npz statistics or dataset name")
     parser.add_argument("b", metavar="B", help="images to score: folder, .zip, .npz statistics or dataset name")
     metrics = parser.add_argument("--metrics", default="fid",
-                                  help="comma-separated metrics among %(names)s (default fid; all but fid "
-                                       "need images, not .npz statistics)")
-    metrics.names = MetricNames("inception")  # type: ignore[attr-defined]  # read by %(names)s in --help
+                                  help="comma-separated metrics among %(names)s (default fid; all but the Fréchet "
+                                       "distances need images, not .npz statistics)")
+    metrics.names = MetricNames("image")  # type: ignore[attr-defined]  # read by %(names)s in --help
     add_inception_batch_flag(parser)
-    parser.add_argument("--inception-weights", type=Path, default=None, metavar="PATH",
-                        help="FID Inception weights: pytorch-fid .pth or NVIDIA TorchScript "
-                             "(default: $GANFORGE_INCEPTION_WEIGHTS, the cache, or a download)")
+    add_extractor_weights_flags(parser)
     add_device_flag(parser)
     add_threads_flag(parser)
     parser.add_argument("--cache-dir", type=Path, default=None,
@@ -47,17 +53,21 @@ def _is_stats_file(arg: str) -> bool:
     return arg.lower().endswith(".npz")
 
 
-def _describe(side: str, fs: FeatureSet) -> str:
-    origin = fs.protocol.get("weights_sha256")
-    note = "" if origin else " (no protocol fields: not written by ganforge, assumed compatible)"
-    skipped = f", {len(fs.skipped)} unreadable skipped" if fs.skipped else ""
-    cached = ", from cache" if fs.from_cache else ""
-    return f"{side}: {fs.description}, N={fs.count or 'unknown'}{skipped}{cached}{note}"
+def _as_sides(protocol: Mapping[str, Any]) -> dict[str, Any]:
+    """The scoring protocol with its real/fake counts named after A and B (sections too)."""
+    return {SIDES.get(key, key): _as_sides(value) if isinstance(value, Mapping) else value
+            for key, value in protocol.items()}
+
+
+def _describe(side: str, name: str, protocol: Mapping[str, Any]) -> str:
+    skipped = protocol.get(f"skipped_{side.lower()}")
+    cached = ", from cache" if side == "A" and protocol.get("reference_cached") else ""
+    return (f"{side}: {name}, N={protocol.get(f'num_{side.lower()}') or 'unknown'}"
+            f"{f', {skipped} unreadable skipped' if skipped else ''}{cached}")
 
 
 def run(args: argparse.Namespace) -> int:
     import warnings
-
 
     # Notes (small N, skipped files) are part of the printed report; do not repeat them as Python warnings.
     with warnings.catch_warnings():
@@ -66,73 +76,43 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from ganforge.commands.options import inception_batch
+    from ganforge.commands.options import extractor_weights, inception_batch
     from ganforge.devices import resolve_device
     from ganforge.errors import GanforgeError
-    from ganforge.metrics.evaluate import compute_metrics
-    from ganforge.metrics.extractor import get_extractor
-    from ganforge.metrics.reference import load_stats, reference_features
-    from ganforge.metrics.specs import resolve_metrics, value_title
+    from ganforge.metrics.evaluate import score_images
+    from ganforge.metrics.reference import load_stats
+    from ganforge.metrics.specs import value_title
 
-    specs = resolve_metrics(args.metrics)
-    other = [spec.name for spec in specs if spec.extractor != "inception"]
-    if other:
-        raise GanforgeError(f"`ganforge fid` computes Inception metrics only; {', '.join(other)} is available "
-                            "in evaluations of runs (evaluate_generator)")
+    weights = extractor_weights(args)
     batch_size = inception_batch(args.batch_size)
-    device = resolve_device(args.device)
     for arg in (args.a, args.b):
         if _is_stats_file(arg) and not Path(arg).expanduser().is_file():
             raise GanforgeError(f"statistics file '{arg}' does not exist")
-    need_logits = any(spec.needs_logits for spec in specs)
-    extractor: FeatureExtractor | None = None
-    if not (_is_stats_file(args.a) and _is_stats_file(args.b)):
-        extractor = get_extractor(args.inception_weights, need_logits=need_logits, device=str(device),
-                                  batch_size=batch_size, cache_dir=args.cache_dir)
-        if need_logits:
-            extractor.require_logits()
-    progress = not args.no_progress
-
-    if _is_stats_file(args.a):
-        real = load_stats(args.a)
-    else:
-        real = reference_features(args.a, extractor=extractor, cache_dir=args.cache_dir, progress=progress)
-    if _is_stats_file(args.b):
-        fake = load_stats(args.b)
-    else:
-        assert extractor is not None  # built above: B is not a statistics file
-        fake = extractor.extract(args.b, with_logits=need_logits, progress=progress,
-                                 description=f"{args.b}")
-    _check_compatible(real, fake)
-    values, protocol = compute_metrics(specs, real, fake)
-
-    base = extractor.protocol() if extractor else {k: v for k, v in real.protocol.items() if k != "reference_key"}
-    report_protocol = {**base, "num_a": real.count, "num_b": fake.count,
-                       "skipped_a": len(real.skipped), "skipped_b": len(fake.skipped), **protocol}
-    report = {**values, "protocol": report_protocol}
+    images = load_stats(args.b) if _is_stats_file(args.b) else args.b
+    result = score_images(images, args.metrics, args.a, weights=weights, batch_size=batch_size,
+                          device=str(resolve_device(args.device)), cache_dir=args.cache_dir,
+                          progress=not args.no_progress)
+    protocol = _as_sides(result.pop("protocol"))
+    report = {**result, "protocol": protocol}
     if args.json:
         print(json.dumps(report, indent=None, default=str))
         return 0
-    for name, value in values.items():
+    for name, value in result.items():
         print(f"{value_title(name)}: {value:.6g}")
-    print(_describe("A", real))
-    print(_describe("B", fake))
-    shown = {k: v for k, v in report_protocol.items()
-             if k not in ("num_a", "num_b", "skipped_a", "skipped_b", "warnings")}
-    for key, value in shown.items():
-        print(f"  {key}: {value}")
-    for warning in cast("list[str]", protocol.get("warnings", [])):  # compute_metrics' notes
-        print(f"  warning: {warning}")
+    _print_protocol(args, protocol)
     return 0
 
 
-def _check_compatible(a: FeatureSet, b: FeatureSet) -> None:
-    from ganforge.errors import GanforgeError
-
-    for field in ("weights_sha256", "resize"):
-        va, vb = a.protocol.get(field), b.protocol.get(field)
-        if va and vb and va != vb:
-            raise GanforgeError(f"A and B were made with different {field} ({str(va)[:16]} vs {str(vb)[:16]}); "
-                                "their features are not comparable")
-    if a.stats.mu.shape != b.stats.mu.shape:
-        raise GanforgeError(f"A has {a.stats.mu.shape[0]}-d features, B {b.stats.mu.shape[0]}-d")
+def _print_protocol(args: argparse.Namespace, protocol: Mapping[str, Any], indent: str = "  ") -> None:
+    if "num_a" in protocol:
+        print(_describe("A", args.a, protocol))
+        print(_describe("B", args.b, protocol))
+    hidden = {"warnings", *SIDES.values()}
+    for key, value in protocol.items():
+        if isinstance(value, Mapping):
+            print(f"{indent}{key}:")
+            _print_protocol(args, value, indent + "  ")
+        elif key not in hidden:
+            print(f"{indent}{key}: {value}")
+    for warning in protocol.get("warnings", []):
+        print(f"{indent}warning: {warning}")

@@ -1,11 +1,12 @@
-"""Flags several commands share, with one default each: ``--device auto``, ``--threads``, the Inception
-batch size. Building the parser imports no torch (help texts that need a torch-side value read it lazily)."""
+"""Flags several commands share, with one default each: ``--device auto``, ``--threads``, the feature
+extractors' batch size and weight files. Building the parser imports no torch (help texts that need a torch-side value read it lazily)."""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
 from collections.abc import Iterator
+from pathlib import Path
 
 from ganforge.config import THREADS_HELP
 
@@ -47,7 +48,7 @@ def command_threads(threads: int) -> Iterator[None]:
 
 def add_inception_batch_flag(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
     action = parser.add_argument("--batch-size", type=int, default=None, metavar="N",
-                                 help="images per Inception forward pass (default %(batch)s)")
+                                 help="images per feature-extractor forward pass (default %(batch)s)")
     action.batch = InceptionBatch()  # type: ignore[attr-defined]  # read by %(batch)s when help is printed
 
 
@@ -61,6 +62,45 @@ def inception_batch(value: int | None) -> int:
     if value < 1:
         raise GanforgeError(f"--batch-size must be >= 1, got {value}")
     return value
+
+
+class ExtractorNames:
+    """Formats as the registered feature extractors (with ``weights``: those given a weight file, and how)
+    when help is printed."""
+
+    def __init__(self, weights: bool = False) -> None:
+        self.weights = weights
+
+    def __str__(self) -> str:
+        from ganforge.metrics.extractors import EXTRACTORS
+
+        if not self.weights:
+            return ", ".join(EXTRACTORS.names())
+        return "; ".join(f"{name}: {spec.weights_help}" for name, spec in EXTRACTORS.items() if spec.env)
+
+
+def add_extractor_weights_flags(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """``--extractor-weights NAME=PATH`` (repeatable) and ``--inception-weights PATH``, its older spelling
+    for the Inception file; :func:`extractor_weights` reads both."""
+    action = parser.add_argument("--extractor-weights", action="append", default=None, metavar="NAME=PATH",
+                                 help="weight file of a feature extractor, repeatable (%(names)s)")
+    action.names = ExtractorNames(weights=True)  # type: ignore[attr-defined]  # read by %(names)s in --help
+    parser.add_argument("--inception-weights", default=None, metavar="PATH",
+                        help="the same as --extractor-weights inception=PATH")
+
+
+def extractor_weights(args: argparse.Namespace) -> dict[str, Path]:
+    """Weight files by extractor name from ``--extractor-weights`` and ``--inception-weights``."""
+    from ganforge.errors import GanforgeError
+    from ganforge.metrics.extractors import parse_weights
+
+    weights = parse_weights(args.extractor_weights)
+    if args.inception_weights:
+        if "inception" in weights:
+            raise GanforgeError("--inception-weights and --extractor-weights inception=... both name the Inception "
+                                "file; pass one")
+        weights["inception"] = Path(args.inception_weights).expanduser()
+    return weights
 
 
 def add_checkpoint_flags(parser: argparse.ArgumentParser) -> None:

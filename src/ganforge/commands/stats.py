@@ -1,4 +1,5 @@
-"""``ganforge stats DATASET --out FILE.npz``: FID reference statistics (mu, sigma, N + protocol) of a dataset."""
+"""``ganforge stats DATASET --out FILE.npz``: reference statistics (mu, sigma, N + protocol) of a dataset, on the
+features of any registered extractor (FID Inception by default, ``--extractor dinov2`` for FD_DINOv2)."""
 
 from __future__ import annotations
 
@@ -6,13 +7,19 @@ import argparse
 from pathlib import Path
 
 from ganforge.commands import Subparsers
-from ganforge.commands.options import add_device_flag, add_inception_batch_flag, add_threads_flag
+from ganforge.commands.options import (
+    ExtractorNames,
+    add_device_flag,
+    add_extractor_weights_flags,
+    add_inception_batch_flag,
+    add_threads_flag,
+)
 
 
 def register(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
         "stats", help="save FID reference statistics (mu, sigma, N, protocol) of a dataset to .npz",
-        description="Extract FID Inception pool3 features of DATASET (a dataset name such as digits5k, or a "
+        description="Extract features (FID Inception pool3 unless --extractor) of DATASET (a dataset name such as digits5k, or a "
                     "folder / .zip of images) and save mu, sigma (float64, N-1), N and the protocol fields "
                     "(weights sha256, resize rule, ...) to an .npz that `ganforge fid` and pytorch-fid read.")
     parser.add_argument("dataset", metavar="DATASET", help="dataset name (see `ganforge data list`), folder or .zip")
@@ -26,10 +33,11 @@ def register(subparsers: Subparsers) -> None:
                         help="a seeded random subset of this many images (default: all)")
     parser.add_argument("--save-features", action="store_true",
                         help="also store the per-image features (needed for KID / PR / DC from the file)")
+    extractor = parser.add_argument("--extractor", default=None, metavar="NAME",
+                                    help="feature extractor (default: that of FID); one of %(names)s")
+    extractor.names = ExtractorNames()  # type: ignore[attr-defined]  # read by %(names)s when help is printed
     add_inception_batch_flag(parser)
-    parser.add_argument("--inception-weights", type=Path, default=None, metavar="PATH",
-                        help="FID Inception weights: pytorch-fid .pth or NVIDIA TorchScript "
-                             "(default: $GANFORGE_INCEPTION_WEIGHTS, the cache, or a download)")
+    add_extractor_weights_flags(parser)
     add_device_flag(parser)
     add_threads_flag(parser)
     parser.add_argument("--cache-dir", type=Path, default=None,
@@ -70,20 +78,25 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from ganforge.commands.options import inception_batch
+    from ganforge.commands.options import extractor_weights, inception_batch
+    from ganforge.data.base import IMAGE
     from ganforge.devices import resolve_device
-    from ganforge.metrics.extractor import get_extractor
+    from ganforge.metrics.extractor import ExtractorSettings
+    from ganforge.metrics.extractors import EXTRACTORS
     from ganforge.metrics.reference import reference_features, save_stats
+    from ganforge.metrics.specs import kind_metrics
 
     _check_arguments(args)
-    extractor = get_extractor(args.inception_weights, device=str(resolve_device(args.device)),
-                              batch_size=inception_batch(args.batch_size), cache_dir=args.cache_dir)
+    name = args.extractor or next(spec.extractor for spec in kind_metrics(IMAGE) if spec.default)
+    settings = ExtractorSettings(extractor_weights(args), str(resolve_device(args.device)),
+                                 inception_batch(args.batch_size), cache_dir=args.cache_dir)
+    extractor = EXTRACTORS.get(name).build(settings, False)
     fs = reference_features(args.dataset, split=args.split, resolution=args.resolution,
                             num_samples=args.num_samples, extractor=extractor, cache_dir=args.cache_dir,
                             progress=not args.no_progress)
     save_stats(args.out.expanduser(), fs, include_features=args.save_features, dataset=args.dataset,
                split=args.split, resolution=args.resolution or "native", num_samples=args.num_samples or "all")
     skipped = f", {len(fs.skipped)} unreadable skipped" if fs.skipped else ""
-    print(f"wrote {args.out}: N={fs.count}{skipped}, weights {extractor.weights_path.name} "
-          f"(sha256 {extractor.weights_sha256[:12]}...), resize {fs.protocol['resize']}")
+    print(f"wrote {args.out}: N={fs.count}{skipped}, {name} weights {extractor.weights_path.name} "
+          f"(sha256 {str(fs.protocol['weights_sha256'])[:12]}...), resize {fs.protocol['resize']}")
     return 0

@@ -16,11 +16,10 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
@@ -28,6 +27,7 @@ from torch import nn
 
 from ganforge.errors import GanforgeError
 from ganforge.fileio import atomic_write
+from ganforge.metrics.extractor import Extractor, ExtractorSettings, ExtractorSpec, built_once
 from ganforge.metrics.preprocess import QUANTIZATION, check_images
 from ganforge.metrics.sources import Batch, as_source
 from ganforge.metrics.weights import sha256_of, weights_dir
@@ -190,7 +190,7 @@ class DigitFeatureExtractor:
         self.model = net.to(self.device)
 
     def protocol(self) -> dict[str, Any]:
-        return {"feature_extractor": EXTRACTOR_NAME, "weights_file": self.weights_path.name,
+        return {"extractor": "digits", "feature_extractor": EXTRACTOR_NAME, "weights_file": self.weights_path.name,
                 "weights_sha256": self.weights_sha256, "resize": RESIZE_RULE, "quantization": QUANTIZATION,
                 "normalization": "x / 127.5 - 1"}
 
@@ -212,17 +212,6 @@ class DigitFeatureExtractor:
                                 description=description)["digits"]
 
 
-Built = TypeVar("Built")
-
-
-def built_once(built: dict[tuple[str, str], Built], path: Path, device: str, build: Callable[[], Built]) -> Built:
-    """``build()`` once per (classifier file, device), and again when the file has gone from the cache."""
-    key = (str(path.resolve()), str(torch.device(device)))
-    if key not in built or not path.is_file():
-        built[key] = build()
-    return built[key]
-
-
 _DIGIT_EXTRACTORS: dict[tuple[str, str], DigitFeatureExtractor] = {}
 
 
@@ -230,3 +219,13 @@ def get_digit_extractor(cache_dir: Path | None = None, device: str = "cpu") -> D
     """A :class:`DigitFeatureExtractor`, built once per (classifier file, device)."""
     return built_once(_DIGIT_EXTRACTORS, classifier_path(cache_dir), device,
                       lambda: DigitFeatureExtractor(cache_dir=cache_dir, device=device))
+
+
+def _build(settings: ExtractorSettings, need_logits: bool) -> Extractor:
+    return get_digit_extractor(settings.cache_dir, settings.device)
+
+
+DIGITS = ExtractorSpec(
+    "digits", EXTRACTOR_NAME, SIZE, RESIZE_RULE, "x / 127.5 - 1", FEATURE_DIM, "penultimate layer",
+    "trained by ganforge on digits5k at first use and cached (<cache>/metrics)", _build,
+    protocol_section="digits")

@@ -1,17 +1,20 @@
-"""One call from a generator (or generated images) to metric values plus the protocol they followed.
+"""The one scoring path of images: :func:`score_images` takes an image source and metric names and returns
+the values plus the protocol they followed.
 
-The result is a flat dict ready for ``metrics.jsonl``: the values of the registered image metrics
-(:mod:`ganforge.metrics.specs`; ``auto`` = the registry's default, FID) and a ``protocol`` dict (N real,
-N fake, weights sha256, resize rule, reference, warnings...). Inception metrics describe their protocol
-at its top level; ``fd_digits`` in ``protocol["digits"]``, ``modes`` in ``protocol["modes"]``.
+Everything that scores images goes through it: ``ganforge evaluate`` and ``ganforge.evaluate`` (through
+:func:`ganforge.metrics.run.score_generator`), ``--eval-every``, ``ganforge fid``, the real-data floor
+and sweeps. The result is a flat dict ready for ``metrics.jsonl``: the values of the registered image
+metrics (:mod:`ganforge.metrics.specs`) and a ``protocol`` dict (N real, N fake, weights sha256, resize
+rule, reference, warnings...). Each feature extractor's part of the protocol goes where its registry
+entry says (:mod:`ganforge.metrics.extractors`): the top level (Inception) or a section of its own
+(``protocol["dinov2"]``, ``protocol["digits"]``, ``protocol["modes"]``).
 """
 
 from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,82 +26,137 @@ from ganforge.errors import GanforgeError
 from ganforge.metrics.extractor import (
     DEFAULT_BATCH_SIZE,
     Extractor,
-    FeatureExtractor,
+    ExtractorSettings,
     FeatureSet,
     extract_features,
-    get_extractor,
 )
-from ganforge.metrics.reference import reference_features
-from ganforge.metrics.sources import ImageSource, as_source, generator_source
+from ganforge.metrics.extractors import EXTRACTORS, extractor_order
+from ganforge.metrics.reference import load_stats, reference_features
+from ganforge.metrics.sources import ImageSource, as_source
 from ganforge.metrics.specs import MetricOptions, MetricSpec, resolve_metrics
 from ganforge.models.base import latent_size
 
-
-@dataclass(frozen=True)
-class ExtractorRequest:
-    """What building a feature extractor may use: a ready Inception extractor, weights, device, cache."""
-
-    inception: FeatureExtractor | None
-    weights: str | Path | None
-    device: str
-    batch_size: int
-    download: bool
-    cache_dir: Path | None
+Reference = str | Path | FeatureSet | None  # a dataset spec, a folder / .zip, a statistics .npz, or features
 
 
-def _inception(group: Sequence[MetricSpec], request: ExtractorRequest) -> tuple[Extractor, bool]:
-    need_logits = any(spec.needs_logits for spec in group)
-    inception = request.inception or get_extractor(request.weights, need_logits=need_logits, device=request.device,
-                                                   batch_size=request.batch_size, download=request.download,
-                                                   cache_dir=request.cache_dir)
-    return inception, need_logits
+class _Extractors:
+    """The extractors of one scoring, each built (weights found, network loaded) only when first needed."""
+
+    def __init__(self, settings: ExtractorSettings, groups: Mapping[str, Sequence[MetricSpec]]) -> None:
+        self.settings = settings
+        self.groups = groups
+        self.built: dict[str, Extractor] = dict(settings.ready)
+
+    def need_logits(self, name: str) -> bool:
+        return any(spec.needs_logits for spec in self.groups[name])
+
+    def __getitem__(self, name: str) -> Extractor:
+        if name not in self.built:
+            self.built[name] = EXTRACTORS.get(name).build(self.settings, self.need_logits(name))
+        elif self.need_logits(name):
+            self.built[name].require_logits()
+        return self.built[name]
 
 
-def _digits(group: Sequence[MetricSpec], request: ExtractorRequest) -> tuple[Extractor, bool]:
-    from ganforge.metrics.digits import get_digit_extractor
+def score_images(images: object, metrics: str | Iterable[str] = "auto", reference: Reference = None, *,
+                 num_samples: int | None = None, split: str = "train", resolution: int | None = None,
+                 reference_samples: int | None = None, options: MetricOptions | None = None,
+                 weights: Mapping[str, str | Path] | None = None, extractors: Mapping[str, Extractor] | None = None,
+                 batch_size: int = DEFAULT_BATCH_SIZE, device: str = "cpu", cache_dir: Path | None = None,
+                 download: bool = True, progress: bool = False, flag: str = "--extractor-weights") -> dict[str, Any]:
+    """``metrics`` of ``images`` against ``reference``: the values and a ``protocol`` (see the module doc).
 
-    return get_digit_extractor(request.cache_dir, request.device), False
-
-
-def _modes(group: Sequence[MetricSpec], request: ExtractorRequest) -> tuple[Extractor, bool]:
-    from ganforge.metrics.modes import get_mode_classifier
-
-    return get_mode_classifier(request.cache_dir, request.device), False
-
-
-# MetricSpec.extractor -> how its (extractor, with_logits) is built for the metrics that name it
-FEATURE_EXTRACTORS: dict[str, Callable[[Sequence[MetricSpec], ExtractorRequest], tuple[Extractor, bool]]] = {
-    "inception": _inception,
-    "digits": _digits,
-    "modes": _modes,
-}
-
-
-def compute_metrics(specs: Sequence[MetricSpec], real: FeatureSet | None, fake: FeatureSet,
-                    options: MetricOptions | None = None) -> tuple[dict[str, float], dict[str, object]]:
-    """Run ``specs`` on already extracted features: ``(values, protocol)``; warnings land in the protocol."""
+    ``images``: a uint8 tensor, an iterable of uint8 batches, a folder / .zip, a generator callable (with
+    ``num_samples``), an :class:`~ganforge.metrics.sources.ImageSource`, or a :class:`FeatureSet` (e.g. a
+    statistics file, for the metrics of one extractor). ``reference``: a dataset spec, a folder / .zip, a
+    statistics ``.npz`` or a :class:`FeatureSet`; dataset references load at ``resolution`` (default: the
+    generated images' size) and their features are cached on disk, so repeated scorings extract only the
+    generated side. ``weights`` maps extractor names to weight files (``--extractor-weights NAME=PATH``,
+    named ``flag`` in errors); ``extractors`` holds ones already built.
+    """
+    started = time.perf_counter()
+    specs = resolve_metrics(metrics, IMAGE)
     options = options or MetricOptions()
-    values: dict[str, float] = {}
+    for spec in specs:
+        if spec.extractor not in EXTRACTORS:
+            raise GanforgeError(f"image metric '{spec.name}' names no registered feature extractor "
+                                f"('{spec.extractor}'); MetricSpec.extractor is one of {', '.join(EXTRACTORS.names())}")
+    groups: dict[str, list[MetricSpec]] = {}
+    for spec in sorted(specs, key=lambda spec: extractor_order(spec.extractor)):
+        groups.setdefault(spec.extractor, []).append(spec)
+    built = _Extractors(ExtractorSettings(weights or {}, device, batch_size, download, cache_dir, extractors or {},
+                                          flag), groups)
+    generated = images if isinstance(images, FeatureSet) else as_source(images, num_samples=num_samples)
+    _check_counts_early(specs, None if isinstance(generated, FeatureSet) else generated.count, options)
+    if any(spec.needs_real for spec in specs) and reference is None:
+        needing = ", ".join(spec.name for spec in specs if spec.needs_real)
+        raise GanforgeError(f"{needing} compare with real images: give a reference (dataset, folder or .npz)")
+    fake_sets = _generated_features(generated, built, progress)
+
+    values: dict[str, Any] = {}
+    protocol: dict[str, Any] = {}
+    for name, group in groups.items():
+        fake = fake_sets[name]
+        real: FeatureSet | None = None
+        if any(spec.needs_real for spec in group):
+            real = _reference_features(reference, name, built, fake, split=split, resolution=resolution,
+                                       num_samples=reference_samples, progress=progress)
+            _check_comparable(real, fake, name)
+        group_values, group_protocol = _compute(group, real, fake, options)
+        values.update(group_values)
+        base = built.built[name].protocol() if name in built.built else _file_protocol(real or fake)
+        section = {**base, **_counts(real, fake), **group_protocol}
+        where = EXTRACTORS.get(name).protocol_section
+        if where is None:
+            protocol.update(section)
+        else:  # one extractor's protocol at the top level; the others in sections of their own
+            protocol[where] = section
+            for field in ("num_fake", "ganforge_version"):
+                protocol.setdefault(field, section[field])
+    protocol["seconds"] = round(time.perf_counter() - started, 3)
+    return {**values, "protocol": protocol}
+
+
+def _generated_features(images: FeatureSet | ImageSource, built: _Extractors, progress: bool
+                        ) -> dict[str, FeatureSet]:
+    if isinstance(images, FeatureSet):
+        if len(built.groups) > 1:
+            raise GanforgeError(f"{images.description} holds the features of one extractor; score its metrics "
+                                "apart from the others (" + ", ".join(built.groups) + ")")
+        return {name: images for name in built.groups}
+    # one pass over the generated images, so every feature kind sees the same samples
+    wanted = {name: (built[name], built.need_logits(name)) for name in built.groups}
+    return extract_features(images, wanted, progress=progress, description="generated")
+
+
+def _reference_features(reference: Reference, name: str, built: _Extractors, fake: FeatureSet, *, split: str,
+                        resolution: int | None, num_samples: int | None, progress: bool) -> FeatureSet:
+    if isinstance(reference, FeatureSet):
+        return reference
+    if str(reference).lower().endswith(".npz"):
+        if not Path(str(reference)).expanduser().is_file():
+            raise GanforgeError(f"statistics file '{reference}' does not exist")
+        return load_stats(str(reference))
+    assert reference is not None  # score_images refuses a missing reference first
+    size = fake.image_size
+    real_resolution = resolution or (size[0] if size and size[0] == size[1] else None)
+    return reference_features(reference, split=split, resolution=real_resolution, num_samples=num_samples,
+                              extractor=built[name], cache_dir=built.settings.cache_dir, progress=progress,
+                              download=built.settings.download)
+
+
+def _file_protocol(fs: FeatureSet) -> dict[str, Any]:
+    return {k: v for k, v in fs.protocol.items() if k != "reference_key"}
+
+
+def _compute(specs: Sequence[MetricSpec], real: FeatureSet | None, fake: FeatureSet,
+             options: MetricOptions) -> tuple[dict[str, Any], dict[str, object]]:
+    """Run ``specs`` on extracted features: ``(values, protocol)``; warnings land in the protocol."""
+    values: dict[str, Any] = {}
     protocol: dict[str, object] = {}
     notes: list[str] = []
     for spec in specs:
-        minimum = spec.min_samples(options)
-        if fake.count < minimum:
-            raise GanforgeError(f"metric '{spec.name}' needs at least {minimum} generated samples, got {fake.count}")
-        if spec.needs_real:
-            if real is None:
-                raise GanforgeError(f"metric '{spec.name}' needs reference images")
-            if spec.needs_real_features and real.features is None:
-                raise GanforgeError(f"metric '{spec.name}' needs per-image reference features; "
-                                    f"{real.description} holds only mean and covariance")
-            if real.count and real.count < minimum:
-                raise GanforgeError(f"metric '{spec.name}' needs at least {minimum} reference samples, "
-                                    f"got {real.count}")
-        if spec.needs_real_features and fake.features is None:  # they compare real with generated features
-            raise GanforgeError(f"metric '{spec.name}' needs per-image features of the generated images; "
-                                f"{fake.description} holds only mean and covariance")
-        if spec.needs_logits and fake.logits is None:
-            raise GanforgeError(f"metric '{spec.name}' needs the 1008-class logits of the generated images")
+        _check_inputs(spec, real, fake, options)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             spec_values, spec_protocol = spec.compute(real, fake, options)
@@ -112,9 +170,27 @@ def compute_metrics(specs: Sequence[MetricSpec], real: FeatureSet | None, fake: 
     return values, protocol
 
 
-def _base_protocol(extractor: Extractor, real: FeatureSet | None, fake: FeatureSet) -> dict[str, object]:
-    protocol: dict[str, object] = dict(extractor.protocol())
-    protocol.update({"num_fake": fake.count, "skipped_fake": len(fake.skipped), "ganforge_version": __version__})
+def _check_inputs(spec: MetricSpec, real: FeatureSet | None, fake: FeatureSet, options: MetricOptions) -> None:
+    minimum = spec.min_samples(options)
+    if fake.count < minimum:
+        raise GanforgeError(f"metric '{spec.name}' needs at least {minimum} generated samples, got {fake.count}")
+    if spec.needs_real:
+        assert real is not None  # score_images reads the reference of every metric that needs one
+        if spec.needs_real_features and real.features is None:
+            raise GanforgeError(f"metric '{spec.name}' needs per-image reference features; "
+                                f"{real.description} holds only mean and covariance")
+        if real.count and real.count < minimum:
+            raise GanforgeError(f"metric '{spec.name}' needs at least {minimum} reference samples, got {real.count}")
+    if spec.needs_real_features and fake.features is None:  # they compare real with generated features
+        raise GanforgeError(f"metric '{spec.name}' needs per-image features of the generated images; "
+                            f"{fake.description} holds only mean and covariance")
+    if spec.needs_logits and fake.logits is None:
+        raise GanforgeError(f"metric '{spec.name}' needs the 1008-class logits of the generated images")
+
+
+def _counts(real: FeatureSet | None, fake: FeatureSet) -> dict[str, object]:
+    protocol: dict[str, object] = {"num_fake": fake.count, "skipped_fake": len(fake.skipped),
+                                   "ganforge_version": __version__}
     if real is not None:
         protocol.update({"num_real": real.count, "skipped_real": len(real.skipped),
                          "reference_cached": real.from_cache})
@@ -126,69 +202,20 @@ def _base_protocol(extractor: Extractor, real: FeatureSet | None, fake: FeatureS
     return protocol
 
 
-def evaluate_images(fake: object, metrics: str | Iterable[str] = "auto", reference: str | Path | FeatureSet = "digits5k",
-                    *, num_samples: int | None = None, split: str = "train", resolution: int | None = None,
-                    reference_samples: int | None = None, options: MetricOptions | None = None,
-                    extractor: FeatureExtractor | None = None, weights: str | Path | None = None,
-                    batch_size: int = DEFAULT_BATCH_SIZE, device: str = "cpu", cache_dir: Path | None = None,
-                    download: bool = True, progress: bool = False) -> dict[str, object]:
-    """Metrics of generated images against a reference; returns values + ``protocol`` (see module doc).
-
-    ``fake``: a uint8 tensor, an iterable of uint8 batches, a folder / .zip, a generator callable (with
-    ``num_samples``) or an :class:`ImageSource`. ``reference``: a dataset spec, a folder / .zip, or a
-    precomputed :class:`FeatureSet`; dataset references are loaded at ``resolution`` (default: the
-    generated images' size) and cached on disk, so repeated evaluations only extract the generated side.
-    """
-    started = time.perf_counter()
-    specs = resolve_metrics(metrics, IMAGE)
-    groups: dict[str, list[MetricSpec]] = {}
-    for spec in sorted(specs, key=lambda spec: spec.extractor != "inception"):  # Inception's first
-        groups.setdefault(spec.extractor, []).append(spec)
-    request = ExtractorRequest(extractor, weights, device, batch_size, download, cache_dir)
-    extractors = {kind: FEATURE_EXTRACTORS[kind](group, request) for kind, group in groups.items()}
-    source: ImageSource = as_source(fake, num_samples=num_samples)
-    _check_counts_early(specs, source.count, options or MetricOptions())
-    # one pass over the generated images, so every feature kind sees the same samples
-    fake_sets = extract_features(source, extractors, progress=progress, description="generated")
-
-    values: dict[str, object] = {}
-    protocol: dict[str, object] = {}
-    for kind, group in groups.items():
-        kind_extractor = extractors[kind][0]
-        fake_set = fake_sets[kind]
-        real_set: FeatureSet | None = None
-        if any(spec.needs_real for spec in group):
-            if isinstance(reference, FeatureSet):
-                real_set = reference
-            else:
-                size = fake_set.image_size
-                real_resolution = resolution or (size[0] if size and size[0] == size[1] else None)
-                real_set = reference_features(reference, split=split, resolution=real_resolution,
-                                              num_samples=reference_samples, extractor=kind_extractor,
-                                              cache_dir=cache_dir, progress=progress, download=download)
-            _check_same_extractor(real_set, kind_extractor)
-        kind_values, kind_protocol = compute_metrics(group, real_set, fake_set, options)
-        values.update(kind_values)
-        kind_protocol = {**_base_protocol(kind_extractor, real_set, fake_set), **kind_protocol}
-        if kind == "inception":
-            protocol.update(kind_protocol)
-        else:  # keep the top level for Inception; other feature kinds get their own section
-            protocol[kind] = kind_protocol
-            for field in ("num_fake", "ganforge_version"):
-                protocol.setdefault(field, kind_protocol[field])
-    protocol["seconds"] = round(time.perf_counter() - started, 3)
-    return {**values, "protocol": protocol}
-
-
-def evaluate_generator(sample_fn: Callable[[int], torch.Tensor], num_samples: int,
-                       metrics: str | Iterable[str] = "auto", reference: str | Path | FeatureSet = "digits5k",
-                       **kwargs: Any) -> dict[str, object]:
-    """Metrics of ``num_samples`` images drawn from ``sample_fn(n) -> (n, C, H, W)`` in [-1, 1] (or uint8).
-
-    Float samples are quantized with ``ganforge.data.to_uint8`` like saved PNGs. Keyword arguments are
-    those of :func:`evaluate_images`. Returns the metric values and a ``protocol`` dict.
-    """
-    return evaluate_images(generator_source(sample_fn, num_samples), metrics, reference, **kwargs)
+def _check_comparable(real: FeatureSet, fake: FeatureSet, name: str) -> None:
+    """Both sides must be features of the same extractor, weights and resize rule."""
+    for fs in (real, fake):
+        made_by = fs.protocol.get("extractor")
+        if made_by and made_by != name:
+            raise GanforgeError(f"{fs.description} holds '{made_by}' features; these metrics need '{name}' features")
+    for field in ("weights_sha256", "resize"):
+        ours, theirs = fake.protocol.get(field), real.protocol.get(field)
+        if ours and theirs and ours != theirs:
+            raise GanforgeError(f"{real.description} and {fake.description} were made with different {field} "
+                                f"({str(theirs)[:16]}... vs {str(ours)[:16]}...); their features are not comparable")
+    if real.stats.mu.shape != fake.stats.mu.shape:
+        raise GanforgeError(f"{real.description} has {real.stats.mu.shape[0]}-d features, {fake.description} "
+                            f"{fake.stats.mu.shape[0]}-d; they come from different extractors")
 
 
 def generator_sampler(generator: torch.nn.Module, *, seed: int = 0, device: str | torch.device = "cpu",
@@ -221,11 +248,3 @@ def _check_counts_early(specs: Sequence[MetricSpec], count: int | None, options:
         minimum = spec.min_samples(options)
         if count is not None and count < minimum:
             raise GanforgeError(f"metric '{spec.name}' needs at least {minimum} generated samples, got {count}")
-
-
-def _check_same_extractor(real: FeatureSet, extractor: Extractor) -> None:
-    sha, ours = real.protocol.get("weights_sha256"), extractor.protocol()["weights_sha256"]
-    if sha and sha != ours:
-        raise GanforgeError(f"{real.description} was computed with feature weights {str(sha)[:12]}..., "
-                            f"the generated side with {ours[:12]}...; features from different weight files "
-                            "are not comparable")

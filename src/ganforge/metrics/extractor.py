@@ -1,13 +1,19 @@
-"""Inception features of any image source: network + legacy-TF pipeline + batching + progress bar."""
+"""Feature extraction, whatever the network: the entry type of the extractor registry, one batched pass over
+an image source feeding every extractor (:func:`extract_features`), and the FID Inception extractor.
+
+An :class:`ExtractorSpec` carries every fact about one feature extractor (input size and resampling,
+normalisation, feature dimension, how its weights are found, where its protocol goes in a record);
+:mod:`ganforge.metrics.extractors` registers them and the metrics name theirs (``MetricSpec.extractor``).
+"""
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 import torch
@@ -23,7 +29,7 @@ from ganforge.metrics.preprocess import (
     inception_input,
 )
 from ganforge.metrics.sources import Batch, ImageSource, as_source
-from ganforge.metrics.weights import build_inception, load_weights, resolve_weights
+from ganforge.metrics.weights import WEIGHTS_ENV, build_inception, load_weights, resolve_weights
 from ganforge.progress import StartEstimate, progress_bar, silent
 
 DEFAULT_BATCH_SIZE = 32
@@ -87,9 +93,9 @@ class FeatureExtractor:
 
     def protocol(self) -> dict[str, Any]:
         """How features are made: the fields every report and cache key carries."""
-        return {"feature_extractor": EXTRACTOR_NAME, "weights_file": self.weights_path.name,
+        return {"extractor": "inception", "feature_extractor": EXTRACTOR_NAME, "weights_file": self.weights_path.name,
                 "weights_sha256": self.weights_sha256, "resize": RESIZE_RULE, "quantization": QUANTIZATION,
-                "normalization": NORMALIZATION}
+                "normalization": NORMALIZATION, "feature_layer": "pool3"}
 
     def require_logits(self) -> None:
         if not self.has_logits:
@@ -117,14 +123,15 @@ class FeatureExtractor:
                 progress: bool = True, description: str | None = None) -> FeatureSet:
         """Features of every image of ``images`` (anything :func:`ganforge.metrics.sources.as_source` takes)."""
         source = as_source(images, num_samples=num_samples)
-        return extract_features(source, {"inception": (self, with_logits)}, progress=progress,
-                                description=description)["inception"]
+        return extract_features(source, {"features": (self, with_logits)}, progress=progress,
+                                description=description)["features"]
 
 
 class Extractor(Protocol):
     """What :func:`extract_features` and the reference cache need from a feature extractor."""
 
     batch_size: int
+    weights_path: Path
 
     def protocol(self) -> dict[str, Any]: ...
 
@@ -174,7 +181,64 @@ def extract_features(source: ImageSource, extractors: Mapping[str, tuple[Extract
             for name, (extractor, _) in extractors.items()}
 
 
-_EXTRACTORS: dict[tuple[str, str], FeatureExtractor] = {}
+@dataclass(frozen=True)
+class ExtractorSettings:
+    """How extractors are built for one scoring: weight files by extractor name, device, batch size, cache.
+
+    ``ready`` holds extractors already built (by registry name), used as they are. ``flag`` is the option
+    that gives ``weights``, named in the errors about them.
+    """
+
+    weights: Mapping[str, str | Path] = field(default_factory=dict)
+    device: str = "cpu"
+    batch_size: int = DEFAULT_BATCH_SIZE
+    download: bool = True
+    cache_dir: Path | None = None
+    ready: Mapping[str, Extractor] = field(default_factory=dict)
+    flag: str = "--extractor-weights"
+
+    def weights_for(self, name: str) -> Path | None:
+        given = self.weights.get(name)
+        return Path(given).expanduser() if given else None
+
+
+@dataclass(frozen=True)
+class ExtractorSpec:
+    """Every fact about one feature extractor; consumers (scoring, the reference cache, --help) read them here."""
+
+    name: str
+    description: str
+    input_size: int  # side length the network sees
+    resize: str  # the resampling rule to input_size (part of every cache key and report)
+    normalization: str
+    feature_dim: int
+    feature_layer: str
+    weights_help: str  # how to obtain and give its weight file
+    build: Callable[[ExtractorSettings, bool], Extractor]  # (settings, need_logits) -> a ready extractor
+    find_weights: Callable[[ExtractorSettings, bool], object] = field(default=lambda settings, need_logits: None)
+    protocol_section: str | None = None  # where its protocol lands in a record: None = the top level
+    env: str | None = None  # the environment variable naming its weight file; None: the user gives none
+
+    @property
+    def metrics(self) -> tuple[str, ...]:
+        """The registered metrics computed on its features."""
+        from ganforge.metrics.specs import specs
+
+        return tuple(spec.name for spec in specs() if spec.extractor == self.name)
+
+
+Built = TypeVar("Built")
+
+
+def built_once(built: dict[tuple[str, str], Built], path: Path, device: str, build: Callable[[], Built]) -> Built:
+    """``build()`` once per (weight file, device), and again when the file has gone away."""
+    key = (str(path.resolve()), str(torch.device(device)))
+    if key not in built or not path.is_file():
+        built[key] = build()
+    return built[key]
+
+
+_INCEPTIONS: dict[tuple[str, str], FeatureExtractor] = {}
 
 
 def get_extractor(weights: str | Path | None = None, *, need_logits: bool = False, device: str = "cpu",
@@ -182,13 +246,29 @@ def get_extractor(weights: str | Path | None = None, *, need_logits: bool = Fals
                   cache_dir: Path | None = None) -> FeatureExtractor:
     """A :class:`FeatureExtractor`, built once per (weight file, device) and reused (e.g. every eval step)."""
     path = resolve_weights(weights, need_logits=need_logits, download=download, cache_dir=cache_dir)
-    key = (str(path.resolve()), str(torch.device(device)))
-    extractor = _EXTRACTORS.get(key)
-    if extractor is None:
-        extractor = FeatureExtractor(path, device=device, batch_size=batch_size)
-        _EXTRACTORS[key] = extractor
+    extractor = built_once(_INCEPTIONS, path, device, lambda: FeatureExtractor(path, device=device))
     extractor.batch_size = batch_size
     return extractor
 
 
-__all__ = ["DEFAULT_BATCH_SIZE", "FeatureExtractor", "FeatureSet", "INCEPTION_SIZE", "get_extractor"]
+def _inception(settings: ExtractorSettings, need_logits: bool) -> Extractor:
+    extractor = get_extractor(settings.weights_for("inception"), need_logits=need_logits, device=settings.device,
+                              batch_size=settings.batch_size, download=settings.download,
+                              cache_dir=settings.cache_dir)
+    if need_logits:
+        extractor.require_logits()
+    return extractor
+
+
+def _find_inception(settings: ExtractorSettings, need_logits: bool) -> Path:
+    return resolve_weights(settings.weights_for("inception"), need_logits=need_logits, download=settings.download,
+                           cache_dir=settings.cache_dir)
+
+
+INCEPTION = ExtractorSpec(
+    "inception", EXTRACTOR_NAME, INCEPTION_SIZE, RESIZE_RULE, NORMALIZATION, 2048, "pool3",
+    "pytorch-fid's pt_inception-2015-12-05-6726825d.pth (downloaded when reachable) or NVIDIA's TorchScript", _inception, _find_inception, env=WEIGHTS_ENV)
+
+
+__all__ = ["DEFAULT_BATCH_SIZE", "INCEPTION", "ExtractorSettings", "ExtractorSpec", "FeatureExtractor", "FeatureSet",
+           "INCEPTION_SIZE", "built_once", "get_extractor"]

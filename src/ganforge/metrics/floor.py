@@ -3,7 +3,7 @@
 At the sample counts of a CPU study no generator scores FID 0 or precision 1: the estimators themselves
 are biased at small N. The floor says where "as good as the data" sits under that protocol: N images
 drawn with a fixed seed from the training set, measured exactly like a run's samples
-(:func:`ganforge.metrics.evaluate_images`: the same metrics, reference and reference count). When the
+(:func:`ganforge.metrics.score_images`, the one scoring path: the same metrics, reference and reference count). When the
 reference is the whole training set, the drawn images are part of it, so the floor is the score of a
 generator that reproduces training images: the best any run of that protocol can reach.
 
@@ -138,12 +138,12 @@ def real_images(request: FloorRequest) -> torch.Tensor:
 
 
 def measure_floor(request: FloorRequest, *, device: str = "cpu", batch_size: int | None = None) -> Floor:
-    """Score the request's real images like a run's samples (:func:`ganforge.metrics.evaluate_images`)."""
-    from ganforge.metrics.evaluate import evaluate_images
+    """Score the request's real images like a run's samples (:func:`ganforge.metrics.score_images`)."""
+    from ganforge.metrics.evaluate import score_images
     from ganforge.metrics.extractor import DEFAULT_BATCH_SIZE
 
     images = real_images(request)
-    result = evaluate_images(images, list(request.metrics), request.reference or request.data,
+    result = score_images(images, list(request.metrics), request.reference or request.data,
                              reference_samples=request.reference_samples, batch_size=batch_size or DEFAULT_BATCH_SIZE,
                              device=device, cache_dir=Path(request.cache_dir) if request.cache_dir else None)
     protocol = result["protocol"]

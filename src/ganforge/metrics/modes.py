@@ -31,12 +31,11 @@ from ganforge.metrics.digits import (
     DigitNet,
     Jitter,
     accuracy_of,
-    built_once,
     digit_input,
     digits5k_inputs,
     fit_digit_net,
 )
-from ganforge.metrics.extractor import FeatureSet
+from ganforge.metrics.extractor import Extractor, ExtractorSettings, ExtractorSpec, FeatureSet, built_once
 from ganforge.metrics.preprocess import QUANTIZATION
 from ganforge.metrics.sources import Batch
 from ganforge.metrics.toy2d import reverse_kl
@@ -162,7 +161,7 @@ class ModeClassifier:
         self.model = net.to(self.device)
 
     def protocol(self) -> dict[str, object]:
-        return {"feature_extractor": EXTRACTOR_NAME, "weights_file": self.weights_path.name,
+        return {"extractor": "modes", "feature_extractor": EXTRACTOR_NAME, "weights_file": self.weights_path.name,
                 "weights_sha256": self.weights_sha256, ACCURACY_KEY: round(self.accuracy, 4),
                 "held_out_images": 10 * HELD_OUT_PER_CLASS, "min_accuracy": MIN_ACCURACY,
                 "resize": "each channel as a gray image: antialiased bilinear to 32x32 (32x32 untouched)",
@@ -192,3 +191,13 @@ def modes_metric(real: object, fake: FeatureSet, options: object) -> tuple[dict[
     scores = mode_scores(labels)
     return ({"stacked_modes": scores.modes, "stacked_num_modes": scores.num_modes, "stacked_kl": scores.kl},
             {"modes_kl": "sum_k p_k log(p_k / 0.001) over the 1,000 digit triples"})
+
+
+def _build(settings: ExtractorSettings, need_logits: bool) -> Extractor:
+    return get_mode_classifier(settings.cache_dir, settings.device)
+
+
+MODES = ExtractorSpec(
+    "modes", EXTRACTOR_NAME, 32, "each channel as a gray image: antialiased bilinear to 32x32 (32x32 untouched)",
+    "x / 127.5 - 1", 1, "argmax digit of each channel -> mode label",
+    "trained by ganforge on digits at first use and cached (<cache>/metrics)", _build, protocol_section="modes")

@@ -31,8 +31,8 @@ from ganforge.metrics.frechet import COVARIANCE_RULE, GaussianStats, feature_sta
 from ganforge.metrics.sources import dataset_source, files_source, reference_identity
 from ganforge.metrics.weights import weights_dir
 
-CACHE_VERSION = 1
-FEATURE_LAYER = "pool3"
+CACHE_VERSION = 2
+KEY_FIELDS = ("extractor", "weights_sha256", "resize", "normalization", "feature_layer")  # of the extractor protocol
 
 
 def reference_cache_dir(cache_dir: Path | None = None) -> Path:
@@ -41,9 +41,8 @@ def reference_cache_dir(cache_dir: Path | None = None) -> Path:
 
 def cache_key(identity: dict[str, Any], extractor_protocol: dict[str, Any]) -> dict[str, Any]:
     """Everything that changes reference features; its hash names the cache file."""
-    return {**identity, "weights_sha256": extractor_protocol["weights_sha256"],
-            "resize": extractor_protocol["resize"], "normalization": extractor_protocol["normalization"],
-            "feature_layer": FEATURE_LAYER, "cache_version": CACHE_VERSION}
+    return {**identity, **{field: extractor_protocol.get(field) for field in KEY_FIELDS},
+            "cache_version": CACHE_VERSION}
 
 
 def cache_path(key: dict[str, Any], cache_dir: Path | None = None) -> Path:
@@ -100,10 +99,11 @@ def reference_features(reference: str | Path, *, split: str = "train", resolutio
                        extractor: Extractor | None = None, weights: str | Path | None = None,
                        cache_dir: Path | None = None, batch_size: int | None = None, progress: bool = True,
                        refresh: bool = False, download: bool = True) -> FeatureSet:
-    """Inception features + statistics of real images, from the cache when already computed.
+    """Features + statistics of real images, from the cache when already computed.
 
     ``reference`` is a ``ganforge.data`` dataset spec (``digits5k``), or a folder / .zip of images.
-    ``extractor`` defaults to the FID Inception one (any object with the ``Extractor`` interface works).
+    ``extractor``: any object with the ``Extractor`` interface (:mod:`ganforge.metrics.extractors` builds
+    them); without one, the FID Inception extractor of ``weights``.
     ``resolution`` is the side length the dataset loader resizes to before the 299 pipeline (use the
     generator's resolution); ``num_samples`` a seeded random subset. ``refresh`` recomputes.
     The returned :class:`FeatureSet` has ``from_cache`` True when nothing was recomputed.
@@ -145,7 +145,7 @@ def stats_fields(fs: FeatureSet, **extra: object) -> dict[str, np.ndarray]:
     stats = fs.stats
     protocol = {k: v for k, v in fs.protocol.items() if k != "reference_key"}
     fields = {"mu": stats.mu, "sigma": stats.sigma, "N": np.int64(stats.count),
-              "covariance": np.array(COVARIANCE_RULE), "feature_layer": np.array(FEATURE_LAYER),
+              "covariance": np.array(COVARIANCE_RULE),
               "ganforge_version": np.array(__version__), "skipped": np.int64(len(fs.skipped))}
     for name, value in {**protocol, **extra}.items():
         fields[name] = np.array("" if value is None else str(value))

@@ -1,17 +1,16 @@
-"""Scoring a generator with registered metrics: the one path behind ``ganforge evaluate``, sweeps and
-``--eval-every``.
+"""Scoring a generator with registered metrics: what ``ganforge evaluate``, sweeps and ``--eval-every`` call.
 
-:func:`score_generator` samples a generator and measures the metrics of its data kind: images through
-feature extractors against a reference (:func:`ganforge.metrics.evaluate_generator`), points as they
-are against the training mixture. :func:`evaluate_run` does it for a saved run folder and returns the
-record ``ganforge evaluate`` appends to metrics.jsonl.
+:func:`score_generator` samples a generator and measures the metrics of its data kind: images through the
+one image scoring path (:func:`ganforge.metrics.evaluate.score_images`), points as they are against the
+training mixture. :func:`evaluate_run` does it for a saved run folder and returns the record ``ganforge
+evaluate`` appends to metrics.jsonl.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,23 +39,21 @@ class ScoreRequest:
     seed: int = 0
     device: str | torch.device = "cpu"
     cache_dir: Path | None = None
-    weights: str | Path | None = None
+    weights: Mapping[str, str | Path] = field(default_factory=dict)  # extractor name -> weight file
     batch_size: int = DEFAULT_BATCH_SIZE
     progress: bool = False
 
 
 def _score_images(generator: torch.nn.Module, chosen: Sequence[MetricSpec], request: ScoreRequest) -> dict[str, Any]:
-    from ganforge.metrics.evaluate import evaluate_generator, generator_sampler
-    from ganforge.metrics.reference import load_stats
+    from ganforge.metrics.evaluate import generator_sampler, score_images
+    from ganforge.metrics.sources import generator_source
 
-    reference: Any = request.reference or request.data
-    if str(reference).endswith(".npz"):
-        reference = load_stats(reference)
-    return evaluate_generator(
-        generator_sampler(generator, seed=request.seed, device=request.device), request.num_samples,
-        [spec.name for spec in chosen], reference=reference, resolution=request.resolution,
-        reference_samples=request.reference_samples, weights=request.weights, batch_size=request.batch_size,
-        device=str(request.device), cache_dir=request.cache_dir, progress=request.progress)
+    images = generator_source(generator_sampler(generator, seed=request.seed, device=request.device),
+                              request.num_samples)
+    return score_images(images, [spec.name for spec in chosen], request.reference or request.data,
+                        resolution=request.resolution, reference_samples=request.reference_samples,
+                        weights=request.weights, batch_size=request.batch_size, device=str(request.device),
+                        cache_dir=request.cache_dir, progress=request.progress)
 
 
 def _score_points(generator: torch.nn.Module, chosen: Sequence[MetricSpec], request: ScoreRequest) -> dict[str, Any]:
@@ -102,8 +99,8 @@ def score_generator(generator: torch.nn.Module, metrics: str | Iterable[str] = "
 def evaluate_run(run_dir: Path | str, metrics: str | Iterable[str] = "auto", *, num_samples: int | None = None,
                  reference: str | Path | None = None, reference_samples: int | None = None,
                  device: str = "auto", cache_dir: Path | None = None, seed: int = 0,
-                 weights: str | Path | None = None, batch_size: int = DEFAULT_BATCH_SIZE, progress: bool = False,
-                 append: bool = False, checkpoint: CheckpointChoice | None = None) -> dict[str, Any]:
+                 weights: Mapping[str, str | Path] | None = None, batch_size: int = DEFAULT_BATCH_SIZE,
+                 progress: bool = False, append: bool = False, checkpoint: CheckpointChoice | None = None) -> dict[str, Any]:
     """Score the generator saved in ``run_dir`` (its EMA copy when trained so) against its training data
     or ``reference``; returns the metrics.jsonl record, appended to the run's metrics.jsonl if ``append``.
 
@@ -124,7 +121,7 @@ def evaluate_run(run_dir: Path | str, metrics: str | Iterable[str] = "auto", *, 
     fields = score_generator(generator, metrics, data=dataset, kind=info.kind, num_samples=num_samples,
                              reference=reference, reference_samples=reference_samples,
                              resolution=info.spec.resolution or None, seed=seed, device=torch_device,
-                             cache_dir=cache_dir, weights=weights, batch_size=batch_size, progress=progress)
+                             cache_dir=cache_dir, weights=weights or {}, batch_size=batch_size, progress=progress)
     record = {"source": "evaluate", "kind": info.kind, "dataset": dataset, "step": info.meta.get("step"),
               "ema": bool(info.meta.get("ema")), "seed": seed, **fields, "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
     if info.meta.get("checkpoint"):

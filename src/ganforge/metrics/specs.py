@@ -105,8 +105,7 @@ class MetricSpec:
     needs_real_features: bool = False  # per-sample real features, not only mean/covariance
     needs_logits: bool = False  # the fake side's 1008-class logits
     min_samples: Callable[[MetricOptions], int] = field(default=lambda options: 2)
-    extractor: str = "inception"  # image features: "inception" (pool3/logits), "digits" (FD_digits) or
-    # "modes" (Stacked-MNIST digit triples); evaluate.FEATURE_EXTRACTORS builds each
+    extractor: str = ""  # image metrics: the feature extractor (metrics.extractors.EXTRACTORS) they compute on
     channels: int | None = None  # the image channels it scores (modes: 3, stacked digits); None = any
     in_all: bool = True  # part of --metrics all
     default: bool = False  # what --metrics auto measures on data of its kind
@@ -136,25 +135,30 @@ class MetricSpec:
 
 
 def _reference(real: FeatureSet | None) -> FeatureSet:
-    """The real side of a metric that ``needs_real``, which compute_metrics has checked is there."""
+    """The real side of a metric that ``needs_real``, which score_images has checked is there."""
     assert real is not None
     return real
 
 
 def _features(fs: FeatureSet | None) -> np.ndarray:
-    """Per-image features of a metric that ``needs_real_features``, checked on both sides by compute_metrics."""
+    """Per-image features of a metric that ``needs_real_features``, checked on both sides by score_images."""
     assert fs is not None and fs.features is not None
     return fs.features
 
 
-def _fid(real: FeatureSet | None, fake: FeatureSet, options: MetricOptions) -> tuple[Values, Protocol]:
-    real = _reference(real)
-    for side, fs in (("reference", real), ("generated", fake)):
-        count = fs.stats.count or fs.count  # 0 when a statistics file does not say
-        message = singular_warning(count, len(fs.stats.mu)) if count else None
-        if message:
-            warnings.warn(f"{side}: {message}", stacklevel=2)
-    return {"fid": fid_from_stats(real.stats, fake.stats)}, {}
+def _frechet(key: str) -> Callable[[FeatureSet | None, FeatureSet, MetricOptions], tuple[Values, Protocol]]:
+    """A Fréchet distance between the two sides' feature Gaussians, written under ``key``."""
+
+    def compute(real: FeatureSet | None, fake: FeatureSet, options: MetricOptions) -> tuple[Values, Protocol]:
+        real = _reference(real)
+        for side, fs in (("reference", real), ("generated", fake)):
+            count = fs.stats.count or fs.count  # 0 when a statistics file does not say
+            message = singular_warning(count, len(fs.stats.mu)) if count else None
+            if message:
+                warnings.warn(f"{side}: {message}", stacklevel=2)
+        return {key: fid_from_stats(real.stats, fake.stats)}, {}
+
+    return compute
 
 
 def _kid(real: FeatureSet | None, fake: FeatureSet, options: MetricOptions) -> tuple[Values, Protocol]:
@@ -165,7 +169,7 @@ def _kid(real: FeatureSet | None, fake: FeatureSet, options: MetricOptions) -> t
 
 
 def _is(real: FeatureSet | None, fake: FeatureSet, options: MetricOptions) -> tuple[Values, Protocol]:
-    assert fake.logits is not None  # compute_metrics checks needs_logits
+    assert fake.logits is not None  # score_images checks needs_logits
     result = inception_score(fake.logits, splits=options.is_splits, seed=options.is_seed)
     return {"is": result.mean, "is_std": result.std}, {"is_splits": result.splits, "is_shuffle_seed": options.is_seed}
 
@@ -178,10 +182,6 @@ def _pr(real: FeatureSet | None, fake: FeatureSet, options: MetricOptions) -> tu
 def _dc(real: FeatureSet | None, fake: FeatureSet, options: MetricOptions) -> tuple[Values, Protocol]:
     result = density_coverage(_features(real), _features(fake), k=options.dc_k)
     return {"density": result.density, "coverage": result.coverage}, {"dc_k": result.k}
-
-
-def _fd_digits(real: FeatureSet | None, fake: FeatureSet, options: MetricOptions) -> tuple[Values, Protocol]:
-    return {"fd_digits": fid_from_stats(_reference(real).stats, fake.stats)}, {}
 
 
 def _kid_subsets(protocol: Mapping[str, Any]) -> str | None:
@@ -209,25 +209,30 @@ for _spec in (
     MetricSpec("is", "Inception Score of the generated images, mean and std over splits (higher is better)", _is,
                (MetricValue("is", "IS", ".2f", HIGHER), MetricValue("is_std", "IS std", ".2f", spread_of="is")),
                protocol={"is_logits": "unbiased (pool3 @ fc.weight^T, no bias)"}, needs_real=False,
-               needs_logits=True, min_samples=lambda options: options.is_splits),
-    MetricSpec("fid", "Fréchet Inception Distance (lower is better)", _fid,
+               needs_logits=True, extractor="inception", min_samples=lambda options: options.is_splits),
+    MetricSpec("fid", "Fréchet Inception Distance (lower is better)", _frechet("fid"),
                (MetricValue("fid", "FID", ".2f", LOWER, curve=True),),
                protocol={"fid_covariance": COVARIANCE_RULE, "fid_trace_sqrt": TRACE_SQRT_RULE},
-               default=True, rank_by=("fid",)),
+               extractor="inception", default=True, rank_by=("fid",)),
     MetricSpec("kid", "Kernel Inception Distance, mean and std over subsets (lower is better)", _kid,
                (MetricValue("kid", "KID", ".4f", LOWER), MetricValue("kid_std", "KID std", ".4f", spread_of="kid")),
                protocol={"kid_kernel": "(x.y/d + 1)^3, unbiased MMD^2"}, needs_real_features=True,
-               rank_by=("kid",), describe=_kid_subsets),
+               extractor="inception", rank_by=("kid",), describe=_kid_subsets),
     MetricSpec("pr", "improved precision and recall, k=3 (higher is better)", _pr,
                (MetricValue("precision", "precision", ".3f", HIGHER), MetricValue("recall", "recall", ".3f", HIGHER)),
                protocol={"pr_rule": "d <= k-NN radius", "pr_features": FEATURE_NOTE}, needs_real_features=True,
-               min_samples=lambda options: options.pr_k + 1),
+               extractor="inception", min_samples=lambda options: options.pr_k + 1),
     MetricSpec("dc", "density and coverage, k=5 (higher is better)", _dc,
                (MetricValue("density", "density", ".3f", HIGHER), MetricValue("coverage", "coverage", ".3f", HIGHER)),
                protocol={"dc_rule": "d < k-NN radius of real points", "dc_features": FEATURE_NOTE},
-               needs_real_features=True, min_samples=lambda options: options.dc_k + 1),
+               needs_real_features=True, extractor="inception", min_samples=lambda options: options.dc_k + 1),
+    MetricSpec("fd_dinov2", "Fréchet distance on DINOv2 ViT-L/14 CLS features (FD_DINOv2, Stein et al. 2023; "
+               "needs --extractor-weights dinov2=PATH; lower is better)", _frechet("fd_dinov2"),
+               (MetricValue("fd_dinov2", "FD_DINOv2", ".2f", LOWER, curve=True),),
+               protocol={"fd_dinov2_covariance": COVARIANCE_RULE, "fd_dinov2_trace_sqrt": TRACE_SQRT_RULE},
+               extractor="dinov2", in_all=False, rank_by=("fd_dinov2",), note="DINOv2 features"),
     MetricSpec("fd_digits", "Fréchet distance on a small digit classifier's features: a fast CPU monitor for "
-               "digit data, NOT FID (lower is better)", _fd_digits,
+               "digit data, NOT FID (lower is better)", _frechet("fd_digits"),
                (MetricValue("fd_digits", "FD_digits", ".2f", LOWER, curve=True),),
                protocol={"fd_digits_note": "Fréchet distance on ganforge's digit-classifier features; not FID, not "
                                            "comparable with FID or across classifier files"},

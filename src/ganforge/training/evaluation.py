@@ -95,13 +95,20 @@ class MetricCallback:
                 self.keep_if_best(record)
 
     def _check_weights(self) -> None:
-        """Find the Inception weights now (downloading them if need be), not after the first K steps."""
-        inception = [spec for spec in self.specs if spec.extractor == "inception"]
-        if inception:
-            from ganforge.metrics.weights import resolve_weights
+        """Find every feature extractor's weights now (downloading them if need be), not after the first K steps."""
+        from ganforge.metrics.extractor import ExtractorSettings
+        from ganforge.metrics.extractors import find_weights
 
-            resolve_weights(self.settings.weights, need_logits=any(spec.needs_logits for spec in inception),
-                            cache_dir=self.cache_dir)
+        settings = ExtractorSettings(self.weights, cache_dir=self.cache_dir)
+        for spec in self.specs:
+            if spec.extractor:
+                find_weights([spec.extractor], settings, need_logits=spec.needs_logits)
+
+    @property
+    def weights(self) -> dict[str, str]:
+        """Weight files by extractor: --inception-weights is the Inception one; the others come from their
+        environment variables (e.g. $GANFORGE_DINOV2_WEIGHTS)."""
+        return {"inception": self.settings.weights} if self.settings.weights else {}
 
     def keep_if_best(self, values: dict[str, Any]) -> bool:
         """Remember ``values`` as the best so far when its checkpoint value beats the best; whether it did."""
@@ -122,7 +129,7 @@ class MetricCallback:
             default_samples=self.settings.num_samples, reference=self.settings.reference,
             reference_samples=self.settings.reference_samples or self.settings.num_samples,
             resolution=trainer.dataset.resolution or None, seed=self.settings.seed, device=trainer.device,
-            cache_dir=self.cache_dir, weights=self.settings.weights, option="--eval-metrics")
+            cache_dir=self.cache_dir, weights=self.weights, option="--eval-metrics")
         result["protocol"]["eval_seconds"] = round(time.perf_counter() - started, 3)
         return result
 
