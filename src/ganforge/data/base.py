@@ -11,6 +11,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from ganforge.data.rowfile import RowFile
+
 CACHE_ENV = "GANFORGE_CACHE"
 # What a dataset holds; it decides which models train on it and which metrics score it.
 IMAGE, POINTS = "image", "points"
@@ -39,6 +41,9 @@ class TensorDataset:
     class_names: list[str] | None = None
     skipped: int = 0  # unreadable files dropped while decoding
     kind: str = ""
+    # where ``data`` lies on disk when it is a memory-mapped cache: stream workers read its rows with
+    # file reads instead of touching the map (see ganforge.data.rowfile)
+    rows: RowFile | None = None
 
     def __post_init__(self) -> None:
         if len(self.data) != len(self.labels):
