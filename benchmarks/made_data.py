@@ -76,7 +76,8 @@ class _Generator(nn.Module):
 class _Discriminator(nn.Module):
     def __init__(self, spec: ModelSpec) -> None:
         super().__init__()
-        width, layers = spec.width, [nn.Conv2d(spec.channels, spec.width, 3, padding=1)]
+        width = spec.width
+        layers: list[nn.Module] = [nn.Conv2d(spec.channels, spec.width, 3, padding=1)]
         for _ in range(int(math.log2(spec.resolution)) - 2):
             layers += [nn.LeakyReLU(0.2), nn.Conv2d(width, width, 4, stride=2, padding=1)]
         self.body = nn.Sequential(*layers, nn.Flatten(), nn.Linear(width * 16, 1))

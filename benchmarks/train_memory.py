@@ -10,7 +10,10 @@ that costs memory: sample grids, checkpoints, the final GIF and loss plot.
 With ``--made N``, the run trains on N made images at ``--made-resolution`` px (default 128; made by
 benchmarks/made_data.py straight into a prepared folder, 60,000 x 128 px = 2.9 GB) with the small
 ``feedbench`` conv GAN, in ``--data-mode stream`` unless the extra flags say otherwise. The peak RSS is
-the largest of the training process and its DataLoader workers (RUSAGE_CHILDREN's ru_maxrss).
+the largest of the training process and its DataLoader workers (RUSAGE_CHILDREN's ru_maxrss: one
+process's peak, not a sum). On Linux the script also samples /proc every 0.2 s and prints each process's
+peak split into RssAnon (its own memory) and RssFile (mapped file pages: libraries, memory maps), and the
+peak of the tree's summed RssAnon.
 
     python benchmarks/train_memory.py --made 60000 --steps 50 --limit-gb 1.5
 """
@@ -51,7 +54,12 @@ def main() -> None:
         cmd = [*program, "train", "--steps", str(args.steps), "--sample-every", str(every),
                "--checkpoint-every", str(every), "--no-progress", "--run-dir", f"{tmp}/run", *args.train_args]
         started = time.perf_counter()
-        result = subprocess.run(cmd, capture_output=True, text=True)
+        with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+            child = subprocess.Popen(cmd, stdout=out, stderr=err, text=True)
+            peaks, anon_sum = watch_tree(child)
+            out.seek(0)
+            err.seek(0)
+            result = subprocess.CompletedProcess(cmd, child.returncode, out.read(), err.read())
         seconds = time.perf_counter() - started
         if result.returncode:
             raise SystemExit(f"ganforge train failed ({result.returncode}):\n{result.stderr[-2000:]}")
@@ -61,6 +69,49 @@ def main() -> None:
     peak_gb = peak_kib * 1024 / 1e9
     verdict = "within" if peak_gb < args.limit_gb else "OVER"
     print(f"peak RSS {peak_gb:.2f} GB ({verdict} the {args.limit_gb:g} GB budget), wall {seconds:.0f} s")
+    for role, fields in peaks.items():
+        print(f"  {role}: peak RSS {fields['VmRSS'] / 1e9:.2f} GB = anon {fields['RssAnon'] / 1e9:.2f} + "
+              f"file {fields['RssFile'] / 1e9:.2f} + shmem {fields['RssShmem'] / 1e9:.2f}")
+    if peaks:
+        print(f"  summed RssAnon of the process tree, peak: {anon_sum / 1e9:.2f} GB")
+
+
+RSS_FIELDS = ("VmRSS", "RssAnon", "RssFile", "RssShmem")
+
+
+def rss_of(pid: int) -> dict[str, int]:
+    """Bytes of each of RSS_FIELDS from /proc/PID/status; empty when the process is gone (or not Linux)."""
+    try:
+        with open(f"/proc/{pid}/status") as handle:
+            lines = [line.split() for line in handle if line.split(":")[0] in RSS_FIELDS]
+    except OSError:
+        return {}
+    return {fields[0].rstrip(":"): int(fields[1]) * 1024 for fields in lines}
+
+
+def children_of(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as handle:
+            return [int(child) for child in handle.read().split()]
+    except OSError:
+        return []
+
+
+def watch_tree(child: subprocess.Popen[str]) -> tuple[dict[str, dict[str, int]], int]:
+    """Wait for ``child``, sampling its and its children's RSS; (each process's peak sample by role, the
+    peak of the summed RssAnon)."""
+    peaks: dict[str, dict[str, int]] = {}
+    anon_sum = 0
+    while child.poll() is None:
+        workers = children_of(child.pid)
+        tree = {"training process": rss_of(child.pid),
+                **{f"worker {n} (pid {pid})": rss_of(pid) for n, pid in enumerate(workers)}}
+        for role, fields in tree.items():
+            if len(fields) == len(RSS_FIELDS) and fields["VmRSS"] > peaks.get(role, {}).get("VmRSS", -1):
+                peaks[role] = fields
+        anon_sum = max(anon_sum, sum(fields.get("RssAnon", 0) for fields in tree.values()))
+        time.sleep(0.2)
+    return peaks, anon_sum
 
 
 if __name__ == "__main__":

@@ -49,7 +49,8 @@ MAX_SEED = 2**32 - 1  # NumPy's legacy limit; the data order stream multiplies t
 MAX_EVAL_SAMPLES = 1_000_000
 MAX_THREADS = 1024
 DATA_MODES = ("auto", "resident", "stream")
-CROPS = ("center", "pad")  # as ganforge.data.images.CROPS (config imports no torch/PIL module)
+SQUARINGS = ("center", "pad")  # as ganforge.data.images.CROPS (config imports no torch/PIL module)
+CROPS = (*SQUARINGS, "random")  # random: ganforge.data.crops.RANDOM, a crop drawn afresh at each step
 
 
 def option(default: Any, help: str, *, group: str = RUN, metavar: str | None = None,
@@ -121,8 +122,9 @@ class TrainConfig:
                             resumable=True, metavar="MODE")
     data_workers: int = option(2, "DataLoader worker processes of --data-mode stream (0 = read in the "
                                "training process)", minimum=0, maximum=64, resumable=True, metavar="N")
-    crop: str = option("center", "how non-square image files become square: center crop, or pad the short "
-                       "side with black", choices=CROPS, metavar="MODE")
+    crop: str = option("center", "how non-square image files become square: center crop, pad the short "
+                       "side with black, or random: a random crop of the middle square (stored 1/8 larger) "
+                       "drawn afresh each time an image is drawn", choices=CROPS, metavar="MODE")
     sample_every: int = option(250, "save a sample grid every N steps", minimum=1, maximum=MAX_STEPS,
                                resumable=True, metavar="N")
     checkpoint_every: int = option(500, "checkpoint every N steps", minimum=1, maximum=MAX_STEPS, resumable=True,

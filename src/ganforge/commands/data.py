@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ganforge.commands import Subparsers
 from ganforge.commands.options import add_threads_flag
-from ganforge.config import CROPS
+from ganforge.config import SQUARINGS
 from ganforge.errors import GanforgeError
 
 CACHE_HELP = "dataset cache folder (default: $GANFORGE_CACHE or ~/.cache/ganforge)"
@@ -52,7 +52,7 @@ def register(subparsers: Subparsers) -> None:
     prepare.add_argument("--out", type=Path, default=None, help="write here instead of the dataset cache: "
                          "a folder (cache format) or a .zip (stylegan-zip)")
     prepare.add_argument("--format", dest="fmt", choices=tuple(FORMATS), default="cache", help="what to write")
-    prepare.add_argument("--crop", choices=CROPS, default="center",
+    prepare.add_argument("--crop", choices=SQUARINGS, default="center",
                          help="how non-square images become square: center crop or pad")
     prepare.add_argument("--workers", type=int, default=None, help="decoding processes (default: one per core)")
     prepare.add_argument("--cache-dir", type=Path, default=None, help=CACHE_HELP)

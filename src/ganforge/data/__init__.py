@@ -24,6 +24,7 @@ from ganforge.data.base import (
 )
 from ganforge.data.celeba import CELEBA
 from ganforge.data.cifar import CIFAR10
+from ganforge.data.crops import RANDOM, margin_size, with_random_crops
 from ganforge.data.digits import DIGITS5K
 from ganforge.data.folder import FOLDER
 from ganforge.data.hf import HF
@@ -80,10 +81,15 @@ def kind_sources(kind: str) -> list[str]:
 def load_dataset(spec: str, *, cache_dir: Path | None = None, resolution: int | None = None,
                  download: bool = True, crop: str = "center") -> TensorDataset:
     """Load a dataset by name, resized to ``resolution`` when given (images only); ``crop`` ("center" or
-    "pad") squares non-square images, for the sources that decode image files."""
+    "pad") squares non-square images, for the sources that decode image files; "random" stores them 1/8
+    larger, center-cropped, for a random crop each time an image is drawn (``ganforge.data.crops``)."""
     source, arg = split_spec(spec)
     if resolution is not None and resolution < 1:
         raise GanforgeError(f"resolution must be a positive number of pixels, got {resolution}")
+    if crop == RANDOM:
+        stored = margin_size(resolution) if resolution else None
+        return with_random_crops(load_dataset(spec, cache_dir=cache_dir, resolution=stored, download=download),
+                                 resolution)
     cache = Path(cache_dir) if cache_dir else default_cache_dir()
     dataset = (source.load(arg, cache, download, resolution, crop=crop) if source.crops
                else source.load(arg, cache, download, resolution))
@@ -93,7 +99,7 @@ def load_dataset(spec: str, *, cache_dir: Path | None = None, resolution: int | 
         if dataset.items is not None:  # resizing here would read every item once and freeze its transforms
             raise GanforgeError(f"the Dataset's images are {dataset.resolution}x{dataset.resolution}, not "
                                 f"{resolution}x{resolution}; resize them in its transform, or leave resolution unset")
-        dataset.data = resize_images(dataset.data, resolution)
+        dataset.data, dataset.rows = resize_images(dataset.data, resolution), None  # the file no longer holds data
     return dataset
 
 

@@ -11,6 +11,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from ganforge.data.rowfile import RowFile
+
 CACHE_ENV = "GANFORGE_CACHE"
 # What a dataset holds; it decides which models train on it and which metrics score it.
 IMAGE, POINTS = "image", "points"
@@ -39,6 +41,12 @@ class TensorDataset:
     class_names: list[str] | None = None
     skipped: int = 0  # unreadable files dropped while decoding
     kind: str = ""
+    # where ``data`` lies on disk when it is a memory-mapped cache: stream workers read its rows with
+    # file reads instead of touching the map (see ganforge.data.rowfile)
+    rows: RowFile | None = None
+    # --crop random: the images are stored larger and each draw takes a random crop_size window of them
+    # (ganforge.data.crops); 0 = every image is used whole
+    crop_size: int = 0
 
     def __post_init__(self) -> None:
         if len(self.data) != len(self.labels):
@@ -69,11 +77,12 @@ class TensorDataset:
 
     @property
     def resolution(self) -> int:
-        return self.data.shape[-1] if self.is_image else 0
+        """The side of the images training sees (a random crop's, under --crop random)."""
+        return (self.crop_size or self.data.shape[-1]) if self.is_image else 0
 
     @property
     def sample_shape(self) -> tuple[int, ...]:
-        return tuple(self.data.shape[1:])
+        return (self.channels, self.resolution, self.resolution) if self.is_image else tuple(self.data.shape[1:])
 
 
 def to_model_range(batch: torch.Tensor) -> torch.Tensor:

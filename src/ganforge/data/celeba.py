@@ -21,6 +21,7 @@ from ganforge.data.base import IMAGE, DatasetSource, TensorDataset
 from ganforge.data.cache import Decoded, cached_or_built, decoded_dir, load_decoded, warn_skipped
 from ganforge.data.download import RemoteFile, ensure_files, removing_if_corrupt
 from ganforge.data.images import file_fingerprint, open_image_source
+from ganforge.data.rowfile import RowFile
 from ganforge.errors import GanforgeError, did_you_mean
 
 IMAGES_ZIP = "img_align_celeba.zip"
@@ -137,11 +138,12 @@ def load_celeba(arg: str | None, cache_dir: Path, download: bool, resolution: in
     images = torch.from_numpy(decoded.images)
     if attribute is None:
         return TensorDataset(images, torch.zeros(len(images), dtype=torch.int64), num_classes=0, name="celeba",
-                             skipped=decoded.skipped)
+                             skipped=decoded.skipped, rows=RowFile.of(decoded.images))
     (attr_path,) = ensure_files("celeba", CELEBA_ATTRS, celeba_dir(cache_dir), download)
     labels = attribute_labels(attr_path, attribute, decoded.names)
     return TensorDataset(images, labels, num_classes=2, name=f"celeba:{attribute}",
-                         class_names=[f"not {attribute}", attribute], skipped=decoded.skipped)
+                         class_names=[f"not {attribute}", attribute], skipped=decoded.skipped,
+                         rows=RowFile.of(decoded.images))
 
 
 def _present(cache_dir: Path) -> bool:

@@ -19,6 +19,7 @@ from ganforge.data.cache import (
     warn_skipped,
 )
 from ganforge.data.images import ImageSource, strip_wrapper_folders
+from ganforge.data.rowfile import RowFile
 
 DEFAULT_RESOLUTION = 64
 CACHE_MIN_IMAGES = 2000  # below this, decoding is quicker than managing a cached copy
@@ -59,7 +60,7 @@ def as_dataset(decoded: Decoded, labels: dict[str, int] | None, class_names: lis
                       np.zeros(len(decoded.names)), dtype=np.int64)
     return TensorDataset(torch.from_numpy(decoded.images), torch.from_numpy(values),
                          num_classes=len(class_names) if class_names else 0, name=name,
-                         class_names=class_names, skipped=decoded.skipped)
+                         class_names=class_names, skipped=decoded.skipped, rows=RowFile.of(decoded.images))
 
 
 def source_key(kind: str, source: ImageSource, resolution: int, crop: str) -> str:

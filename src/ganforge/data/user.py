@@ -172,9 +172,12 @@ class ItemDataset(TensorDataset):
 
 def read_rows(dataset: TensorDataset, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """The samples and labels at ``index``: read through the items of an :class:`ItemDataset` (live
-    transforms) that has not been stacked, else gathered from ``data`` (a memory map reads only these rows)."""
+    transforms) that has not been stacked, else read from the cache file ``data`` maps, else gathered
+    from ``data``."""
     if isinstance(dataset, ItemDataset) and dataset._data is None:
         return dataset.read(index), dataset.labels[index]
+    if dataset.rows is not None and dataset.rows.describes(dataset.data):
+        return dataset.rows.read(index), dataset.labels[index]
     return dataset.data[index], dataset.labels[index]
 
 

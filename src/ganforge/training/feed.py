@@ -29,6 +29,7 @@ from torch.utils.data import DataLoader
 from torch.utils.data import Dataset as TorchDataset
 
 from ganforge.data import TensorDataset, to_model_range
+from ganforge.data.crops import crop_offsets, random_crops
 from ganforge.data.user import read_rows
 from ganforge.errors import GanforgeError
 from ganforge.training.distributed import SINGLE, DistInfo, rank_slice
@@ -181,6 +182,7 @@ class DataFeed:
                  on_host: bool = False, channels_last: bool = False, dist: DistInfo = SINGLE,
                  mode: str = "resident", workers: int = 0) -> None:
         self.device, self.dist, self.channels_last = device, dist, channels_last
+        self.seed, self.crop_size = seed, dataset.crop_size  # crop_size: --crop random (data.crops)
         self.mode = choose_mode(mode, dataset)
         self.streamed = self.mode.mode == "stream"
         if self.streamed:
@@ -219,7 +221,13 @@ class DataFeed:
         if self.streamed:
             self._batches, self._position = None, -1
 
+    def _crop(self, images: torch.Tensor, position: int) -> torch.Tensor:
+        """This rank's images of global batch ``position``, each cut to its random window."""
+        offsets = crop_offsets(self.seed, position, self.sampler.batch_size, images.shape[-1] - self.crop_size)
+        return random_crops(images, self.crop_size, rank_slice(offsets, self.dist))
+
     def next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        position = self.sampler.batches_drawn  # the number of the global batch drawn now
         if self.streamed:
             images, labels = self._streamed_batch()
         else:
@@ -228,6 +236,8 @@ class DataFeed:
                 images, labels = gather_rows(self.data, index, self.device), gather_rows(self.labels, index, self.device)
             else:
                 images, labels = self.data[index], self.labels[index]
+        if self.crop_size:
+            images = self._crop(images, position)
         real = to_model_range(images)
         if self.channels_last:
             real = real.contiguous(memory_format=torch.channels_last)
