@@ -83,9 +83,9 @@ def test_evaluate_command_on_a_toy2d_run(tmp_path, capsys) -> None:
 
 def test_evaluate_run_is_the_registered_toy2d_metric_on_seeded_samples(tmp_path) -> None:
     from ganforge.errors import GanforgeError
+    from ganforge.loader import load_generator
     from ganforge.metrics import evaluate_run, score_generator
     from ganforge.metrics.toy2d import sample_points
-    from ganforge.models import load_generator
 
     run_dir = tmp_path / "grid"
     assert main(["train", "--model", "mlp", "--data", "toy2d:grid", "--z-dim", "2", "--width", "8", "--steps", "10",

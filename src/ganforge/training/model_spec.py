@@ -6,7 +6,7 @@ from typing import Any, Protocol
 
 from ganforge.config import TrainConfig
 from ganforge.errors import GanforgeError
-from ganforge.models import ModelSpec
+from ganforge.models import MODELS, ModelSpec
 from ganforge.models.r3gan import GROUP_CHANNELS
 
 
@@ -70,6 +70,7 @@ def model_spec(config: TrainConfig, dataset: DataShape) -> ModelSpec:
         options["stage_widths"] = parse_widths(config.stage_widths)
     if config.group_channels != GROUP_CHANNELS:  # the r3gan default stays out of every other family's spec
         options["group_channels"] = config.group_channels
+    options.update(MODELS.get(config.model).spec_options)  # e.g. the class record of networks from Python
     return ModelSpec(family=config.model, z_dim=config.z_dim, resolution=resolution, channels=channels,
                      num_classes=dataset.num_classes if config.conditional else 0, width=config.width,
                      options=options)
