@@ -106,19 +106,28 @@ def resolve_checkpoint(run: Path | str, choice: CheckpointChoice = CheckpointCho
     return path
 
 
-def read_checkpoint_state(path: Path) -> dict[str, Any]:
+READ_FIX = "pass a run folder or a checkpoints/*.pt file of one"
+
+
+def read_checkpoint_state(path: Path, required: tuple[str, ...] = ("generator",), kind: str = "checkpoint",
+                          fix: str = READ_FIX) -> dict[str, Any]:
+    """The state dict in a checkpoint .pt, read with ``torch.load(weights_only=True)`` (no pickle code runs);
+    one line naming ``fix`` for a corrupt or foreign file, or one without the ``required`` keys. Both the
+    readers of a generator and ``train --resume`` (``kind`` "training checkpoint") read through here."""
     try:
         with user_path(path):
             state = torch.load(path, map_location="cpu", weights_only=True)
     except GanforgeError:
         raise
     except Exception as exc:  # torch raises several unrelated types for corrupt or foreign files
-        raise GanforgeError(f"{path} cannot be read as a ganforge checkpoint ({type(exc).__name__}); pass a "
-                            "run folder or a checkpoints/*.pt file of one") from None
-    if not isinstance(state, dict) or not isinstance(state.get("generator"), dict):
-        raise GanforgeError(f"{path} is a torch file but not a ganforge checkpoint (no generator weights); pass "
-                            "a run folder or a checkpoints/*.pt file of one")
-    return state
+        raise GanforgeError(f"{path} cannot be read as a ganforge {kind} ({type(exc).__name__}): it is corrupt "
+                            f"or not a ganforge checkpoint; {fix}") from None
+    missing = [key for key in required if not isinstance(state, dict) or key not in state]
+    if missing:
+        raise GanforgeError(f"{path} is a torch file but not a ganforge {kind} (no '{missing[0]}'); {fix}")
+    if not isinstance(state.get("generator"), dict):
+        raise GanforgeError(f"{path} is a torch file but not a ganforge {kind} (no generator weights); {fix}")
+    return dict(state)
 
 
 def checkpoint_info(path: Path, state: dict[str, Any]) -> GeneratorInfo:

@@ -256,7 +256,7 @@ def _from_checkpoint(path: Path, generator: nn.Module | None) -> tuple[nn.Module
     state = read_checkpoint_state(path)
     info = checkpoint_info(path, state)
     tensors = state.get("generator_ema") or state["generator"]
-    if not all(isinstance(t, torch.Tensor) for t in tensors.values()):
+    if not isinstance(tensors, dict) or not all(isinstance(t, torch.Tensor) for t in tensors.values()):
         raise GanforgeError(f"{path} holds generator weights that are not tensors; it is not a ganforge checkpoint")
     described_by = "its spec" if generator is None else f"your {type(generator).__name__}"
     expected = _shapes_of(generator) if generator is not None else expected_shapes(info.spec, path)
