@@ -121,6 +121,10 @@ def test_a_custom_run_of_a_class_defined_in_a_function_says_how_to_load_it(tmp_p
 def test_generator_kwargs_are_recorded_and_checked(tmp_path):
     with pytest.raises(GanforgeError, match="generator_kwargs= describes your generator="):
         ganforge.train(data=torch.rand(16, 1, 8, 8), generator_kwargs={"z_dim": 4}, run_dir=str(tmp_path / "r"))
+    with pytest.raises(GanforgeError, match=r"generator_kwargs\['act'\] is a ReLU"):
+        ganforge.train(Tiny8G(), Tiny8D(), data=torch.rand(16, 1, 8, 8), generator_kwargs={"act": nn.ReLU()},
+                       run_dir=str(tmp_path / "r"))
+    assert not (tmp_path / "r").exists()
     ganforge.train(Tiny8G(), Tiny8D(), data=torch.rand(64, 1, 8, 8), z_dim=4, steps=1, batch_size=16, log_every=1,
                    run_dir=str(tmp_path / "k"), progress=False, generator_kwargs={})
     import json

@@ -61,7 +61,12 @@ def constructor_kwargs(module: nn.Module, given: Mapping[str, Any] | None) -> tu
     """The constructor arguments of ``module``: ``given``, else its same-named plain attributes; and the
     required parameters neither supplies."""
     if given is not None:
-        return dict(given), []
+        odd = next((key for key, value in given.items() if not _plain(value)), None)
+        if odd is not None:
+            raise GanforgeError(f"generator_kwargs['{odd}'] is a {type(given[odd]).__name__}; the run records plain "
+                                "numbers, text, booleans, None and lists of them: pass those, or rebuild the "
+                                "generator in Python with ganforge.load_generator(path, generator=...)")
+        return {key: list(value) if isinstance(value, tuple) else value for key, value in given.items()}, []
     kwargs: dict[str, Any] = {}
     missing: list[str] = []
     parameters = list(inspect.signature(type(module).__init__).parameters.values())[1:]
