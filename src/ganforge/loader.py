@@ -45,7 +45,14 @@ from ganforge.data.base import POINTS
 from ganforge.errors import GanforgeError
 from ganforge.models.base import ModelSpec
 from ganforge.models.custom import CUSTOM_FAMILY, recorded_generator
-from ganforge.models.io import LAYOUTS, SPEC_FILE, GeneratorInfo, read_generator_info, weights_file
+from ganforge.models.io import (
+    LAYOUTS,
+    SPEC_FILE,
+    GeneratorInfo,
+    description_file,
+    read_generator_info,
+    weights_file,
+)
 
 MAX_HEADER_BYTES = 100 * 2**20  # safetensors' own limit on the JSON header
 WEIGHTS_SUFFIX = ".safetensors"
@@ -270,8 +277,9 @@ def _from_folder(path: Path, generator: nn.Module | None) -> tuple[nn.Module, Ge
     weights = weights_file(folder)
     if not weights.is_file():
         raise GanforgeError(f"no {weights.name} in {folder}; the run has not saved a generator yet")
-    described_by = (weights.parent / SPEC_FILE).name if generator is None else f"your {type(generator).__name__}"
-    expected = _shapes_of(generator) if generator is not None else expected_shapes(info.spec, weights)
+    description = description_file(folder)
+    described_by = description.name if generator is None else f"your {type(generator).__name__}"
+    expected = _shapes_of(generator) if generator is not None else expected_shapes(info.spec, description)
     check_shapes(check_safetensors_header(weights), expected, weights, described_by)
     try:
         tensors = load_file(str(weights))

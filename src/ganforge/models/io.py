@@ -76,7 +76,7 @@ def spec_name(names: Container[str]) -> str | None:
     return next((name for name in LAYOUTS if name in names), None)
 
 
-def _description(folder: Path) -> Path:
+def description_file(folder: Path) -> Path:
     """The description file of a generator folder (a run folder's generator.json when it holds neither)."""
     return folder / (spec_name({name for name in LAYOUTS if (folder / name).is_file()}) or SPEC_FILE)
 
@@ -87,13 +87,13 @@ def _weights_beside(spec_path: Path) -> Path:
 
 def weights_file(folder: Path) -> Path:
     """The weights file of the generator folder ``folder``, by its layout."""
-    return _weights_beside(_description(Path(folder)))
+    return _weights_beside(description_file(Path(folder)))
 
 
 def _spec_path(path: Path) -> Path:
     path = Path(path).expanduser()
     if path.is_dir():
-        path = _description(path)
+        path = description_file(path)
     elif path.suffix == CHECKPOINT_SUFFIX and path.is_file():
         raise GanforgeError(f"{path} is a training checkpoint, not a {SPEC_FILE}; pass its run folder with "
                             f"--checkpoint {path} (or --step N)")
