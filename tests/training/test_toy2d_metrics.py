@@ -106,7 +106,7 @@ def test_evaluate_run_is_the_registered_toy2d_metric_on_seeded_samples(tmp_path)
 
 def test_evaluate_refuses_what_it_cannot_measure(tmp_path, capsys) -> None:
     assert main(["evaluate", str(tmp_path / "missing")]) == 2
-    assert "ganforge: error: no generator.json" in capsys.readouterr().err
+    assert "ganforge: error: no run, checkpoint or generator at" in capsys.readouterr().err
 
 
 def test_eval_every_on_a_toy2d_run_scores_the_pacgan_metrics(tmp_path, capsys) -> None:
