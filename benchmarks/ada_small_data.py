@@ -27,8 +27,8 @@ import torch
 
 from ganforge.api import train
 from ganforge.data import TensorDataset, load_dataset
+from ganforge.loader import load_generator
 from ganforge.metrics import score_generator
-from ganforge.models import load_generator
 from ganforge.training.ada import ada_augment
 from ganforge.viz import image_grid, save_png
 

@@ -30,7 +30,7 @@ import torch
 
 from ganforge.config import build_config
 from ganforge.data import load_dataset, to_uint8
-from ganforge.models import load_generator
+from ganforge.loader import load_generator
 from ganforge.training import train
 
 RESULTS = Path(__file__).resolve().parent / "results"

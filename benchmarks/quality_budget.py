@@ -45,8 +45,9 @@ from torch import nn
 from ganforge.config import build_config
 from ganforge.data import load_dataset
 from ganforge.errors import GanforgeError
+from ganforge.loader import load_generator
 from ganforge.metrics import score_generator, score_images
-from ganforge.models import build_gan, load_generator
+from ganforge.models import build_gan
 from ganforge.presets import PRESETS
 from ganforge.training import train
 from ganforge.training.model_spec import model_spec

@@ -70,9 +70,11 @@ def get(url: str) -> tuple[int, bytes, float]:
 
 def in_process_seconds(run: Path, requests: int, num: int) -> float:
     """The same work as the load test without the server: the baseline for the overhead ratio."""
-    from ganforge.web.render import encode_png, load_checked, sample_picture
+    from ganforge.loader import load_generator
+    from ganforge.viz import encode_png
+    from ganforge.web.render import sample_picture
 
-    loaded = load_checked(run)
+    loaded = load_generator(run)
     encode_png(sample_picture(loaded, 0, num))  # warm-up, like the server's first request
     started = time.perf_counter()
     for seed in range(1, requests + 1):

@@ -165,15 +165,14 @@ def table(results: list[dict[str, Any]]) -> str:
 def save_scatter(record: dict[str, Any], path: Path) -> None:
     """The first trial's 2,500 evaluation samples over the data, as a picture for BENCHMARKS.md."""
     from ganforge.data import load_dataset
+    from ganforge.loader import load_generator
     from ganforge.metrics.toy2d import sample_points
-    from ganforge.models import load_generator
-    from ganforge.viz import save_png
-    from ganforge.viz.grid import scatter_image
+    from ganforge.viz import save_png, scatter_picture
 
     generator, _ = load_generator(Path(record["run_dir"]))
     points = sample_points(generator, 2500, seed=record["seed"])
     reference = load_dataset(f"toy2d:{record['dataset']}").data
-    save_png(scatter_image(points, reference, size=384), path)
+    save_png(scatter_picture(points, reference=reference, size=384), path)
 
 
 def _per_dataset(values: list[int]) -> dict[str, int]:

@@ -132,13 +132,14 @@ def save_screenshot(driver, base: str, path: Path) -> None:
 def pytorch_grid_ms(run: Path, repeats: int, threads: int | None) -> list[float]:
     import torch
 
-    from ganforge.web.render import load_checked, sample_picture
+    from ganforge.loader import load_generator
+    from ganforge.web.render import sample_picture
 
     previous = torch.get_num_threads()
     if threads:
         torch.set_num_threads(threads)
     try:
-        loaded = load_checked(run)
+        loaded = load_generator(run)
         sample_picture(loaded, 0, NUM)  # warm-up
         times = []
         for seed in range(repeats):

@@ -98,11 +98,39 @@ def train_tiny(run_dir) -> None:
                    run_dir=str(run_dir), progress=False)
 
 
-def test_a_custom_run_without_its_module_says_how_to_load_it(tmp_path):
-    train_tiny(tmp_path / "c")
-    with pytest.raises(GanforgeError, match=r"ganforge.load_generator\(path, generator=YourGenerator"):
-        ganforge.load_generator(tmp_path / "c")
+def test_a_custom_run_of_a_class_defined_in_a_function_says_how_to_load_it(tmp_path, capsys):
+    class LocalG(Tiny8G):  # not importable by another process: its qualname holds <locals>
+        pass
+
+    with pytest.warns(UserWarning, match=r"LocalG is defined in a function.*define the class in an importable"):
+        ganforge.train(LocalG(), Tiny8D(), data=torch.rand(64, 1, 8, 8), z_dim=4, steps=2, batch_size=16,
+                       log_every=1, run_dir=str(tmp_path / "c"), progress=False)
     assert "custom" not in ganforge.MODELS  # the registration lasted only for the call
+    with pytest.raises(GanforgeError, match=r"ganforge.load_generator\(path, generator=YourGenerator") as caught:
+        ganforge.load_generator(tmp_path / "c")
+    assert "\n" not in str(caught.value) and "defined in a function" in str(caught.value)
+    from ganforge.cli import main
+
+    assert main(["generate", str(tmp_path / "c"), "--out", str(tmp_path / "x.png")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cannot rebuild" in err, err
+    generator, _ = ganforge.load_generator(tmp_path / "c", generator=LocalG())  # the fix the message names
+    assert generator(torch.zeros(1, 4)).shape == (1, 1, 8, 8)
+
+
+def test_generator_kwargs_are_recorded_and_checked(tmp_path):
+    with pytest.raises(GanforgeError, match="generator_kwargs= describes your generator="):
+        ganforge.train(data=torch.rand(16, 1, 8, 8), generator_kwargs={"z_dim": 4}, run_dir=str(tmp_path / "r"))
+    with pytest.raises(GanforgeError, match=r"generator_kwargs\['act'\] is a ReLU"):
+        ganforge.train(Tiny8G(), Tiny8D(), data=torch.rand(16, 1, 8, 8), generator_kwargs={"act": nn.ReLU()},
+                       run_dir=str(tmp_path / "r"))
+    assert not (tmp_path / "r").exists()
+    ganforge.train(Tiny8G(), Tiny8D(), data=torch.rand(64, 1, 8, 8), z_dim=4, steps=1, batch_size=16, log_every=1,
+                   run_dir=str(tmp_path / "k"), progress=False, generator_kwargs={})
+    import json
+
+    record = json.loads((tmp_path / "k" / "generator.json").read_text())["spec"]["options"]["network"]
+    assert record == {"class": f"{Tiny8G.__module__}:Tiny8G", "kwargs": {}}
 
 
 def test_serving_shows_a_run_trained_on_your_own_modules(tmp_path):

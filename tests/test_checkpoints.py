@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from ganforge.checkpoints import CheckpointChoice, load_run_generator, resolve_checkpoint, run_folder_of
+from ganforge.checkpoints import CheckpointChoice, resolve_checkpoint, run_folder_of
 from ganforge.cli import main
 from ganforge.errors import GanforgeError
-from ganforge.models import load_generator
+from ganforge.loader import load_generator
 from ganforge.models.io import read_generator_info
 from ganforge.web.server import GanforgeServer
 
@@ -62,10 +62,10 @@ def test_choices_resolve_to_files(run_dir: Path) -> None:
 
 
 def test_a_step_loads_that_steps_generator(run_dir: Path) -> None:
-    early, info = load_run_generator(run_dir, CheckpointChoice(step=2))
+    early, info = load_generator(run_dir, CheckpointChoice(step=2))
     assert info.meta["step"] == 2 and info.kind == "points" and info.meta["dataset"] == "toy2d:ring"
     assert same_weights(early, saved(run_dir / "checkpoints" / "step_0000002.pt"))
-    final, final_info = load_run_generator(run_dir)
+    final, final_info = load_generator(run_dir)
     assert final_info.meta["step"] == 6 and not same_weights(final, saved(run_dir / "checkpoints" / "step_0000002.pt"))
     # a .pt handed to the shared loader is read as the checkpoint it is
     direct, direct_info = load_generator(run_dir / "checkpoints" / "step_0000004.pt")
@@ -73,7 +73,7 @@ def test_a_step_loads_that_steps_generator(run_dir: Path) -> None:
 
 
 def test_the_ema_copy_is_what_a_checkpoint_gives(ema_run: Path) -> None:
-    generator, info = load_run_generator(ema_run, CheckpointChoice(checkpoint="last"))
+    generator, info = load_generator(ema_run, CheckpointChoice(checkpoint="last"))
     path = ema_run / "checkpoints" / "last.pt"
     assert info.meta["ema"] is True
     assert same_weights(generator, saved(path, "generator_ema"))
@@ -118,11 +118,19 @@ def test_evaluate_keeps_one_samples_flag(run_dir: Path, capsys: pytest.CaptureFi
     assert "pass only --num-samples" in capsys.readouterr().err
 
 
-def test_generate_given_a_checkpoint_is_one_line(run_dir: Path, tmp_path: Path,
-                                                 capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["generate", str(run_dir / "checkpoints" / "last.pt"), "--out", str(tmp_path / "x.png")])
+def test_generate_reads_a_checkpoint_file_and_refuses_a_torchscript_export(run_dir: Path, tmp_path: Path,
+                                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["generate", str(run_dir / "checkpoints" / "step_0000002.pt"), "--out", str(tmp_path / "x.csv"),
+                 "--num", "8", "--no-progress"])
+    captured = capsys.readouterr()
+    assert code == 0 and "step 2" in captured.out, captured.err
+    assert len((tmp_path / "x.csv").read_text().splitlines()) >= 8
+    exported = tmp_path / "g.pt"
+    assert main(["export", str(run_dir), "--format", "torchscript", "--out", str(exported)]) == 0
+    capsys.readouterr()
+    assert main(["generate", str(exported), "--out", str(tmp_path / "y.csv")]) == 2
     err = capsys.readouterr().err
-    assert code == 2 and err.count("\n") == 1 and "training checkpoint" in err, err
+    assert err.count("\n") == 1 and "is a TorchScript export" in err, err
 
 
 def test_serve_uses_the_chosen_checkpoint(run_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:

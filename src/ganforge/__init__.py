@@ -19,7 +19,7 @@ __version__ = "0.1.0"
 
 # public name -> the module that defines it
 _EXPORTS = {
-    "train": "ganforge.api", "evaluate": "ganforge.api", "load_generator": "ganforge.api", "serving": "ganforge.api",
+    "train": "ganforge.api", "evaluate": "ganforge.api", "load_generator": "ganforge.loader", "serving": "ganforge.api",
     "sample": "ganforge.api", "compare": "ganforge.api", "export": "ganforge.api",
     "TrainConfig": "ganforge.config", "build_config": "ganforge.config", "TrainResult": "ganforge.training",
     "GanforgeError": "ganforge.errors", "MODELS": "ganforge.models", "ModelFamily": "ganforge.models",

@@ -1,4 +1,5 @@
-"""The public Python API: train your own networks on your own data, evaluate, load generators.
+"""The public Python API: train your own networks on your own data, evaluate, sample, compare, export
+(``ganforge.load_generator`` is :func:`ganforge.loader.load_generator`, the one loader every command uses).
 
 Everything here is the same machinery the CLI runs; a run trained from Python writes the same run folder
 (config.yaml, history, samples, checkpoints, generator.safetensors, metrics) and resumes the same way.
@@ -6,6 +7,8 @@ Everything here is the same machinery the CLI runs; a run trained from Python wr
 User networks and data reach the training code through the registries, as plugins do: for the duration
 of a call the generator/discriminator pair is registered as model family ``custom`` and the data as
 dataset ``python:<content digest>`` (so a cached reference for one dataset is never used for another).
+The run records the generator's class path and constructor arguments (:mod:`ganforge.models.custom`), so
+the command line can rebuild it when the class lives in an importable module.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import copy
 import hashlib
 import inspect
 import time
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,7 +31,7 @@ from ganforge.data import DATASETS, DatasetSource, TensorDataset
 from ganforge.data.user import ItemDataset, as_item_dataset, as_tensor_dataset
 from ganforge.errors import GanforgeError
 from ganforge.models import MODELS, ModelFamily, ModelSpec
-from ganforge.models.io import CUSTOM_FAMILY, GeneratorInfo, read_generator_info
+from ganforge.models.custom import CUSTOM_FAMILY, NETWORK_OPTION, network_record, record_problem
 from ganforge.notebook import Comparison, MetricsTable, Picture, compare_runs
 from ganforge.training import TrainResult
 from ganforge.training import train as train_config
@@ -59,20 +63,29 @@ def _registered(registry: Any, name: str, entry: Any) -> Iterator[str]:
 
 
 @contextmanager
-def _user_networks(generator: nn.Module | None, discriminator: nn.Module | None) -> Iterator[str | None]:
+def _user_networks(generator: nn.Module | None, discriminator: nn.Module | None,
+                   generator_kwargs: Mapping[str, Any] | None = None) -> Iterator[str | None]:
     if generator is None and discriminator is None:
+        if generator_kwargs is not None:
+            raise GanforgeError("generator_kwargs= describes your generator=; pass it with generator= and "
+                                "discriminator=, or leave it out")
         yield None
         return
     if generator is None or discriminator is None:
         raise GanforgeError("pass both generator= and discriminator= (or neither, to use a model family)")
     _check_forward(generator, "generator", "z")
     _check_forward(discriminator, "discriminator", "x")
+    record = network_record(generator, generator_kwargs)
+    problem = record_problem(record)
+    if problem is not None:
+        warnings.warn(problem, stacklevel=4)
 
     def build(spec: ModelSpec) -> tuple[nn.Module, nn.Module]:
         return generator, discriminator
 
     family = ModelFamily(CUSTOM_FAMILY, f"your {type(generator).__name__} and {type(discriminator).__name__}",
-                         build=build, check=lambda spec: None, resolutions=(), data_kinds=("image", "points"))
+                         build=build, check=lambda spec: None, resolutions=(), data_kinds=("image", "points"),
+                         spec_options={NETWORK_OPTION: record})
     with _registered(MODELS, CUSTOM_FAMILY, family) as name:
         yield name
 
@@ -133,7 +146,8 @@ def train(generator: nn.Module | None = None, discriminator: nn.Module | None = 
           config: TrainConfig | Mapping[str, Any] | str | Path | None = None, resume: bool = False,
           overwrite: bool = False, progress: bool = True, callbacks: Sequence[Any] = (),
           labels: torch.Tensor | Sequence[int] | None = None, class_names: Sequence[str] | None = None,
-          value_range: tuple[float, float] = (0.0, 1.0), **options: Any) -> TrainResult:
+          value_range: tuple[float, float] = (0.0, 1.0), generator_kwargs: Mapping[str, Any] | None = None,
+          **options: Any) -> TrainResult:
     """Train and write a run folder; returns the :class:`TrainResult` (``run_dir``, steps, last losses).
 
     ``generator``/``discriminator``: your ``nn.Module`` pair (``G(z, labels=None) -> samples in [-1, 1]``,
@@ -141,37 +155,18 @@ def train(generator: nn.Module | None = None, discriminator: nn.Module | None = 
     ``data``: a --data name, a tensor ``(N, C, H, W)``/``(N, D)`` or a map-style ``Dataset`` of samples or
     (sample, label) pairs; float images are taken to be in ``value_range``.
     ``config``: a TrainConfig, a mapping or a YAML file; ``options`` (any TrainConfig key) override it.
+    ``generator_kwargs``: your generator's constructor arguments (plain values), recorded with its class
+    path so that ``ganforge generate/export/serve`` rebuild it; by default the arguments the instance
+    keeps as same-named attributes. The class must live in an importable module (not ``__main__``).
     """
     conversion = {"labels": labels, "class_names": class_names, "value_range": value_range}
-    with _user_networks(generator, discriminator) as model, user_data(data, **conversion) as data_name:
+    with _user_networks(generator, discriminator, generator_kwargs) as model, user_data(data, **conversion) as data_name:
         chosen = {key: value for key, value in (("model", model), ("data", data_name)) if value is not None}
         layers = [_config_layer(config), options, chosen]
         if model and not resume and not any("run_dir" in layer for layer in layers):
             chosen["run_dir"] = str(Path("runs") / f"{CUSTOM_FAMILY}-{time.strftime('%Y%m%d-%H%M%S')}")
         resolved = resumed_config(*layers) if resume else build_config(*layers)
         return train_config(resolved, resume=resume, overwrite=overwrite, callbacks=callbacks, progress=progress)
-
-
-def load_generator(path: str | Path, *, generator: nn.Module | None = None,
-                   device: torch.device | str = "cpu") -> tuple[nn.Module, GeneratorInfo]:
-    """A trained generator in eval mode, and what generator.json says about it.
-
-    ``path`` is a run folder (or its ``best/``) or a generator.json. Pass ``generator=`` (a fresh instance
-    of your class) for a run trained on your own modules: its weights are loaded into it.
-    """
-    if generator is None:
-        from ganforge.models import load_generator as load_registered
-
-        return load_registered(Path(path), device)
-    from ganforge.models.io import read_weights
-
-    info = read_generator_info(Path(path))
-    try:
-        generator.load_state_dict(read_weights(Path(path)))
-    except RuntimeError as exc:
-        raise GanforgeError(f"the saved weights do not fit your {type(generator).__name__}: "
-                            f"{str(exc).splitlines()[0]}") from None
-    return generator.to(device).eval(), info
 
 
 def _with_z_dim(generator: nn.Module, z_dim: int | None) -> nn.Module:
@@ -245,9 +240,10 @@ def sample(generator: RunLike | nn.Module, num: int = 64, *, seed: int = 0, clas
     ``generator``: a run or Hub folder, a :class:`TrainResult`, or your module (with ``z_dim``, or pass it).
     ``classes``: for conditional generators, class indices or names ("3", "1,4,7", [0, 1]), cycled.
     """
+    from ganforge.loader import load_generator
     from ganforge.sampling import check_seed, labels_for, latents, parse_classes
     from ganforge.viz import render_samples
-    from ganforge.web.render import load_checked, sample_picture
+    from ganforge.web.render import sample_picture
 
     check_seed(seed)
     if num < 1:
@@ -262,7 +258,7 @@ def sample(generator: RunLike | nn.Module, num: int = 64, *, seed: int = 0, clas
         with torch.no_grad():
             samples = module(latents(seed, size, num, truncation=truncation), labels)
         return Picture(render_samples(samples.float().cpu(), nrow=nrow), f"seed {seed}")
-    loaded = load_checked(_folder(generator))
+    loaded = load_generator(_folder(generator))
     chosen = parse_classes(text, loaded.spec.num_classes, loaded.class_names) if text else None
     return Picture(sample_picture(loaded, seed, num, classes=chosen, truncation=truncation, nrow=nrow),
                    f"seed {seed}, samples 0..{num - 1}")
@@ -276,14 +272,19 @@ def compare(*runs: RunLike) -> Comparison:
     return compare_runs([_folder(run) for run in runs])
 
 
-def export(run: RunLike, format: str, out: str | Path, *, runtime: str | Path | None = None,
-           push: str | None = None, overwrite: bool = False, quiet: bool = False) -> Path:
-    """``ganforge export``: write the run's generator as ``format`` (see ``ganforge export --help``:
-    torchscript, onnx, web, hub) to ``out``; returns ``out``. ``push``: a Hub repository USER/NAME."""
+def export(run: RunLike, format: str, out: str | Path, *, step: int | None = None, checkpoint: str | None = None,
+           runtime: str | Path | None = None, push: str | None = None, overwrite: bool = False,
+           quiet: bool = False) -> Path:
+    """``ganforge export``: write the generator of ``run`` (a run folder, a checkpoint .pt, a Hub folder or
+    a :class:`TrainResult`) as ``format`` (see ``ganforge export --help``: torchscript, onnx, web, hub) to
+    ``out``; returns ``out``. ``step`` / ``checkpoint``: as ``--step`` / ``--checkpoint best|last|PATH``.
+    ``push``: a Hub repository USER/NAME."""
+    from ganforge.checkpoints import CheckpointChoice
     from ganforge.exporters import ExportOptions, export_run
 
     options = ExportOptions(runtime=Path(runtime) if runtime else None, overwrite=overwrite, push=push)
-    for line in export_run(_folder(run), format, Path(out), options):
+    choice = CheckpointChoice(step=step, checkpoint=checkpoint)
+    for line in export_run(_folder(run), format, Path(out), options, choice):
         if not quiet:
             print(line, flush=True)
     return Path(out)

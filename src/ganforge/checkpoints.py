@@ -1,7 +1,7 @@
 """Any checkpoint of a run is usable: a run folder plus ``--step N`` / ``--checkpoint best|last|PATH``.
 
-The one place commands (``evaluate``, ``serve``; ``generate`` and ``export`` call the same functions)
-turn that choice into a file and a generator:
+The one place commands (``evaluate``, ``serve``, ``generate``, ``export``) turn that choice into a file;
+:func:`ganforge.loader.load_generator` reads the generator out of it:
 
 - neither flag: the run's ``generator.safetensors`` (the EMA copy when the run kept one), as before;
 - ``--checkpoint last``: ``checkpoints/last.pt``; ``--checkpoint best``: the best evaluation's generator
@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
 
 from ganforge.errors import GanforgeError, user_path
 from ganforge.models.base import ModelSpec
@@ -31,7 +30,6 @@ from ganforge.models.io import (
     CHECKPOINT_SUFFIX,
     SPEC_FILE,
     GeneratorInfo,
-    build_generator,
     generator_kind,
     read_generator_info,
 )
@@ -108,19 +106,28 @@ def resolve_checkpoint(run: Path | str, choice: CheckpointChoice = CheckpointCho
     return path
 
 
-def _read_state(path: Path) -> dict[str, Any]:
+READ_FIX = "pass a run folder or a checkpoints/*.pt file of one"
+
+
+def read_checkpoint_state(path: Path, required: tuple[str, ...] = ("generator",), kind: str = "checkpoint",
+                          fix: str = READ_FIX) -> dict[str, Any]:
+    """The state dict in a checkpoint .pt, read with ``torch.load(weights_only=True)`` (no pickle code runs);
+    one line naming ``fix`` for a corrupt or foreign file, or one without the ``required`` keys. Both the
+    readers of a generator and ``train --resume`` (``kind`` "training checkpoint") read through here."""
     try:
         with user_path(path):
             state = torch.load(path, map_location="cpu", weights_only=True)
     except GanforgeError:
         raise
     except Exception as exc:  # torch raises several unrelated types for corrupt or foreign files
-        raise GanforgeError(f"{path} cannot be read as a ganforge checkpoint ({type(exc).__name__}); pass a "
-                            "run folder or a checkpoints/*.pt file of one") from None
-    if not isinstance(state, dict) or not isinstance(state.get("generator"), dict):
-        raise GanforgeError(f"{path} is a torch file but not a ganforge checkpoint (no generator weights); pass "
-                            "a run folder or a checkpoints/*.pt file of one")
-    return state
+        raise GanforgeError(f"{path} cannot be read as a ganforge {kind} ({type(exc).__name__}): it is corrupt "
+                            f"or not a ganforge checkpoint; {fix}") from None
+    missing = [key for key in required if not isinstance(state, dict) or key not in state]
+    if missing:
+        raise GanforgeError(f"{path} is a torch file but not a ganforge {kind} (no '{missing[0]}'); {fix}")
+    if not isinstance(state.get("generator"), dict):
+        raise GanforgeError(f"{path} is a torch file but not a ganforge {kind} (no generator weights); {fix}")
+    return dict(state)
 
 
 def checkpoint_info(path: Path, state: dict[str, Any]) -> GeneratorInfo:
@@ -145,16 +152,6 @@ def checkpoint_info(path: Path, state: dict[str, Any]) -> GeneratorInfo:
     return GeneratorInfo(spec=spec, meta={**meta, "kind": kind}, kind=kind)
 
 
-def load_checkpoint_generator(path: Path | str, device: torch.device | str = "cpu") -> tuple[nn.Module, GeneratorInfo]:
-    """The generator of a training checkpoint (its EMA copy when it has one), in eval mode."""
-    path = Path(path).expanduser()
-    state = _read_state(path)
-    info = checkpoint_info(path, state)
-    tensors = state.get("generator_ema") or state["generator"]
-    generator = build_generator(info.spec, tensors, source=path, described_by="its spec")
-    return generator.to(device).eval(), info
-
-
 def live_run_note(run: Path, step: object) -> str | None:
     """What a reader of a run that is still training should be told: which step it read; None when no
     process writes ``run`` now."""
@@ -171,14 +168,3 @@ def warn_if_live(run: Path, info: GeneratorInfo) -> None:
     note = live_run_note(run, info.meta.get("step"))
     if note is not None:
         warnings.warn(note, stacklevel=2)
-
-
-def load_run_generator(run: Path | str, choice: CheckpointChoice = CheckpointChoice(),
-                       device: torch.device | str = "cpu") -> tuple[nn.Module, GeneratorInfo]:
-    """The chosen generator of ``run`` (a run folder, generator.json or checkpoint .pt)."""
-    from ganforge.models.io import load_generator
-
-    path = resolve_checkpoint(run, choice)
-    loaded = load_checkpoint_generator(path, device) if is_checkpoint_file(path) else load_generator(path, device)
-    warn_if_live(run_folder_of(path), loaded[1])
-    return loaded

@@ -245,7 +245,7 @@ def export_run(run_dir: Path, format_name: str, out: Path, options: ExportOption
     """``ganforge export`` (and ``ganforge.export``): check the options and ``out``, load the generator of
     ``run_dir`` (the checkpoint ``choice`` picks), write it; yields the lines to show as it goes."""
     from ganforge.checkpoints import warn_if_live
-    from ganforge.web.render import load_checked
+    from ganforge.loader import load_generator
 
     fmt = FORMATS.get(format_name)
     unused = [f"--{key}" for key in ("runtime", "push") if getattr(options, key) is not None and key not in fmt.options]
@@ -253,7 +253,7 @@ def export_run(run_dir: Path, format_name: str, out: Path, options: ExportOption
         raise GanforgeError(f"{unused[0]} does not apply to --format {fmt.name}; leave it out")
     check_out(Path(out), fmt.suffixes, fmt.name, options.overwrite)
     fmt.requires()
-    loaded = load_checked(Path(run_dir), choice=choice)
+    loaded = load_generator(Path(run_dir), choice)
     warn_if_live(loaded.folder, loaded.info)
     yield f"exporting the {loaded.weights_label} from {loaded.folder}"
     yield from fmt.write(loaded, Path(out), options)

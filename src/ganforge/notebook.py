@@ -48,9 +48,9 @@ class Picture:
         return cls.from_png(Path(path).read_bytes(), title)
 
     def _repr_png_(self) -> bytes:
-        buffer = io.BytesIO()
-        Image.fromarray(self.array).save(buffer, format="PNG")
-        return buffer.getvalue()
+        from ganforge.viz import encode_png
+
+        return encode_png(self.array)
 
     def html(self) -> str:
         data = base64.b64encode(self._repr_png_()).decode()

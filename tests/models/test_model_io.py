@@ -9,7 +9,8 @@ import torch
 from safetensors.torch import load_file
 
 from ganforge.errors import GanforgeError
-from ganforge.models import load_generator, save_generator
+from ganforge.loader import load_generator
+from ganforge.models import save_generator
 from ganforge.models.io import SPEC_FILE, WEIGHTS_FILE
 
 ROUND_TRIP = [
@@ -137,4 +138,4 @@ def test_the_recorded_kind_wins_over_the_networks_shape(kit, tmp_path):
     save_generator(tmp_path, G, spec, {"dataset": "toy2d:grid"})
     assert json.loads((tmp_path / SPEC_FILE).read_text())["kind"] == "points"
     save_generator(tmp_path, G, spec, {"dataset": "toy2d:grid", "kind": "image"})
-    assert load_generator(tmp_path)[1].kind == "image"
+    assert load_generator(tmp_path).info.kind == "image"

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from ganforge.cli import main
+from ganforge.loader import load_generator
 from ganforge.metrics.weights import WEIGHTS_ENV, fetch_fid_helper_trunk
-from ganforge.models import load_generator
 
 TINY = ["--width", "8", "--batch-size", "16", "--z-dim", "16", "--log-every", "5", "--no-progress"]
 

@@ -14,7 +14,7 @@ from safetensors.torch import load_file
 
 from ganforge.cli import main
 from ganforge.config import build_config
-from ganforge.models import load_generator
+from ganforge.loader import load_generator
 from ganforge.training import train
 
 TINY = {"width": 8, "batch_size": 16, "z_dim": 16, "log_every": 5, "sample_every": 10, "checkpoint_every": 20}

@@ -83,9 +83,9 @@ def test_evaluate_command_on_a_toy2d_run(tmp_path, capsys) -> None:
 
 def test_evaluate_run_is_the_registered_toy2d_metric_on_seeded_samples(tmp_path) -> None:
     from ganforge.errors import GanforgeError
+    from ganforge.loader import load_generator
     from ganforge.metrics import evaluate_run, score_generator
     from ganforge.metrics.toy2d import sample_points
-    from ganforge.models import load_generator
 
     run_dir = tmp_path / "grid"
     assert main(["train", "--model", "mlp", "--data", "toy2d:grid", "--z-dim", "2", "--width", "8", "--steps", "10",
@@ -106,7 +106,7 @@ def test_evaluate_run_is_the_registered_toy2d_metric_on_seeded_samples(tmp_path)
 
 def test_evaluate_refuses_what_it_cannot_measure(tmp_path, capsys) -> None:
     assert main(["evaluate", str(tmp_path / "missing")]) == 2
-    assert "ganforge: error: no generator.json" in capsys.readouterr().err
+    assert "ganforge: error: no run, checkpoint or generator at" in capsys.readouterr().err
 
 
 def test_eval_every_on_a_toy2d_run_scores_the_pacgan_metrics(tmp_path, capsys) -> None:

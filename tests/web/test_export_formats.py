@@ -11,11 +11,11 @@ import pytest
 import torch
 
 from ganforge.cli import main
-from ganforge.web.render import load_checked
+from ganforge.loader import load_generator
 
 
 def reference(run: Path, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    loaded = load_checked(run)
+    loaded = load_generator(run)
     with torch.inference_mode():
         return loaded.module(z, labels if loaded.spec.num_classes else None)
 

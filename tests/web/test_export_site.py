@@ -15,8 +15,8 @@ import torch
 
 from ganforge import __version__
 from ganforge.cli import main
+from ganforge.loader import load_generator
 from ganforge.sampling import SAMPLER, latents
-from ganforge.web.render import load_checked
 from ganforge.web.runtime import FILES, VERSION
 
 PAGE_FILES = ["static/favicon.svg", "static/grid.js", "static/sampler.js", "static/site.js", "static/state.js",
@@ -46,7 +46,7 @@ def test_site_holds_page_model_runtime_and_manifest(trained_run: Path, web_runti
                             *(f"ort/{name}" for name in FILES),
                             "artifacts/loss_curves.png", "artifacts/progress.gif", "artifacts/final.png"])
     manifest = json.loads((site / "manifest.json").read_text())
-    spec = load_checked(run).spec
+    spec = load_generator(run).spec
     assert manifest["format"] == "ganforge-web-export" and manifest["ganforge_version"] == __version__
     assert {k: manifest["model"][k] for k in ("family", "z_dim", "resolution", "channels", "num_classes")} == \
         {"family": "dcgan", "z_dim": spec.z_dim, "resolution": 32, "channels": 1, "num_classes": 0}
@@ -75,7 +75,7 @@ def test_site_holds_page_model_runtime_and_manifest(trained_run: Path, web_runti
     assert [i.name for i in session.get_inputs()] == ["z"]
     z = latents(7, spec.z_dim, 5)
     with torch.inference_mode():
-        expected = load_checked(run).module(z, None).numpy()
+        expected = load_generator(run).module(z, None).numpy()
     np.testing.assert_allclose(session.run(None, {"z": z.numpy()})[0], expected, atol=1e-4)
 
 

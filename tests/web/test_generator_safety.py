@@ -14,7 +14,7 @@ import torch
 
 from ganforge.cli import main
 from ganforge.errors import GanforgeError
-from ganforge.web.render import check_safetensors_header, load_checked
+from ganforge.loader import check_safetensors_header, load_generator
 
 
 class Exploit:
@@ -49,7 +49,7 @@ def test_a_pickle_renamed_to_safetensors_is_refused_and_never_executed(image_run
 def test_a_torch_save_zip_is_refused(image_run: Path) -> None:
     torch.save({"net.0.weight": torch.zeros(1)}, image_run / "generator.safetensors")
     with pytest.raises(GanforgeError, match=r"not a safetensors file \(it looks like a zip"):
-        load_checked(image_run)
+        load_generator(image_run)
 
 
 def test_an_unregistered_family_is_refused(image_run: Path) -> None:
@@ -58,7 +58,7 @@ def test_an_unregistered_family_is_refused(image_run: Path) -> None:
     document["spec"]["family"] = "os.system"
     spec_file.write_text(json.dumps(document))
     with pytest.raises(GanforgeError, match="unknown model 'os.system'"):
-        load_checked(image_run)
+        load_generator(image_run)
 
 
 def test_a_spec_that_would_allocate_a_huge_network_is_refused_without_allocating(image_run: Path) -> None:
@@ -67,7 +67,7 @@ def test_a_spec_that_would_allocate_a_huge_network_is_refused_without_allocating
     document["spec"]["width"] = 2**20  # ~10^12 parameters: building it for real would exhaust memory
     spec_file.write_text(json.dumps(document))
     with pytest.raises(GanforgeError, match="generator.json describes a dcgan generator ganforge does not build"):
-        load_checked(image_run)
+        load_generator(image_run)
 
 
 @pytest.mark.parametrize("spec_patch", [{"bogus": 1}, {"z_dim": "100; rm -rf /"}, None])
@@ -77,7 +77,7 @@ def test_malformed_specs_are_refused(image_run: Path, spec_patch: dict | None) -
     document["spec"] = "not a dict" if spec_patch is None else {**document["spec"], **spec_patch}
     spec_file.write_text(json.dumps(document))
     with pytest.raises(GanforgeError):
-        load_checked(image_run)
+        load_generator(image_run)
 
 
 @pytest.mark.parametrize("payload", [b"", b"\x01\x00", struct.pack("<Q", 2**40) + b"{}",
@@ -119,8 +119,8 @@ def _buildable_specs():
 @pytest.mark.parametrize("spec", list(_buildable_specs()), ids=lambda s: f"{s.family}-{s.resolution}-{s.num_classes}")
 def test_the_meta_device_check_accepts_every_registered_family(spec) -> None:
     """The header check must never refuse a genuine generator: meta shapes equal real ones."""
+    from ganforge.loader import expected_shapes
     from ganforge.models import MODELS
-    from ganforge.web.render import expected_shapes
 
     generator, _ = MODELS.get(spec.family).build(spec)
     assert expected_shapes(spec) == {name: tuple(t.shape) for name, t in generator.state_dict().items()}

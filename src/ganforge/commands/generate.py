@@ -18,7 +18,7 @@ from ganforge.commands.options import add_checkpoint_flags, add_threads_flag
 if TYPE_CHECKING:
     from tqdm.auto import tqdm
 
-    from ganforge.web.render import LoadedGenerator
+    from ganforge.loader import LoadedGenerator
 
 DEFAULT_IMAGES = 64
 DEFAULT_POINTS = 1024
@@ -190,11 +190,12 @@ def run(args: argparse.Namespace) -> int:
     from ganforge.devices import resolve_device
     from ganforge.errors import GanforgeError
     from ganforge.fileio import atomic_path
+    from ganforge.loader import load_generator
     from ganforge.sampling import parse_classes
-    from ganforge.viz.grid import save_png
-    from ganforge.web.render import encode_gif, interpolation_pictures, load_checked, sample_picture
+    from ganforge.viz import encode_gif, save_png
+    from ganforge.web.render import interpolation_pictures, sample_picture
 
-    loaded = load_checked(args.run_dir, resolve_device(args.device), CheckpointChoice.from_args(args))
+    loaded = load_generator(args.run_dir, CheckpointChoice.from_args(args), device=resolve_device(args.device))
     warn_if_live(loaded.folder, loaded.info)
     spec = loaded.spec
     points = loaded.makes_points

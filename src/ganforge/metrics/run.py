@@ -108,12 +108,15 @@ def evaluate_run(run_dir: Path | str, metrics: str | Iterable[str] = "auto", *, 
     ``--checkpoint``, :mod:`ganforge.checkpoints`). ``cache_dir`` defaults to the run's own; ``device`` is
     auto, cpu or cuda.
     """
-    from ganforge.checkpoints import CheckpointChoice, load_run_generator, run_folder_of
+    from ganforge.checkpoints import run_folder_of, warn_if_live
     from ganforge.devices import resolve_device
     from ganforge.fileio import append_jsonl
 
     torch_device = resolve_device(device)
-    generator, info = load_run_generator(Path(run_dir), checkpoint or CheckpointChoice(), torch_device)
+    from ganforge.loader import load_generator
+
+    generator, info = load_generator(Path(run_dir), checkpoint, device=torch_device)
+    warn_if_live(run_folder_of(Path(run_dir)), info)
     dataset = str(info.meta.get("dataset", ""))
     config = info.meta.get("config") or {}
     if cache_dir is None and config.get("cache_dir"):

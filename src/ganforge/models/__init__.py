@@ -1,4 +1,4 @@
-"""Model families and their registry; saving and loading generators without pickle."""
+"""Model families and their registry; saving generators without pickle (ganforge.loader reads them)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from torch import nn
 
 from ganforge.models.base import ModelFamily, ModelSpec, normal_init, sample_noise
 from ganforge.models.dcgan import DCGAN
-from ganforge.models.io import load_generator, save_generator
+from ganforge.models.io import save_generator
 from ganforge.models.mlp import MLP
 from ganforge.models.r3gan import R3GAN
 from ganforge.models.sagan import SAGAN
@@ -32,5 +32,5 @@ def models_help() -> str:
     return "\n".join(MODELS.get(name).summary for name in MODELS.names())
 
 
-__all__ = ["MODELS", "ModelFamily", "ModelSpec", "build_gan", "load_generator", "models_help",
+__all__ = ["MODELS", "ModelFamily", "ModelSpec", "build_gan", "models_help",
            "normal_init", "sample_noise", "save_generator"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, cast
 
@@ -65,6 +65,8 @@ class ModelFamily:
     aliases: tuple[str, ...] = ()
     max_width: int = 512
     configured_resolutions: tuple[int, ...] = ()  # sizes only some options build (r3gan: --stage-widths)
+    # options every spec of the family carries (a `custom` family's record of the user's generator class)
+    spec_options: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def kinds(self) -> str:

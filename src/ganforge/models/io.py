@@ -1,4 +1,5 @@
-"""generator.safetensors + generator.json: a trained generator that loads without any pickle.
+"""Writing generator.safetensors + generator.json, and reading the JSON description; the weights are read
+back by :mod:`ganforge.loader` (no pickle anywhere).
 
 A folder holds a generator in one of two layouts (``LAYOUTS``): a run folder's generator.json +
 generator.safetensors, or a Hugging Face Hub folder's config.json + model.safetensors (the names of the
@@ -18,9 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import nn
 
 from ganforge.data import IMAGE, KIND_NOUNS, POINTS, dataset_kind
@@ -30,8 +29,6 @@ from ganforge.models.base import ModelSpec
 
 WEIGHTS_FILE = "generator.safetensors"
 SPEC_FILE = "generator.json"
-# The family name of networks passed from Python (ganforge.train(generator=..., discriminator=...)).
-CUSTOM_FAMILY = "custom"
 FORMAT = "ganforge-generator"
 HUB_SPEC_FILE = "config.json"
 HUB_WEIGHTS_FILE = "model.safetensors"
@@ -79,7 +76,7 @@ def spec_name(names: Container[str]) -> str | None:
     return next((name for name in LAYOUTS if name in names), None)
 
 
-def _description(folder: Path) -> Path:
+def description_file(folder: Path) -> Path:
     """The description file of a generator folder (a run folder's generator.json when it holds neither)."""
     return folder / (spec_name({name for name in LAYOUTS if (folder / name).is_file()}) or SPEC_FILE)
 
@@ -90,13 +87,13 @@ def _weights_beside(spec_path: Path) -> Path:
 
 def weights_file(folder: Path) -> Path:
     """The weights file of the generator folder ``folder``, by its layout."""
-    return _weights_beside(_description(Path(folder)))
+    return _weights_beside(description_file(Path(folder)))
 
 
 def _spec_path(path: Path) -> Path:
     path = Path(path).expanduser()
     if path.is_dir():
-        path = _description(path)
+        path = description_file(path)
     elif path.suffix == CHECKPOINT_SUFFIX and path.is_file():
         raise GanforgeError(f"{path} is a training checkpoint, not a {SPEC_FILE}; pass its run folder with "
                             f"--checkpoint {path} (or --step N)")
@@ -120,48 +117,3 @@ def read_generator_info(path: Path) -> GeneratorInfo:
     except (KeyError, TypeError) as exc:
         raise GanforgeError(f"{spec_path} has a malformed 'spec' ({exc})") from None
     return GeneratorInfo(spec=spec, meta=document, kind=generator_kind(spec, document))
-
-
-def read_weights(path: Path) -> dict[str, torch.Tensor]:
-    """The tensors of the weights file beside ``path`` (a generator folder, or its JSON description)."""
-    weights = _weights_beside(_spec_path(path))
-    try:
-        return load_file(str(weights))
-    except (OSError, SafetensorError) as exc:
-        raise GanforgeError(f"cannot load {weights}: {exc}; the file is missing or not safetensors") from None
-
-
-def build_generator(spec: ModelSpec, tensors: dict[str, torch.Tensor], source: Path,
-                    described_by: str = SPEC_FILE) -> nn.Module:
-    """The registered family's generator for ``spec`` (from ``described_by``) with ``tensors`` (read from
-    ``source``) loaded."""
-    from ganforge.models import MODELS  # the registry imports this module
-
-    if spec.family == CUSTOM_FAMILY and CUSTOM_FAMILY not in MODELS:
-        raise GanforgeError(f"{source} holds a generator trained from Python on your own modules; load it with "
-                            "ganforge.load_generator(path, generator=YourGenerator(...)), or register the "
-                            "family through a plugin to use it from the command line")
-    family = MODELS.get(spec.family)
-    family.check(spec)
-    generator, _ = family.build(spec)
-    try:
-        generator.load_state_dict(tensors)
-    except RuntimeError as exc:
-        first = str(exc).splitlines()[0]
-        raise GanforgeError(f"{source} does not match {described_by}: {first}") from None
-    return generator
-
-
-def load_generator(path: Path, device: torch.device | str = "cpu") -> tuple[nn.Module, GeneratorInfo]:
-    """Rebuild the generator described by ``path`` (a run folder or generator.json, or a training
-    checkpoint .pt: see :mod:`ganforge.checkpoints`), in eval mode."""
-    path = Path(path).expanduser()
-    if path.suffix == CHECKPOINT_SUFFIX and path.is_file():
-        from ganforge.checkpoints import load_checkpoint_generator
-
-        return load_checkpoint_generator(path, device)
-    info = read_generator_info(path)
-    spec_path = _spec_path(path)
-    generator = build_generator(info.spec, read_weights(path), source=_weights_beside(spec_path),
-                                described_by=spec_path.name)
-    return generator.to(device).eval(), info

@@ -70,22 +70,14 @@ def save_checkpoint(state: dict[str, Any], path: Path, *, copy_to: Path | None =
             _publish_copy(tmp, copy_to)
 
 
-def load_checkpoint(path: Path) -> dict[str, Any]:
+def read_training_checkpoint(path: Path) -> dict[str, Any]:
+    """Everything ``train --resume`` restores, read from ``path`` (no pickle code runs)."""
+    from ganforge.checkpoints import read_checkpoint_state
+
     if not path.is_file():
         raise GanforgeError(f"no checkpoint at {path}; start a new run without --resume")
-    try:
-        with user_path(path):
-            state = torch.load(path, map_location="cpu", weights_only=True)
-    except GanforgeError:
-        raise
-    except Exception as exc:  # torch raises several unrelated types for corrupt files
-        raise GanforgeError(f"checkpoint {path} cannot be read ({type(exc).__name__}); "
-                            "it is corrupt or not a ganforge checkpoint") from None
-    missing = [key for key in REQUIRED_KEYS if not isinstance(state, dict) or key not in state]
-    if missing:
-        raise GanforgeError(f"{path} is a torch file but not a ganforge training checkpoint (no "
-                            f"'{missing[0]}'); resume from a run folder's checkpoints/last.pt")
-    return state
+    return read_checkpoint_state(path, REQUIRED_KEYS, kind="training checkpoint",
+                                 fix="resume from a run folder's checkpoints/last.pt")
 
 
 def step_checkpoints(paths: RunPaths) -> list[tuple[int, Path]]:

@@ -50,6 +50,7 @@ def model_spec(config: TrainConfig, dataset: DataShape) -> ModelSpec:
     # the family's declared options as the config gives them; a default stays out of the spec, as before
     # options were declared, so generator.json files of older runs and of new ones read alike
     options = without_defaults(MODELS.get(config.model).options, config.model_options)
+    options.update(MODELS.get(config.model).spec_options)  # e.g. the class record of networks from Python
     return ModelSpec(family=config.model, z_dim=config.z_dim, resolution=resolution, channels=channels,
                      num_classes=dataset.num_classes if config.conditional else 0, width=config.width,
                      options=options)

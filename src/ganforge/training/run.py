@@ -31,7 +31,7 @@ from ganforge.errors import GanforgeError
 from ganforge.models import save_generator
 from ganforge.notebook import result_html, show_result
 from ganforge.progress import progress_bar
-from ganforge.training.checkpoint import RunCheckpoints, load_checkpoint
+from ganforge.training.checkpoint import RunCheckpoints, read_training_checkpoint
 from ganforge.training.distributed import (
     SINGLE,
     DistInfo,
@@ -199,7 +199,7 @@ class TrainingRun:
         self.loggers = Loggers([])  # rank 0's are opened with the run folder
         self.lock = RunLock(root)  # rank 0 holds it from opening the folder until the run ends
         # rank 0 reads the checkpoint and hands it to the others: no shared filesystem needed
-        checkpoint = from_main(lambda: load_checkpoint(self.paths.last_checkpoint), dist) if resume else None
+        checkpoint = from_main(lambda: read_training_checkpoint(self.paths.last_checkpoint), dist) if resume else None
         if checkpoint is not None:
             self._restore(checkpoint)
         # every rank learns from rank 0 whether the run is finished: all refuse together

@@ -1,9 +1,14 @@
-"""Sample grids as uint8 arrays and PNG files (Pillow; no torchvision)."""
+"""Sample grids as uint8 arrays and PNG files or bytes (Pillow; no torchvision).
+
+Every grid ganforge draws (training samples, ``generate``, ``serve``, the notebook, the Hub card) comes
+from :class:`GridCanvas`, filled batch by batch so that a large grid never holds all float samples.
+"""
 
 from __future__ import annotations
 
 import io
 import math
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -13,57 +18,67 @@ from PIL import Image
 from ganforge.data.base import to_uint8
 from ganforge.fileio import atomic_path
 
+PIXEL_PADDING = 2  # the gutter between tiles, in pixels
 
-def image_grid(images: torch.Tensor, nrow: int | None = None, padding: int = 2,
-               pad_value: int = 0) -> np.ndarray:
+
+def grid_columns(num: int, num_classes: int = 0, classes: Sequence[int] | None = None, nrow: int | None = None) -> int:
+    """Images per row: ``nrow`` when given, one column per class for conditional grids, else near-square."""
+    if nrow:
+        return max(1, min(nrow, num))
+    pool = len(classes) if classes else num_classes
+    if 2 <= pool <= 16 and num >= pool:
+        return pool
+    return max(1, math.ceil(math.sqrt(num)))
+
+
+def grid_shape(num: int, ncol: int, height: int, width: int, padding: int = PIXEL_PADDING) -> tuple[int, int]:
+    rows = math.ceil(num / ncol)
+    return rows * (height + padding) + padding, ncol * (width + padding) + padding
+
+
+class GridCanvas:
+    """A uint8 (H, W, 3) grid of ``num`` tiles, ``ncol`` per row, pasted batch by batch."""
+
+    def __init__(self, num: int, ncol: int, height: int, width: int, padding: int = PIXEL_PADDING) -> None:
+        self.ncol, self.height, self.width, self.padding = ncol, height, width, padding
+        self.array = np.zeros((*grid_shape(num, ncol, height, width, padding), 3), np.uint8)
+
+    def paste(self, start: int, images: torch.Tensor) -> None:
+        """Tiles ``start``.. from (N, C, H, W) images in [-1, 1] (or uint8)."""
+        pixels = images.cpu() if images.dtype == torch.uint8 else to_uint8(images)
+        if pixels.shape[1] == 1:
+            pixels = pixels.expand(-1, 3, -1, -1)
+        array = pixels[:, :3].permute(0, 2, 3, 1).numpy()
+        step_y, step_x = self.height + self.padding, self.width + self.padding
+        for offset, tile in enumerate(array):
+            row, col = divmod(start + offset, self.ncol)
+            top, left = self.padding + row * step_y, self.padding + col * step_x
+            self.array[top:top + self.height, left:left + self.width] = tile
+
+
+def image_grid(images: torch.Tensor, nrow: int | None = None, padding: int = PIXEL_PADDING) -> np.ndarray:
     """(N, C, H, W) images in [-1, 1] (or uint8) -> one (H', W', 3) uint8 grid, ``nrow`` per row."""
-    if images.dtype != torch.uint8:
-        images = to_uint8(images)
-    images = images.cpu()
-    if images.shape[1] == 1:
-        images = images.expand(-1, 3, -1, -1)
     n, _, h, w = images.shape
-    ncol = nrow or math.ceil(math.sqrt(n))
-    nrows = math.ceil(n / ncol)
-    grid = np.full((nrows * (h + padding) + padding, ncol * (w + padding) + padding, 3), pad_value, np.uint8)
-    array = images.permute(0, 2, 3, 1).numpy()
-    for index in range(n):
-        r, c = divmod(index, ncol)
-        top, left = padding + r * (h + padding), padding + c * (w + padding)
-        grid[top:top + h, left:left + w] = array[index]
-    return grid
+    canvas = GridCanvas(n, nrow or math.ceil(math.sqrt(n)), h, w, padding)
+    canvas.paste(0, images)
+    return canvas.array
 
 
-def scatter_image(points: torch.Tensor, reference: torch.Tensor | None = None, size: int = 256) -> np.ndarray:
-    """2-D samples drawn as a scatter plot (reference points in grey underneath)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(size / 64, size / 64), dpi=64)
-    if reference is not None:
-        ref_x, ref_y = reference[:2000].cpu().T
-        ax.scatter(ref_x, ref_y, s=2, c="0.75")
-    x, y = points.detach().cpu().float().T
-    ax.scatter(x, y, s=2, c="tab:blue")
-    ax.set_aspect("equal")
-    ax.set_xticks([])
-    ax.set_yticks([])
-    fig.tight_layout(pad=0.1)
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    plt.close(fig)
-    buffer.seek(0)
-    return np.asarray(Image.open(buffer).convert("RGB"))
-
-
-def render_samples(samples: torch.Tensor, nrow: int | None = None,
-                   reference: torch.Tensor | None = None) -> np.ndarray:
+def render_samples(samples: torch.Tensor, nrow: int | None = None, reference: torch.Tensor | None = None,
+                   labels: torch.Tensor | None = None,
+                   limits: tuple[float, float, float, float] | None = None) -> np.ndarray:
     """A picture of a batch of samples: an image grid, or a scatter plot for 2-D data."""
+    from ganforge.viz.scatter import scatter_picture
+
     if samples.dim() == 4:
         return image_grid(samples, nrow=nrow)
-    return scatter_image(samples, reference)
+    return scatter_picture(samples[:, :2], labels, reference, limits)
+
+
+def encode_png(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 def save_png(array: np.ndarray, path: Path | str) -> None:

@@ -41,7 +41,7 @@ from ganforge.web.hosts import host_header_name, is_loopback_name
 from ganforge.web.params import ApiError, class_param, int_param, parse_query, truncation_param
 
 if TYPE_CHECKING:
-    from ganforge.web.render import LoadedGenerator
+    from ganforge.loader import LoadedGenerator
     from ganforge.web.runs import RunEntry
 
 if TYPE_CHECKING:  # torch and the checkpoint module load with the first generator, not with --help
@@ -127,9 +127,9 @@ class GeneratorCache:
                 cached = self._items.get(run_id)
                 if cached and cached[0] == stamp:
                     return cached[1]
-            from ganforge.web.render import load_checked
+            from ganforge.loader import load_generator
 
-            loaded = load_checked(folder, self.device, self.choice)
+            loaded = load_generator(folder, self.choice, device=self.device)
             with self._lock:
                 self._items[run_id] = (stamp, loaded)
                 self._items.move_to_end(run_id)
@@ -285,7 +285,8 @@ class Handler(BaseHTTPRequestHandler):
         return self.server.jobs
 
     def api_generate(self, query: str) -> None:
-        from ganforge.web.render import encode_png, sample_picture
+        from ganforge.viz import encode_png
+        from ganforge.web.render import sample_picture
 
         params = parse_query(query, {"run", "seed", "num", "class", "truncation", "download"})
         seed = int_param(params, "seed", 0, 0, MAX_SEED, "seed")
@@ -305,7 +306,8 @@ class Handler(BaseHTTPRequestHandler):
         self.send_bytes(200, body, "image/png", extra)
 
     def api_interpolate(self, query: str) -> None:
-        from ganforge.web.render import encode_gif, interpolation_pictures
+        from ganforge.viz import encode_gif
+        from ganforge.web.render import interpolation_pictures
 
         params = parse_query(query, {"run", "seed_a", "seed_b", "frames", "num", "class", "truncation"})
         seed_a = int_param(params, "seed_a", 0, 0, MAX_SEED, "first seed")
