@@ -27,9 +27,10 @@ from ganforge.data import IMAGE, KIND_NOUNS, POINTS, dataset_kind
 from ganforge.errors import GanforgeError
 from ganforge.fileio import atomic_path, atomic_write_text
 from ganforge.models.base import ModelSpec
+from ganforge.runfolder import CHECKPOINT_SUFFIX, GENERATOR_SPEC_FILE, GENERATOR_WEIGHTS_FILE
 
-WEIGHTS_FILE = "generator.safetensors"
-SPEC_FILE = "generator.json"
+WEIGHTS_FILE = GENERATOR_WEIGHTS_FILE  # a run folder's generator: names from ganforge.runfolder
+SPEC_FILE = GENERATOR_SPEC_FILE
 # The family name of networks passed from Python (ganforge.train(generator=..., discriminator=...)).
 CUSTOM_FAMILY = "custom"
 FORMAT = "ganforge-generator"
@@ -37,7 +38,6 @@ HUB_SPEC_FILE = "config.json"
 HUB_WEIGHTS_FILE = "model.safetensors"
 # description file -> the weights file beside it, in the order a folder is searched
 LAYOUTS: dict[str, str] = {SPEC_FILE: WEIGHTS_FILE, HUB_SPEC_FILE: HUB_WEIGHTS_FILE}
-CHECKPOINT_SUFFIX = ".pt"  # a training checkpoint (checkpoints/last.pt, step_XXXXXXX.pt, best.pt)
 
 
 @dataclass(frozen=True)
