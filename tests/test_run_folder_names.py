@@ -9,6 +9,8 @@ inside a path string, or as a set of folder names.
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -114,3 +116,12 @@ def test_the_check_catches_a_name_written_elsewhere(line: str) -> None:
 ])
 def test_the_check_lets_prose_and_plain_words_pass(line: str) -> None:
     assert not literal_uses(line)
+
+
+def test_the_layout_and_lock_load_no_other_ganforge_code() -> None:
+    """Readers (serve, report, checkpoints) ask for a run's layout and its writer without loading training."""
+    code = ("import sys, ganforge.runfolder, ganforge.runlock; "
+            "print(sorted(m for m in sys.modules if m.startswith('ganforge')), 'torch' in sys.modules)")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert loaded.strip() == ("['ganforge', 'ganforge.errors', 'ganforge.fileio', 'ganforge.runfolder', "
+                              "'ganforge.runlock'] False")
