@@ -27,15 +27,15 @@ import torch
 from ganforge.errors import GanforgeError, user_path
 from ganforge.models.base import ModelSpec
 from ganforge.models.io import (
-    CHECKPOINT_SUFFIX,
     SPEC_FILE,
     GeneratorInfo,
     generator_kind,
     read_generator_info,
 )
+from ganforge.runfolder import CHECKPOINT_SUFFIX, RunFolder, checkpoint_run
+from ganforge.runlock import live_writer
 
 NAMED = ("best", "last")  # --checkpoint values that are not paths
-CHECKPOINTS_DIR = "checkpoints"
 
 
 @dataclass(frozen=True)
@@ -63,16 +63,12 @@ def run_folder_of(path: Path) -> Path:
     checkpoint inside ``RUN/checkpoints/``."""
     path = Path(path).expanduser()
     if path.is_file():
-        folder = path.parent
-        return folder.parent if folder.name == CHECKPOINTS_DIR and path.suffix == CHECKPOINT_SUFFIX else folder
+        return checkpoint_run(path) or path.parent
     return path
 
 
 def _available_steps(run: Path) -> str:
-    from ganforge.training.checkpoint import STEP_FILE
-
-    folder = run / CHECKPOINTS_DIR
-    steps = sorted(int(m[1]) for p in folder.glob("step_*.pt") if (m := STEP_FILE.match(p.name)))
+    steps = [step for step, _ in RunFolder(run).step_checkpoints()]
     return ", ".join(str(s) for s in steps[-10:]) if steps else "none"
 
 
@@ -86,17 +82,17 @@ def resolve_checkpoint(run: Path | str, choice: CheckpointChoice = CheckpointCho
     if choice.step is not None:
         if choice.step < 0:
             raise GanforgeError(f"--step must be a whole number >= 0, got {choice.step}")
-        path = run / CHECKPOINTS_DIR / f"step_{choice.step:07d}.pt"
+        path = RunFolder(run).step_checkpoint(choice.step)
         if not path.is_file():
             raise GanforgeError(f"{run} has no checkpoint of step {choice.step} (periodic checkpoints: "
                                 f"{_available_steps(run)}); pick one of them, or --checkpoint last")
         return path
     name = str(choice.checkpoint)
     if name == "last":
-        path = run / CHECKPOINTS_DIR / "last.pt"
+        path = RunFolder(run).last_checkpoint
     elif name == "best":
-        best = run / "best"
-        path = best if (best / SPEC_FILE).is_file() else run / CHECKPOINTS_DIR / "best.pt"
+        best = RunFolder(run).best
+        path = best if RunFolder(best).generator_spec.is_file() else RunFolder(run).best_checkpoint
     else:
         path = Path(name).expanduser()
     if not path.exists():
@@ -132,7 +128,7 @@ def read_checkpoint_state(path: Path, required: tuple[str, ...] = ("generator",)
 
 def checkpoint_info(path: Path, state: dict[str, Any]) -> GeneratorInfo:
     """What generator.json would say about the checkpoint's generator (with its own step and EMA flag)."""
-    run_json = run_folder_of(path) / SPEC_FILE
+    run_json = RunFolder(run_folder_of(path)).generator_spec
     saved = read_generator_info(run_json) if run_json.is_file() else None
     raw_config = state.get("config")
     config: dict[str, Any] = raw_config if isinstance(raw_config, dict) else {}
@@ -155,8 +151,6 @@ def checkpoint_info(path: Path, state: dict[str, Any]) -> GeneratorInfo:
 def live_run_note(run: Path, step: object) -> str | None:
     """What a reader of a run that is still training should be told: which step it read; None when no
     process writes ``run`` now."""
-    from ganforge.training.rundir import live_writer  # the training package loads only when a run is read
-
     holder = live_writer(run)
     if holder is None:
         return None

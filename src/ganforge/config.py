@@ -20,12 +20,12 @@ import yaml
 from ganforge.errors import GanforgeError, did_you_mean
 from ganforge.fileio import atomic_write_text
 from ganforge.presets import PRESETS, TEXTBOOK, preset_values
+from ganforge.runfolder import CONFIG_FILE
 
 # --threads of every command: the TrainConfig field's help and the other commands' flag (commands/options.py)
 THREADS_HELP = ("CPU threads torch may use (torch.set_num_threads; 0 = torch's default, one per core); on "
                 "shared or busy cores 1 is often faster")
 
-CONFIG_FILE = "config.yaml"  # a run folder's resolved config (training.rundir.RunPaths.config)
 # Keys written into config.yaml for provenance; accepted (and ignored) when a config is read back.
 META_KEYS = ("ganforge_version", "torch_version")
 

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 from ganforge.errors import GanforgeError
 from ganforge.registry import Registry
+from ganforge.runfolder import GENERATOR_SPEC_FILE
 
 if TYPE_CHECKING:
     import torch
@@ -144,7 +145,7 @@ def save_torchscript(module: Any, spec_text: str, inputs: Inputs, path: Path) ->
 
     with quiet_export():
         traced = torch.jit.trace(module, inputs, check_trace=False)
-        torch.jit.save(traced, str(path), _extra_files={"generator.json": spec_text})
+        torch.jit.save(traced, str(path), _extra_files={GENERATOR_SPEC_FILE: spec_text})
 
 
 def run_torchscript(path: Path, inputs: Inputs) -> Any:

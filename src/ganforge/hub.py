@@ -28,6 +28,7 @@ import yaml
 
 from ganforge.errors import GanforgeError
 from ganforge.models.io import HUB_SPEC_FILE, save_generator
+from ganforge.runfolder import RunFolder
 from ganforge.web.export import MODEL_FILE, build_in_place, public_config, run_name, without_folders
 from ganforge.web.runs import artifacts as served_artifacts
 
@@ -71,7 +72,7 @@ def card_metrics(folder: Path) -> list[CardMetric]:
     from ganforge.metrics.specs import metric_values
     from ganforge.report.records import read_metric_records
 
-    latest = {key: (number, record) for record in read_metric_records(folder / "metrics.jsonl")
+    latest = {key: (number, record) for record in read_metric_records(RunFolder(folder).metrics)
               for key, number in record.values.items() if number is not None}
     return [CardMetric(value.key, value.label, number, record.step, record.protocol)
             for _, value in metric_values() if value.better and value.key in latest

@@ -28,6 +28,7 @@ import numpy as np
 from PIL import Image
 
 from ganforge.progress import in_notebook
+from ganforge.runfolder import RunFolder
 
 TABLE_STYLE = "border-collapse:collapse;text-align:right"
 
@@ -153,8 +154,8 @@ def compare_runs(runs: Sequence[Path | str]) -> Comparison:
 
 def run_pictures(run_dir: Path) -> list[Picture]:
     """The final sample grid and the loss curves of a finished run, those it has."""
-    files = ((Path(run_dir) / "samples" / "final.png", "final samples"),
-             (Path(run_dir) / "loss_curves.png", "loss curves"))
+    folder = RunFolder(Path(run_dir))
+    files = ((folder.final_samples, "final samples"), (folder.loss_curves, "loss curves"))
     return [Picture.from_file(path, title) for path, title in files if path.is_file()]
 
 

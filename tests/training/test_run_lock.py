@@ -18,7 +18,8 @@ from test_run_faults import HERE, RUN, TIMEOUT, one_error_line
 
 from ganforge.cli import main
 from ganforge.errors import GanforgeError
-from ganforge.training.rundir import LOCK_FILE, LockHolder, RunLock, live_writer, parse_holder
+from ganforge.runfolder import LOCK_FILE
+from ganforge.runlock import LockHolder, RunLock, live_writer, parse_holder
 
 EVERY = ["--checkpoint-every", "4", "--steps", "12"]
 

@@ -35,13 +35,14 @@ def run(args: argparse.Namespace) -> int:
     from ganforge.devices import resolve_device
     from ganforge.errors import GanforgeError
     from ganforge.models.io import SPEC_FILE, read_generator_info
-    from ganforge.training.rundir import live_writer
+    from ganforge.runfolder import RunFolder
+    from ganforge.runlock import live_writer
     from ganforge.web.server import GanforgeServer
 
     if not 0 <= args.port <= 65535:
         raise GanforgeError(f"--port must be between 0 and 65535, got {args.port}")
     choice = CheckpointChoice.from_args(args)
-    if choice.checkpoint not in (None, "best", "last") and not (args.runs_dir / "generator.json").is_file():
+    if choice.checkpoint not in (None, "best", "last") and not RunFolder(args.runs_dir).generator_spec.is_file():
         raise GanforgeError(f"--checkpoint {choice.checkpoint} is one file, so RUNS_DIR must be its run folder "
                             f"(with generator.json), not {args.runs_dir}; or use --checkpoint best|last / --step N")
     server = GanforgeServer(args.runs_dir, args.host, args.port, quiet=args.quiet, choice=choice,

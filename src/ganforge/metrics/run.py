@@ -130,7 +130,7 @@ def evaluate_run(run_dir: Path | str, metrics: str | Iterable[str] = "auto", *, 
     if info.meta.get("checkpoint"):
         record["checkpoint"] = info.meta["checkpoint"]
     if append:
-        from ganforge.training.rundir import RunPaths
+        from ganforge.runfolder import RunFolder
 
-        append_jsonl(RunPaths(run_folder_of(Path(run_dir))).metrics, record)
+        append_jsonl(RunFolder(run_folder_of(Path(run_dir))).metrics, record)
     return record

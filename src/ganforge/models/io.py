@@ -26,15 +26,15 @@ from ganforge.data import IMAGE, KIND_NOUNS, POINTS, dataset_kind
 from ganforge.errors import GanforgeError
 from ganforge.fileio import atomic_path, atomic_write_text
 from ganforge.models.base import ModelSpec
+from ganforge.runfolder import CHECKPOINT_SUFFIX, GENERATOR_SPEC_FILE, GENERATOR_WEIGHTS_FILE
 
-WEIGHTS_FILE = "generator.safetensors"
-SPEC_FILE = "generator.json"
+WEIGHTS_FILE = GENERATOR_WEIGHTS_FILE  # a run folder's generator: names from ganforge.runfolder
+SPEC_FILE = GENERATOR_SPEC_FILE
 FORMAT = "ganforge-generator"
 HUB_SPEC_FILE = "config.json"
 HUB_WEIGHTS_FILE = "model.safetensors"
 # description file -> the weights file beside it, in the order a folder is searched
 LAYOUTS: dict[str, str] = {SPEC_FILE: WEIGHTS_FILE, HUB_SPEC_FILE: HUB_WEIGHTS_FILE}
-CHECKPOINT_SUFFIX = ".pt"  # a training checkpoint (checkpoints/last.pt, step_XXXXXXX.pt, best.pt)
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from ganforge.metrics.specs import metric_values
 from ganforge.report.collect import Collection, RunSummary, collect
 from ganforge.report.study import BestTrial, Section
 from ganforge.report.table import Best, Table, best_runs, build_table
+from ganforge.runfolder import LOSS_CURVES_FILE
 
 FORMATS = {".html": "html", ".htm": "html", ".md": "md", ".markdown": "md"}
 
@@ -92,9 +93,9 @@ def assemble(collection: Collection, figure_dir: Path) -> ReportContent:
     if without_grid:
         notes.append(f"No final sample grid (training not finished?): {', '.join(without_grid)}.")
     figures: list[Picture] = []
-    caption = plot_loss_overlay(runs, figure_dir / "loss_curves.png")
+    caption = plot_loss_overlay(runs, figure_dir / LOSS_CURVES_FILE)  # named as each run's own
     if caption:
-        figures.append(Picture("Loss curves", caption, figure_dir / "loss_curves.png", "loss_curves.png"))
+        figures.append(Picture("Loss curves", caption, figure_dir / LOSS_CURVES_FILE, LOSS_CURVES_FILE))
     else:
         notes.append("No history.csv with losses in any run: no loss curves.")
     kinds = {run.kind for run in runs}

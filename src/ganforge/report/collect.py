@@ -6,19 +6,17 @@ whose subfolders are runs). Anything else is a one-line error.
 
 from __future__ import annotations
 
-import csv
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from ganforge.data import dataset_kind
 from ganforge.errors import GanforgeError
 from ganforge.metrics.floor import Floor, FloorRequest, cached_floors
 from ganforge.metrics.specs import metric_values
 from ganforge.report.records import MetricRecord, generator_step, read_json, read_metric_records
+from ganforge.runfolder import RunFolder, is_run_folder, read_config, read_history_columns
 
 SWEEP_INDEX = "sweep.json"
 
@@ -68,35 +66,6 @@ class Collection:
 
 
 # -- files ------------------------------------------------------------------------------------------
-
-def read_history_columns(path: Path) -> dict[str, list[float]]:
-    """history.csv -> column -> values (NaN for empty or unreadable cells); {} when there is no file."""
-    columns: dict[str, list[float]] = {}
-    try:
-        with open(path, newline="") as handle:
-            for row in csv.DictReader(handle):
-                for key, value in row.items():
-                    if key is None:
-                        continue
-                    try:
-                        number = float(value) if value not in ("", None) else math.nan
-                    except ValueError:
-                        number = math.nan
-                    columns.setdefault(key, []).append(number)
-    except OSError:
-        return {}
-    return columns
-
-
-def read_config(path: Path) -> dict[str, Any]:
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise GanforgeError(f"cannot read {path}: {exc}; is this a ganforge run folder?") from None
-    if not isinstance(raw, dict):
-        raise GanforgeError(f"{path} is not a ganforge config (expected a mapping)")
-    return raw
-
 
 def last_finite(values: list[float]) -> float | None:
     finite = [v for v in values if math.isfinite(v)]
@@ -156,9 +125,10 @@ def curve_points(records: list[MetricRecord], history: dict[str, list[float]],
 
 
 def summarize_run(path: Path, name: str | None = None, axes: dict[str, Any] | None = None) -> RunSummary:
-    config = read_config(path / "config.yaml")
-    history = read_history_columns(path / "history.csv")
-    records = read_metric_records(path / "metrics.jsonl")
+    folder = RunFolder(path)
+    config = read_config(folder.config)
+    history = read_history_columns(folder.history)
+    records = read_metric_records(folder.metrics)
     step = generator_step(path)
     if step is None:
         last_step = last_finite(history.get("step", []))
@@ -167,7 +137,7 @@ def summarize_run(path: Path, name: str | None = None, axes: dict[str, Any] | No
     batch = config.get("batch_size")
     rate = (step * batch / seconds) if step and isinstance(batch, int) and seconds else None
     values, protocols, eval_step = latest_values(records, step)
-    final = path / "samples" / "final.png"
+    final = folder.final_samples
     return RunSummary(name=name or path.name, path=path, config=config, step=step, seconds=seconds,
                       images_per_s=rate, values=values, protocols=protocols, eval_step=eval_step,
                       history=history, final_png=final if final.is_file() else None,
@@ -177,10 +147,6 @@ def summarize_run(path: Path, name: str | None = None, axes: dict[str, Any] | No
 
 
 # -- inputs -----------------------------------------------------------------------------------------
-
-def is_run_folder(path: Path) -> bool:
-    return (path / "config.yaml").is_file()
-
 
 def expand_input(path: Path) -> tuple[list[tuple[Path, dict[str, Any]]], list[str], dict[str, Any] | None]:
     """A run folder -> itself; a sweep folder -> its runs (plan order) and the names not trained yet."""

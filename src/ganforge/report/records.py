@@ -15,6 +15,7 @@ from typing import Any
 from ganforge.data.base import POINTS
 from ganforge.fileio import read_jsonl
 from ganforge.metrics.specs import METRICS, find_value, legacy_protocol, value_keys
+from ganforge.runfolder import RunFolder
 
 # Data kinds as metrics.jsonl of older versions named them.
 LEGACY_KINDS = {"toy2d": POINTS}
@@ -83,6 +84,6 @@ def read_json(path: Path) -> dict[str, Any] | None:
 
 def generator_step(run_dir: Path) -> int | None:
     """The step of the generator saved with the last checkpoint (generator.json), None before the first."""
-    document = read_json(Path(run_dir) / "generator.json")
+    document = read_json(RunFolder(Path(run_dir)).generator_spec)
     step = document.get("step") if document else None
     return step if isinstance(step, int) and not isinstance(step, bool) else None

@@ -2,8 +2,8 @@
 its outputs (``loggers``, ``checkpoint``), and the speed and scale options (``precision``, ``accel``,
 ``distributed``)."""
 
+from ganforge.runfolder import RunFolder
 from ganforge.training.run import Callback, TrainingInterrupted, TrainingRun, TrainResult, train
-from ganforge.training.rundir import RunPaths
 from ganforge.training.update import Trainer
 
-__all__ = ["Callback", "RunPaths", "TrainResult", "Trainer", "TrainingInterrupted", "TrainingRun", "train"]
+__all__ = ["Callback", "RunFolder", "TrainResult", "Trainer", "TrainingInterrupted", "TrainingRun", "train"]

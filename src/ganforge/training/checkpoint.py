@@ -8,7 +8,6 @@ disk, or both, never a step the schedule promised and nobody kept.
 from __future__ import annotations
 
 import os
-import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -18,12 +17,11 @@ import torch
 
 from ganforge.errors import GanforgeError, user_path
 from ganforge.fileio import atomic_path, remove_stale_temp_files
-from ganforge.training.rundir import RunPaths
+from ganforge.runfolder import RunFolder
 
 # What TrainingRun and Trainer read back; a torch file without them is not a training checkpoint.
 REQUIRED_KEYS = ("generator", "discriminator", "step", "opt_g", "opt_d", "noise_rng", "torch_rng",
                  "batches_drawn", "window", "elapsed")
-STEP_FILE = re.compile(r"^step_(\d{7,})\.pt$")
 
 
 def _publish_copy(source: Path, target: Path) -> None:
@@ -80,16 +78,6 @@ def read_training_checkpoint(path: Path) -> dict[str, Any]:
                                  fix="resume from a run folder's checkpoints/last.pt")
 
 
-def step_checkpoints(paths: RunPaths) -> list[tuple[int, Path]]:
-    """The run's periodic checkpoints, oldest first."""
-    found = []
-    for path in paths.checkpoints.glob("step_*.pt"):
-        match = STEP_FILE.match(path.name)
-        if match:
-            found.append((int(match[1]), path))
-    return sorted(found)
-
-
 class RunCheckpoints:
     """A run's checkpoints: checkpoints/last.pt with the generator files beside it in the run folder,
     a step_XXXXXXX.pt copy every --checkpoint-every steps (the newest ``keep`` of them, 0 = all), and
@@ -98,7 +86,7 @@ class RunCheckpoints:
     ``write_generator(folder)`` writes generator.safetensors + generator.json into ``folder``.
     """
 
-    def __init__(self, paths: RunPaths, write_generator: Callable[[Path], None], keep: int = 0) -> None:
+    def __init__(self, paths: RunFolder, write_generator: Callable[[Path], None], keep: int = 0) -> None:
         self.paths, self.write_generator, self.keep = paths, write_generator, keep
 
     def save_last(self, state: dict[str, Any], *, periodic: bool = False) -> None:
@@ -113,17 +101,17 @@ class RunCheckpoints:
         """Delete all but the newest ``keep`` step files (nothing when keep is 0); returns what went."""
         if not self.keep:
             return []
-        old = [path for _, path in step_checkpoints(self.paths)][:-self.keep]
+        old = [path for _, path in self.paths.step_checkpoints()][:-self.keep]
         for path in old:
             with user_path(path):
                 path.unlink(missing_ok=True)
         return old
 
     def save_best(self, state: dict[str, Any]) -> None:
-        save_checkpoint(state, self.paths.checkpoints / "best.pt")
-        self.write_generator(self.paths.root / "best")
+        save_checkpoint(state, self.paths.best_checkpoint)
+        self.write_generator(self.paths.best)
 
     def remove_orphans(self) -> list[Path]:
         """Temp files a killed writer left in the run folder (never those of a live process)."""
-        folders = [self.paths.root, self.paths.checkpoints, self.paths.samples, self.paths.root / "best"]
+        folders = [self.paths.root, self.paths.checkpoints, self.paths.samples, self.paths.best]
         return remove_stale_temp_files(*(folder for folder in folders if folder.is_dir()))

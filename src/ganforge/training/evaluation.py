@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from ganforge.data import dataset_kind
 from ganforge.fileio import append_jsonl, read_jsonl
 from ganforge.metrics.specs import checkpoint_value, find_value, resolve_metrics
-from ganforge.training.rundir import RunPaths
+from ganforge.runfolder import RunFolder
 
 if TYPE_CHECKING:
     from ganforge.training.run import TrainingRun
@@ -80,7 +80,7 @@ class MetricCallback:
     def __init__(self, settings: EvalSettings, run: TrainingRun) -> None:
         self.settings = settings
         self.run = run  # the TrainingRun: paths, elapsed time, best-checkpoint writer
-        self.paths: RunPaths = run.paths
+        self.paths: RunFolder = run.paths
         self.data = run.config.data
         self.specs = resolve_metrics(settings.metrics, dataset_kind(self.data), option="--eval-metrics",
                                      data=self.data)

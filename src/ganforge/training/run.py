@@ -31,6 +31,8 @@ from ganforge.errors import GanforgeError
 from ganforge.models import save_generator
 from ganforge.notebook import result_html, show_result
 from ganforge.progress import progress_bar
+from ganforge.runfolder import RunFolder, clear_startup_leftovers, never_started
+from ganforge.runlock import RunLock
 from ganforge.training.checkpoint import RunCheckpoints, read_training_checkpoint
 from ganforge.training.distributed import (
     SINGLE,
@@ -54,15 +56,7 @@ from ganforge.training.loggers import (
     build_loggers,
 )
 from ganforge.training.loggers.live import live_displays
-from ganforge.training.rundir import (
-    RunLock,
-    RunPaths,
-    check_run_dir,
-    clear_run_dir,
-    clear_startup_leftovers,
-    default_run_dir,
-    never_started,
-)
+from ganforge.training.rundir import check_run_dir, clear_run_dir, default_run_dir
 from ganforge.training.stopping import StartupInterrupted, StopSignals, TrainingInterrupted, handle_signals
 from ganforge.training.update import Trainer
 
@@ -180,7 +174,7 @@ class TrainingRun:
             return root
 
         root = from_main(run_folder, dist)
-        self.paths = RunPaths(root)
+        self.paths = RunFolder(root)
         self.signals.run_dir = root
         self.config = config = dataclasses.replace(config, run_dir=str(root))
         self.resume = resume
@@ -294,7 +288,7 @@ class TrainingRun:
         """The final grid, progress.gif and the curves; every finished file goes to the loggers."""
         self.loggers.log_image(self.trainer.step, FINAL_SAMPLES, self.render_samples())
         finished = self.samples.finish()
-        finished += [self.paths.config, *sorted(self.paths.root.glob("generator.*"))]
+        finished += [self.paths.config, *self.paths.generator_files()]
         for path in finished:
             self.loggers.log_artifact(path)
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from types import FrameType
 
 from ganforge.errors import GanforgeError
+from ganforge.runfolder import RunFolder
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -20,7 +21,7 @@ class TrainingInterrupted(GanforgeError):
 
     def __init__(self, step: int, run_dir: Path, signum: int) -> None:
         name = signal.Signals(signum).name
-        super().__init__(f"stopped by {name} at step {step}; checkpoint saved in {run_dir / 'checkpoints'}; "
+        super().__init__(f"stopped by {name} at step {step}; checkpoint saved in {RunFolder(run_dir).checkpoints}; "
                          f"resume with: ganforge train --run-dir {run_dir} --resume")
         self.exit_code = 128 + signum
 

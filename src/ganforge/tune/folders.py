@@ -18,7 +18,7 @@ from ganforge.config import TrainConfig, build_config, read_yaml_config, resumab
 from ganforge.errors import GanforgeError
 from ganforge.fileio import stale_temp_files
 from ganforge.report.records import MetricRecord, generator_step, read_metric_records
-from ganforge.training.rundir import RunPaths
+from ganforge.runfolder import RunFolder, read_history_columns
 from ganforge.tune.plan import EvaluationSpec, PlannedRun
 
 NEW, RESTART, RESUME, EVALUATE, DONE = "new", "restart", "resume", "evaluate", "done"
@@ -45,7 +45,7 @@ def changed_options(saved: TrainConfig, planned: TrainConfig) -> list[str]:
     return [key for key, value in new.items() if key not in resumable_keys() and old.get(key) != value]
 
 
-def check_same_config(run: PlannedRun, paths: RunPaths) -> None:
+def check_same_config(run: PlannedRun, paths: RunFolder) -> None:
     """A folder trained with other settings must not be resumed or counted as this run."""
     try:
         saved = build_config(read_yaml_config(paths.config))
@@ -64,9 +64,9 @@ def nothing_written(root: Path) -> bool:
     return all(p in stale or (p.is_dir() and nothing_written(p)) for p in root.iterdir())
 
 
-def training_finished(paths: RunPaths, steps: int) -> bool:
+def training_finished(paths: RunFolder, steps: int) -> bool:
     """The run got to the very end of ``steps``: generator.json says so, written after every artifact, so a
-    run killed while finishing is not mistaken for a finished one (``RunPaths.is_finished``)."""
+    run killed while finishing is not mistaken for a finished one (``RunFolder.is_finished``)."""
     return paths.is_finished(steps)
 
 
@@ -82,7 +82,7 @@ def final_records(run: PlannedRun, evaluation: EvaluationSpec) -> list[MetricRec
     at that step (--eval-every, its eval_samples on both sides) counts only when its reference size is the
     evaluation's too."""
     samples = evaluation.samples_for(run.kind)
-    return [r for r in read_metric_records(RunPaths(run.run_dir).metrics)
+    return [r for r in read_metric_records(RunFolder(run.run_dir).metrics)
             if r.step == run.config.steps and r.num_fake == samples
             and all(count == evaluation.reference_samples for count in reference_counts(r))]
 
@@ -105,7 +105,7 @@ def final_values(run: PlannedRun, evaluation: EvaluationSpec) -> dict[str, float
 
 
 def run_status(run: PlannedRun, evaluation: EvaluationSpec) -> RunStatus:
-    paths = RunPaths(run.run_dir)
+    paths = RunFolder(run.run_dir)
     root = paths.root
     if not root.exists() or (root.is_dir() and nothing_written(root)):
         return RunStatus(NEW, 0)
@@ -141,12 +141,12 @@ def evaluate_missing(run: PlannedRun, evaluation: EvaluationSpec) -> list[str]:
 
 
 def trained_seconds(run: PlannedRun) -> float | None:
-    from ganforge.report.collect import last_finite, read_history_columns
+    from ganforge.report.collect import last_finite
 
-    return last_finite(read_history_columns(RunPaths(run.run_dir).history).get("seconds", []))
+    return last_finite(read_history_columns(RunFolder(run.run_dir).history).get("seconds", []))
 
 
 def training_curve(run: PlannedRun, key: str) -> dict[int, Any]:
     """step -> value of ``key`` from the run's evaluations during training (None where undefined)."""
-    return {r.step: r.values[key] for r in read_metric_records(RunPaths(run.run_dir).metrics)
+    return {r.step: r.values[key] for r in read_metric_records(RunFolder(run.run_dir).metrics)
             if r.step is not None and key in r.values and r.raw.get("source") == "training"}

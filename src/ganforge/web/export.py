@@ -23,6 +23,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from ganforge.errors import GanforgeError
+from ganforge.runfolder import RunFolder
 
 MANIFEST_FORMAT = "ganforge-web-export"
 MANIFEST_VERSION = 1
@@ -55,7 +56,7 @@ def metric_records(folder: Path) -> list[dict[str, Any]]:
     """The run's evaluations as metrics.jsonl holds them (values and protocol), damaged lines skipped."""
     from ganforge.report.records import read_metric_records
 
-    return [record.raw for record in read_metric_records(folder / "metrics.jsonl")]
+    return [record.raw for record in read_metric_records(RunFolder(folder).metrics)]
 
 
 def artifacts(folder: Path) -> dict[str, Path]:

@@ -19,10 +19,11 @@ from typing import Any
 
 from ganforge.errors import GanforgeError
 from ganforge.models.io import spec_name, weights_file
+from ganforge.runfolder import INTERNAL_DIRS, METRICS_FILE, RunFolder
 
 MAX_DEPTH = 4  # RUNS_DIR/<group>/<group>/<run>: deep enough for sweeps, bounded for huge trees
 MAX_RUNS = 500
-SKIP_DIRS = {"checkpoints", "samples", "tb", "__pycache__", "node_modules"}
+SKIP_DIRS = INTERNAL_DIRS | {"__pycache__", "node_modules"}
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_.+=@,-]+(/[A-Za-z0-9_.+=@,-]+)*$")
 
 
@@ -32,8 +33,9 @@ def artifacts() -> dict[str, str]:
     from ganforge.metrics.specs import metric_values
 
     curves = {value.curve_file: value.curve_file for _, value in metric_values()}
-    return {"loss_curves.png": "loss_curves.png", **curves, "progress.gif": "progress.gif",
-            "final.png": "samples/final.png"}
+    layout = RunFolder(Path())
+    pictures = (layout.loss_curves, *(Path(curve) for curve in curves), layout.progress_gif, layout.final_samples)
+    return {path.name: path.as_posix() for path in pictures}
 
 
 @dataclass(frozen=True)
@@ -140,7 +142,7 @@ def run_summary(entry: RunEntry, root: Path) -> dict[str, Any]:
     config = recorded_config if isinstance(recorded_config, dict) else {}
     names = meta.get("class_names")
     class_names = [str(n) for n in names] if isinstance(names, list) and len(names) == spec.num_classes else None
-    metrics_text = _read_text(run_file(entry, root, "metrics.jsonl"))
+    metrics_text = _read_text(run_file(entry, root, METRICS_FILE))
     summary.update(
         model=spec.family,
         dataset=str(meta.get("dataset", "?")),

@@ -10,7 +10,7 @@ from typing import Any, Literal, Protocol, get_args
 import numpy as np
 
 from ganforge.config import TrainConfig
-from ganforge.training.rundir import RunPaths
+from ganforge.runfolder import RunFolder
 
 # How a run ended, as ``close`` is told: "killed" is a stop on Ctrl-C / SIGTERM, "failed" any other error.
 RunEnd = Literal["finished", "failed", "killed"]
@@ -70,7 +70,7 @@ class LoggerBase:
 class LoggerContext:
     """What a logger factory gets to build its logger for one launch of a run."""
 
-    paths: RunPaths
+    paths: RunFolder
     config: TrainConfig
     resume_step: int | None  # the step a resumed run continues from; None for a new run
     # The checkpoint holds steps no row has reported yet: a row at resume_step is then the run's final,

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import numpy as np
 
+from ganforge.runfolder import RunFolder
 from ganforge.training.loggers.base import FINAL_SAMPLES, SAMPLES, LoggerBase
-from ganforge.training.rundir import RunPaths
 
 
 class SampleGrids(LoggerBase):
-    def __init__(self, paths: RunPaths, sample_every: int, title: str) -> None:
+    def __init__(self, paths: RunFolder, sample_every: int, title: str) -> None:
         self.paths, self.sample_every, self.title = paths, sample_every, title
         self.final_step: int | None = None
         self.files: dict[str, Callable[[int], Path]] = {
@@ -35,7 +35,7 @@ class SampleGrids(LoggerBase):
         curves from history.csv when there is one; returns the finished pictures."""
         from ganforge.viz import plot_column, plot_loss_curves, save_gif
 
-        frames = sorted(self.paths.samples.glob("step_*.png"))
+        frames = self.paths.step_grids()
         final = self.paths.final_samples
         if self.final_step is not None and self.final_step % self.sample_every:  # else it repeats the last
             frames.append(final)

@@ -18,8 +18,8 @@ from typing import Any
 
 from ganforge.errors import GanforgeError
 from ganforge.fileio import atomic_write_text
+from ganforge.runfolder import RunFolder
 from ganforge.training.loggers.base import RUN_ENDS, RunEnd
-from ganforge.training.rundir import RunPaths
 
 
 def import_library(name: str) -> ModuleType:
@@ -43,7 +43,7 @@ def checked_end(status: str) -> RunEnd:
 
 def saved_run(run_dir: Path, tracker: str) -> dict[str, Any] | None:
     """What ``save_run`` recorded for ``tracker`` in this run folder (None: nothing yet)."""
-    path = RunPaths(run_dir).trackers
+    path = RunFolder(run_dir).trackers
     if not path.is_file():
         return None
     entry = json.loads(path.read_text()).get(tracker)
@@ -52,7 +52,7 @@ def saved_run(run_dir: Path, tracker: str) -> dict[str, Any] | None:
 
 def save_run(run_dir: Path, tracker: str, entry: dict[str, Any]) -> None:
     """Record ``tracker``'s run (its id and where it lives) in trackers.json, next to the other trackers'."""
-    path = RunPaths(run_dir).trackers
+    path = RunFolder(run_dir).trackers
     runs = json.loads(path.read_text()) if path.is_file() else {}
     runs[tracker] = entry
     atomic_write_text(path, json.dumps(runs, indent=2, sort_keys=True) + "\n")

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 import numpy
 
 from ganforge.errors import GanforgeError
+from ganforge.runfolder import RunFolder
 from ganforge.training.loggers.base import RunEnd
-from ganforge.training.rundir import RunPaths
 from ganforge.training.trackers.common import (
     WarningsFromLog,
     checked_end,
@@ -41,7 +41,7 @@ PARAMS_PER_BATCH = 100  # MLflow's limit on the params of one log_batch call
 
 def tracking_uri(run_dir: Path) -> str:
     """Where this run's MLflow run lives: MLFLOW_TRACKING_URI, else the run folder's own file store."""
-    return os.environ.get("MLFLOW_TRACKING_URI") or RunPaths(run_dir).mlflow_store.resolve().as_uri()
+    return os.environ.get("MLFLOW_TRACKING_URI") or RunFolder(run_dir).mlflow_store.resolve().as_uri()
 
 
 class MlflowLogger:
