@@ -31,6 +31,7 @@ from ganforge.models.io import CUSTOM_FAMILY, GeneratorInfo, read_generator_info
 from ganforge.notebook import Comparison, MetricsTable, Picture, compare_runs
 from ganforge.training import TrainResult
 from ganforge.training import train as train_config
+from ganforge.training.step import TrainStep, step_name
 
 PYTHON_DATA = "python"
 
@@ -133,7 +134,8 @@ def train(generator: nn.Module | None = None, discriminator: nn.Module | None = 
           config: TrainConfig | Mapping[str, Any] | str | Path | None = None, resume: bool = False,
           overwrite: bool = False, progress: bool = True, callbacks: Sequence[Any] = (),
           labels: torch.Tensor | Sequence[int] | None = None, class_names: Sequence[str] | None = None,
-          value_range: tuple[float, float] = (0.0, 1.0), **options: Any) -> TrainResult:
+          value_range: tuple[float, float] = (0.0, 1.0), train_step: TrainStep | None = None,
+          **options: Any) -> TrainResult:
     """Train and write a run folder; returns the :class:`TrainResult` (``run_dir``, steps, last losses).
 
     ``generator``/``discriminator``: your ``nn.Module`` pair (``G(z, labels=None) -> samples in [-1, 1]``,
@@ -141,15 +143,23 @@ def train(generator: nn.Module | None = None, discriminator: nn.Module | None = 
     ``data``: a --data name, a tensor ``(N, C, H, W)``/``(N, D)`` or a map-style ``Dataset`` of samples or
     (sample, label) pairs; float images are taken to be in ``value_range``.
     ``config``: a TrainConfig, a mapping or a YAML file; ``options`` (any TrainConfig key) override it.
+    ``train_step``: your update, ``step(ctx) -> {name: scalar}`` (``ganforge.training.step``), in place of
+    ganforge's; the run records its name (``module:qualname``) and a resume needs the same step.
     """
     conversion = {"labels": labels, "class_names": class_names, "value_range": value_range}
     with _user_networks(generator, discriminator) as model, user_data(data, **conversion) as data_name:
         chosen = {key: value for key, value in (("model", model), ("data", data_name)) if value is not None}
+        if train_step is not None:
+            if not callable(train_step):
+                raise GanforgeError(f"train_step must be a callable step(ctx) -> dict of scalars, got "
+                                    f"{type(train_step).__name__}")
+            chosen["train_step"] = step_name(train_step)
         layers = [_config_layer(config), options, chosen]
         if model and not resume and not any("run_dir" in layer for layer in layers):
             chosen["run_dir"] = str(Path("runs") / f"{CUSTOM_FAMILY}-{time.strftime('%Y%m%d-%H%M%S')}")
         resolved = resumed_config(*layers) if resume else build_config(*layers)
-        return train_config(resolved, resume=resume, overwrite=overwrite, callbacks=callbacks, progress=progress)
+        return train_config(resolved, resume=resume, overwrite=overwrite, callbacks=callbacks, progress=progress,
+                            train_step=train_step)
 
 
 def load_generator(path: str | Path, *, generator: nn.Module | None = None,

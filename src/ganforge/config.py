@@ -203,6 +203,10 @@ class TrainConfig:
                                       "up to 32x32, halved per doubling above)", group=FAMILY, metavar="C,C,...")
     group_channels: int = option(16, "r3gan: channels per group of the grouped 3x3 convs (the paper's code: 16; "
                                  "its ImageNet presets: 32)", group=FAMILY, minimum=1, maximum=4096, metavar="N")
+    train_step: str = option("ganforge.training.update:gan_update", "the training step, as module:function "
+                             "(README 'Your own training step'); the default is ganforge's update, which the "
+                             "loss, regularizer, n-critic and augment keys configure", group=FAMILY,
+                             metavar="MODULE:NAME")
     # -- speed and scale (how fast a run trains, not what it trains; docs/SPEED_AND_SCALE.md) --------
     precision: str = option("auto", "bf16 / fp16: autocast for G and D; penalties and spectral norm stay "
                             "fp32; auto = bf16 where the device computes it natively (CUDA GPUs from Ampere on, "

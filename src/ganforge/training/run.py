@@ -63,6 +63,7 @@ from ganforge.training.rundir import (
     default_run_dir,
     never_started,
 )
+from ganforge.training.step import TrainStep
 from ganforge.training.stopping import StartupInterrupted, StopSignals, TrainingInterrupted, handle_signals
 from ganforge.training.update import Trainer
 
@@ -149,6 +150,19 @@ class ScalarWindow:
         self.count = int(state["count"])
 
 
+# What the progress bar shows of a row: ganforge's update's scalars under short labels, with their digits.
+POSTFIX = {"loss_d": ("loss_d", 3), "loss_g": ("loss_g", 3), "d_real": ("D_x", 2), "d_fake": ("D_G_z", 2)}
+POSTFIX_MAX = 4  # scalars of a training step of one's own shown (its first ones)
+
+
+def progress_postfix(values: dict[str, float], rate: float) -> dict[str, str]:
+    """The bar's postfix: the losses and D's outputs, or the first scalars of a step that has other names."""
+    shown = {label: f"{values[key]:.{digits}f}" for key, (label, digits) in POSTFIX.items() if key in values}
+    if not shown:
+        shown = {key: f"{value:.4g}" for key, value in list(values.items())[:POSTFIX_MAX]}
+    return {**shown, "img_s": f"{rate:.0f}"}
+
+
 def finished_error(run_dir: Path, step: int) -> GanforgeError:
     return GanforgeError(f"run {run_dir} already finished at step {step}; raise --steps to continue "
                          f"(e.g. --resume --steps {2 * step})")
@@ -169,7 +183,7 @@ class TrainingRun:
 
     def __init__(self, config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
                  callbacks: Sequence[Callback] = (), progress: bool = True, dist: DistInfo = SINGLE,
-                 signals: StopSignals | None = None) -> None:
+                 signals: StopSignals | None = None, train_step: TrainStep | None = None) -> None:
         self.dist = dist
         self.is_main = dist.is_main
         self.signals = signals or StopSignals()
@@ -192,7 +206,7 @@ class TrainingRun:
             config.data, cache_dir=Path(config.cache_dir) if config.cache_dir else None,
             resolution=config.resolution, crop=config.crop), dist)
         # Everything that can fail on bad input happens before the run folder is touched.
-        self.trainer = Trainer(config, dataset, device, dist)
+        self.trainer = Trainer(config, dataset, device, dist, update=train_step)
         self.window = ScalarWindow()
         self.elapsed_before = 0.0
         self.checkpoints = RunCheckpoints(self.paths, self.save_generator, keep=config.keep_checkpoints)
@@ -342,9 +356,7 @@ class TrainingRun:
                     stop_signal = agreed_stop or stop_signal
                     pending = {}
                     if self.progress:
-                        bar.set_postfix(loss_d=f"{last['loss_d']:.3f}", loss_g=f"{last['loss_g']:.3f}",
-                                        D_x=f"{last['d_real']:.2f}", D_G_z=f"{last['d_fake']:.2f}",
-                                        img_s=f"{rate:.0f}", refresh=False)
+                        bar.set_postfix(progress_postfix(last, rate), refresh=False)
                 if self.is_main and step % cfg.sample_every == 0:
                     self.loggers.log_image(step, SAMPLES, self.render_samples())
                 if step % cfg.checkpoint_every == 0:
@@ -409,16 +421,18 @@ class TrainingRun:
 
 
 def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
-          callbacks: Sequence[Callback] = (), progress: bool = True) -> TrainResult:
+          callbacks: Sequence[Callback] = (), progress: bool = True,
+          train_step: TrainStep | None = None) -> TrainResult:
     """Train as ``config`` says and write the run folder; the library entry point behind the CLI.
 
     Under torchrun (RANK/WORLD_SIZE in the environment) this process joins the job's process group for
     the duration of the run and leaves it however the run ends; a peer lost mid-run (a killed node) is a
     one-line error here, within the process group's timeout, instead of a hang or a traceback.
+    ``train_step``: the object ``config.train_step`` names, when it came from Python (``training.step``).
     """
     dist = info_from_env()
     signals = StopSignals()
     with handle_signals(signals), torch_threads(config.threads), peer_failures(dist, lambda: signals.run_dir), \
             process_group(dist, resolve_device(config.device, dist)):
         return TrainingRun(config, resume=resume, overwrite=overwrite, callbacks=callbacks, progress=progress,
-                           dist=dist, signals=signals).run()
+                           dist=dist, signals=signals, train_step=train_step).run()
