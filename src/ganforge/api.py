@@ -134,7 +134,7 @@ def train(generator: nn.Module | None = None, discriminator: nn.Module | None = 
           config: TrainConfig | Mapping[str, Any] | str | Path | None = None, resume: bool = False,
           overwrite: bool = False, progress: bool = True, callbacks: Sequence[Any] = (),
           labels: torch.Tensor | Sequence[int] | None = None, class_names: Sequence[str] | None = None,
-          value_range: tuple[float, float] = (0.0, 1.0), train_step: TrainStep | None = None,
+          value_range: tuple[float, float] = (0.0, 1.0), train_step: TrainStep | str | None = None,
           **options: Any) -> TrainResult:
     """Train and write a run folder; returns the :class:`TrainResult` (``run_dir``, steps, last losses).
 
@@ -144,12 +144,15 @@ def train(generator: nn.Module | None = None, discriminator: nn.Module | None = 
     (sample, label) pairs; float images are taken to be in ``value_range``.
     ``config``: a TrainConfig, a mapping or a YAML file; ``options`` (any TrainConfig key) override it.
     ``train_step``: your update, ``step(ctx) -> {name: scalar}`` (``ganforge.training.step``), in place of
-    ganforge's; the run records its name (``module:qualname``) and a resume needs the same step.
+    ganforge's, or its importable name ``module:function``; the run records its name (``module:qualname``)
+    and a resume needs the same step.
     """
     conversion = {"labels": labels, "class_names": class_names, "value_range": value_range}
     with _user_networks(generator, discriminator) as model, user_data(data, **conversion) as data_name:
         chosen = {key: value for key, value in (("model", model), ("data", data_name)) if value is not None}
-        if train_step is not None:
+        if isinstance(train_step, str):
+            chosen["train_step"], train_step = train_step, None
+        elif train_step is not None:
             if not callable(train_step):
                 raise GanforgeError(f"train_step must be a callable step(ctx) -> dict of scalars, got "
                                     f"{type(train_step).__name__}")
