@@ -172,3 +172,16 @@ def test_a_killed_cli_run_with_its_own_step_resumes_bit_for_bit(tmp_path, monkey
     for part in ("generator", "discriminator"):
         for key in full[part]:
             assert torch.equal(full[part][key], resumed[part][key]), (part, key)
+
+
+def test_the_readme_example_of_a_training_step_runs(tmp_path, monkeypatch):
+    readme = (HERE.parents[1] / "README.md").read_text()
+    section = readme.split("### Your own training step", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    monkeypatch.chdir(tmp_path)
+    exec(compile(code, "README.md (Your own training step)", "exec"), {"__name__": "readme_step"})
+    run = tmp_path / "runs" / "my-step"
+    assert yaml.safe_load((run / "config.yaml").read_text())["train_step"] == "readme_step:hinge_step"
+    rows = history(run)
+    assert rows[-1]["step"] == "60" and all(math.isfinite(float(row["errG"])) for row in rows)
+    assert checkpoint(run)["step"] == 60 and (run / "samples" / "final.png").is_file()
