@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from user_steps import EveryOtherG, TinyD, TinyG, hinge_step
+from user_steps import EveryOtherG, TinyD, TinyG, bce_step, hinge_step
 
 import ganforge
 from ganforge.cli import main
@@ -75,6 +75,17 @@ def test_a_users_step_trains_in_the_usual_run_folder(tmp_path):
     # ganforge kept G's moving average (default --ema 0.999): it moved, but not as far as G
     assert not torch.equal(state["generator_ema"]["net.weight"], state["generator"]["net.weight"])
     assert state["batches_drawn"] == 8  # two batches a step: ctx.real and ctx.next_batch()
+
+
+def test_ganforges_update_rewritten_as_a_users_step_trains_the_same_weights(tmp_path):
+    """One update path: a user's copy of the default update gets the same batches, latents, optimizers
+    and EMA from ganforge as ganforge's own, so the two runs end bit for bit equal."""
+    options = {"model": "mlp", "width": 8, "precision": "fp32", "steps": 3}
+    points = torch.randn(64, 2, generator=torch.Generator().manual_seed(1))
+    own = ganforge.train(data=points, run_dir=str(tmp_path / "own"), **TINY, **options)
+    mine = ganforge.train(data=points, run_dir=str(tmp_path / "mine"), train_step=bce_step, **TINY, **options)
+    assert_same_state(checkpoint(tmp_path / "own"), checkpoint(tmp_path / "mine"))
+    assert own.last["loss_g"] == mine.last["loss_g"] and own.last["loss_d"] == mine.last["loss_d"]
 
 
 @pytest.mark.parametrize("make_step", [lambda: hinge_step, EveryOtherG], ids=["function", "stateful"])

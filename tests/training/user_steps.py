@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ganforge.losses import LOSSES
 from ganforge.training.step import StepContext
 
 
@@ -80,3 +81,19 @@ class EveryOtherG:
 
     def load_state_dict(self, state: dict[str, int]) -> None:
         self.calls = int(state["calls"])
+
+
+def bce_step(ctx: StepContext) -> dict[str, Any]:
+    """ganforge's default update (one D step, then G, the non-saturating loss) written as a user would,
+    with the registered loss's formulas: it draws what ganforge's update draws, in the same order."""
+    loss = LOSSES.get("bce")
+    fake = ctx.generator(ctx.noise(), ctx.cond)
+    loss_d = loss.d_loss(ctx.discriminator(ctx.real, ctx.cond), ctx.discriminator(fake.detach(), ctx.cond))
+    ctx.opt_d.zero_grad(set_to_none=True)
+    loss_d.backward()
+    ctx.opt_d.step()
+    loss_g = loss.g_loss(None, ctx.discriminator(fake, ctx.cond))
+    ctx.opt_g.zero_grad(set_to_none=True)
+    loss_g.backward()
+    ctx.opt_g.step()
+    return {"loss_d": loss_d.detach(), "loss_g": loss_g.detach()}

@@ -273,7 +273,8 @@ class TrainingRun:
             folder.mkdir(parents=True, exist_ok=True)
         self.checkpoints.remove_orphans()
         dump_config(config, self.paths.config, _meta())
-        title = f"{config.model} / {config.loss} on {config.data}"
+        update = config.loss if self.trainer.builtin_update else config.train_step.rpartition(":")[2]
+        title = f"{config.model} / {update} on {config.data}"
         self.samples = SampleGrids(self.paths, config.sample_every, title=title)
         context = LoggerContext(self.paths, config, self.trainer.step if self.resume else None,
                                 resume_window_open=self.resume and self.window.count > 0)
@@ -317,7 +318,8 @@ class TrainingRun:
     def finish_artifacts(self) -> None:
         """The final grid, progress.gif and the curves; every finished file goes to the loggers."""
         self.loggers.log_image(self.trainer.step, FINAL_SAMPLES, self.render_samples())
-        finished = self.samples.finish()
+        trainer = self.trainer
+        finished = self.samples.finish(None if trainer.builtin_update else list(trainer.scalar_keys))
         finished += [self.paths.config, *sorted(self.paths.root.glob("generator.*"))]
         for path in finished:
             self.loggers.log_artifact(path)

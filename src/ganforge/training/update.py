@@ -145,6 +145,7 @@ class Trainer:
             raise GanforgeError(f"a training step of your own ({config.train_step}) runs in one process; "
                                 "start it without torchrun")
         self.step_rng = torch.Generator(device=device).manual_seed(config.seed + STEP_SEED_OFFSET)
+        self.scalar_keys: dict[str, None] = {}  # the names the step has returned (in order): the loss curves'
         self.ada = (AdaptiveP(config.augment_p, target=0.0 if "augment_p" in self.schedules else config.ada_target,
                               interval=config.ada_interval, kimg=config.ada_kimg, batch_size=config.batch_size,
                               device=device, dist=dist) if config.augment == "ada" else None)
@@ -318,6 +319,7 @@ class Trainer:
                               real, labels, labels if cfg.conditional else None, self.step, self.step_rng,
                               self.device, cfg)
         scalars = checked_scalars(self.update(context), cfg.train_step, self.step, finite=not self.builtin_update)
+        self.scalar_keys.update(dict.fromkeys(scalars))
         if self.generator_ema is not None:
             beta = ramped_beta(self.ema_beta, cfg.batch_size, self.step * cfg.batch_size, cfg.ema_rampup)
             update_ema(self.generator_ema, self.generator, beta, bn=cfg.ema_bn)
