@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import importlib
 import math
+import numbers
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
@@ -105,7 +106,10 @@ def resolve_step(name: str) -> TrainStep:
     except (ImportError, AttributeError) as exc:
         raise GanforgeError(f"this run's training step '{name}' cannot be imported ({type(exc).__name__}: "
                             f"{str(exc).splitlines()[0] if str(exc) else ''}); {hint}") from None
-    step = target() if isinstance(target, type) else target
+    try:
+        step = target() if isinstance(target, type) else target
+    except TypeError as exc:  # a class whose constructor needs arguments
+        raise GanforgeError(f"train_step '{name}' cannot be built without arguments ({exc}); {hint}") from None
     if not callable(step):
         raise GanforgeError(f"train_step '{name}' is a {type(step).__name__}, not a callable; {hint}")
     return step
@@ -127,7 +131,7 @@ def checked_scalars(values: Any, name: str, step: int, finite: bool) -> dict[str
             raise GanforgeError(f"{where} the key {key!r} at step {step + 1}; name each scalar with a string")
         if isinstance(value, torch.Tensor) and value.numel() == 1 and not value.is_complex():
             tensor = value.detach().reshape(())
-        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        elif isinstance(value, numbers.Real) and not isinstance(value, bool):  # also NumPy's scalars
             tensor = torch.tensor(float(value))
         else:
             shape = f"a tensor of shape {tuple(value.shape)}" if isinstance(value, torch.Tensor) else \

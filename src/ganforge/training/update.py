@@ -1,6 +1,7 @@
-"""The GAN update every model, loss and regularizer plugs into: ``Trainer.train_step``.
+"""The GAN update every model, loss and regularizer plugs into: ``gan_update``, the default training step
+(``training.step``), which ``Trainer.train_step`` runs with everything around it (schedules, EMA, step count).
 
-``train_step`` runs ``n_critic`` discriminator updates and one generator update. Everything random
+``gan_update`` runs ``n_critic`` discriminator updates and one generator update. Everything random
 (batch order, latents, augmentations, penalty interpolates) comes from state the checkpoint stores, so a
 resumed run continues exactly where an uninterrupted one would be.
 
