@@ -115,6 +115,15 @@ def resolve_step(name: str) -> TrainStep:
     return step
 
 
+def _as_scalar(value: Any) -> torch.Tensor | None:
+    """One number as a detached 0-d tensor: a one-element real tensor, a float or int (NumPy's too)."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().reshape(()) if value.numel() == 1 and not value.is_complex() else None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return None
+    return torch.tensor(float(value))
+
+
 def checked_scalars(values: Any, name: str, step: int, finite: bool) -> dict[str, torch.Tensor]:
     """A step's returned scalars as detached tensors; anything else is one line naming the key and the step.
 
@@ -129,11 +138,8 @@ def checked_scalars(values: Any, name: str, step: int, finite: bool) -> dict[str
     for key, value in values.items():
         if not isinstance(key, str) or not key:
             raise GanforgeError(f"{where} the key {key!r} at step {step + 1}; name each scalar with a string")
-        if isinstance(value, torch.Tensor) and value.numel() == 1 and not value.is_complex():
-            tensor = value.detach().reshape(())
-        elif isinstance(value, numbers.Real) and not isinstance(value, bool):  # also NumPy's scalars
-            tensor = torch.tensor(float(value))
-        else:
+        tensor = _as_scalar(value)
+        if tensor is None:
             shape = f"a tensor of shape {tuple(value.shape)}" if isinstance(value, torch.Tensor) else \
                 f"a {type(value).__name__}"
             raise GanforgeError(f"{where} {shape} for '{key}' at step {step + 1}; return one number per key "
