@@ -35,6 +35,7 @@ from ganforge.models.custom import CUSTOM_FAMILY, NETWORK_OPTION, network_record
 from ganforge.notebook import Comparison, MetricsTable, Picture, compare_runs
 from ganforge.training import TrainResult
 from ganforge.training import train as train_config
+from ganforge.training.step import TrainStep, step_name
 
 PYTHON_DATA = "python"
 
@@ -147,6 +148,7 @@ def train(generator: nn.Module | None = None, discriminator: nn.Module | None = 
           overwrite: bool = False, progress: bool = True, callbacks: Sequence[Any] = (),
           labels: torch.Tensor | Sequence[int] | None = None, class_names: Sequence[str] | None = None,
           value_range: tuple[float, float] = (0.0, 1.0), generator_kwargs: Mapping[str, Any] | None = None,
+          train_step: TrainStep | str | None = None,
           **options: Any) -> TrainResult:
     """Train and write a run folder; returns the :class:`TrainResult` (``run_dir``, steps, last losses).
 
@@ -158,15 +160,26 @@ def train(generator: nn.Module | None = None, discriminator: nn.Module | None = 
     ``generator_kwargs``: your generator's constructor arguments (plain values), recorded with its class
     path so that ``ganforge generate/export/serve`` rebuild it; by default the arguments the instance
     keeps as same-named attributes. The class must live in an importable module (not ``__main__``).
+    ``train_step``: your update, ``step(ctx) -> {name: scalar}`` (``ganforge.training.step``), in place of
+    ganforge's, or its importable name ``module:function``; the run records its name (``module:qualname``)
+    and a resume needs the same step.
     """
     conversion = {"labels": labels, "class_names": class_names, "value_range": value_range}
     with _user_networks(generator, discriminator, generator_kwargs) as model, user_data(data, **conversion) as data_name:
         chosen = {key: value for key, value in (("model", model), ("data", data_name)) if value is not None}
+        if isinstance(train_step, str):
+            chosen["train_step"], train_step = train_step, None
+        elif train_step is not None:
+            if not callable(train_step):
+                raise GanforgeError(f"train_step must be a callable step(ctx) -> dict of scalars, got "
+                                    f"{type(train_step).__name__}")
+            chosen["train_step"] = step_name(train_step)
         layers = [_config_layer(config), options, chosen]
         if model and not resume and not any("run_dir" in layer for layer in layers):
             chosen["run_dir"] = str(Path("runs") / f"{CUSTOM_FAMILY}-{time.strftime('%Y%m%d-%H%M%S')}")
         resolved = resumed_config(*layers) if resume else build_config(*layers)
-        return train_config(resolved, resume=resume, overwrite=overwrite, callbacks=callbacks, progress=progress)
+        return train_config(resolved, resume=resume, overwrite=overwrite, callbacks=callbacks, progress=progress,
+                            train_step=train_step)
 
 
 def _with_z_dim(generator: nn.Module, z_dim: int | None) -> nn.Module:

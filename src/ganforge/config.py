@@ -206,6 +206,10 @@ class TrainConfig:
     reg_options: dict[str, Any] = option({}, "an option of a regularizer, NAME.KEY=VALUE, repeatable (YAML: "
                                          "NAME: {KEY: VALUE}); a plugin regularizer's weight is one of them",
                                          group=FAMILY, component="regularizer", metavar="NAME.KEY=VALUE")
+    train_step: str = option("ganforge.training.update:gan_update", "the training step, as module:function "
+                             "(README 'Your own training step'); the default is ganforge's update, which the "
+                             "loss, regularizer, n-critic and augment keys configure", group=FAMILY,
+                             metavar="MODULE:NAME")
     # -- speed and scale (how fast a run trains, not what it trains; docs/SPEED_AND_SCALE.md) --------
     precision: str = option("auto", "bf16 / fp16: autocast for G and D; penalties and spectral norm stay "
                             "fp32; auto = bf16 where the device computes it natively (CUDA GPUs from Ampere on, "

@@ -57,6 +57,7 @@ from ganforge.training.loggers import (
 )
 from ganforge.training.loggers.live import live_displays
 from ganforge.training.rundir import check_run_dir, clear_run_dir, default_run_dir
+from ganforge.training.step import TrainStep
 from ganforge.training.stopping import StartupInterrupted, StopSignals, TrainingInterrupted, handle_signals
 from ganforge.training.update import Trainer
 
@@ -94,20 +95,29 @@ class TrainResult:
 
 
 class ScalarWindow:
-    """Sums of step scalars kept on the device; read (one host sync) only when a row is logged."""
+    """Sums of step scalars kept on the device; read (one host sync) only when a row is logged.
+
+    Each key's mean is over the steps that returned it (``counts``): a training step of one's own may
+    return a G loss only on the steps that update G.
+    """
 
     def __init__(self) -> None:
         self.sums: dict[str, torch.Tensor] = {}
+        self.counts: dict[str, int] = {}
         self.count = 0
 
     def add(self, scalars: dict[str, torch.Tensor]) -> None:
         for key, value in scalars.items():
             self.sums[key] = self.sums[key] + value if key in self.sums else value.clone()
+            self.counts[key] = self.counts.get(key, 0) + 1
         self.count += 1
 
+    def _reset(self) -> None:
+        self.sums, self.counts, self.count = {}, {}, 0
+
     def mean_and_reset(self) -> dict[str, float]:
-        values = {key: float(total) / self.count for key, total in self.sums.items()}
-        self.sums, self.count = {}, 0
+        values = {key: float(total) / self.counts[key] for key, total in self.sums.items()}
+        self._reset()
         return values
 
     def reduce_and_reset(self, dist: DistInfo, device: torch.device,
@@ -120,9 +130,8 @@ class ScalarWindow:
         values = [self.sums[k].float().reshape(1) for k in keys]
         packed = torch.cat([*values, torch.tensor(list(flags), dtype=torch.float32, device=device)])
         totals = all_reduce_sum(packed, dist).tolist()
-        scale = max(self.count, 1) * dist.world_size
-        means = {key: totals[i] / scale for i, key in enumerate(keys)}
-        self.sums, self.count = {}, 0
+        means = {key: totals[i] / (max(self.counts[key], 1) * dist.world_size) for i, key in enumerate(keys)}
+        self._reset()
         return means, totals[len(keys):]
 
     def state_dict(self, dist: DistInfo = SINGLE) -> dict[str, Any]:
@@ -136,11 +145,26 @@ class ScalarWindow:
             keys = list(sums)
             packed = all_reduce_sum(torch.cat([sums[k].float().reshape(1) for k in keys]), dist)
             sums = {k: (packed[i] / dist.world_size).to(sums[k].dtype) for i, k in enumerate(keys)}
-        return {"sums": {k: v.cpu() for k, v in sums.items()}, "count": self.count}
+        return {"sums": {k: v.cpu() for k, v in sums.items()}, "count": self.count, "counts": dict(self.counts)}
 
     def load_state_dict(self, state: dict[str, Any], device: torch.device) -> None:
         self.sums = {k: v.to(device) for k, v in state["sums"].items()}
         self.count = int(state["count"])
+        # checkpoints from before per-key counts: every key was returned at every step
+        self.counts = {k: int(state.get("counts", {}).get(k, self.count)) for k in self.sums}
+
+
+# What the progress bar shows of a row: ganforge's update's scalars under short labels, with their digits.
+POSTFIX = {"loss_d": ("loss_d", 3), "loss_g": ("loss_g", 3), "d_real": ("D_x", 2), "d_fake": ("D_G_z", 2)}
+POSTFIX_MAX = 4  # scalars of a training step of one's own shown (its first ones)
+
+
+def progress_postfix(values: dict[str, float], rate: float) -> dict[str, str]:
+    """The bar's postfix: the losses and D's outputs, or the first scalars of a step that has other names."""
+    shown = {label: f"{values[key]:.{digits}f}" for key, (label, digits) in POSTFIX.items() if key in values}
+    if not shown:
+        shown = {key: f"{value:.4g}" for key, value in list(values.items())[:POSTFIX_MAX]}
+    return {**shown, "img_s": f"{rate:.0f}"}
 
 
 def finished_error(run_dir: Path, step: int) -> GanforgeError:
@@ -163,7 +187,7 @@ class TrainingRun:
 
     def __init__(self, config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
                  callbacks: Sequence[Callback] = (), progress: bool = True, dist: DistInfo = SINGLE,
-                 signals: StopSignals | None = None) -> None:
+                 signals: StopSignals | None = None, train_step: TrainStep | None = None) -> None:
         self.dist = dist
         self.is_main = dist.is_main
         self.signals = signals or StopSignals()
@@ -186,7 +210,7 @@ class TrainingRun:
             config.data, cache_dir=Path(config.cache_dir) if config.cache_dir else None,
             resolution=config.resolution, crop=config.crop), dist)
         # Everything that can fail on bad input happens before the run folder is touched.
-        self.trainer = Trainer(config, dataset, device, dist)
+        self.trainer = Trainer(config, dataset, device, dist, update=train_step)
         self.window = ScalarWindow()
         self.elapsed_before = 0.0
         self.checkpoints = RunCheckpoints(self.paths, self.save_generator, keep=config.keep_checkpoints)
@@ -243,7 +267,8 @@ class TrainingRun:
             folder.mkdir(parents=True, exist_ok=True)
         self.checkpoints.remove_orphans()
         dump_config(config, self.paths.config, _meta())
-        title = f"{config.model} / {config.loss} on {config.data}"
+        update = config.loss if self.trainer.builtin_update else config.train_step.rpartition(":")[2]
+        title = f"{config.model} / {update} on {config.data}"
         self.samples = SampleGrids(self.paths, config.sample_every, title=title)
         context = LoggerContext(self.paths, config, self.trainer.step if self.resume else None,
                                 resume_window_open=self.resume and self.window.count > 0)
@@ -287,7 +312,8 @@ class TrainingRun:
     def finish_artifacts(self) -> None:
         """The final grid, progress.gif and the curves; every finished file goes to the loggers."""
         self.loggers.log_image(self.trainer.step, FINAL_SAMPLES, self.render_samples())
-        finished = self.samples.finish()
+        trainer = self.trainer
+        finished = self.samples.finish(None if trainer.builtin_update else list(trainer.scalar_keys))
         finished += [self.paths.config, *self.paths.generator_files()]
         for path in finished:
             self.loggers.log_artifact(path)
@@ -336,9 +362,7 @@ class TrainingRun:
                     stop_signal = agreed_stop or stop_signal
                     pending = {}
                     if self.progress:
-                        bar.set_postfix(loss_d=f"{last['loss_d']:.3f}", loss_g=f"{last['loss_g']:.3f}",
-                                        D_x=f"{last['d_real']:.2f}", D_G_z=f"{last['d_fake']:.2f}",
-                                        img_s=f"{rate:.0f}", refresh=False)
+                        bar.set_postfix(progress_postfix(last, rate), refresh=False)
                 if self.is_main and step % cfg.sample_every == 0:
                     self.loggers.log_image(step, SAMPLES, self.render_samples())
                 if step % cfg.checkpoint_every == 0:
@@ -403,16 +427,18 @@ class TrainingRun:
 
 
 def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
-          callbacks: Sequence[Callback] = (), progress: bool = True) -> TrainResult:
+          callbacks: Sequence[Callback] = (), progress: bool = True,
+          train_step: TrainStep | None = None) -> TrainResult:
     """Train as ``config`` says and write the run folder; the library entry point behind the CLI.
 
     Under torchrun (RANK/WORLD_SIZE in the environment) this process joins the job's process group for
     the duration of the run and leaves it however the run ends; a peer lost mid-run (a killed node) is a
     one-line error here, within the process group's timeout, instead of a hang or a traceback.
+    ``train_step``: the object ``config.train_step`` names, when it came from Python (``training.step``).
     """
     dist = info_from_env()
     signals = StopSignals()
     with handle_signals(signals), torch_threads(config.threads), peer_failures(dist, lambda: signals.run_dir), \
             process_group(dist, resolve_device(config.device, dist)):
         return TrainingRun(config, resume=resume, overwrite=overwrite, callbacks=callbacks, progress=progress,
-                           dist=dist, signals=signals).run()
+                           dist=dist, signals=signals, train_step=train_step).run()

@@ -1,6 +1,7 @@
-"""The GAN update every model, loss and regularizer plugs into: ``Trainer.train_step``.
+"""The GAN update every model, loss and regularizer plugs into: ``gan_update``, the default training step
+(``training.step``), which ``Trainer.train_step`` runs with everything around it (schedules, EMA, step count).
 
-``train_step`` runs ``n_critic`` discriminator updates and one generator update. Everything random
+``gan_update`` runs ``n_critic`` discriminator updates and one generator update. Everything random
 (batch order, latents, augmentations, penalty interpolates) comes from state the checkpoint stores, so a
 resumed run continues exactly where an uninterrupted one would be.
 
@@ -33,6 +34,7 @@ from torch import nn
 
 from ganforge.config import TrainConfig
 from ganforge.data import TensorDataset
+from ganforge.errors import GanforgeError
 from ganforge.losses import LOSSES
 from ganforge.models import build_gan
 from ganforge.regularizers import (
@@ -72,6 +74,7 @@ from ganforge.training.grid import SAMPLE_GRID_SIZE, fixed_grid_inputs
 from ganforge.training.model_spec import model_spec
 from ganforge.training.precision import Precision, float32_spectral_norm, native_bf16
 from ganforge.training.schedules import Schedules
+from ganforge.training.step import STEP_SEED_OFFSET, StepContext, TrainStep, checked_scalars, resolve_step
 
 
 def pack_samples(x: torch.Tensor, pack: int) -> torch.Tensor:
@@ -102,7 +105,7 @@ class Trainer:
     """
 
     def __init__(self, config: TrainConfig, dataset: TensorDataset, device: torch.device,
-                 dist: DistInfo = SINGLE) -> None:
+                 dist: DistInfo = SINGLE, update: TrainStep | None = None) -> None:
         self.config = config
         self.device = device
         self.dataset = dataset
@@ -135,6 +138,15 @@ class Trainer:
         # A second stream for augmentations and penalty interpolates, so turning them on leaves the
         # latents (and the batches) of a run unchanged.
         self.aux_rng = torch.Generator(device=device).manual_seed(config.seed + 3)
+        # The training step (training.step): ganforge's gan_update unless config.train_step names another
+        # (``update``: that step's object, when it came from Python), with a stream of its own.
+        self.update: TrainStep = update if update is not None else resolve_step(config.train_step)
+        self.builtin_update = self.update is gan_update
+        if not self.builtin_update and dist.enabled:
+            raise GanforgeError(f"a training step of your own ({config.train_step}) runs in one process; "
+                                "start it without torchrun")
+        self.step_rng = torch.Generator(device=device).manual_seed(config.seed + STEP_SEED_OFFSET)
+        self.scalar_keys: dict[str, None] = {}  # the names the step has returned (in order): the loss curves'
         self.ada = (AdaptiveP(config.augment_p, target=0.0 if "augment_p" in self.schedules else config.ada_target,
                               interval=config.ada_interval, kimg=config.ada_kimg, batch_size=config.batch_size,
                               device=device, dist=dist) if config.augment == "ada" else None)
@@ -297,57 +309,24 @@ class Trainer:
         return loss_g, terms
 
     def train_step(self) -> dict[str, torch.Tensor]:
-        """n_critic D updates, then one G update. Returns detached scalars (no host sync).
-
-        ``updates: simultaneous`` (one D step) takes G's gradient from the same D that scored the batch,
-        before D's update, as the ALI/PacGAN code does (one gradient step on both players at once);
-        the default alternating order takes it from the updated D.
-
-        Conditional runs generate fakes with the real batch's labels rather than uniformly drawn ones:
-        every D step then compares real and fake batches with identical class counts (no class-frequency
-        signal, lower variance), fakes follow the data's class prior even when it is not uniform, and no
-        extra random numbers are consumed.
+        """One step of the run's training step (``training.step``: ganforge's ``gan_update`` or yours),
+        with everything around it: the scheduled hyperparameters before, the EMA update and the step
+        count after. Returns the step's scalars as detached tensors (no host sync for ganforge's own).
         """
-        G, D, cfg, amp = self.generator, self.discriminator, self.config, self.precision
+        cfg = self.config
         self.apply_schedules()
-        for critic_step in range(cfg.n_critic):
-            real, labels = self.next_real()
-            cond = labels if cfg.conditional else None
-            last = critic_step == cfg.n_critic - 1
-            # The last critic step's fakes keep their graph so the G update reuses them (one G
-            # forward per step, as in the reference DCGAN loop).
-            with torch.set_grad_enabled(last), amp.autocast():
-                fake = self.g_net(self.noise(), cond)
-            real_in, fake_in = self.d_input(real), self.d_input(fake.detach())
-            # the penalties' gradients join the loss's in the same backward, so DDP averages each D
-            # parameter's (loss + penalty) gradient once
-            real_scores, fake_scores, terms = self.d_scores(real_in, fake_in, cond)
-            if self.ada is not None:
-                self.ada.observe(real_scores)
-            loss_d = self.loss.d_loss(amp.scores(real_scores), amp.scores(fake_scores))
-            if last and cfg.updates == "simultaneous":
-                loss_g, terms_g = self.g_backward(fake, real_in, cond)
-            self.opt_d.zero_grad(set_to_none=True)
-            amp.backward_and_step(loss_d + sum(terms.values()) if terms else loss_d, self.opt_d, amp.scaler_d)
-            apply_after_step(self.regularizers, "d", D, self.step)
-        if cfg.updates == "alternating":
-            loss_g, terms_g = self.g_backward(fake, real_in, cond)
-        amp.step(self.opt_g, amp.scaler_g)
-        apply_after_step(self.regularizers, "g", G, self.step)
+        real, labels = self.next_real()
+        context = StepContext(self, self.generator, self.discriminator, self.generator_ema, self.opt_g, self.opt_d,
+                              real, labels, labels if cfg.conditional else None, self.step, self.step_rng,
+                              self.device, cfg)
+        scalars = checked_scalars(self.update(context), cfg.train_step, self.step, finite=not self.builtin_update)
+        self.scalar_keys.update(dict.fromkeys(scalars))
         if self.generator_ema is not None:
             beta = ramped_beta(self.ema_beta, cfg.batch_size, self.step * cfg.batch_size, cfg.ema_rampup)
-            update_ema(self.generator_ema, G, beta, bn=cfg.ema_bn)
+            update_ema(self.generator_ema, self.generator, beta, bn=cfg.ema_bn)
         self.step += 1
         if self.ada is not None:
             self.ada.end_step(self.step)
-        scalars = {
-            "loss_d": loss_d.detach(),
-            "loss_g": loss_g.detach(),
-            "d_real": self.loss.d_output(amp.scores(real_scores.detach())).mean(),
-            "d_fake": self.loss.d_output(amp.scores(fake_scores.detach())).mean(),
-        }
-        scalars.update({f"penalty_{name}": term.detach() for name, term in {**terms, **terms_g}.items()})
-        if self.ada is not None:
             scalars["augment_p"] = self.ada.p.clone()
         return scalars
 
@@ -373,6 +352,8 @@ class Trainer:
             "opt_d": self.opt_d.state_dict(),
             "noise_rng": self.noise_rng.get_state(),
             "aux_rng": self.aux_rng.get_state(),
+            "step_rng": self.step_rng.get_state(),
+            **({"step_state": self.update.state_dict()} if hasattr(self.update, "state_dict") else {}),
             "torch_rng": torch.get_rng_state(),
             "spec": self.spec.to_dict(),
             **({"generator_ema": self.sampling_generator.state_dict()} if self.generator_ema is not None else {}),
@@ -388,6 +369,10 @@ class Trainer:
         self.noise_rng.set_state(state["noise_rng"])
         if "aux_rng" in state:  # checkpoints written before augmentation/penalties existed lack it
             self.aux_rng.set_state(state["aux_rng"])
+        if "step_rng" in state:  # and before training steps of one's own
+            self.step_rng.set_state(state["step_rng"])
+        if hasattr(self.update, "load_state_dict") and "step_state" in state:
+            self.update.load_state_dict(state["step_state"])
         if self.generator_ema is not None:
             self.generator_ema.load_state_dict(state["generator_ema"])
             self._ema_standing_step = None  # recomputed before use, whatever the checkpoint's version held
@@ -397,3 +382,54 @@ class Trainer:
         torch.set_rng_state(state["torch_rng"])
         self.step = int(state["step"])
         self.sampler.batches_drawn = int(state["batches_drawn"])
+
+
+def gan_update(ctx: StepContext) -> dict[str, torch.Tensor]:
+    """ganforge's own training step: ``n_critic`` D updates, then one G update, as the config says (loss,
+    regularizers, augmentation, packing, precision, ``updates``). Returns detached scalars (no host sync).
+
+    ``updates: simultaneous`` (one D step) takes G's gradient from the same D that scored the batch,
+    before D's update, as the ALI/PacGAN code does (one gradient step on both players at once);
+    the default alternating order takes it from the updated D.
+
+    Conditional runs generate fakes with the real batch's labels rather than uniformly drawn ones:
+    every D step then compares real and fake batches with identical class counts (no class-frequency
+    signal, lower variance), fakes follow the data's class prior even when it is not uniform, and no
+    extra random numbers are consumed.
+    """
+    trainer, cfg = ctx.trainer, ctx.config
+    amp, loss = trainer.precision, trainer.loss
+    real, cond = ctx.real, ctx.cond
+    for critic_step in range(cfg.n_critic):
+        if critic_step:
+            real, labels = ctx.next_batch()
+            cond = labels if cfg.conditional else None
+        last = critic_step == cfg.n_critic - 1
+        # The last critic step's fakes keep their graph so the G update reuses them (one G
+        # forward per step, as in the reference DCGAN loop).
+        with torch.set_grad_enabled(last), amp.autocast():
+            fake = trainer.g_net(trainer.noise(), cond)
+        real_in, fake_in = trainer.d_input(real), trainer.d_input(fake.detach())
+        # the penalties' gradients join the loss's in the same backward, so DDP averages each D
+        # parameter's (loss + penalty) gradient once
+        real_scores, fake_scores, terms = trainer.d_scores(real_in, fake_in, cond)
+        if trainer.ada is not None:
+            trainer.ada.observe(real_scores)
+        loss_d = loss.d_loss(amp.scores(real_scores), amp.scores(fake_scores))
+        if last and cfg.updates == "simultaneous":
+            loss_g, terms_g = trainer.g_backward(fake, real_in, cond)
+        ctx.opt_d.zero_grad(set_to_none=True)
+        amp.backward_and_step(loss_d + sum(terms.values()) if terms else loss_d, ctx.opt_d, amp.scaler_d)
+        apply_after_step(trainer.regularizers, "d", ctx.discriminator, ctx.step)
+    if cfg.updates == "alternating":
+        loss_g, terms_g = trainer.g_backward(fake, real_in, cond)
+    amp.step(ctx.opt_g, amp.scaler_g)
+    apply_after_step(trainer.regularizers, "g", ctx.generator, ctx.step)
+    scalars = {
+        "loss_d": loss_d.detach(),
+        "loss_g": loss_g.detach(),
+        "d_real": loss.d_output(amp.scores(real_scores.detach())).mean(),
+        "d_fake": loss.d_output(amp.scores(fake_scores.detach())).mean(),
+    }
+    scalars.update({f"penalty_{name}": term.detach() for name, term in {**terms, **terms_g}.items()})
+    return scalars

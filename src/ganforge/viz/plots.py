@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Sequence
 from pathlib import Path
 from typing import BinaryIO
 
@@ -20,10 +21,11 @@ def read_history(path: Path) -> dict[str, list[float]]:
     return columns
 
 
-def plot_loss_curves(history_csv: Path, out: Path, title: str = "") -> None:
-    """G and D losses (top) and D's outputs on real and fake (bottom) against step."""
+def plot_loss_curves(history_csv: Path, out: Path, title: str = "", scalars: Sequence[str] | None = None) -> None:
+    """G and D losses (top) and D's outputs on real and fake (bottom) against step; ``scalars``: these
+    columns in one panel instead (the scalars of a training step of one's own)."""
     with atomic_path(out) as tmp, open(tmp, "wb") as handle:
-        draw_loss_curves(read_history(history_csv), handle, title)
+        draw_loss_curves(read_history(history_csv), handle, title, scalars)
 
 
 def loss_curves_png(history: dict[str, list[float]], title: str = "") -> bytes:
@@ -33,11 +35,24 @@ def loss_curves_png(history: dict[str, list[float]], title: str = "") -> bytes:
     return buffer.getvalue()
 
 
-def draw_loss_curves(history: dict[str, list[float]], out: BinaryIO, title: str = "") -> None:
+def draw_loss_curves(history: dict[str, list[float]], out: BinaryIO, title: str = "",
+                     scalars: Sequence[str] | None = None) -> None:
     # A Figure of its own, not pyplot: no backend switch under a notebook's inline plots.
     from matplotlib.figure import Figure
 
     steps = history.get("step", [])
+    if scalars is not None:
+        fig = Figure(figsize=(8, 4))
+        axes = fig.subplots()
+        for key in scalars:
+            axes.plot(steps, history.get(key, []), label=key, lw=1.2)
+        axes.set(xlabel="step", ylabel="value", title=title)
+        if scalars:
+            axes.legend(loc="upper right")
+        axes.grid(alpha=0.3)
+        fig.tight_layout()
+        fig.savefig(out, format="png", dpi=100)
+        return
     fig = Figure(figsize=(8, 6))
     top, bottom = fig.subplots(2, 1, sharex=True)
     top.plot(steps, history.get("loss_d", []), label="D loss", lw=1.2)

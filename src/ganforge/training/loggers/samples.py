@@ -4,7 +4,7 @@ with --augment ada) when the run ends."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -30,9 +30,10 @@ class SampleGrids(LoggerBase):
         if name == FINAL_SAMPLES:
             self.final_step = step
 
-    def finish(self) -> list[Path]:
+    def finish(self, scalars: Sequence[str] | None = None) -> list[Path]:
         """progress.gif from the step grids (and the final one, when it is not a step grid), and the loss
-        curves from history.csv when there is one; returns the finished pictures."""
+        curves from history.csv when there is one (``scalars``: those columns instead of ganforge's losses
+        and D outputs); returns the finished pictures."""
         from ganforge.viz import plot_column, plot_loss_curves, save_gif
 
         frames = self.paths.step_grids()
@@ -44,7 +45,7 @@ class SampleGrids(LoggerBase):
             save_gif(frames, self.paths.progress_gif)
             written.append(self.paths.progress_gif)
         if self.paths.history.is_file():
-            plot_loss_curves(self.paths.history, self.paths.loss_curves, title=self.title)
+            plot_loss_curves(self.paths.history, self.paths.loss_curves, title=self.title, scalars=scalars)
             written.append(self.paths.loss_curves)
             if plot_column(self.paths.history, "augment_p", self.paths.augment_p_curve, "ADA p", self.title):
                 written.append(self.paths.augment_p_curve)
