@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ganforge.training.rundir import RunPaths
+from ganforge.runfolder import RunFolder
 
 FIXTURE = Path(__file__).parent / "plugin_fixture"
 
@@ -92,7 +92,7 @@ def test_plugin_options_and_regularizer_train_by_name(plugin_env, tmp_path):
     assert spec["options"] == {"hidden": 3}
     generator = load_plugin_generator(plugin_env, run_dir, tmp_path)
     assert generator == {"linear_layers": 4}
-    with (RunPaths(run_dir).history).open() as history:
+    with (RunFolder(run_dir).history).open() as history:
         rows = list(csv.DictReader(history))
     assert rows and all(float(row["penalty_drift"]) > 0 for row in rows)
 
