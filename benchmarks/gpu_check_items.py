@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ganforge.models.io import WEIGHTS_FILE
-from ganforge.training.rundir import RunPaths
+from ganforge.runfolder import RunFolder
 from gpu_check_harness import REPO, CommandFailed, Context, Skip, python_module
 
 MODELS: dict[str, tuple[str, ...]] = {
@@ -86,7 +86,7 @@ def parse_done(stdout: str) -> dict:
 
 def run_folder(run_dir: Path) -> dict:
     """The contract's files and finite logged losses."""
-    paths = RunPaths(run_dir)
+    paths = RunFolder(run_dir)
     required = (paths.config, paths.history, paths.samples / "final.png", paths.last_checkpoint,
                 run_dir / WEIGHTS_FILE)
     missing = [str(p.relative_to(run_dir)) for p in required if not p.is_file()]
@@ -189,8 +189,8 @@ def resume(ctx: Context, model: str, uninterrupted: Future) -> dict:
 
     steps, run_dir = ctx.plan.steps, ctx.work / "runs" / f"{model}-interrupted"
     status = interrupt_after_first_row(ctx, ganforge(*train_args(ctx, model, run_dir, log_every=1)),
-                                       RunPaths(run_dir).history)
-    stopped_at = int(torch.load(RunPaths(run_dir).last_checkpoint, map_location="cpu", weights_only=True)["step"])
+                                       RunFolder(run_dir).history)
+    stopped_at = int(torch.load(RunFolder(run_dir).last_checkpoint, map_location="cpu", weights_only=True)["step"])
     stopped = {"stopped early by SIGTERM": status == 128 + signal.SIGTERM and stopped_at < steps}
     if not all(stopped.values()):
         return {"exit_status": status, "stopped_at_step": stopped_at, "checks": stopped}

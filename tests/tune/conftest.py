@@ -54,7 +54,9 @@ def postgres_url() -> Iterator[str]:
     as_user: list[str] = []
     if os.geteuid() == 0:
         shutil.chown(folder, "postgres")
-        as_user = ["runuser", "-u", "postgres", "--"]
+        # runuser lives in /usr/sbin, which a non-login PATH may lack
+        runuser = shutil.which("runuser", path=os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"]))
+        as_user = [runuser or "runuser", "-u", "postgres", "--"]
     data, port = folder / "data", free_port()
 
     def run(*argv: str) -> None:
