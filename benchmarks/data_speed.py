@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from ganforge.config import build_config
+from ganforge.config_build import build_config
 from ganforge.data import load_dataset
 from ganforge.data.prepared import prepare
 from ganforge.progress import silence

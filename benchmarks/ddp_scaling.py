@@ -35,7 +35,7 @@ def worker(rank: int, world: int, port: int, threads: int, settings: dict, out: 
     os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), LOCAL_WORLD_SIZE=str(world),
                       MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     torch.set_num_threads(threads)
-    from ganforge.config import build_config
+    from ganforge.config_build import build_config
     from ganforge.data import load_dataset
     from ganforge.devices import resolve_device
     from ganforge.training.distributed import barrier, info_from_env, process_group

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ganforge.config import build_config
+from ganforge.config_build import build_config
 from ganforge.data import load_dataset, to_uint8
 from ganforge.loader import load_generator
 from ganforge.training import train

@@ -24,7 +24,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from ganforge.config import EMA_BN_MODES, build_config
+from ganforge.config import EMA_BN_MODES
+from ganforge.config_build import build_config
 from ganforge.data import load_dataset
 from ganforge.metrics import score_generator
 from ganforge.training.ema import (

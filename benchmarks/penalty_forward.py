@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from ganforge.config import build_config
+from ganforge.config_build import build_config
 from ganforge.data import load_dataset
 from ganforge.devices import resolve_device
 from ganforge.training.update import Trainer

@@ -21,7 +21,7 @@ import functools
 import torch
 from torch.profiler import ProfilerActivity, profile, record_function
 
-from ganforge.config import build_config
+from ganforge.config_build import build_config
 from ganforge.data import load_dataset
 from ganforge.devices import resolve_device
 from ganforge.training import update

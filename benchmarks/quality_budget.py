@@ -42,7 +42,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ganforge.config import build_config
+from ganforge.config_build import build_config
 from ganforge.data import load_dataset
 from ganforge.errors import GanforgeError
 from ganforge.loader import load_generator

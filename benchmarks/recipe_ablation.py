@@ -26,7 +26,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ganforge.config import build_config
+from ganforge.config_build import build_config
 from ganforge.data import load_dataset
 from ganforge.metrics import score_generator
 from ganforge.presets import TEXTBOOK

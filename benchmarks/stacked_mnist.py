@@ -41,7 +41,7 @@ from typing import Any
 
 import torch
 
-from ganforge.config import build_config
+from ganforge.config_build import build_config
 from ganforge.data import load_dataset
 from ganforge.metrics import evaluate_run
 from ganforge.training import train

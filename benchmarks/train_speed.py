@@ -34,7 +34,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageOps
 
-from ganforge.config import TrainConfig, build_config
+from ganforge.config import TrainConfig
+from ganforge.config_build import build_config
 from ganforge.data import TensorDataset, load_dataset
 from ganforge.devices import resolve_device
 from ganforge.models import build_gan

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ganforge.config import build_config, read_yaml_config
+from ganforge.config_build import build_config, read_yaml_config
 from ganforge.errors import GanforgeError
 
 

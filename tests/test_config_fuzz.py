@@ -11,7 +11,8 @@ import math
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ganforge.config import TrainConfig, build_config, config_fields
+from ganforge.config import TrainConfig, config_fields
+from ganforge.config_build import build_config
 from ganforge.errors import GanforgeError
 
 FUZZ_EXAMPLES = 400

@@ -170,7 +170,7 @@ def test_every_regularizer_names_config_keys_and_a_player() -> None:
 
 @pytest.mark.parametrize("key", ["r2", "gp", "clip"])
 def test_regularizer_weights_must_be_non_negative(key: str) -> None:
-    from ganforge.config import build_config
+    from ganforge.config_build import build_config
     from ganforge.errors import GanforgeError
 
     with pytest.raises(GanforgeError, match=f"{key} must be a number >= 0"):

@@ -7,7 +7,8 @@ import dataclasses
 import pytest
 import torch
 
-from ganforge.config import TrainConfig, build_config
+from ganforge.config import TrainConfig
+from ganforge.config_build import build_config
 from ganforge.errors import GanforgeError
 from ganforge.presets import PRESETS, TEXTBOOK
 from ganforge.training import precision

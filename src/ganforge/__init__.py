@@ -21,7 +21,7 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "train": "ganforge.api", "evaluate": "ganforge.api", "load_generator": "ganforge.loader", "serving": "ganforge.api",
     "sample": "ganforge.api", "compare": "ganforge.api", "export": "ganforge.api",
-    "TrainConfig": "ganforge.config", "build_config": "ganforge.config", "TrainResult": "ganforge.training",
+    "TrainConfig": "ganforge.config", "build_config": "ganforge.config_build", "TrainResult": "ganforge.training",
     "GanforgeError": "ganforge.errors", "MODELS": "ganforge.models", "ModelFamily": "ganforge.models",
     "ModelSpec": "ganforge.models", "LOSSES": "ganforge.losses", "GanLoss": "ganforge.losses",
     "REGULARIZERS": "ganforge.regularizers", "DATASETS": "ganforge.data", "METRICS": "ganforge.metrics.specs",

@@ -26,7 +26,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from ganforge.config import TrainConfig, build_config, read_yaml_config, resumed_config
+from ganforge.config import TrainConfig
+from ganforge.config_build import build_config, read_yaml_config, resumed_config
 from ganforge.data import DATASETS, DatasetSource, TensorDataset
 from ganforge.data.user import ItemDataset, as_item_dataset, as_tensor_dataset
 from ganforge.errors import GanforgeError

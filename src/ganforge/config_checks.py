@@ -1,7 +1,7 @@
 """The checks of a TrainConfig that need no loaded data: ranges, choices and registered names read from
 the fields' metadata (:func:`ganforge.config.option`), then the options that contradict each other.
 
-:func:`ganforge.config.build_config` runs them on every config it makes, so `train`, sweeps, studies and
+:func:`ganforge.config_build.build_config` runs them on every config it makes, so `train`, sweeps, studies and
 the Python API refuse the same inputs with the same one-line messages.
 """
 
@@ -13,8 +13,13 @@ from types import SimpleNamespace
 from typing import Any
 
 from ganforge.component_options import resolved_options
-from ganforge.config import TrainConfig, config_fields, data_kind, flag, registry_for
+from ganforge.config import TrainConfig, config_fields, flag, registry_for
+from ganforge.data import IMAGE, dataset_kind, split_spec
 from ganforge.errors import GanforgeError, did_you_mean
+from ganforge.metrics.specs import resolve_metrics
+from ganforge.models.base import check_width
+from ganforge.training.ada import parse_groups
+from ganforge.training.loggers import logger_names
 
 
 def check_bounds(name: str, value: Any, facts: Mapping[str, Any]) -> None:
@@ -72,8 +77,6 @@ def validate_config(config: TrainConfig) -> None:
 
 def validate_names(config: TrainConfig) -> None:
     """Model, loss and preset must be registered; the dataset name and its argument must parse."""
-    from ganforge.data import split_spec
-
     for kind in ("model", "loss"):
         check_name(kind, getattr(config, kind))
     if config.preset is not None:
@@ -85,10 +88,7 @@ def validate_names(config: TrainConfig) -> None:
 def validate_resolution(config: TrainConfig) -> None:
     """--resolution must be one the family builds (its registry entry says which) and --width within its
     bound: checked before the dataset is loaded, since loading resizes every image to the resolution."""
-    from ganforge.data import IMAGE
-    from ganforge.models.base import check_width
-
-    if data_kind(config.data) != IMAGE:
+    if dataset_kind(config.data) != IMAGE:
         return
     family = registry_for("model").get(config.model)
     check_width(SimpleNamespace(family=family.name, width=config.width), family.max_width)
@@ -102,9 +102,7 @@ def validate_resolution(config: TrainConfig) -> None:
 
 
 def validate_loggers(log: str) -> None:
-    """--log names registered loggers only (the registry lives with the loggers, imported when needed)."""
-    from ganforge.training.loggers import logger_names
-
+    """--log names registered loggers only."""
     logger_names(log)
 
 
@@ -113,9 +111,7 @@ def validate_eval_metrics(metrics: str, data: str) -> None:
     of training; ``auto`` is whatever the metric registry picks for the data."""
     if metrics == "auto":
         return
-    from ganforge.metrics.specs import resolve_metrics
-
-    resolve_metrics(metrics, data_kind(data), option="--eval-metrics", data=data)
+    resolve_metrics(metrics, dataset_kind(data), option="--eval-metrics", data=data)
 
 
 def validate_combination(config: TrainConfig) -> None:
@@ -140,8 +136,6 @@ def validate_combination(config: TrainConfig) -> None:
 
 def validate_schedules_and_augment(config: TrainConfig) -> None:
     """A schedule must drive something the run has; ADA's options need --augment ada."""
-    from ganforge.training.ada import parse_groups
-
     scheduled = config.schedule
     if config.lr_decay != "none" and {"lr_g", "lr_d"} & scheduled.keys():
         raise GanforgeError(f"--lr-decay {config.lr_decay} and --schedule lr_g/lr_d both schedule the learning "

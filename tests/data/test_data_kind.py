@@ -9,7 +9,7 @@ import sys
 import pytest
 import torch
 
-from ganforge.config import data_kind, is_toy2d
+from ganforge.config_build import data_kind, is_toy2d
 from ganforge.data import (
     DATASETS,
     IMAGE,

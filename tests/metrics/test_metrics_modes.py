@@ -10,7 +10,7 @@ import torch
 from safetensors.torch import save_file
 from torch import nn
 
-from ganforge.config import build_config
+from ganforge.config_build import build_config
 from ganforge.data import IMAGE, load_dataset, to_model_range
 from ganforge.errors import GanforgeError
 from ganforge.metrics import modes as modes_module

@@ -20,7 +20,7 @@ import torch
 import yaml
 from PIL import Image
 
-from ganforge.config import build_config
+from ganforge.config_build import build_config
 
 # The same browser, driver and overrides as the `ganforge serve` browser test (tests/web).
 CHROMIUM = os.environ.get("GANFORGE_CHROMIUM", "/usr/bin/chromium")

@@ -48,6 +48,6 @@ def test_a_runtime_loss_reaches_help_training_and_the_report(tmp_path, capsys, t
     finally:
         LOSSES.unregister(NAME)
     with pytest.raises(GanforgeError, match=f"unknown loss '{NAME}'"):
-        from ganforge.config import build_config
+        from ganforge.config_build import build_config
 
         build_config({"loss": NAME})

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from ganforge.config import PRESETS
 from ganforge.errors import GanforgeError
+from ganforge.presets import PRESETS
 from ganforge.sweeps import load_sweep
 from ganforge.sweeps.spec import run_name, slug, value_fragment
 
@@ -45,7 +45,7 @@ def test_names_are_readable_and_independent_of_other_runs() -> None:
     assert value_fragment("lr_d", 0.0004) == "lr-d0.0004"
     assert value_fragment("conditional", True) == "conditionaltrue"
     assert value_fragment("loss", "hinge") == "hinge"
-    from ganforge.config import build_config
+    from ganforge.config_build import build_config
 
     config = build_config({"preset": "wgan-gp", "data": "mnist"})
     assert run_name(config, {"preset": "wgan-gp", "seed": 2}) == "wgan-gp_mnist_seed2"

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 import torch
 
-from ganforge.config import TrainConfig, build_config
+from ganforge.config import TrainConfig
+from ganforge.config_build import build_config
 from ganforge.data import TensorDataset
 
 TINY = {"width": 8, "batch_size": 4, "z_dim": 8, "device": "cpu", "steps": 3, "log_every": 1,

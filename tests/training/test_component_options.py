@@ -12,7 +12,7 @@ from torch import nn
 
 from ganforge.cli import build_parser, main
 from ganforge.commands.train import resolve_config
-from ganforge.config import build_config, read_yaml_config
+from ganforge.config_build import build_config, read_yaml_config
 from ganforge.errors import GanforgeError
 from ganforge.losses import LOSSES, GanLoss
 from ganforge.models import MODELS, ModelSpec, build_gan

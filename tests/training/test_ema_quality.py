@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ganforge.config import build_config
+from ganforge.config_build import build_config
 from ganforge.data import TensorDataset, to_model_range
 from ganforge.metrics.frechet import GaussianStats, feature_statistics, fid_from_stats
 from ganforge.training.ema import make_ema, update_ema

@@ -11,7 +11,7 @@ import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from ganforge.cli import main
-from ganforge.config import build_config
+from ganforge.config_build import build_config
 from ganforge.training import train
 from ganforge.training.loggers import FINAL_SAMPLES, LOGGERS, SAMPLES, HistoryCsv, LoggerBase
 

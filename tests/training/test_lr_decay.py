@@ -8,7 +8,7 @@ import csv
 import pytest
 import torch
 
-from ganforge.config import build_config
+from ganforge.config_build import build_config
 from ganforge.errors import GanforgeError
 from ganforge.training.schedules import Schedules
 from ganforge.training.update import Trainer

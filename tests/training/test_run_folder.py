@@ -13,7 +13,7 @@ from PIL import Image
 from safetensors.torch import load_file
 
 from ganforge.cli import main
-from ganforge.config import build_config
+from ganforge.config_build import build_config
 from ganforge.loader import load_generator
 from ganforge.training import train
 

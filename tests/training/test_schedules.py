@@ -16,7 +16,7 @@ import yaml
 from run_state import assert_same_state, state
 
 from ganforge.cli import main
-from ganforge.config import build_config
+from ganforge.config_build import build_config
 from ganforge.errors import GanforgeError
 from ganforge.training.ema import ema_beta
 from ganforge.training.schedules import Schedule
@@ -45,7 +45,7 @@ def test_flags_and_yaml_give_the_same_canonical_config(tmp_path) -> None:
     path.write_text(yaml.safe_dump({"schedule": {"lr_g": "cosine:2e-4:5e-5", "r1": "cosine:0.05:0.005:1",
                                                  "beta2": "linear:0.9:0.99", "augment_p": 0.2},
                                     "augment": "ada", "schedule_kimg": 20}))
-    from ganforge.config import read_yaml_config
+    from ganforge.config_build import read_yaml_config
 
     assert build_config(read_yaml_config(path)) == from_flag
     assert from_flag.schedule == {"lr_g": "cosine:0.0002:5e-05", "r1": "cosine:0.05:0.005:1.0",

@@ -55,7 +55,7 @@ def flag_help(name: str, default: Any, facts: dict[str, Any]) -> str:
 
 def add_training_flags(parser: argparse.ArgumentParser) -> None:
     """One flag per TrainConfig field. Defaults are suppressed so that only flags the user typed override
-    the config file; values stay text until :func:`ganforge.config.build_config` converts and checks them,
+    the config file; values stay text until :func:`ganforge.config_build.build_config` converts and checks them,
     so a bad number gets the same one-line message from a flag as from a YAML file."""
     from ganforge.component_options import option_flag
     from ganforge.config import base_type, config_fields, field_types, flag
@@ -129,7 +129,7 @@ def flag_values(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def resolve_config(args: argparse.Namespace) -> TrainConfig:
-    from ganforge.config import build_config, read_yaml_config, resumed_config
+    from ganforge.config_build import build_config, read_yaml_config, resumed_config
 
     flags = flag_values(args)
     file_values = read_yaml_config(args.config) if args.config else {}

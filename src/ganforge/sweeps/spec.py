@@ -41,7 +41,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ganforge.config import TrainConfig, build_config, is_toy2d, normalize_keys
+from ganforge.config import TrainConfig
+from ganforge.config_build import build_config, is_toy2d, normalize_keys
 from ganforge.errors import GanforgeError, did_you_mean
 from ganforge.tune.plan import EvaluationSpec, PlannedRun
 from ganforge.tune.schema import check_keys, file_header, mapping, optional_int, read_mapping_file

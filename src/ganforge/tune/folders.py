@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ganforge.config import TrainConfig, build_config, read_yaml_config, resumable_keys
+from ganforge.config import TrainConfig, resumable_keys
+from ganforge.config_build import build_config, read_yaml_config
 from ganforge.errors import GanforgeError
 from ganforge.fileio import stale_temp_files
 from ganforge.report.records import MetricRecord, generator_step, read_metric_records

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ganforge.config import TrainConfig, data_kind
+from ganforge.config import TrainConfig
+from ganforge.config_build import data_kind
 from ganforge.metrics.specs import HIGHER, find_value
 
 DEFAULT_SAMPLES = 5000  # unless the metrics' protocol prescribes a count (toy2d: 2500)

@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ganforge.config import build_config, normalize_keys
+from ganforge.config_build import build_config, normalize_keys
 from ganforge.errors import GanforgeError, did_you_mean
 from ganforge.registry import Registry
 

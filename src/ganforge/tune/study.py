@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ganforge.config import TrainConfig, build_config, data_kind, normalize_keys
+from ganforge.config import TrainConfig
+from ganforge.config_build import build_config, data_kind, normalize_keys
 from ganforge.errors import GanforgeError
 from ganforge.tune.engines import PRUNERS, SAMPLERS, parse_engine
 from ganforge.tune.plan import EvaluationSpec, PlannedRun, StudyPlan, TrialRuns
