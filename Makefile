@@ -41,6 +41,7 @@ test: dev-install browser
 # Needs the dev extra (`make dev-install`): ruff, mypy and the stub packages.
 lint:
 	$(PYTHON) -m ruff check src tests benchmarks
+	$(PYTHON) -c "from importlinter.cli import lint_imports_command; lint_imports_command()" --config pyproject.toml
 	$(PYTHON) -m mypy
 
 # lint through a sub-make: it runs after the install even under `make -j`.

@@ -33,7 +33,9 @@ from ganforge.data.user import ItemDataset, as_item_dataset, as_tensor_dataset
 from ganforge.errors import GanforgeError
 from ganforge.models import MODELS, ModelFamily, ModelSpec
 from ganforge.models.custom import CUSTOM_FAMILY, NETWORK_OPTION, network_record, record_problem
-from ganforge.notebook import Comparison, MetricsTable, Picture, compare_runs
+from ganforge.notebook import Comparison, MetricsTable, Picture
+from ganforge.report.collect import collect
+from ganforge.report.table import best_runs, build_table
 from ganforge.training import TrainResult
 from ganforge.training import train as train_config
 from ganforge.training.step import TrainStep, step_name
@@ -283,7 +285,10 @@ def compare(*runs: RunLike) -> Comparison:
     a table in a notebook, ``.show()`` prints it."""
     if not runs:
         raise GanforgeError("compare needs at least one run folder")
-    return compare_runs([_folder(run) for run in runs])
+    collection = collect([_folder(run) for run in runs])
+    best, _ = best_runs(collection.runs)
+    table = build_table(collection.runs, best, collection.floors)
+    return Comparison(table.header, table.rows, table.protocols)
 
 
 def export(run: RunLike, format: str, out: str | Path, *, step: int | None = None, checkpoint: str | None = None,

@@ -27,9 +27,14 @@ from typing import Any
 import yaml
 
 from ganforge.errors import GanforgeError
+from ganforge.export_files import checked_file, run_onnx, save_onnx
+from ganforge.metrics.records import read_metric_records
+from ganforge.metrics.specs import metric_values
 from ganforge.models.io import HUB_SPEC_FILE, save_generator
 from ganforge.runfolder import RunFolder
+from ganforge.viz import save_png
 from ganforge.web.export import MODEL_FILE, build_in_place, public_config, run_name, without_folders
+from ganforge.web.render import sample_picture
 from ganforge.web.runs import artifacts as served_artifacts
 
 CARD_FILE = "README.md"
@@ -69,9 +74,6 @@ def require_hub() -> Any:
 
 def card_metrics(folder: Path) -> list[CardMetric]:
     """The latest value of each ranked metric in the run's metrics.jsonl, in registry order."""
-    from ganforge.metrics.specs import metric_values
-    from ganforge.report.records import read_metric_records
-
     latest = {key: (number, record) for record in read_metric_records(RunFolder(folder).metrics)
               for key, number in record.values.items() if number is not None}
     return [CardMetric(value.key, value.label, number, record.step, record.protocol)
@@ -181,10 +183,6 @@ def hub_meta(loaded: Any) -> dict[str, Any]:
 
 def build_folder(loaded: Any, folder: Path, repo_id: str) -> str:
     """Every file of the Hub folder into the empty ``folder``; returns the ONNX check's line."""
-    from ganforge.exporters import checked_file, run_onnx, save_onnx
-    from ganforge.viz import save_png
-    from ganforge.web.render import sample_picture
-
     save_generator(folder, loaded.module, loaded.spec, hub_meta(loaded), spec_file=HUB_SPEC_FILE)
     check = checked_file(loaded, folder / MODEL_FILE, save_onnx, run_onnx, "onnxruntime")
     save_png(sample_picture(loaded, SAMPLE_SEED, SAMPLE_COUNT), folder / SAMPLES_FILE)

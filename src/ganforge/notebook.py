@@ -142,16 +142,6 @@ class Comparison:
             print(self.caption)
 
 
-def compare_runs(runs: Sequence[Path | str]) -> Comparison:
-    from ganforge.report.collect import collect
-    from ganforge.report.table import best_runs, build_table
-
-    collection = collect([Path(run) for run in runs])
-    best, _ = best_runs(collection.runs)
-    table = build_table(collection.runs, best, collection.floors)
-    return Comparison(table.header, table.rows, table.protocols)
-
-
 def run_pictures(run_dir: Path) -> list[Picture]:
     """The final sample grid and the loss curves of a finished run, those it has."""
     folder = RunFolder(Path(run_dir))

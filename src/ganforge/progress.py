@@ -93,7 +93,7 @@ def plain_interval() -> float:
     return value if math.isfinite(value) and value >= 0 else PLAIN_INTERVAL_S
 
 
-def _duration(seconds: float) -> str:
+def format_duration(seconds: float) -> str:
     seconds = int(round(seconds))
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)
@@ -150,9 +150,9 @@ class PlainProgress(QuietProgress):
             parts[0] += f"{sep}{self.unit}"
         parts.append(f"{self._amount(rate, rate=True)}{sep}{self.unit}/s")
         if self.total and rate > 0 and self.n < self.total:
-            parts.append(f"ETA {_duration((self.total - self.n) / rate)}")
+            parts.append(f"ETA {format_duration((self.total - self.n) / rate)}")
         elif self.n != self.initial:
-            parts.append(f"{_duration(elapsed)} elapsed")
+            parts.append(f"{format_duration(elapsed)} elapsed")
         if self.values:
             parts.append(" ".join(f"{key}={value}" for key, value in self.values.items()))
         return ", ".join(parts)
@@ -234,5 +234,5 @@ class StartEstimate:
         if estimate is None or estimate[1] < ESTIMATE_MIN_S:
             return None
         rate, left = estimate
-        return (f"{self.desc}: {self.total:,} {self.unit}, about {_duration(left)} at {rate:.3g} {self.unit}/s "
+        return (f"{self.desc}: {self.total:,} {self.unit}, about {format_duration(left)} at {rate:.3g} {self.unit}/s "
                 "(measured on the first batches)")

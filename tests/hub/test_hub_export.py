@@ -16,7 +16,7 @@ from PIL import Image
 
 import ganforge
 from ganforge.cli import main
-from ganforge.report.records import read_metric_records
+from ganforge.metrics.records import read_metric_records
 from ganforge.sampling import latents
 from ganforge.web.runs import find_runs, run_summary
 

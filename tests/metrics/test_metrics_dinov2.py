@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from ganforge.cli import main
 from ganforge.metrics.dinov2 import WEIGHTS_ENV, DinoV2Extractor
 from ganforge.metrics.evaluate import score_images
-from ganforge.metrics.specs import resolve_metrics
+from ganforge.metrics.specs import metrics_on, resolve_metrics
 
 DIM, DEPTH, PATCH, GRID, HEADS = 128, 2, 14, 4, 2  # 128 channels = 2 heads of 64, as DINOv2 splits them
 
@@ -174,7 +174,7 @@ def test_fd_dinov2_is_registered_with_its_extractor() -> None:
 
     spec = EXTRACTORS.get("dinov2")
     assert (spec.input_size, spec.feature_dim) == (224, 1024) and "bicubic" in spec.resize
-    assert spec.metrics == ("fd_dinov2",) and EXTRACTORS.get("inception").metrics == ("is", "fid", "kid", "pr", "dc")
+    assert metrics_on(spec.name) == ("fd_dinov2",) and metrics_on("inception") == ("is", "fid", "kid", "pr", "dc")
     assert "fd_dinov2" not in [s.name for s in resolve_metrics("all")]  # it needs a weights file the user gives
 
 

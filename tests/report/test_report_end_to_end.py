@@ -13,7 +13,7 @@ import torch
 from ganforge.data import load_dataset
 from ganforge.metrics import score_images
 from ganforge.metrics.floor import DRAW_SEED
-from ganforge.report.records import read_metric_records
+from ganforge.metrics.records import read_metric_records
 
 RUNS = ["dcgan_digits5k", "mlp_digits5k"]
 METRIC_COLUMNS = ("FID", "KID", "precision", "recall", "density", "coverage")

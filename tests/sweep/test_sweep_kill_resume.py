@@ -10,7 +10,7 @@ import signal
 import time
 from pathlib import Path
 
-from ganforge.report.records import generator_step
+from ganforge.metrics.records import generator_step
 
 LONG_STEPS = 300
 

@@ -17,9 +17,9 @@ import pytest
 from PIL import Image
 
 from ganforge.errors import GanforgeError
-from ganforge.training.trackers import make_mlflow_logger, make_wandb_logger
-from ganforge.training.trackers.mlflow_logger import tracking_uri
-from ganforge.training.trackers.wandb_logger import artifact_name, wandb_mode
+from ganforge.training.loggers.trackers import make_mlflow_logger, make_wandb_logger
+from ganforge.training.loggers.trackers.mlflow_logger import tracking_uri
+from ganforge.training.loggers.trackers.wandb_logger import artifact_name, wandb_mode
 
 PICTURE = np.arange(8 * 8 * 3, dtype=np.uint8).reshape(8, 8, 3)
 
@@ -268,7 +268,7 @@ def test_wandb_bad_mode_is_a_one_line_error(tracker_env, run_dir, monkeypatch):
 
 def test_importing_the_trackers_imports_neither_library():
     # The libraries take seconds to import; only a run that logs to them should pay for that.
-    code = ("import sys, ganforge.training.trackers; "
+    code = ("import sys, ganforge.training.loggers.trackers; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('mlflow', 'wandb')))")
     listing = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
     assert listing.stdout.strip() == "[]"

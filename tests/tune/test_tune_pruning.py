@@ -10,7 +10,7 @@ from pathlib import Path
 
 from studies import load_trials, sqlite_url
 
-from ganforge.report.records import generator_step
+from ganforge.metrics.records import generator_step
 
 HOPELESS = 1e-9
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from studies import load_trials, sqlite_url
 
-from ganforge.report.records import generator_step
+from ganforge.metrics.records import generator_step
 
 
 def wait_for(condition, timeout: float, what: str, process) -> None:

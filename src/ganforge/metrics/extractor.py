@@ -219,13 +219,6 @@ class ExtractorSpec:
     protocol_section: str | None = None  # where its protocol lands in a record: None = the top level
     env: str | None = None  # the environment variable naming its weight file; None: the user gives none
 
-    @property
-    def metrics(self) -> tuple[str, ...]:
-        """The registered metrics computed on its features."""
-        from ganforge.metrics.specs import specs
-
-        return tuple(spec.name for spec in specs() if spec.extractor == self.name)
-
 
 Built = TypeVar("Built")
 

@@ -269,6 +269,11 @@ def specs() -> Iterator[MetricSpec]:
     return (spec for _, spec in METRICS.items())
 
 
+def metrics_on(extractor: str) -> tuple[str, ...]:
+    """The registered metrics computed on the features of the extractor named ``extractor``."""
+    return tuple(spec.name for spec in specs() if spec.extractor == extractor)
+
+
 def kind_metrics(kind: str) -> list[MetricSpec]:
     return [spec for spec in specs() if spec.data_kind == kind]
 

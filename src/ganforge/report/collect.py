@@ -14,8 +14,8 @@ from typing import Any
 from ganforge.data import dataset_kind
 from ganforge.errors import GanforgeError
 from ganforge.metrics.floor import Floor, FloorRequest, cached_floors
+from ganforge.metrics.records import MetricRecord, generator_step, last_finite, read_json, read_metric_records
 from ganforge.metrics.specs import metric_values
-from ganforge.report.records import MetricRecord, generator_step, read_json, read_metric_records
 from ganforge.runfolder import RunFolder, is_run_folder, read_config, read_history_columns
 
 SWEEP_INDEX = "sweep.json"
@@ -66,11 +66,6 @@ class Collection:
 
 
 # -- files ------------------------------------------------------------------------------------------
-
-def last_finite(values: list[float]) -> float | None:
-    finite = [v for v in values if math.isfinite(v)]
-    return finite[-1] if finite else None
-
 
 def seconds_at(history: dict[str, list[float]], step: int) -> float | None:
     """Training seconds at ``step``, interpolated between logged rows (FID against wall time)."""

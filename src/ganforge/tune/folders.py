@@ -18,7 +18,7 @@ from ganforge.config import TrainConfig, resumable_keys
 from ganforge.config_build import build_config, read_yaml_config
 from ganforge.errors import GanforgeError
 from ganforge.fileio import stale_temp_files
-from ganforge.report.records import MetricRecord, generator_step, read_metric_records
+from ganforge.metrics.records import MetricRecord, generator_step, last_finite, read_metric_records
 from ganforge.runfolder import RunFolder, read_history_columns
 from ganforge.tune.plan import EvaluationSpec, PlannedRun
 
@@ -142,8 +142,6 @@ def evaluate_missing(run: PlannedRun, evaluation: EvaluationSpec) -> list[str]:
 
 
 def trained_seconds(run: PlannedRun) -> float | None:
-    from ganforge.report.collect import last_finite
-
     return last_finite(read_history_columns(RunFolder(run.run_dir).history).get("seconds", []))
 
 

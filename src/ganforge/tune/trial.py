@@ -16,7 +16,7 @@ from typing import Any
 
 from ganforge.errors import GanforgeError
 from ganforge.metrics.specs import describe_values, find_value
-from ganforge.report.table import duration
+from ganforge.progress import format_duration
 from ganforge.tune.folders import (
     NEW,
     RESTART,
@@ -64,7 +64,8 @@ class RunOutcome:
     def describe(self) -> str:
         if self.status.trains:
             verb = "resumed and trained" if self.status.action == RESUME else "trained"
-            text = f"{verb} to step {self.run.config.steps} in {duration(self.seconds)}"
+            took = f" in {format_duration(self.seconds)}" if self.seconds is not None else ""
+            text = f"{verb} to step {self.run.config.steps}{took}"
         else:
             text = "evaluated" if self.status.action != "done" else "already done"
         return f"{text}; {describe_values(self.values)}" if self.values else text

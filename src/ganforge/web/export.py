@@ -22,8 +22,16 @@ from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from ganforge import __version__
 from ganforge.errors import GanforgeError
+from ganforge.export_files import checked_file, run_onnx, save_onnx, signature
+from ganforge.metrics.records import read_metric_records
 from ganforge.runfolder import RunFolder
+from ganforge.sampling import SAMPLER
+from ganforge.web.frontend import export_files
+from ganforge.web.runs import artifacts as served_artifacts
+from ganforge.web.runtime import obtain
+from ganforge.web.server import LIMITS
 
 MANIFEST_FORMAT = "ganforge-web-export"
 MANIFEST_VERSION = 1
@@ -54,25 +62,16 @@ def run_name(loaded: Any) -> str:
 
 def metric_records(folder: Path) -> list[dict[str, Any]]:
     """The run's evaluations as metrics.jsonl holds them (values and protocol), damaged lines skipped."""
-    from ganforge.report.records import read_metric_records
-
     return [record.raw for record in read_metric_records(RunFolder(folder).metrics)]
 
 
 def artifacts(folder: Path) -> dict[str, Path]:
     """Public name -> file of the training pictures the run has (the ones ``ganforge serve`` shows)."""
-    from ganforge.web.runs import artifacts as served_artifacts
-
     return {name: folder / relative for name, relative in served_artifacts().items() if (folder / relative).is_file()}
 
 
 def manifest(loaded: Any, runtime: Any, pictures: dict[str, Path]) -> dict[str, Any]:
     """manifest.json: the model, its classes and run, the exported signature, sampler, runtime and limits."""
-    from ganforge import __version__
-    from ganforge.exporters import signature
-    from ganforge.sampling import SAMPLER
-    from ganforge.web.server import LIMITS
-
     spec, meta = loaded.spec, loaded.info.meta
     config = meta.get("config") if isinstance(meta.get("config"), dict) else {}
     names = loaded.class_names or [str(i) for i in range(spec.num_classes)]
@@ -123,9 +122,6 @@ def build_in_place(out: Path, build: Callable[[Path], str]) -> str:
 
 def build_site(loaded: Any, site: Path, runtime: Any) -> str:
     """Write every file of the page into the empty folder ``site``; returns the ONNX check's line."""
-    from ganforge.exporters import checked_file, run_onnx, save_onnx
-    from ganforge.web.frontend import export_files
-
     check = checked_file(loaded, site / MODEL_FILE, save_onnx, run_onnx, "onnxruntime")
     for relative, body in export_files().items():
         (site / relative).parent.mkdir(parents=True, exist_ok=True)
@@ -145,8 +141,6 @@ def build_site(loaded: Any, site: Path, runtime: Any) -> str:
 
 def write_site(loaded: Any, out: Path, options: Any) -> list[str]:
     """The ``web`` entry of ganforge.exporters.FORMATS."""
-    from ganforge.web.runtime import obtain
-
     if loaded.spec.resolution == 0:
         raise GanforgeError("--format web shows image generators; this run makes 2-D points: look at it with "
                             "`ganforge serve`, or export it with --format onnx")

@@ -37,6 +37,7 @@ from ganforge.training.loggers.base import (
 from ganforge.training.loggers.history import HistoryCsv, history_logger
 from ganforge.training.loggers.samples import SampleGrids
 from ganforge.training.loggers.tensorboard import TensorBoardLogger, tensorboard_logger
+from ganforge.training.loggers.trackers import make_mlflow_logger, make_wandb_logger
 
 LoggerFactory = Callable[[LoggerContext], Logger]
 
@@ -46,14 +47,10 @@ LOGGERS.register("csv", history_logger)  # history.csv: one row per logged step
 
 
 def mlflow_logger(context: LoggerContext) -> Logger:
-    from ganforge.training.trackers import make_mlflow_logger
-
     return make_mlflow_logger(context.paths.root, context.config.to_dict(), resume=context.resume_step is not None)
 
 
 def wandb_logger(context: LoggerContext) -> Logger:
-    from ganforge.training.trackers import make_wandb_logger
-
     return make_wandb_logger(context.paths.root, context.config.to_dict(), resume=context.resume_step is not None)
 
 

@@ -4,7 +4,7 @@
 The module names end in ``_logger`` so that none of them reads as the library it wraps.
 """
 
-from ganforge.training.trackers.mlflow_logger import make_mlflow_logger
-from ganforge.training.trackers.wandb_logger import make_wandb_logger
+from ganforge.training.loggers.trackers.mlflow_logger import make_mlflow_logger
+from ganforge.training.loggers.trackers.wandb_logger import make_wandb_logger
 
 __all__ = ["make_mlflow_logger", "make_wandb_logger"]

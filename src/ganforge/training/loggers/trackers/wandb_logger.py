@@ -19,7 +19,7 @@ import numpy
 
 from ganforge.errors import GanforgeError
 from ganforge.training.loggers.base import RunEnd
-from ganforge.training.trackers.common import (
+from ganforge.training.loggers.trackers.common import (
     WarningsFromLog,
     checked_end,
     import_library,

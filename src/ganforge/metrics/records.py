@@ -69,6 +69,12 @@ def parse_record(raw: dict[str, Any]) -> MetricRecord:
                         protocol=dict(protocol) if isinstance(protocol, dict) else {}, raw=raw)
 
 
+def last_finite(values: list[float]) -> float | None:
+    """The last finite value of a logged column (NaN marks a row without it), or None."""
+    finite = [v for v in values if math.isfinite(v)]
+    return finite[-1] if finite else None
+
+
 def read_metric_records(path: Path) -> list[MetricRecord]:
     """Every well-formed line of metrics.jsonl in file order; damaged or foreign lines are skipped."""
     return [parse_record(raw) for raw in read_jsonl(path)]

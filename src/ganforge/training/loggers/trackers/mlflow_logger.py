@@ -21,7 +21,7 @@ import numpy
 from ganforge.errors import GanforgeError
 from ganforge.runfolder import RunFolder
 from ganforge.training.loggers.base import RunEnd
-from ganforge.training.trackers.common import (
+from ganforge.training.loggers.trackers.common import (
     WarningsFromLog,
     checked_end,
     flat_params,
