@@ -26,19 +26,29 @@ from typing import Any
 import torch
 from torch import nn
 
+from ganforge.checkpoints import CheckpointChoice
 from ganforge.config import TrainConfig
 from ganforge.config_build import build_config, read_yaml_config, resumed_config
 from ganforge.data import DATASETS, DatasetSource, TensorDataset
 from ganforge.data.user import ItemDataset, as_item_dataset, as_tensor_dataset
 from ganforge.errors import GanforgeError
+from ganforge.exporters import ExportOptions, export_run
+from ganforge.loader import load_generator
+from ganforge.metrics import evaluate_run, score_generator, score_images
+from ganforge.metrics.extractors import parse_weights
+from ganforge.metrics.sources import generator_source
 from ganforge.models import MODELS, ModelFamily, ModelSpec
 from ganforge.models.custom import CUSTOM_FAMILY, NETWORK_OPTION, network_record, record_problem
 from ganforge.notebook import Comparison, MetricsTable, Picture
 from ganforge.report.collect import collect
 from ganforge.report.table import best_runs, build_table
+from ganforge.sampling import check_seed, labels_for, latents, parse_classes
 from ganforge.training import TrainResult
 from ganforge.training import train as train_config
 from ganforge.training.step import TrainStep, step_name
+from ganforge.viz import render_samples
+from ganforge.web.render import sample_picture
+from ganforge.web.server import start_in_thread
 
 PYTHON_DATA = "python"
 
@@ -198,7 +208,8 @@ def _with_z_dim(generator: nn.Module, z_dim: int | None) -> nn.Module:
 def evaluate(generator: Any, *, reference: Any = None, metrics: str | Sequence[str] = "auto",
              num_samples: int | None = None, reference_samples: int | None = None, seed: int = 0,
              z_dim: int | None = None, device: str = "cpu", cache_dir: str | Path | None = None,
-             value_range: tuple[float, float] = (0.0, 1.0), append: bool = False) -> MetricsTable:
+             value_range: tuple[float, float] = (0.0, 1.0), append: bool = False,
+             weights: Mapping[str, str | Path] | None = None) -> MetricsTable:
     """Metric values of a generator, with the exact ``protocol`` they were measured by: a dict, shown as
     a table in a notebook (``.show()`` prints it).
 
@@ -208,37 +219,39 @@ def evaluate(generator: Any, *, reference: Any = None, metrics: str | Sequence[s
     ``G(z, labels=None)``, or a callable ``sample(n)`` returning ``n`` images in [-1, 1].
     ``reference``: a --data name, an image folder, or your tensor/Dataset (as for :func:`train`); its kind
     (images or points) picks the metrics ``auto`` means. ``metrics``: registered names (``fid,kid,pr``...).
+    ``weights``: weight files by feature extractor, as ``--extractor-weights NAME=PATH``
+    (``{"dinov2": "dinov2_vitl14_pretrain.pth"}`` for ``fd_dinov2``); unnamed extractors find theirs as usual.
     """
+    files = parse_weights([f"{name}={path}" for name, path in (weights or {}).items()], flag="weights=")
     return MetricsTable(_evaluate(generator, reference=reference, metrics=metrics, num_samples=num_samples,
                                   reference_samples=reference_samples, seed=seed, z_dim=z_dim, device=device,
-                                  cache_dir=cache_dir, value_range=value_range, append=append))
+                                  cache_dir=cache_dir, value_range=value_range, append=append, weights=files))
 
 
 def _evaluate(generator: Any, *, reference: Any, metrics: str | Sequence[str], num_samples: int | None,
               reference_samples: int | None, seed: int, z_dim: int | None, device: str,
-              cache_dir: str | Path | None, value_range: tuple[float, float], append: bool) -> dict[str, Any]:
-    from ganforge.metrics import evaluate_run, score_generator, score_images
-    from ganforge.metrics.sources import generator_source
-
+              cache_dir: str | Path | None, value_range: tuple[float, float], append: bool,
+              weights: dict[str, Path]) -> dict[str, Any]:
     folder = Path(cache_dir) if cache_dir else None
     generator = generator.run_dir if isinstance(generator, TrainResult) else generator
     with user_data(reference, value_range=value_range) as reference_name:
         if isinstance(generator, (str, Path)):
             return evaluate_run(generator, metrics, num_samples=num_samples, reference=reference_name,
                                 reference_samples=reference_samples, device=device, cache_dir=folder, seed=seed,
-                                append=append)
+                                append=append, weights=weights)
         if reference_name is None:
             raise GanforgeError("evaluate needs reference= (a dataset name, a folder, or your data) for a "
                                 "generator that is not a run folder")
         if isinstance(generator, nn.Module):
             return score_generator(_with_z_dim(generator, z_dim).to(device), metrics, data=reference_name,
                                    num_samples=num_samples, reference_samples=reference_samples, seed=seed,
-                                   device=device, cache_dir=folder)
+                                   device=device, cache_dir=folder, weights=weights)
         if not callable(generator):
             raise GanforgeError(f"evaluate needs a run folder, a generator module or a sample(n) callable, got "
                                 f"{type(generator).__name__}")
         return score_images(generator_source(generator, num_samples or 10_000), "fid" if metrics == "auto" else metrics,
-                            reference_name, reference_samples=reference_samples, device=device, cache_dir=folder)
+                            reference_name, reference_samples=reference_samples, device=device, cache_dir=folder,
+                            weights=weights, flag="weights=")
 
 
 RunLike = str | Path | TrainResult  # a run folder (or a Hub folder, a generator.json) or what train returned
@@ -256,11 +269,6 @@ def sample(generator: RunLike | nn.Module, num: int = 64, *, seed: int = 0, clas
     ``generator``: a run or Hub folder, a :class:`TrainResult`, or your module (with ``z_dim``, or pass it).
     ``classes``: for conditional generators, class indices or names ("3", "1,4,7", [0, 1]), cycled.
     """
-    from ganforge.loader import load_generator
-    from ganforge.sampling import check_seed, labels_for, latents, parse_classes
-    from ganforge.viz import render_samples
-    from ganforge.web.render import sample_picture
-
     check_seed(seed)
     if num < 1:
         raise GanforgeError(f"num must be a positive whole number, got {num}")
@@ -298,9 +306,6 @@ def export(run: RunLike, format: str, out: str | Path, *, step: int | None = Non
     a :class:`TrainResult`) as ``format`` (see ``ganforge export --help``: torchscript, onnx, web, hub) to
     ``out``; returns ``out``. ``step`` / ``checkpoint``: as ``--step`` / ``--checkpoint best|last|PATH``.
     ``push``: a Hub repository USER/NAME."""
-    from ganforge.checkpoints import CheckpointChoice
-    from ganforge.exporters import ExportOptions, export_run
-
     options = ExportOptions(runtime=Path(runtime) if runtime else None, overwrite=overwrite, push=push)
     choice = CheckpointChoice(step=step, checkpoint=checkpoint)
     for line in export_run(_folder(run), format, Path(out), options, choice):
@@ -332,8 +337,6 @@ def serving(runs_dir: str | Path, *, generator: nn.Module | None = None, host: s
     """The ``ganforge serve`` page on a background thread for the duration of the block (a notebook, a
     script); ``server.url`` is its address. ``generator=``: an instance of your class, for runs trained
     with ``train(generator=..., discriminator=...)``."""
-    from ganforge.web.server import start_in_thread
-
     with _custom_generator(generator):
         server = start_in_thread(Path(runs_dir), host, port)
         try:

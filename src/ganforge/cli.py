@@ -12,7 +12,9 @@ import warnings
 from typing import NoReturn, TextIO
 
 from ganforge import __version__
+from ganforge.commands.options import command_threads
 from ganforge.errors import GanforgeError, PathError, did_you_mean
+from ganforge.progress import silenced
 
 # Order here is the order in `ganforge --help`.
 COMMAND_MODULES = ["train", "sweep", "tune", "evaluate", "compare", "fid", "stats", "data", "generate", "serve", "export"]
@@ -99,8 +101,6 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "run", None):
         parser.print_help()
         return 2
-    from ganforge.commands.options import command_threads
-    from ganforge.progress import silenced
 
     try:
         # --no-progress quiets every bar of the command, dataset decoding and downloads too; --threads

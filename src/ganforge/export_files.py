@@ -19,7 +19,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
 
+import torch
+from torch import nn
+
 from ganforge.errors import GanforgeError
+from ganforge.fileio import atomic_path
 from ganforge.runfolder import GENERATOR_SPEC_FILE
 
 if TYPE_CHECKING:
@@ -67,8 +71,6 @@ def describe(spec: Any) -> str:
 
 def wrap(generator: Any, num_classes: int) -> nn.Module:
     """A module whose forward takes exactly the exported inputs: ``(z)`` or ``(z, labels)``."""
-    from torch import nn
-
     class GeneratorWrapper(nn.Module):
         """Holds the generator; each subclass's forward is one exported signature."""
 
@@ -88,8 +90,6 @@ def wrap(generator: Any, num_classes: int) -> nn.Module:
 
 
 def example_inputs(z_dim: int, num_classes: int, batch: int, seed: int = 0) -> Inputs:
-    import torch
-
     rng = torch.Generator().manual_seed(seed)
     z = torch.randn(batch, z_dim, generator=rng)
     if not num_classes:
@@ -118,16 +118,12 @@ def spec_json(loaded: Any) -> str:
 
 # -- TorchScript ----------------------------------------------------------------------------------------
 def save_torchscript(module: Any, spec_text: str, inputs: Inputs, path: Path) -> None:
-    import torch
-
     with quiet_export():
         traced = torch.jit.trace(module, inputs, check_trace=False)
         torch.jit.save(traced, str(path), _extra_files={GENERATOR_SPEC_FILE: spec_text})
 
 
 def run_torchscript(path: Path, inputs: Inputs) -> Any:
-    import torch
-
     with quiet_export():
         loaded = torch.jit.load(str(path), map_location="cpu")
         with torch.inference_mode():
@@ -145,7 +141,6 @@ def require_onnx() -> None:
 
 def save_onnx(module: Any, spec_text: str, inputs: Inputs, path: Path) -> None:
     import onnx
-    import torch
 
     names = input_names(len(inputs) - 1)
     batch = torch.export.Dim("batch")
@@ -176,18 +171,12 @@ def run_onnx(path: Path, inputs: Inputs) -> Any | None:
 
 # -- writing and checking a file ---------------------------------------------------------------------------
 def max_difference(a: Any, b: Any) -> float:
-    import torch
-
     return float((torch.as_tensor(a).float() - torch.as_tensor(b).float()).abs().max())
 
 
 def checked_file(loaded: Any, path: Path, save: Callable[[nn.Module, str, Inputs, Path], None],
                  run: Callable[[Path, Inputs], Any | None], checker: str) -> str:
     """Write the generator with ``save`` to ``path`` (atomically) once ``run`` reproduces PyTorch."""
-    import torch
-
-    from ganforge.fileio import atomic_path
-
     spec = loaded.spec
     module = wrap(loaded.module, spec.num_classes)
     trace_inputs = example_inputs(spec.z_dim, spec.num_classes, batch=4, seed=0)

@@ -41,8 +41,10 @@ from ganforge.checkpoints import (
     resolve_checkpoint,
     run_folder_of,
 )
+from ganforge.data import load_dataset
 from ganforge.data.base import POINTS
 from ganforge.errors import GanforgeError
+from ganforge.models import MODELS
 from ganforge.models.base import ModelSpec
 from ganforge.models.custom import CUSTOM_FAMILY, recorded_generator
 from ganforge.models.io import (
@@ -121,8 +123,6 @@ def fresh_generator(spec: ModelSpec, source: object = SPEC_FILE) -> nn.Module:
     """A new generator of ``spec`` (weights not loaded): its registered family's, or for networks trained
     from Python the class registered for this call (``ganforge.serving(generator=...)``), else the class
     the run recorded."""
-    from ganforge.models import MODELS  # the registry imports models.io, which this module imports
-
     if spec.family == CUSTOM_FAMILY:
         if CUSTOM_FAMILY in MODELS:  # a copy: the registered build may hand out the caller's own module
             return copy.deepcopy(MODELS.get(CUSTOM_FAMILY).build(spec)[0])
@@ -211,8 +211,6 @@ def _reference_points(info: GeneratorInfo) -> torch.Tensor | None:
     if info.kind != POINTS or not isinstance(dataset, str):
         return None
     try:
-        from ganforge.data import load_dataset
-
         data = load_dataset(dataset, download=False).data
     except Exception:  # the picture is still useful without the grey reference cloud
         return None

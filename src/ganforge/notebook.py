@@ -27,8 +27,10 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from ganforge.metrics.specs import find_value
 from ganforge.progress import in_notebook
 from ganforge.runfolder import RunFolder
+from ganforge.viz import encode_png, save_png
 
 TABLE_STYLE = "border-collapse:collapse;text-align:right"
 
@@ -49,8 +51,6 @@ class Picture:
         return cls.from_png(Path(path).read_bytes(), title)
 
     def _repr_png_(self) -> bytes:
-        from ganforge.viz import encode_png
-
         return encode_png(self.array)
 
     def html(self) -> str:
@@ -58,8 +58,6 @@ class Picture:
         return f'<img src="data:image/png;base64,{data}" alt="{escape(self.title)}"/>'
 
     def save(self, path: Path | str) -> Path:
-        from ganforge.viz import save_png
-
         save_png(self.array, path)
         return Path(path)
 
@@ -95,8 +93,6 @@ class MetricsTable(dict[str, Any]):
     """An evaluation record (values, ``protocol``, step...) that shows itself as a table of its values."""
 
     def rows(self) -> list[list[str]]:
-        from ganforge.metrics.specs import find_value
-
         rows = []
         for key, value in self.items():
             found = find_value(key)

@@ -20,6 +20,8 @@ from contextlib import contextmanager
 from types import TracebackType
 from typing import Any, Protocol, TextIO, cast
 
+from tqdm import tqdm
+
 PLAIN_INTERVAL_S = 10.0
 INTERVAL_ENV = "GANFORGE_PROGRESS_SECONDS"  # another interval for plain lines (tests, chatty CI logs)
 _silenced = [False]  # --no-progress of the running command: every bar of the process, deep or not
@@ -134,8 +136,6 @@ class PlainProgress(QuietProgress):
 
     def _amount(self, value: float, rate: bool = False) -> str:
         if self.unit_scale:
-            from tqdm import tqdm
-
             return tqdm.format_sizeof(value, divisor=1024)
         return f"{value:.3g}" if rate else f"{value:.0f}"
 
@@ -185,14 +185,12 @@ def progress_bar(*, total: float | None, desc: str, unit: str = "it", enabled: b
     if not enabled or _silenced[0]:
         return QuietProgress()
     if notebook_widgets():  # the cell's bar, whatever stream a terminal bar would use
-        from tqdm.notebook import tqdm as notebook_tqdm
+        from tqdm.notebook import tqdm as notebook_tqdm  # imports IPython and ipywidgets (the notebook extra)
 
         # its stubs type update(n) as int where tqdm's take a float: the same call at run time
         return cast(Progress, notebook_tqdm(total=total, initial=initial, desc=desc, unit=unit,
                                             unit_scale=unit_scale, unit_divisor=1024, leave=leave))
     if interactive(stream):
-        from tqdm import tqdm
-
         return tqdm(total=total, initial=initial, desc=desc, unit=unit, unit_scale=unit_scale,
                     unit_divisor=1024, leave=leave, dynamic_ncols=True, file=stream)
     return PlainProgress(total=total, desc=desc, unit=unit, initial=initial, unit_scale=unit_scale,

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from ganforge.commands import Subparsers
 from ganforge.commands.options import add_threads_flag
+from ganforge.report import build_report, summary_line
+from ganforge.report.table import text_rows, text_table
 
 
 def register(subparsers: Subparsers) -> None:
@@ -32,9 +34,6 @@ def register(subparsers: Subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ganforge.report import build_report, summary_line
-    from ganforge.report.table import text_rows, text_table
-
     content = build_report(args.inputs, args.out, overwrite=args.overwrite, storage=args.storage)
     if not args.quiet:
         for section in content.sections:

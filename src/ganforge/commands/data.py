@@ -8,6 +8,9 @@ from pathlib import Path
 from ganforge.commands import Subparsers
 from ganforge.commands.options import add_threads_flag
 from ganforge.config import SQUARINGS
+from ganforge.data import DATASETS, default_cache_dir, load_dataset, split_spec
+from ganforge.data.cache import skipped_message
+from ganforge.data.prepared import FORMATS, prepare
 from ganforge.errors import GanforgeError
 
 CACHE_HELP = "dataset cache folder (default: $GANFORGE_CACHE or ~/.cache/ganforge)"
@@ -38,8 +41,6 @@ def register(subparsers: Subparsers) -> None:
     add_threads_flag(info)
     info.set_defaults(run=run_info)
 
-    from ganforge.data.prepared import FORMATS  # no torch: cheap enough for parser building
-
     prepare = actions.add_parser(
         "prepare", help="decode a set once at one resolution, on all cores (memory-mapped cache or StyleGAN zip)",
         description="Decode every image of SOURCE at --resolution into the cache training reads (memory-mapped, "
@@ -69,14 +70,10 @@ def _present(value: bool | None) -> str:
 
 
 def _cache_dir(args: argparse.Namespace) -> Path:
-    from ganforge.data import default_cache_dir
-
     return Path(args.cache_dir).expanduser() if args.cache_dir else default_cache_dir()
 
 
 def run_list(args: argparse.Namespace) -> int:
-    from ganforge.data import DATASETS
-
     cache_dir = _cache_dir(args)
     rows = [("name", "samples", "resolution", "channels", "classes", "present", "description")]
     for _name, source in DATASETS.items():
@@ -94,8 +91,6 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_download(args: argparse.Namespace) -> int:
-    from ganforge.data import split_spec
-
     cache_dir = _cache_dir(args)
     sources = [split_spec(name)[0] for name in args.names]  # every name is checked before any download
     for source in sources:
@@ -108,8 +103,6 @@ def run_download(args: argparse.Namespace) -> int:
 
 
 def run_info(args: argparse.Namespace) -> int:
-    from ganforge.data import load_dataset
-
     dataset = load_dataset(args.spec, cache_dir=_cache_dir(args), resolution=args.resolution,
                            download=not args.no_download)
     print(f"dataset:  {dataset.name}")
@@ -128,9 +121,6 @@ def run_info(args: argparse.Namespace) -> int:
 
 
 def run_prepare(args: argparse.Namespace) -> int:
-    from ganforge.data.cache import skipped_message
-    from ganforge.data.prepared import prepare
-
     if args.resolution < 1 or args.resolution > 4096:
         raise GanforgeError(f"--resolution must be 1..4096 pixels, got {args.resolution}")
     if args.workers is not None and args.workers < 1:

@@ -11,16 +11,21 @@ from typing import cast
 
 import yaml
 from torch import nn
+from torch.nn.utils import parametrize
 
 from ganforge.config import TrainConfig
+from ganforge.data import load_dataset
+from ganforge.devices import resolve_device
 from ganforge.errors import GanforgeError
+from ganforge.models import build_gan
 from ganforge.presets import DEFAULT_RECIPE, PRESETS, recipe_departures
+from ganforge.training.feed import choose_mode
+from ganforge.training.model_spec import model_spec
+from ganforge.training.precision import resolve_precision
 
 
 def spectral_norm_layers(module: nn.Module) -> int:
     """How many layers of ``module`` carry a spectral-norm parametrization of their weight."""
-    from torch.nn.utils import parametrize
-
     count = 0
     for layer in module.modules():
         if parametrize.is_parametrized(layer, "weight"):
@@ -73,11 +78,6 @@ def network_line(role: str, module: nn.Module) -> str:
 
 def describe(config: TrainConfig) -> str:
     """The resolved config as YAML, then one comment line per network (or why none was built)."""
-    from ganforge.data import load_dataset
-    from ganforge.models import build_gan
-    from ganforge.training.feed import choose_mode
-    from ganforge.training.model_spec import model_spec
-
     text = yaml.safe_dump(config.to_dict(), sort_keys=False)
     try:
         dataset = load_dataset(config.data, cache_dir=Path(config.cache_dir) if config.cache_dir else None,
@@ -91,9 +91,6 @@ def describe(config: TrainConfig) -> str:
     lines = [f"# preset {config.preset}: {PRESETS.get(config.preset).summary}" if config.preset
              else f"# {DEFAULT_RECIPE}\n# departs from the textbook in: {recipe_departures(TrainConfig().to_dict())}"]
     if config.precision == "auto":
-        from ganforge.devices import resolve_device
-        from ganforge.training.precision import resolve_precision
-
         device = resolve_device(config.device)
         lines.append(f"# precision auto: {resolve_precision('auto', device)} on this machine's {device.type}")
     feed = choose_mode(config.data_mode, dataset)

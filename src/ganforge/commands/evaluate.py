@@ -13,6 +13,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from ganforge.checkpoints import CheckpointChoice
 from ganforge.commands import Subparsers
 from ganforge.commands.options import (
     add_checkpoint_flags,
@@ -20,7 +21,14 @@ from ganforge.commands.options import (
     add_extractor_weights_flags,
     add_inception_batch_flag,
     add_threads_flag,
+    extractor_weights,
+    inception_batch,
 )
+from ganforge.errors import GanforgeError
+from ganforge.metrics.run import evaluate_run
+from ganforge.metrics.specs import describe_values, metric_choices
+from ganforge.report.table import describe_protocol
+from ganforge.sampling import check_seed
 
 
 class MetricNames:
@@ -31,8 +39,6 @@ class MetricNames:
         self.kind = kind
 
     def __str__(self) -> str:
-        from ganforge.metrics.specs import metric_choices
-
         return metric_choices(self.kind)
 
 
@@ -72,17 +78,12 @@ def register(subparsers: Subparsers) -> None:
 
 def summary_line(record: dict[str, Any]) -> str:
     """One line: the run, its values and the protocol they follow."""
-    from ganforge.metrics.specs import describe_values
-    from ganforge.report.table import describe_protocol
-
     return (f"{record['dataset']} step {record['step']}{' (EMA)' if record['ema'] else ''}: "
             f"{describe_values(record)} ({describe_protocol(record['protocol'])}; seed {record['seed']})")
 
 
 def num_samples(args: argparse.Namespace) -> int | None:
     """--num-samples; --samples is its deprecated spelling (a warning), and giving both is an error."""
-    from ganforge.errors import GanforgeError
-
     num = args.num_samples
     if args.samples_alias is not None:
         if num is not None:
@@ -95,12 +96,6 @@ def num_samples(args: argparse.Namespace) -> int | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ganforge.checkpoints import CheckpointChoice
-    from ganforge.commands.options import extractor_weights, inception_batch
-    from ganforge.errors import GanforgeError
-    from ganforge.metrics.run import evaluate_run
-    from ganforge.sampling import check_seed
-
     num = num_samples(args)
     check_seed(args.seed, "--seed")  # the latent sampler's range, the same as generate's and the page's
     if args.reference_samples is not None and args.reference_samples < 1:

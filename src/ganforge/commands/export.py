@@ -9,13 +9,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ganforge.checkpoints import CheckpointChoice
 from ganforge.commands import Subparsers
 from ganforge.commands.options import add_checkpoint_flags, add_threads_flag
+from ganforge.exporters import FORMATS, ExportOptions, export_run
 
 
 def register(subparsers: Subparsers) -> None:
-    from ganforge.exporters import FORMATS
-
     formats = "; ".join(f"{f.name}: {f.help}" for f in FORMATS.values())
     parser = subparsers.add_parser(
         "export", help="export the generator to TorchScript, ONNX, a static web page or a Hub folder",
@@ -40,9 +40,6 @@ def register(subparsers: Subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ganforge.checkpoints import CheckpointChoice
-    from ganforge.exporters import ExportOptions, export_run
-
     options = ExportOptions(runtime=args.runtime, overwrite=args.overwrite, push=args.push)
     for line in export_run(args.run_dir, args.format, args.out, options, CheckpointChoice.from_args(args)):
         print(line, flush=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,14 @@ from ganforge.commands.options import (
     add_extractor_weights_flags,
     add_inception_batch_flag,
     add_threads_flag,
+    extractor_weights,
+    inception_batch,
 )
+from ganforge.devices import resolve_device
+from ganforge.errors import GanforgeError
+from ganforge.metrics.evaluate import score_images
+from ganforge.metrics.reference import load_stats
+from ganforge.metrics.specs import value_title
 
 SIDES = {"num_real": "num_a", "num_fake": "num_b", "skipped_real": "skipped_a", "skipped_fake": "skipped_b"}
 
@@ -67,8 +75,6 @@ def _describe(side: str, name: str, protocol: Mapping[str, Any]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    import warnings
-
     # Notes (small N, skipped files) are part of the printed report; do not repeat them as Python warnings.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
@@ -76,13 +82,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from ganforge.commands.options import extractor_weights, inception_batch
-    from ganforge.devices import resolve_device
-    from ganforge.errors import GanforgeError
-    from ganforge.metrics.evaluate import score_images
-    from ganforge.metrics.reference import load_stats
-    from ganforge.metrics.specs import value_title
-
     weights = extractor_weights(args)
     batch_size = inception_batch(args.batch_size)
     for arg in (args.a, args.b):

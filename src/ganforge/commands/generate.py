@@ -12,8 +12,20 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
+import numpy as np
+from tqdm.auto import tqdm
+
+from ganforge.checkpoints import CheckpointChoice, warn_if_live
 from ganforge.commands import Subparsers
 from ganforge.commands.options import add_checkpoint_flags, add_threads_flag
+from ganforge.devices import resolve_device
+from ganforge.errors import GanforgeError
+from ganforge.fileio import atomic_path
+from ganforge.loader import load_generator
+from ganforge.sampling import check_seed, check_truncation, labels_for, parse_classes
+from ganforge.viz import encode_gif
+from ganforge.viz.grid import image_grid, save_png
+from ganforge.web.render import generate_batches, interpolation_pictures, sample_picture
 
 if TYPE_CHECKING:
     from tqdm.auto import tqdm
@@ -64,8 +76,6 @@ def register(subparsers: Subparsers) -> None:
 # -- validation (pure) ------------------------------------------------------------------------------------
 def output_kind(out: Path, *, points: bool, interpolate: bool) -> str:
     """'grid', 'folder', 'gif', 'scatter', 'csv' or 'npy', or a GanforgeError saying what fits."""
-    from ganforge.errors import GanforgeError
-
     suffix = out.suffix.lower()
     if interpolate:
         if suffix != ".gif":
@@ -86,9 +96,6 @@ def output_kind(out: Path, *, points: bool, interpolate: bool) -> str:
 
 
 def check_numbers(args: argparse.Namespace, num: int) -> None:
-    from ganforge.errors import GanforgeError
-    from ganforge.sampling import check_seed, check_truncation
-
     if num < 1:
         raise GanforgeError(f"--num must be at least 1, got {num}")
     if args.batch_size < 1:
@@ -114,8 +121,6 @@ def folder_names(seed: int, num: int, labels: list[int] | None) -> list[str]:
 
 
 def refuse_existing(paths: list[Path], overwrite: bool) -> None:
-    from ganforge.errors import GanforgeError
-
     if overwrite:
         return
     existing = [p for p in paths if p.exists()]
@@ -126,17 +131,11 @@ def refuse_existing(paths: list[Path], overwrite: bool) -> None:
 
 # -- writers ----------------------------------------------------------------------------------------------
 def _progress(total: int, enabled: bool) -> tqdm[NoReturn]:
-    from tqdm.auto import tqdm
-
     return tqdm(total=total, desc="generate", unit="img", dynamic_ncols=True, disable=not enabled, file=sys.stderr)
 
 
 def write_folder(loaded: LoadedGenerator, args: argparse.Namespace, num: int, classes: list[int] | None,
                  bar: tqdm[NoReturn]) -> None:
-    from ganforge.sampling import labels_for
-    from ganforge.viz.grid import image_grid, save_png
-    from ganforge.web.render import generate_batches
-
     labels = labels_for(loaded.spec.num_classes, classes, num)
     names = folder_names(args.seed, num, None if labels is None else labels.tolist())
     refuse_existing([args.out / name for name in names], args.overwrite)
@@ -152,11 +151,6 @@ def write_folder(loaded: LoadedGenerator, args: argparse.Namespace, num: int, cl
 
 def write_points(loaded: LoadedGenerator, args: argparse.Namespace, num: int, classes: list[int] | None, kind: str,
                  bar: tqdm[NoReturn]) -> None:
-    import numpy as np
-
-    from ganforge.fileio import atomic_path
-    from ganforge.web.render import generate_batches
-
     batches = generate_batches(loaded, args.seed, num, classes=classes, truncation=args.truncation,
                                batch_size=args.batch_size)
     dim = loaded.spec.channels
@@ -186,15 +180,6 @@ def write_points(loaded: LoadedGenerator, args: argparse.Namespace, num: int, cl
 
 
 def run(args: argparse.Namespace) -> int:
-    from ganforge.checkpoints import CheckpointChoice, warn_if_live
-    from ganforge.devices import resolve_device
-    from ganforge.errors import GanforgeError
-    from ganforge.fileio import atomic_path
-    from ganforge.loader import load_generator
-    from ganforge.sampling import parse_classes
-    from ganforge.viz import encode_gif, save_png
-    from ganforge.web.render import interpolation_pictures, sample_picture
-
     loaded = load_generator(args.run_dir, CheckpointChoice.from_args(args), device=resolve_device(args.device))
     warn_if_live(loaded.folder, loaded.info)
     spec = loaded.spec

@@ -9,6 +9,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ganforge.config import THREADS_HELP
+from ganforge.devices import torch_threads
+from ganforge.errors import GanforgeError
+from ganforge.metrics.extractor import DEFAULT_BATCH_SIZE
+from ganforge.metrics.extractors import EXTRACTORS, parse_weights
 
 DEVICE_HELP = "auto (a visible CUDA GPU, else the CPU), cpu or cuda (default auto)"
 
@@ -18,8 +22,6 @@ class InceptionBatch:
     printed; set it as an argument's ``batch`` attribute and write ``%(batch)s`` in the help."""
 
     def __str__(self) -> str:
-        from ganforge.metrics.extractor import DEFAULT_BATCH_SIZE
-
         return str(DEFAULT_BATCH_SIZE)
 
 
@@ -40,7 +42,6 @@ def command_threads(threads: int) -> Iterator[None]:
     if not threads:
         yield
         return
-    from ganforge.devices import torch_threads
 
     with torch_threads(threads):
         yield
@@ -54,9 +55,6 @@ def add_inception_batch_flag(parser: argparse.ArgumentParser | argparse._Argumen
 
 def inception_batch(value: int | None) -> int:
     """``--batch-size`` as given, else the shared default; below 1 is a one-line error."""
-    from ganforge.errors import GanforgeError
-    from ganforge.metrics.extractor import DEFAULT_BATCH_SIZE
-
     if value is None:
         return DEFAULT_BATCH_SIZE
     if value < 1:
@@ -72,8 +70,6 @@ class ExtractorNames:
         self.weights = weights
 
     def __str__(self) -> str:
-        from ganforge.metrics.extractors import EXTRACTORS
-
         if not self.weights:
             return ", ".join(EXTRACTORS.names())
         return "; ".join(f"{name}: {spec.weights_help}" for name, spec in EXTRACTORS.items() if spec.env)
@@ -91,9 +87,6 @@ def add_extractor_weights_flags(parser: argparse.ArgumentParser | argparse._Argu
 
 def extractor_weights(args: argparse.Namespace) -> dict[str, Path]:
     """Weight files by extractor name from ``--extractor-weights`` and ``--inception-weights``."""
-    from ganforge.errors import GanforgeError
-    from ganforge.metrics.extractors import parse_weights
-
     weights = parse_weights(args.extractor_weights)
     if args.inception_weights:
         if "inception" in weights:

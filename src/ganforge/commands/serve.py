@@ -6,13 +6,18 @@ import argparse
 import warnings
 from pathlib import Path
 
+from ganforge.checkpoints import CheckpointChoice
 from ganforge.commands import Subparsers
+from ganforge.commands.options import add_checkpoint_flags, add_device_flag, add_threads_flag
+from ganforge.devices import resolve_device
+from ganforge.errors import GanforgeError
+from ganforge.models.io import SPEC_FILE, read_generator_info
+from ganforge.runfolder import RunFolder
+from ganforge.runlock import live_writer
+from ganforge.web.server import DEFAULT_HOST, DEFAULT_PORT, GanforgeServer
 
 
 def register(subparsers: Subparsers) -> None:
-    from ganforge.commands.options import add_checkpoint_flags, add_device_flag, add_threads_flag
-    from ganforge.web.server import DEFAULT_HOST, DEFAULT_PORT  # stdlib only: keeps --help fast
-
     parser = subparsers.add_parser(
         "serve", help="web page to browse runs and sample their generators",
         description="Serve a web page listing the runs under RUNS_DIR: generate grids by seed, class and "
@@ -31,14 +36,6 @@ def register(subparsers: Subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ganforge.checkpoints import CheckpointChoice
-    from ganforge.devices import resolve_device
-    from ganforge.errors import GanforgeError
-    from ganforge.models.io import SPEC_FILE, read_generator_info
-    from ganforge.runfolder import RunFolder
-    from ganforge.runlock import live_writer
-    from ganforge.web.server import GanforgeServer
-
     if not 0 <= args.port <= 65535:
         raise GanforgeError(f"--port must be between 0 and 65535, got {args.port}")
     choice = CheckpointChoice.from_args(args)

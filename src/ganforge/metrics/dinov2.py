@@ -31,7 +31,7 @@ from ganforge.errors import GanforgeError
 from ganforge.metrics.extractor import Extractor, ExtractorSettings, ExtractorSpec, built_once
 from ganforge.metrics.preprocess import QUANTIZATION, check_images
 from ganforge.metrics.sources import Batch
-from ganforge.metrics.weights import sha256_of
+from ganforge.metrics.weights import sha256_of, weights_dir
 
 NAME = "dinov2"
 WEIGHTS_ENV = "GANFORGE_DINOV2_WEIGHTS"
@@ -215,8 +215,6 @@ def build_vit(state: dict[str, torch.Tensor], path: Path, flag: str) -> DinoViT:
 
 def find_weights(settings: ExtractorSettings, need_logits: bool = False) -> Path:
     """The weight file: ``--extractor-weights dinov2=PATH``, else ``$GANFORGE_DINOV2_WEIGHTS``, else the cache."""
-    from ganforge.metrics.weights import weights_dir
-
     given = settings.weights_for(NAME)
     origin = f"{settings.flag} {NAME}=PATH"
     if given is None and os.environ.get(WEIGHTS_ENV):

@@ -21,7 +21,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import torch
+
+from ganforge.data import load_dataset
 from ganforge.fileio import atomic_write_text
+from ganforge.metrics.evaluate import score_images
+from ganforge.metrics.extractor import DEFAULT_BATCH_SIZE
 from ganforge.metrics.specs import value_keys
 
 if TYPE_CHECKING:
@@ -127,10 +132,6 @@ def cached_floors(folder: Path, requests: Sequence[FloorRequest]) -> list[Floor]
 
 def real_images(request: FloorRequest) -> torch.Tensor:
     """The request's real images: a seeded draw of ``samples`` from the training set (uint8 NCHW)."""
-    import torch
-
-    from ganforge.data import load_dataset
-
     dataset = load_dataset(request.data, cache_dir=Path(request.cache_dir) if request.cache_dir else None,
                            resolution=request.resolution)
     order = torch.randperm(len(dataset.data), generator=torch.Generator().manual_seed(request.draw_seed))
@@ -139,9 +140,6 @@ def real_images(request: FloorRequest) -> torch.Tensor:
 
 def measure_floor(request: FloorRequest, *, device: str = "cpu", batch_size: int | None = None) -> Floor:
     """Score the request's real images like a run's samples (:func:`ganforge.metrics.score_images`)."""
-    from ganforge.metrics.evaluate import score_images
-    from ganforge.metrics.extractor import DEFAULT_BATCH_SIZE
-
     images = real_images(request)
     result = score_images(images, list(request.metrics), request.reference or request.data,
                              reference_samples=request.reference_samples, batch_size=batch_size or DEFAULT_BATCH_SIZE,

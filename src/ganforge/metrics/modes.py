@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
 
 from ganforge.data import STACKED_MODES, triple_labels
 from ganforge.errors import GanforgeError
@@ -103,9 +105,6 @@ def mode_classifier_path(cache_dir: Path | None = None) -> Path:
 
 def load_or_train_mode_classifier(cache_dir: Path | None = None) -> tuple[DigitNet, Path, float]:
     """The cached classifier (trained, checked and saved atomically first when absent) and its accuracy."""
-    from safetensors import safe_open
-    from safetensors.torch import load_file, save_file
-
     path = mode_classifier_path(cache_dir)
     if not path.is_file():
         print("ganforge: training the Stacked-MNIST digit classifier on digits5k (first use only)", file=sys.stderr)

@@ -16,10 +16,18 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from ganforge.checkpoints import run_folder_of, warn_if_live
 from ganforge.data import IMAGE, POINTS, dataset_kind
+from ganforge.devices import resolve_device
 from ganforge.errors import GanforgeError
+from ganforge.fileio import append_jsonl
+from ganforge.loader import load_generator
+from ganforge.metrics.evaluate import generator_sampler, score_images
 from ganforge.metrics.extractor import DEFAULT_BATCH_SIZE
+from ganforge.metrics.sources import generator_source
 from ganforge.metrics.specs import MetricOptions, MetricSpec, protocol_samples, resolve_metrics
+from ganforge.metrics.toy2d import sample_points
+from ganforge.runfolder import RunFolder
 
 if TYPE_CHECKING:
     from ganforge.checkpoints import CheckpointChoice
@@ -45,9 +53,6 @@ class ScoreRequest:
 
 
 def _score_images(generator: torch.nn.Module, chosen: Sequence[MetricSpec], request: ScoreRequest) -> dict[str, Any]:
-    from ganforge.metrics.evaluate import generator_sampler, score_images
-    from ganforge.metrics.sources import generator_source
-
     images = generator_source(generator_sampler(generator, seed=request.seed, device=request.device),
                               request.num_samples)
     return score_images(images, [spec.name for spec in chosen], request.reference or request.data,
@@ -57,8 +62,6 @@ def _score_images(generator: torch.nn.Module, chosen: Sequence[MetricSpec], requ
 
 
 def _score_points(generator: torch.nn.Module, chosen: Sequence[MetricSpec], request: ScoreRequest) -> dict[str, Any]:
-    from ganforge.metrics.toy2d import sample_points
-
     started = time.perf_counter()
     points = sample_points(generator, request.num_samples, seed=request.seed, device=request.device,
                            num_classes=int(getattr(generator, "num_classes", 0) or 0))
@@ -108,12 +111,7 @@ def evaluate_run(run_dir: Path | str, metrics: str | Iterable[str] = "auto", *, 
     ``--checkpoint``, :mod:`ganforge.checkpoints`). ``cache_dir`` defaults to the run's own; ``device`` is
     auto, cpu or cuda.
     """
-    from ganforge.checkpoints import run_folder_of, warn_if_live
-    from ganforge.devices import resolve_device
-    from ganforge.fileio import append_jsonl
-
     torch_device = resolve_device(device)
-    from ganforge.loader import load_generator
 
     generator, info = load_generator(Path(run_dir), checkpoint, device=torch_device)
     warn_if_live(run_folder_of(Path(run_dir)), info)
@@ -130,7 +128,5 @@ def evaluate_run(run_dir: Path | str, metrics: str | Iterable[str] = "auto", *, 
     if info.meta.get("checkpoint"):
         record["checkpoint"] = info.meta["checkpoint"]
     if append:
-        from ganforge.runfolder import RunFolder
-
         append_jsonl(RunFolder(run_folder_of(Path(run_dir))).metrics, record)
     return record

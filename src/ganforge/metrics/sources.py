@@ -21,7 +21,9 @@ from typing import Any
 
 import numpy as np
 import torch
+from PIL import Image
 
+from ganforge.data import load_dataset, split_spec, to_uint8
 from ganforge.errors import GanforgeError, user_path
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".ppm", ".pgm")
@@ -66,8 +68,6 @@ def iterable_source(batches: Iterable[torch.Tensor], count: int | None = None,
 def generator_source(sample_fn: Callable[[int], torch.Tensor], num_samples: int,
                      description: str = "generator samples") -> ImageSource:
     """Images from ``sample_fn(n)``; float output is quantized with ``ganforge.data.to_uint8``."""
-    from ganforge.data import to_uint8
-
     if num_samples < 1:
         raise GanforgeError(f"number of generated samples must be >= 1, got {num_samples}")
 
@@ -91,8 +91,6 @@ def generator_source(sample_fn: Callable[[int], torch.Tensor], num_samples: int,
 
 def decode_image(data: bytes | Path) -> torch.Tensor:
     """Decode any Pillow-readable image to RGB uint8 ``(3, H, W)``; raises on unreadable files."""
-    from PIL import Image
-
     with Image.open(io.BytesIO(data) if isinstance(data, bytes) else data) as image:
         image.load()
         if image.mode in ("I;16", "I;16L", "I;16B", "I;16N"):
@@ -194,8 +192,6 @@ def files_source(path: str | Path) -> ImageSource:
 # ------------------------------------------------------------------------------------------ datasets
 
 def _native_resolution(spec: str) -> int | None:
-    from ganforge.data import split_spec
-
     source, _ = split_spec(spec)
     return source.resolution
 
@@ -208,8 +204,6 @@ def dataset_source(spec: str, *, resolution: int | None = None, split: str = "tr
     ``num_samples`` takes a seeded random subset (sorted indices) instead of the first images, since
     datasets may be stored class by class.
     """
-    from ganforge.data import load_dataset
-
     _native_resolution(spec)  # validates the name first: unknown names list the valid ones
     kwargs = {}
     if "split" in inspect.signature(load_dataset).parameters:

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ganforge.data import dataset_channels
 from ganforge.data.base import IMAGE, KIND_NOUNS, POINTS
 from ganforge.errors import GanforgeError
 from ganforge.metrics.frechet import COVARIANCE_RULE, TRACE_SQRT_RULE, fid_from_stats, singular_warning
@@ -327,7 +328,6 @@ def _check_channels(chosen: Sequence[MetricSpec], option: str, data: str | None)
     fixed = [spec for spec in chosen if spec.channels]
     if not fixed or data is None:
         return
-    from ganforge.data import dataset_channels
 
     channels = dataset_channels(data)
     for spec in fixed:

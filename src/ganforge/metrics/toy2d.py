@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
+from ganforge.data import split_spec, toy2d_modes
 from ganforge.models.base import latent_size
 
 PROTOCOL_NAME = "pacgan-2d"
@@ -110,8 +111,6 @@ def sample_points(generator: torch.nn.Module, num: int, *, seed: int = 0, num_cl
 def toy2d_metric(reference: str, points: torch.Tensor, options: object) -> tuple[dict[str, float | int | None],
                                                                                dict[str, object]]:
     """The PacGAN metrics of generated ``points`` against the mixture ``reference`` ("toy2d:ring")."""
-    from ganforge.data import split_spec, toy2d_modes
-
     _, variant = split_spec(reference)
     centers, std = toy2d_modes(variant or "")
     scores = toy2d_scores(points, centers, std).to_dict()

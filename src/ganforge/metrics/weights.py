@@ -29,7 +29,9 @@ from functools import lru_cache
 from pathlib import Path
 
 import torch
+from safetensors.torch import load_file
 
+from ganforge.data.base import default_cache_dir
 from ganforge.errors import GanforgeError
 from ganforge.fileio import atomic_write
 from ganforge.metrics.inception import FEATURE_DIM, NUM_CLASSES, FIDInceptionV3
@@ -47,8 +49,6 @@ FID_HELPER_SHA1 = "a16e4d89c0ecbc17a915dd76ea9e41211aa82562"
 
 def weights_dir(cache_dir: Path | None = None) -> Path:
     """Where ganforge keeps Inception weights: ``<cache>/metrics``."""
-    from ganforge.data.base import default_cache_dir
-
     return Path(cache_dir or default_cache_dir()) / "metrics"
 
 
@@ -171,8 +171,6 @@ def _is_torchscript(path: Path) -> bool:
 
 def _read_state_dict(path: Path) -> tuple[dict[str, torch.Tensor], str]:
     if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
         return load_file(str(path)), "state_dict"
     if _is_torchscript(path):
         with warnings.catch_warnings():

@@ -21,9 +21,13 @@ from ganforge.fileio import atomic_write_text
 from ganforge.metrics.floor import Floor
 from ganforge.metrics.specs import metric_values
 from ganforge.report.collect import Collection, RunSummary, collect
-from ganforge.report.study import BestTrial, Section
+from ganforge.report.figures import plot_curves, plot_loss_overlay
+from ganforge.report.render_html import render_html
+from ganforge.report.render_md import render_markdown
+from ganforge.report.study import BestTrial, Section, study_report
 from ganforge.report.table import Best, Table, best_runs, build_table
 from ganforge.runfolder import LOSS_CURVES_FILE
+from ganforge.tune.storage import INDEX_FILE, read_index
 
 FORMATS = {".html": "html", ".htm": "html", ".md": "md", ".markdown": "md"}
 
@@ -81,8 +85,6 @@ def grid_caption(run: RunSummary) -> str:
 
 
 def assemble(collection: Collection, figure_dir: Path) -> ReportContent:
-    from ganforge.report.figures import plot_curves, plot_loss_overlay
-
     runs = collection.runs
     best, unranked = best_runs(runs)
     table = build_table(runs, best, collection.floors)
@@ -130,8 +132,6 @@ def shareable(path: Path) -> None:
 
 
 def write_markdown(content: ReportContent, out: Path) -> None:
-    from ganforge.report.render_md import render_markdown
-
     assets = asset_folder(out)
     if assets.exists():
         for old in assets.glob("*.png"):  # left by an earlier report; --overwrite was checked for out
@@ -153,9 +153,6 @@ def study_best(best: BestTrial, runs: list[RunSummary]) -> Best:
 def add_study(content: ReportContent, folder: Path, figure_dir: Path, storage: str | None,
               runs: list[RunSummary], floors: Sequence[Floor] = ()) -> None:
     """The study's best trials (mean ± s.e. over seeds), pruned and failed trials and Optuna's figures."""
-    from ganforge.report.study import study_report
-    from ganforge.tune.storage import read_index
-
     study = study_report(folder, figure_dir, storage, content.floors)
     index = read_index(folder) or {}
     if index.get("kind") == "tune":
@@ -174,7 +171,6 @@ def build_report(inputs: list[Path], out: Path, *, overwrite: bool = False,
                  storage: str | None = None) -> ReportContent:
     """Write the comparison of ``inputs`` (run, sweep or study folders) to ``out`` (.html or .md); a single
     study folder (study.json) adds its trials, read from its storage (``storage`` overrides the URL)."""
-    from ganforge.tune.storage import INDEX_FILE
     out = Path(out).expanduser()
     kind = report_format(out)
     check_output(out, overwrite)
@@ -187,8 +183,6 @@ def build_report(inputs: list[Path], out: Path, *, overwrite: bool = False,
         if len(inputs) == 1 and (Path(inputs[0]).expanduser() / INDEX_FILE).is_file():
             add_study(content, Path(inputs[0]).expanduser(), Path(tmp), storage, collection.runs, collection.floors)
         if kind == "html":
-            from ganforge.report.render_html import render_html
-
             atomic_write_text(out, render_html(content))
         else:
             write_markdown(content, out)

@@ -13,6 +13,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING
 
+import matplotlib
+import matplotlib.pyplot as plt
+
 from ganforge.fileio import atomic_path
 from ganforge.metrics.floor import Floor
 from ganforge.metrics.specs import find_value, value_title
@@ -26,8 +29,6 @@ SMOOTH_POINTS = 40  # a long curve is averaged down to about this many windows' 
 
 
 def run_colors(count: int) -> list[str]:
-    import matplotlib
-
     cmap = matplotlib.colormaps["tab10" if count <= 10 else "tab20"]
     return [matplotlib.colors.to_hex(cmap(i % cmap.N)) for i in range(count)]
 
@@ -48,10 +49,7 @@ def moving_average(values: list[float], window: int) -> list[float]:
 
 
 def _pyplot() -> ModuleType:
-    import matplotlib
-
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     return plt
 

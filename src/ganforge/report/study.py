@@ -16,9 +16,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import matplotlib
+import matplotlib.pyplot as plt
+import optuna
+from optuna.visualization import matplotlib as optuna_plots
+
 from ganforge.errors import GanforgeError
 from ganforge.metrics.floor import Floor
 from ganforge.metrics.specs import HIGHER, MISSING, find_value, metric_values
+from ganforge.tune.queue import ERROR, SURPLUS, original_number, trial_state
+from ganforge.tune.storage import open_storage, read_index, storage_error
 
 BEST_ROWS = 10
 
@@ -52,15 +59,12 @@ class StudyReport:
 
 def load_indexed_study(folder: Path, storage: str | None) -> tuple[dict[str, Any], Any]:
     """The study.json of ``folder`` and the Optuna study it names (``storage`` when its URL hides a password)."""
-    from ganforge.tune.storage import open_storage, read_index, storage_error
-
     index = read_index(folder)
     if index is None:
         raise GanforgeError(f"{folder} has no study.json; it is not a ganforge tune or sweep folder")
     url = storage or str(index.get("storage", ""))
     if "***" in url:
         raise GanforgeError(f"the storage of {folder} has a password; pass it with --storage URL")
-    import optuna
 
     try:
         study = optuna.load_study(study_name=str(index["study_name"]), storage=open_storage(url, 30, None))
@@ -222,8 +226,6 @@ def pruned_section(index: dict[str, Any], trials: list[Any], params: list[str]) 
 
 
 def failed_section(trials: list[Any]) -> Section:
-    from ganforge.tune.queue import ERROR, original_number
-
     rows = [[str(t.number), str(original_number(t)), t.user_attrs.get(ERROR, "worker died")] for t in trials]
     return Section("Failed trials", "A trial whose retry finished is listed under its retry too.",
                    ["trial", "retry of", "error"], rows)
@@ -231,11 +233,7 @@ def failed_section(trials: list[Any]) -> Section:
 
 def draw(plot: str, study: Any, path: Path, **options: Any) -> bool:
     """One figure of optuna.visualization.matplotlib written to ``path``; False when Optuna cannot draw it."""
-    import matplotlib
-
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from optuna.visualization import matplotlib as optuna_plots
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -253,8 +251,6 @@ def draw(plot: str, study: Any, path: Path, **options: Any) -> bool:
 
 def study_report(folder: Path, figure_dir: Path, storage: str | None = None,
                  floors: Sequence[Floor] = ()) -> StudyReport:
-    from ganforge.tune.queue import SURPLUS, trial_state
-
     index, study = load_indexed_study(folder, storage)
     trials = [t for t in study.get_trials(deepcopy=False) if not t.user_attrs.get(SURPLUS)]
     params = list(dict.fromkeys(p for t in trials for p in t.params))

@@ -14,9 +14,12 @@ in order, with the real-data floors it asks for), ``sweep.yaml`` (a copy of the 
 
 from __future__ import annotations
 
+import itertools
 import json
 from dataclasses import dataclass
 from typing import Any
+
+from optuna.samplers import GridSampler
 
 from ganforge.errors import GanforgeError
 from ganforge.fileio import atomic_write_text
@@ -25,7 +28,9 @@ from ganforge.registry import Registry
 from ganforge.sweeps.floor import floor_requests, measure_sweep_floors
 from ganforge.sweeps.spec import Sweep, run_name
 from ganforge.tune.engines import PRUNERS, Engine, EngineChoice
+from ganforge.tune.launch import launch
 from ganforge.tune.plan import PlannedRun, StudyPlan, TrialRuns, digest
+from ganforge.tune.queue import ERROR, trial_state
 from ganforge.tune.space import ChoiceParam, SearchSpace
 
 INDEX_FILE, SPEC_COPY = "sweep.json", "sweep.yaml"
@@ -39,10 +44,6 @@ SWEEP_SAMPLER: Registry[Engine] = Registry("sweep sampler")  # the sampler of ev
 def plan_order_grid_sampler(search_space: dict[str, list[Any]], seed: int | None = None) -> Any:
     """Optuna's grid sampler walking a one-key grid in the order given: a sweep trains its runs in file
     order (Optuna's own shuffles the grid, which suits searches, not a plan someone wrote down)."""
-    import itertools
-
-    from optuna.samplers import GridSampler
-
     sampler = GridSampler(search_space, seed=seed)
     sampler._all_grids = list(itertools.product(*sampler._search_space.values()))  # the one private touch
     return sampler
@@ -132,8 +133,6 @@ class GroupState:
 
 def group_states(plan: StudyPlan, trials: list[Any]) -> list[GroupState]:
     """The latest attempt of each group decides its state."""
-    from ganforge.tune.queue import ERROR, trial_state
-
     latest: dict[str, Any] = {}
     for trial in sorted(trials, key=lambda t: t.number):
         if GROUP_KEY in trial.params:
@@ -154,8 +153,6 @@ def run_sweep(sweep: Sweep, *, storage: str | None = None, progress: bool = Fals
               echo: Any = print) -> list[GroupState]:
     """Run what is left of ``sweep`` in this process (``ganforge sweep`` without --jobs), then measure the
     real-data floor it lacks; returns where each group of runs stands afterwards."""
-    from ganforge.tune.launch import launch
-
     write_index(sweep)
     plan = sweep_plan(sweep)
     states = group_states(plan, launch(plan, sweep.source, storage=storage, progress=progress, echo=echo))

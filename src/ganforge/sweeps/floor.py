@@ -10,10 +10,12 @@ import warnings
 from collections.abc import Callable
 
 from ganforge.data import IMAGE
+from ganforge.devices import resolve_device
 from ganforge.errors import GanforgeError
 from ganforge.metrics.floor import Floor, FloorRequest, cached_floors, ensure_floors, measure_floor
 from ganforge.metrics.specs import describe_values
 from ganforge.sweeps.spec import Sweep
+from ganforge.tune.folders import INFERENCE_BATCH
 
 
 def floor_requests(sweep: Sweep) -> list[FloorRequest]:
@@ -52,9 +54,6 @@ def floor_states(sweep: Sweep) -> list[str]:
 def measure_sweep_floors(sweep: Sweep, echo: Callable[[str], None] = print) -> list[Floor]:
     """Measure the floors the sweep still lacks (after its runs: they never wait for it). A failure is one
     warning, not an error: the runs it would be compared with are trained and measured already."""
-    from ganforge.devices import resolve_device
-    from ganforge.tune.folders import INFERENCE_BATCH
-
     requests = floor_requests(sweep)
     if not requests:
         return []

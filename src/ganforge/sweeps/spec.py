@@ -34,16 +34,23 @@ preset it names < settings < its grid values < the overrides of its grid entries
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 import itertools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from ganforge.config import TrainConfig
 from ganforge.config_build import build_config, is_toy2d, normalize_keys
+from ganforge.data import KIND_NOUNS, kind_sources, split_spec, toy2d_modes
 from ganforge.errors import GanforgeError, did_you_mean
+from ganforge.losses import LOSSES
+from ganforge.metrics.specs import kind_metrics, resolve_metrics
+from ganforge.models import MODELS
+from ganforge.training.model_spec import model_spec
 from ganforge.tune.plan import EvaluationSpec, PlannedRun
 from ganforge.tune.schema import check_keys, file_header, mapping, optional_int, read_mapping_file
 
@@ -66,8 +73,6 @@ class Sweep:
 
     def select(self, names: list[str]) -> Sweep:
         """The sweep restricted to ``names`` (each may be a shell-style pattern), in plan order."""
-        import fnmatch
-
         known = [run.name for run in self.runs]
         for pattern in names:
             if not fnmatch.filter(known, pattern):
@@ -94,8 +99,6 @@ def run_keys(raw: Mapping[Any, Any], where: str) -> dict[str, Any]:
 
 
 def parse_metrics(value: Any, where: str) -> tuple[str, ...]:
-    from ganforge.metrics.specs import resolve_metrics
-
     if value is None:
         return ()
     if isinstance(value, str):
@@ -114,7 +117,6 @@ def parse_evaluation(raw: dict[str, Any], metrics: tuple[str, ...], where: str) 
     if reference is not None:
         if not isinstance(reference, str) or not reference:
             raise GanforgeError(f"{where}.reference must be a dataset spec like mnist, got {reference!r}")
-        from ganforge.data import split_spec
 
         split_spec(reference)
     device = raw.get("device", "auto")
@@ -213,9 +215,6 @@ def merge_overrides(entries: tuple[tuple[str, AxisEntry], ...], where: str) -> d
 def check_names(config: TrainConfig) -> None:
     """Model, loss and dataset names, which build_config leaves to training time: a typo in run 7 of a
     sweep should fail before run 1 spends an hour training."""
-    from ganforge.losses import LOSSES
-    from ganforge.models import MODELS
-
     MODELS.get(config.model)
     LOSSES.get(config.loss)
     check_model(config)
@@ -224,12 +223,6 @@ def check_names(config: TrainConfig) -> None:
 def check_model(config: TrainConfig) -> None:
     """The model family's own checks (resolution, options, labels) on the dataset's known shape, without
     loading the data; skipped where the shape depends on the files (folder:PATH, celeba:ATTR labels)."""
-    from types import SimpleNamespace
-
-    from ganforge.data import split_spec, toy2d_modes
-    from ganforge.models import MODELS
-    from ganforge.training.model_spec import model_spec
-
     source, arg = split_spec(config.data)
     if is_toy2d(config.data):
         centers, _ = toy2d_modes(str(arg))
@@ -297,9 +290,6 @@ def plan_runs(raw: dict[str, Any], source: str, out: Path) -> tuple[PlannedRun, 
 
 def check_metrics_apply(evaluation: EvaluationSpec, runs: tuple[PlannedRun, ...], source: str) -> None:
     """A metric that measures no run of the sweep is almost certainly a mistake: say so up front."""
-    from ganforge.data import KIND_NOUNS, kind_sources
-    from ganforge.metrics.specs import kind_metrics
-
     kinds = sorted({run.kind for run in runs})
     for kind, noun in KIND_NOUNS.items():
         unused = evaluation.metrics_for(kind)

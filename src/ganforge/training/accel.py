@@ -6,6 +6,7 @@ function (up to float rounding), and a fused Adam is the same update rule in one
 
 from __future__ import annotations
 
+import functools
 import inspect
 import os
 import sys
@@ -22,8 +23,10 @@ from ganforge.training.precision import notice
 DEFAULT_BACKEND = os.environ.get("GANFORGE_COMPILE_BACKEND", "inductor")
 
 
-def _compile_errors() -> tuple[type[BaseException], ...]:
-    """Exceptions that mean "the compiler could not build this", as opposed to a bug in the model."""
+@functools.cache
+def compile_errors() -> tuple[type[BaseException], ...]:
+    """Exceptions that mean "the compiler could not build this", as opposed to a bug in the model. Looked
+    up when a compiled call fails, not at import: torch's compiler modules take about 2 s to import."""
     errors: list[type[BaseException]] = []
     try:
         from torch._dynamo.exc import BackendCompilerFailed, TorchDynamoException
@@ -38,9 +41,6 @@ def _compile_errors() -> tuple[type[BaseException], ...]:
     except ImportError:  # pragma: no cover
         pass
     return tuple(errors)
-
-
-COMPILE_ERRORS: tuple[type[BaseException], ...] = _compile_errors()
 
 
 def compile_unavailable(device: torch.device) -> str | None:
@@ -65,7 +65,9 @@ def compile_unavailable(device: torch.device) -> str | None:
         except Exception:
             return "no working C++ compiler was found for CPU code (install g++ or set CXX)"
     elif device.type == "cuda":
-        from torch.utils._triton import has_triton
+        from torch.utils._triton import (
+            has_triton,  # torch.compile's machinery: ~2 s to import, --compile only
+        )
 
         if not has_triton():
             return "Triton is not installed, which torch.compile needs for GPU code (pip install triton)"
@@ -87,7 +89,7 @@ class CompiledOrEager:
         if not self.fell_back:
             try:
                 return self.compiled(*args, **kwargs)
-            except COMPILE_ERRORS as exc:
+            except compile_errors() as exc:
                 first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
                 notice(f"torch.compile failed for {self.name} ({type(exc).__name__}: {first_line[:160]}); "
                        "running it eagerly")

@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from ganforge.checkpoints import read_checkpoint_state
 from ganforge.errors import GanforgeError, user_path
 from ganforge.fileio import atomic_path, remove_stale_temp_files
 from ganforge.runfolder import RunFolder
@@ -70,8 +71,6 @@ def save_checkpoint(state: dict[str, Any], path: Path, *, copy_to: Path | None =
 
 def read_training_checkpoint(path: Path) -> dict[str, Any]:
     """Everything ``train --resume`` restores, read from ``path`` (no pickle code runs)."""
-    from ganforge.checkpoints import read_checkpoint_state
-
     if not path.is_file():
         raise GanforgeError(f"no checkpoint at {path}; start a new run without --resume")
     return read_checkpoint_state(path, REQUIRED_KEYS, kind="training checkpoint",

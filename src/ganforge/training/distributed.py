@@ -36,6 +36,7 @@ from typing import Any, TypeVar
 import torch
 import torch.distributed as dist
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
 from ganforge.errors import GanforgeError
 
@@ -261,7 +262,6 @@ def wrap_ddp(module: nn.Module, device: torch.device, info: DistInfo) -> nn.Modu
     """
     if not info.enabled:
         return module
-    from torch.nn.parallel import DistributedDataParallel
 
     device_ids = [device.index] if device.type == "cuda" else None
     # torch >= 2.13 renames the switch; both keep the one-time sync of buffers at construction

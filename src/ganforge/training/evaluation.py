@@ -19,8 +19,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import matplotlib
+import matplotlib.pyplot as plt
+
 from ganforge.data import dataset_kind
-from ganforge.fileio import append_jsonl, read_jsonl
+from ganforge.fileio import append_jsonl, atomic_path, read_jsonl
+from ganforge.metrics.extractor import ExtractorSettings
+from ganforge.metrics.extractors import find_weights
+from ganforge.metrics.run import score_generator
 from ganforge.metrics.specs import checkpoint_value, find_value, resolve_metrics
 from ganforge.runfolder import RunFolder
 
@@ -46,12 +52,8 @@ def plot_metric_curve(records: list[dict[str, Any]], metric: str, out: Path) -> 
               if r.get("source") == "training" and r.get(metric) is not None]
     if not points:
         return False
-    import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from ganforge.fileio import atomic_path
 
     steps, seconds, values = zip(*points, strict=True)
     fig, (by_step, by_time) = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)
@@ -96,9 +98,6 @@ class MetricCallback:
 
     def _check_weights(self) -> None:
         """Find every feature extractor's weights now (downloading them if need be), not after the first K steps."""
-        from ganforge.metrics.extractor import ExtractorSettings
-        from ganforge.metrics.extractors import find_weights
-
         settings = ExtractorSettings(self.weights, cache_dir=self.cache_dir)
         for spec in self.specs:
             if spec.extractor:
@@ -121,8 +120,6 @@ class MetricCallback:
         return True
 
     def evaluate(self, trainer: Trainer) -> dict[str, Any]:
-        from ganforge.metrics.run import score_generator
-
         started = time.perf_counter()
         result = score_generator(
             trainer.sampling_generator, [spec.name for spec in self.specs], data=self.data,

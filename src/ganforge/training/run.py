@@ -45,6 +45,7 @@ from ganforge.training.distributed import (
     peer_failures,
     process_group,
 )
+from ganforge.training.evaluation import EvalSettings, MetricCallback
 from ganforge.training.grid import GRID_COLUMNS
 from ganforge.training.loggers import (
     FINAL_SAMPLES,
@@ -60,6 +61,7 @@ from ganforge.training.rundir import check_run_dir, clear_run_dir, default_run_d
 from ganforge.training.step import TrainStep
 from ganforge.training.stopping import StartupInterrupted, StopSignals, TrainingInterrupted, handle_signals
 from ganforge.training.update import Trainer
+from ganforge.viz import render_samples
 
 __all__ = ["Callback", "ScalarWindow", "TrainResult", "TrainingInterrupted", "TrainingRun", "train"]
 
@@ -247,8 +249,6 @@ class TrainingRun:
 
     def _metric_callback(self) -> Callback:
         """The --eval-every callback, built (metrics, Inception weights checked) before the folder is touched."""
-        from ganforge.training.evaluation import EvalSettings, MetricCallback
-
         config = self.config
         settings = EvalSettings(every=config.eval_every, num_samples=config.eval_samples,
                                 metrics=config.eval_metrics, reference=config.eval_reference, seed=config.seed,
@@ -278,8 +278,6 @@ class TrainingRun:
     # -- artifacts ----------------------------------------------------------------------------------
     def render_samples(self) -> np.ndarray:
         """The fixed-latent sample grid (a scatter plot over the data for 2-D points), (H, W, 3) uint8."""
-        from ganforge.viz import render_samples
-
         reference = None if self.trainer.dataset.is_image else self.trainer.dataset.data
         return render_samples(self.trainer.fixed_samples(), nrow=GRID_COLUMNS, reference=reference)
 

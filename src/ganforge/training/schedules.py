@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ganforge.errors import GanforgeError, did_you_mean
+from ganforge.regularizers import REGULARIZERS
 
 KINDS = ("constant", "linear", "cosine")
 
@@ -95,8 +96,6 @@ class Schedule:
 def schedulable_keys() -> dict[str, Schedulable]:
     """Every key a schedule may name: :data:`SCHEDULABLE` plus each registered regularizer's weight that is a
     config key (a plugin's weight among its own options is not schedulable)."""
-    from ganforge.regularizers import REGULARIZERS
-
     keys = dict(SCHEDULABLE)
     for _, entry in REGULARIZERS.items():
         if not entry.weight_is_option:

@@ -18,6 +18,7 @@ from typing import Any
 
 from ganforge.errors import GanforgeError, did_you_mean
 from ganforge.registry import Registry
+from ganforge.tune.draws import TrialSeededSampler
 from ganforge.tune.space import SearchSpace
 
 NAME_KEY = "name"
@@ -113,7 +114,6 @@ class EngineChoice:
 
         if not entry.draws:
             return make()
-        from ganforge.tune.draws import TrialSeededSampler  # imports Optuna, which naming an engine does not
 
         return TrialSeededSampler(make, options.get("seed"), space)
 

@@ -19,6 +19,7 @@ from ganforge.config_build import build_config, read_yaml_config
 from ganforge.errors import GanforgeError
 from ganforge.fileio import stale_temp_files
 from ganforge.metrics.records import MetricRecord, generator_step, last_finite, read_metric_records
+from ganforge.metrics.run import evaluate_run
 from ganforge.runfolder import RunFolder, read_history_columns
 from ganforge.tune.plan import EvaluationSpec, PlannedRun
 
@@ -131,8 +132,6 @@ def run_status(run: PlannedRun, evaluation: EvaluationSpec) -> RunStatus:
 
 def evaluate_missing(run: PlannedRun, evaluation: EvaluationSpec) -> list[str]:
     """Measure what metrics.jsonl lacks at the final step (appending the record); the metrics measured."""
-    from ganforge.metrics.run import evaluate_run
-
     missing = missing_metrics(run, evaluation)
     if missing:
         evaluate_run(run.run_dir, missing, num_samples=evaluation.samples_for(run.kind),

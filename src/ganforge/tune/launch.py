@@ -7,12 +7,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import optuna
+
 from ganforge.tune.plan import StudyPlan
+from ganforge.tune.queue import trial_state
 from ganforge.tune.storage import (
     DATABASE_FILE,
     default_storage,
+    open_storage,
     open_study,
     shown_url,
+    storage_error,
     storage_url,
     write_index,
 )
@@ -30,9 +35,6 @@ def existing_trials(plan: StudyPlan, url: str) -> list[Any] | None:
     """The study's trials, without creating anything: None when there is no study yet."""
     if url == default_storage(plan.out) and not (plan.out / DATABASE_FILE).is_file():
         return None
-    import optuna
-
-    from ganforge.tune.storage import open_storage, storage_error
 
     try:
         storage = open_storage(url, plan.heartbeat, None)
@@ -76,8 +78,6 @@ def summary(plan: StudyPlan, trials: list[Any]) -> str:
 
 
 def best_line(plan: StudyPlan, trials: list[Any]) -> str | None:
-    from ganforge.tune.queue import trial_state
-
     complete = [t for t in trials if t.state == trial_state("COMPLETE")]
     if not complete or not plan.objective:
         return None

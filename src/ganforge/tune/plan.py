@@ -17,7 +17,7 @@ from typing import Any
 
 from ganforge.config import TrainConfig
 from ganforge.config_build import data_kind
-from ganforge.metrics.specs import HIGHER, find_value
+from ganforge.metrics.specs import HIGHER, METRICS, find_value, protocol_samples
 
 DEFAULT_SAMPLES = 5000  # unless the metrics' protocol prescribes a count (toy2d: 2500)
 DIRECTIONS = {HIGHER: "maximize"}  # Optuna's name for each direction; anything else minimizes
@@ -36,13 +36,9 @@ class EvaluationSpec:
 
     def metrics_for(self, kind: str) -> tuple[str, ...]:
         """The metrics a run of this data kind gets (image or points); empty means train only."""
-        from ganforge.metrics.specs import METRICS
-
         return tuple(name for name in self.metrics if METRICS.get(name).data_kind == kind)
 
     def samples_for(self, kind: str) -> int:
-        from ganforge.metrics.specs import METRICS, protocol_samples
-
         if self.samples is not None:
             return self.samples
         return protocol_samples([METRICS.get(name) for name in self.metrics_for(kind)]) or DEFAULT_SAMPLES

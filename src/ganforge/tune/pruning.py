@@ -18,6 +18,8 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import optuna
+
 from ganforge.metrics.specs import find_value
 from ganforge.tune.folders import training_curve
 from ganforge.tune.plan import PlannedRun
@@ -71,8 +73,6 @@ class PruningCallback:
         if evaluated > 0 and evaluated % self.every == 0:
             value = self.report(evaluated)
             if value is not None and self.trial.should_prune():
-                import optuna
-
                 raise optuna.TrialPruned(f"pruned at step {evaluated} ({self.label} {value:.4g}); its folder "
                                          f"resumes from the step-{evaluated} checkpoint")
         return None

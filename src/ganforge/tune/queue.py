@@ -21,6 +21,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import optuna
+from optuna.trial import TrialState
+
 ORIGINAL_KEY, HISTORY_KEY = "failed_trial", "retry_history"  # Optuna's retry bookkeeping
 FREE_RETRIES_KEY = "ganforge:requeued_on_request"  # system attr: stops on request in the history
 WORKER = "worker"  # user attr: {"host", "pid"} of the process running the trial
@@ -31,8 +34,6 @@ ATTEMPT_ATTRS = (WORKER, SURPLUS, NO_RETRY, ERROR)  # about one attempt: not cop
 
 
 def trial_state(name: str) -> Any:
-    from optuna.trial import TrialState
-
     return TrialState[name]
 
 
@@ -55,8 +56,6 @@ def counted_retries(trial: Any) -> int:
 
 def requeue(study: Any, trial: Any, retries: int, *, counted: bool = True) -> bool:
     """Enqueue a retry of ``trial`` (a FrozenTrial) unless its retries are used up; whether it was."""
-    import optuna
-
     system = {ORIGINAL_KEY: trial.number, HISTORY_KEY: [], **trial.system_attrs}
     system[HISTORY_KEY] = [*system[HISTORY_KEY], trial.number]
     if not counted:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -43,8 +44,6 @@ def optional_int(value: Any, key: str, where: str, minimum: int = 1) -> int | No
 def file_header(raw: dict[str, Any], path: Path, out: Path | None) -> tuple[str, str, Path]:
     """The name (default: the file's stem; it names the default folder runs/<name>), the description and
     the output folder (``out``, else the file's out:, else runs/<name>) of a sweep or study file."""
-    import re
-
     name = raw.get("name", path.stem)
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9.+-]*", name):
         raise GanforgeError(f"{path} name must be a folder-safe name (letters, digits, . + -), got {name!r}")

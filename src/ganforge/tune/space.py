@@ -19,9 +19,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ganforge.config import base_type, field_types
 from ganforge.config_build import build_config, normalize_keys
 from ganforge.errors import GanforgeError, did_you_mean
 from ganforge.registry import Registry
+from ganforge.tune.schema import check_keys
 
 COMMON_KEYS = ("type", "when", "also")
 # Keys the study itself decides: where a trial's run lives and which seeds it trains.
@@ -254,8 +256,6 @@ def _also(raw: Any, key: str, where: str) -> tuple[str, ...]:
 def check_against_config(param: Param, settings: dict[str, Any], where: str) -> None:
     """Each bound or choice, set on the study's settings, must make a valid training config; a float range
     over a whole-number key would sample values the config refuses."""
-    from ganforge.config import base_type, field_types
-
     types = field_types()
     for key in (param.key, *param.also):
         if isinstance(param, RangeParam) and not param.whole and base_type(types.get(key)) is int:
@@ -269,8 +269,6 @@ def check_against_config(param: Param, settings: dict[str, Any], where: str) -> 
 
 
 def parse_space(raw: Any, settings: dict[str, Any], where: str) -> SearchSpace:
-    from ganforge.tune.schema import check_keys
-
     if not isinstance(raw, dict) or not raw:
         raise GanforgeError(f"{where} must map training config keys to what to try, e.g. "
                             "{lr_g: {type: float, low: 1.0e-4, high: 1.0e-2, log: true}}")

@@ -9,13 +9,18 @@ failed, and retried as the study's ``retries`` allow. ``optuna-dashboard <storag
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import time
 import warnings
 from collections.abc import Callable
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
+
+import optuna
+from sqlalchemy.engine import make_url
 
 from ganforge.errors import GanforgeError
 from ganforge.fileio import atomic_write_text
@@ -31,8 +36,6 @@ OPEN_ATTEMPTS = 5  # workers that create the same tables at once: all but one re
 def quiet_optuna() -> None:
     """ganforge prints its own one-line progress; Optuna's log lines (with tracebacks of failed trials) and
     its experimental-feature warnings (heartbeats) would drown them."""
-    import optuna
-
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     warnings.filterwarnings("ignore", category=FutureWarning, module="optuna")
@@ -49,8 +52,6 @@ def storage_url(given: str | None, out: Path) -> str:
 def shown_url(url: str) -> str:
     """The URL with its password hidden, for messages and study.json."""
     try:
-        from sqlalchemy.engine import make_url
-
         return make_url(url).render_as_string(hide_password=True)
     except Exception:  # not a URL SQLAlchemy can parse: opening it reports that
         return url
@@ -59,10 +60,6 @@ def shown_url(url: str) -> str:
 def with_driver(url: str) -> str:
     """``postgresql://`` with the driver that is installed: SQLAlchemy 2.1 takes it to mean psycopg 3,
     earlier versions psycopg2 (what ``ganforge[postgres]`` installs)."""
-    from importlib.util import find_spec
-
-    from sqlalchemy.engine import make_url
-
     try:
         parsed = make_url(url)
     except Exception:  # opening it reports what is wrong
@@ -73,10 +70,6 @@ def with_driver(url: str) -> str:
 
 
 def open_storage(url: str, heartbeat: int, on_stale: Callable[[Any, Any], None] | None) -> Any:
-    import inspect
-
-    import optuna
-
     quiet_optuna()
     engine: dict[str, Any] = ({"connect_args": {"timeout": SQLITE_TIMEOUT_S}} if url.startswith("sqlite")
                               else {"pool_pre_ping": True})
@@ -98,8 +91,6 @@ def storage_error(url: str, exc: BaseException) -> GanforgeError:
 
 def open_study(plan: StudyPlan, url: str, *, on_stale: Callable[[Any, Any], None] | None = None) -> Any:
     """Create the study or join it (several workers may do this at the same moment)."""
-    import optuna
-
     if url.startswith("sqlite"):
         plan.out.mkdir(parents=True, exist_ok=True)
     for attempt in range(OPEN_ATTEMPTS):

@@ -27,9 +27,12 @@ from typing import Any
 
 from ganforge.config import TrainConfig
 from ganforge.config_build import build_config, data_kind, normalize_keys
-from ganforge.errors import GanforgeError
+from ganforge.errors import GanforgeError, did_you_mean
+from ganforge.metrics.specs import METRICS, find_value, metric_values, protocol_samples, resolve_metrics
 from ganforge.tune.engines import PRUNERS, SAMPLERS, parse_engine
+from ganforge.tune.launch import launch
 from ganforge.tune.plan import EvaluationSpec, PlannedRun, StudyPlan, TrialRuns
+from ganforge.tune.queue import original_number
 from ganforge.tune.schema import check_keys, file_header, mapping, optional_int, read_mapping_file
 from ganforge.tune.space import RESERVED_KEYS, SearchSpace, parse_space
 
@@ -40,8 +43,6 @@ DEFAULT_RETRIES, DEFAULT_HEARTBEAT = 1, 30
 
 def parse_objective(raw: Any, kind: str, where: str) -> str:
     """A metric value key whose metric scores ``kind`` and which has a direction."""
-    from ganforge.metrics.specs import METRICS, find_value, metric_values
-
     fitting = [value.key for spec, value in metric_values() if value.better and spec.data_kind == kind]
     if not isinstance(raw, str):
         raise GanforgeError(f"{where} needs objective: a metric value to optimize ({', '.join(fitting)})")
@@ -51,7 +52,6 @@ def parse_objective(raw: Any, kind: str, where: str) -> str:
             values = [v.key for v in METRICS.get(raw).columns if v.better]
             raise GanforgeError(f"{where} objective: {raw} is a metric with several values; name one: "
                                 f"{', '.join(values)}")
-        from ganforge.errors import did_you_mean
 
         raise GanforgeError(f"{where} objective: unknown metric value '{raw}'{did_you_mean(raw, fitting)}; "
                             f"choose one of: {', '.join(fitting)}")
@@ -80,8 +80,6 @@ def parse_seeds(raw: Any, base: int, where: str) -> tuple[int, ...]:
 def trial_settings(settings: dict[str, Any], objective: str, where: str) -> dict[str, Any]:
     """What every trial adds to the settings: the objective's metric during training, and checkpoints at
     the evaluations, so a pruned trial's folder resumes from where it was judged."""
-    from ganforge.metrics.specs import find_value, resolve_metrics
-
     config = build_config(settings)
     if not config.eval_every:
         raise GanforgeError(f"{where}: tune measures the objective during training; set settings.eval_every "
@@ -133,8 +131,6 @@ class TuneStudy:
 
     def evaluation(self, config: TrainConfig) -> EvaluationSpec:
         """The protocol of the training-time evaluation, which scores the final step too."""
-        from ganforge.metrics.specs import find_value, protocol_samples
-
         spec = find_value(self.objective)[0]  # type: ignore[index]
         samples = protocol_samples([spec]) or config.eval_samples
         reference_samples = None if spec.protocol_samples else config.eval_samples
@@ -148,13 +144,9 @@ class TuneStudy:
 
     def runs_of(self, trial: Any) -> tuple[PlannedRun, ...]:
         """The runs of a trial of this study (an Optuna FrozenTrial), finished or not."""
-        from ganforge.tune.queue import original_number
-
         return self.runs(original_number(trial), self.space.config_values(trial.params))
 
     def trial_runs(self, trial: Any) -> TrialRuns:
-        from ganforge.tune.queue import original_number
-
         values = self.space.sample(trial)
         frozen = next(t for t in trial.study.get_trials(deepcopy=False) if t.number == trial.number)
         runs = self.runs(original_number(frozen), values)
@@ -201,6 +193,4 @@ def load_study(path: Path, out: Path | None = None) -> TuneStudy:
 def run_study(study: TuneStudy, *, storage: str | None = None, jobs: int = 1, progress: bool = False,
               echo: Any = print) -> list[Any]:
     """Run what is left of ``study`` (``ganforge tune``); returns the study's trials (Optuna FrozenTrials)."""
-    from ganforge.tune.launch import launch
-
     return launch(study.plan(), study.source, storage=storage, jobs=jobs, progress=progress, echo=echo)

@@ -8,6 +8,7 @@ value measured), so reports show mean ± standard error rather than one lucky se
 from __future__ import annotations
 
 import math
+import shutil
 import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -17,6 +18,7 @@ from typing import Any
 from ganforge.errors import GanforgeError
 from ganforge.metrics.specs import describe_values, find_value
 from ganforge.progress import format_duration
+from ganforge.training import train
 from ganforge.tune.folders import (
     NEW,
     RESTART,
@@ -29,6 +31,7 @@ from ganforge.tune.folders import (
     training_curve,
 )
 from ganforge.tune.plan import PlannedRun, StudyPlan, TrialRuns
+from ganforge.tune.pruning import PruningCallback
 
 Echo = Callable[[str], None]
 
@@ -93,8 +96,6 @@ def aggregate(outcomes: Sequence[RunOutcome], objective: str | None) -> tuple[fl
 
 def run_one(run: PlannedRun, trial_runs: TrialRuns, callbacks: list[Any], progress: bool, echo: Echo,
             prefix: str = "") -> RunOutcome:
-    from ganforge.training import train
-
     try:
         status = run_status(run, trial_runs.evaluation)
     except GanforgeError as exc:  # a folder that is not this run's: refused, and refused again next time
@@ -103,8 +104,6 @@ def run_one(run: PlannedRun, trial_runs: TrialRuns, callbacks: list[Any], progre
     if status.trains:
         echo(f"{prefix}{run.name}: {starting(status.action, status.step, run.config.steps)}")
         if status.action == NEW and run.run_dir.is_dir():
-            import shutil
-
             shutil.rmtree(run.run_dir)  # only what a kill before config.yaml left (folders, temp files)
         result = train(run.config, resume=status.action == RESUME, overwrite=status.action == RESTART,
                        callbacks=callbacks, progress=progress)
@@ -118,8 +117,6 @@ def run_one(run: PlannedRun, trial_runs: TrialRuns, callbacks: list[Any], progre
 
 def execute_trial(plan: StudyPlan, trial: Any, trial_runs: TrialRuns, *, progress: bool, echo: Echo) -> float:
     """Train and measure the trial's runs; returns its value (raises optuna.TrialPruned when pruned)."""
-    from ganforge.tune.pruning import PruningCallback
-
     trial.set_user_attr("runs", [run.name for run in trial_runs.runs])
     if trial.params and not trial_runs.name:
         params = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in trial.params.items())

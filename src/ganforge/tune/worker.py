@@ -18,7 +18,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from optuna import TrialPruned
+from optuna.storages import fail_stale_trials
+
 from ganforge.errors import GanforgeError
+from ganforge.training import TrainingInterrupted
 from ganforge.tune import queue
 from ganforge.tune.plan import StudyPlan
 from ganforge.tune.storage import STORAGE_ENV, open_study, shown_url
@@ -115,10 +119,6 @@ class Worker:
         self.echo(f"trial {trial.number}: its worker stopped responding" + ("; queued again" if retried else ""))
 
     def objective(self, trial: Any) -> float:
-        from optuna import TrialPruned
-
-        from ganforge.training import TrainingInterrupted
-
         trial.set_user_attr(queue.WORKER, queue.worker_identity())
         trials = self.study.get_trials(deepcopy=False)
         if not queue.is_retry(next(t for t in trials if t.number == trial.number)) and \
@@ -178,8 +178,6 @@ class Worker:
     def fail_dead_trials(self) -> None:
         """Trials whose worker is gone: a process of this machine that no longer exists (at once), or a
         worker anywhere whose heartbeat stopped (after the grace period); both are queued again."""
-        from optuna.storages import fail_stale_trials
-
         for number in queue.fail_dead_local_trials(self.study, self.plan.retries):
             self.echo(f"trial {number}: its worker process is gone; marked failed and queued again")
         fail_stale_trials(self.study)  # calls self.stale for each
@@ -190,8 +188,6 @@ class Worker:
         return queue.work_left(self.study.get_trials(deepcopy=False), self.plan.n_trials)
 
     def run(self) -> None:
-        from ganforge.training import TrainingInterrupted
-
         with signal_handler(self.on_signal):
             if not self.has_work():
                 return

@@ -17,6 +17,7 @@ from PIL import Image
 
 from ganforge.data.base import to_uint8
 from ganforge.fileio import atomic_path
+from ganforge.viz.scatter import scatter_picture
 
 PIXEL_PADDING = 2  # the gutter between tiles, in pixels
 
@@ -68,8 +69,6 @@ def render_samples(samples: torch.Tensor, nrow: int | None = None, reference: to
                    labels: torch.Tensor | None = None,
                    limits: tuple[float, float, float, float] | None = None) -> np.ndarray:
     """A picture of a batch of samples: an image grid, or a scatter plot for 2-D data."""
-    from ganforge.viz.scatter import scatter_picture
-
     if samples.dim() == 4:
         return image_grid(samples, nrow=nrow)
     return scatter_picture(samples[:, :2], labels, reference, limits)

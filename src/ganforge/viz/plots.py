@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import BinaryIO
 
+from matplotlib.figure import Figure
+
 from ganforge.fileio import atomic_path
 
 
@@ -38,7 +40,6 @@ def loss_curves_png(history: dict[str, list[float]], title: str = "") -> bytes:
 def draw_loss_curves(history: dict[str, list[float]], out: BinaryIO, title: str = "",
                      scalars: Sequence[str] | None = None) -> None:
     # A Figure of its own, not pyplot: no backend switch under a notebook's inline plots.
-    from matplotlib.figure import Figure
 
     steps = history.get("step", [])
     if scalars is not None:
@@ -74,8 +75,6 @@ def draw_loss_curves(history: dict[str, list[float]], out: BinaryIO, title: str 
 
 def plot_column(history_csv: Path, column: str, out: Path, ylabel: str, title: str = "") -> bool:
     """One history.csv column against step (e.g. ADA's p); False (nothing written) when it has no values."""
-    from matplotlib.figure import Figure
-
     history = read_history(history_csv)
     if column not in history:
         return False

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
 SCATTER_SIZE = 256
 REFERENCE_POINTS = 2000  # training points drawn in grey underneath
@@ -16,9 +18,6 @@ def scatter_picture(points: torch.Tensor, labels: torch.Tensor | None = None, re
     Uses matplotlib's object API, not pyplot, because pyplot's global state is not thread-safe and the
     server renders from several threads.
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
     dpi = 64
     fig = Figure(figsize=(size / dpi, size / dpi), dpi=dpi)
     canvas = FigureCanvasAgg(fig)

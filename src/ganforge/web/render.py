@@ -10,7 +10,7 @@ import torch
 
 from ganforge.errors import GanforgeError
 from ganforge.loader import LoadedGenerator
-from ganforge.sampling import labels_for, latents, slerp
+from ganforge.sampling import interpolation_steps, labels_for, latents, slerp
 from ganforge.viz import GridCanvas, grid_columns, render_samples, scatter_limits, scatter_picture
 
 
@@ -80,8 +80,6 @@ def interpolation_pictures(loaded: LoadedGenerator, seed_a: int, seed_b: int, fr
                            classes: Sequence[int] | None = None, truncation: float | None = None,
                            nrow: int | None = None) -> list[np.ndarray]:
     """One picture per frame of the walk from seed A to seed B (``num`` samples walked side by side)."""
-    from ganforge.sampling import interpolation_steps
-
     if seed_a == seed_b:
         raise GanforgeError(f"interpolating from seed {seed_a} to itself shows nothing; pick two different seeds")
     spec = loaded.spec

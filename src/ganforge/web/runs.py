@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from ganforge.errors import GanforgeError
-from ganforge.models.io import spec_name, weights_file
+from ganforge.metrics.specs import metric_values
+from ganforge.models.io import read_generator_info, spec_name, weights_file
 from ganforge.runfolder import INTERNAL_DIRS, METRICS_FILE, RunFolder
 
 MAX_DEPTH = 4  # RUNS_DIR/<group>/<group>/<run>: deep enough for sweeps, bounded for huge trees
@@ -30,8 +31,6 @@ ID_PATTERN = re.compile(r"^[A-Za-z0-9_.+=@,-]+(/[A-Za-z0-9_.+=@,-]+)*$")
 def artifacts() -> dict[str, str]:
     """Training pictures the page may show: public name -> path inside the run folder; the only files of a
     run it serves. The metric curves are those --eval-every can draw, one per registered metric value."""
-    from ganforge.metrics.specs import metric_values
-
     curves = {value.curve_file: value.curve_file for _, value in metric_values()}
     layout = RunFolder(Path())
     pictures = (layout.loss_curves, *(Path(curve) for curve in curves), layout.progress_gif, layout.final_samples)
@@ -95,8 +94,6 @@ def run_file(entry: RunEntry, root: Path, relative: str) -> Path | None:
 def best_metrics(lines: list[str]) -> dict[str, dict[str, Any]]:
     """value key -> {"value", "step"} of its best evaluation, for every value of the metric registry that
     has a better direction, from metrics.jsonl lines (bad lines skipped)."""
-    from ganforge.metrics.specs import metric_values
-
     ranked = [value for _, value in metric_values() if value.better]
     best: dict[str, dict[str, Any]] = {}  # "step" is whatever the record holds, possibly None
     for line in lines:
@@ -128,8 +125,6 @@ def _read_text(path: Path | None, limit: int = 5 * 2**20) -> str | None:
 
 def run_summary(entry: RunEntry, root: Path) -> dict[str, Any]:
     """What the page lists for a run; reads JSON only, never the weights."""
-    from ganforge.models.io import read_generator_info
-
     summary: dict[str, Any] = {"id": entry.run_id}
     weights_name = weights_file(entry.path).name
     weights = run_file(entry, root, weights_name)

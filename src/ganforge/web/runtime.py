@@ -25,6 +25,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+from ganforge.data.base import default_cache_dir
 from ganforge.errors import GanforgeError
 
 PACKAGE = "onnxruntime-web"
@@ -65,8 +66,6 @@ def integrity_of(path: Path) -> str:
 
 
 def cache_folder(cache_dir: Path | None = None) -> Path:
-    from ganforge.data.base import default_cache_dir
-
     return Path(cache_dir or default_cache_dir()).expanduser() / PACKAGE / VERSION
 
 

@@ -34,11 +34,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict
 from urllib.parse import urlsplit
 
+from ganforge.checkpoints import CheckpointChoice, is_checkpoint_file, resolve_checkpoint
 from ganforge.errors import GanforgeError
+from ganforge.loader import load_generator
+from ganforge.models.io import weights_file
 from ganforge.sampling import MAX_SEED, MAX_TRUNCATION, MIN_TRUNCATION
+from ganforge.viz import encode_gif, encode_png
 from ganforge.web.frontend import read_file, serve_routes
 from ganforge.web.hosts import host_header_name, is_loopback_name
 from ganforge.web.params import ApiError, class_param, int_param, parse_query, truncation_param
+from ganforge.web.render import interpolation_pictures, sample_picture
+from ganforge.web.runs import artifacts, check_run_id, find_runs, run_file, run_summary
 
 if TYPE_CHECKING:
     from ganforge.loader import LoadedGenerator
@@ -94,8 +100,6 @@ class GeneratorCache:
 
     def __init__(self, size: int = CACHE_SIZE, choice: CheckpointChoice | None = None,
                  device: torch.device | str = "cpu") -> None:
-        from ganforge.checkpoints import CheckpointChoice
-
         self.size = size
         self.choice = choice or CheckpointChoice()
         self.device = device
@@ -104,9 +108,6 @@ class GeneratorCache:
         self._loading: dict[str, threading.Lock] = {}
 
     def _weights_file(self, folder: Path) -> Path:
-        from ganforge.checkpoints import is_checkpoint_file, resolve_checkpoint
-        from ganforge.models.io import weights_file
-
         path = folder if self.choice.is_default else resolve_checkpoint(folder, self.choice)
         return path if is_checkpoint_file(path) else weights_file(path)
 
@@ -127,7 +128,6 @@ class GeneratorCache:
                 cached = self._items.get(run_id)
                 if cached and cached[0] == stamp:
                     return cached[1]
-            from ganforge.loader import load_generator
 
             loaded = load_generator(folder, self.choice, device=self.device)
             with self._lock:
@@ -171,16 +171,12 @@ class GanforgeServer(ThreadingHTTPServer):
         return f"http://{shown}:{port}/"
 
     def runs(self, refresh: bool = False) -> dict[str, RunEntry]:
-        from ganforge.web.runs import find_runs
-
         with self._runs_lock:
             if refresh or not self._runs:
                 self._runs = find_runs(self.runs_root)
             return self._runs
 
     def lookup(self, run_id: str) -> RunEntry:
-        from ganforge.web.runs import check_run_id
-
         try:
             check_run_id(run_id)
         except GanforgeError as exc:
@@ -268,8 +264,6 @@ class Handler(BaseHTTPRequestHandler):
         self.send_bytes(200, read_file(name), content_type)
 
     def api_runs(self, query: str) -> None:
-        from ganforge.web.runs import run_summary
-
         parse_query(query, set())
         root = self.server.runs_root
         runs = [run_summary(entry, root) for entry in self.server.runs(refresh=True).values()]
@@ -285,9 +279,6 @@ class Handler(BaseHTTPRequestHandler):
         return self.server.jobs
 
     def api_generate(self, query: str) -> None:
-        from ganforge.viz import encode_png
-        from ganforge.web.render import sample_picture
-
         params = parse_query(query, {"run", "seed", "num", "class", "truncation", "download"})
         seed = int_param(params, "seed", 0, 0, MAX_SEED, "seed")
         num = int_param(params, "num", 16, 1, LIMITS["max_images"], "number of images")
@@ -306,9 +297,6 @@ class Handler(BaseHTTPRequestHandler):
         self.send_bytes(200, body, "image/png", extra)
 
     def api_interpolate(self, query: str) -> None:
-        from ganforge.viz import encode_gif
-        from ganforge.web.render import interpolation_pictures
-
         params = parse_query(query, {"run", "seed_a", "seed_b", "frames", "num", "class", "truncation"})
         seed_a = int_param(params, "seed_a", 0, 0, MAX_SEED, "first seed")
         seed_b = int_param(params, "seed_b", 1, 0, MAX_SEED, "second seed")
@@ -332,8 +320,6 @@ class Handler(BaseHTTPRequestHandler):
         self.send_bytes(200, body, "image/gif")
 
     def api_artifact(self, query: str) -> None:
-        from ganforge.web.runs import artifacts, run_file
-
         params = parse_query(query, {"run", "name"})
         name = params.get("name", "")
         served = artifacts()

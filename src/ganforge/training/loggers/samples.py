@@ -11,6 +11,7 @@ import numpy as np
 
 from ganforge.runfolder import RunFolder
 from ganforge.training.loggers.base import FINAL_SAMPLES, SAMPLES, LoggerBase
+from ganforge.viz import plot_column, plot_loss_curves, save_gif, save_png
 
 
 class SampleGrids(LoggerBase):
@@ -23,8 +24,6 @@ class SampleGrids(LoggerBase):
         }
 
     def log_image(self, step: int, name: str, image: np.ndarray) -> None:
-        from ganforge.viz import save_png
-
         if name in self.files:
             save_png(image, self.files[name](step))
         if name == FINAL_SAMPLES:
@@ -34,8 +33,6 @@ class SampleGrids(LoggerBase):
         """progress.gif from the step grids (and the final one, when it is not a step grid), and the loss
         curves from history.csv when there is one (``scalars``: those columns instead of ganforge's losses
         and D outputs); returns the finished pictures."""
-        from ganforge.viz import plot_column, plot_loss_curves, save_gif
-
         frames = self.paths.step_grids()
         final = self.paths.final_samples
         if self.final_step is not None and self.final_step % self.sample_every:  # else it repeats the last

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import yaml
+from torch.utils.tensorboard import SummaryWriter
 
 from ganforge.training.loggers.base import LoggerBase, LoggerContext, RunEnd
 
@@ -16,8 +17,6 @@ CONFIG_TAG = "config"
 
 class TensorBoardLogger(LoggerBase):
     def __init__(self, folder: Path, start_step: int = 0, resumed: bool = False) -> None:
-        from torch.utils.tensorboard import SummaryWriter
-
         # A resumed run discards the events a previous launch wrote after its checkpoint.
         self.writer = SummaryWriter(str(folder), purge_step=start_step + 1 if resumed else None)
         self.start_step = start_step
