@@ -95,12 +95,20 @@ def test_console_entry_point_runs_as_module():
 ])
 def test_misspelt_names_fail_before_any_data_is_read(tmp_path, capsys, monkeypatch, args, expected):
     """The config checks every registered name itself: no dataset is opened (a CelebA download, say)."""
+    import sys
+
     import ganforge.data
+    import ganforge.training.run  # noqa: F401  (the run's module binds load_dataset: patched below)
 
     def no_loading(*_args, **_kwargs):
         raise AssertionError("the dataset was read before the names were checked")
 
-    monkeypatch.setattr(ganforge.data, "load_dataset", no_loading)
+    original = ganforge.data.load_dataset
+    readers = [module for module in list(sys.modules.values())
+               if getattr(module, "__name__", "").startswith("ganforge") and getattr(module, "load_dataset", None) is original]
+    assert ganforge.training.run in readers
+    for module in readers:
+        monkeypatch.setattr(module, "load_dataset", no_loading)
     code, err = run_cli(capsys, "train", "--run-dir", str(tmp_path / "r"), "--data", "folder:/no/such/dir", *args)
     assert code == 2 and expected in err and err.count("\n") == 1
     assert not (tmp_path / "r").exists()

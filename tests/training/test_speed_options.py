@@ -199,13 +199,13 @@ def test_unknown_precision_is_a_one_line_error(tmp_path, capsys):
 
 
 def test_done_line_reports_peak_gpu_memory_only_when_there_is_one(monkeypatch, capsys, tmp_path):
-    import ganforge.training
+    import ganforge.commands.train
     from ganforge.training.run import TrainResult
 
     results = [TrainResult(tmp_path, 5, 1.0, 10.0, {"loss_d": 1.0, "loss_g": 2.0}, peak_gpu_bytes=3 * 2**30),
                TrainResult(tmp_path, 5, 1.0, 10.0, {"loss_d": 1.0, "loss_g": 2.0}),
                TrainResult(tmp_path, 5, 1.0, 10.0, {}, is_main=False)]
-    monkeypatch.setattr(ganforge.training, "train", lambda *args, **kwargs: results.pop(0))
+    monkeypatch.setattr(ganforge.commands.train, "train", lambda *args, **kwargs: results.pop(0))
     args = ["train", "--steps", "5", "--run-dir", str(tmp_path / "r")]
     assert main(args) == 0
     assert "peak GPU memory 3.00 GiB" in capsys.readouterr().out
