@@ -252,7 +252,9 @@ class TrainingRun:
         config = self.config
         settings = EvalSettings(every=config.eval_every, num_samples=config.eval_samples,
                                 metrics=config.eval_metrics, reference=config.eval_reference, seed=config.seed,
-                                weights=config.inception_weights)
+                                weights={**config.extractor_weights,
+                                         **({"inception": config.inception_weights} if config.inception_weights
+                                            else {})})
         return MetricCallback(settings, self)
 
     def _open_run_folder(self, overwrite: bool) -> None:
