@@ -62,6 +62,9 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "dcgan-ema": {**DCGAN, "ema": 0.999},
     "dcgan-lr-decay": {**DCGAN, "lr_decay": "linear"},
     "dcgan-lr4e-4": {**DCGAN, "lr_g": 4e-4, "lr_d": 4e-4},  # the default recipe's learning rates
+    # R3GAN's method (rpgan + R1 + R2 on its normalization-free grouped ResNet) at the CPU size of the
+    # r3gan-digits preset: stage widths 64..8, gamma 0.1, batch 32, EMA half-life 10 kimg; --width is unused
+    "r3gan": {"preset": "r3gan-digits"},
 }
 CONFIGS["best"] = CONFIGS["dcgan-lr4e-4"]
 # PacGAN Table 3 (10 trials, 100k iterations) as quality-protocols.md quotes it: (modes, KL) with s.e.

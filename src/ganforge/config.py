@@ -57,18 +57,19 @@ CROPS = (*SQUARINGS, "random")  # random: ganforge.data.crops.RANDOM, a crop dra
 def option(default: Any, help: str, *, group: str = RUN, metavar: str | None = None,
            choices: tuple[str, ...] = (), registry: str | None = None, resumable: bool = False,
            minimum: float | None = None, above: float | None = None, maximum: float | None = None,
-           off: bool = False, component: str | None = None) -> Any:
+           off: bool = False, component: str | None = None, repeatable: bool = False) -> Any:
     """A TrainConfig field plus every fact the CLI, validation and resume read about it.
 
     ``choices`` is a fixed set of values; ``registry`` names a registry (:data:`REGISTRIES`) whose names are
     the valid values. ``minimum``/``maximum`` are inclusive bounds, ``above`` an exclusive lower bound;
     ``off`` says that 0 switches the feature off. ``resumable``: ``--resume`` may change the value.
     ``component``: the field holds the options a registry's entry declares (``ganforge.component_options``).
+    ``repeatable``: its flag may be given more than once, each time one ``NAME=VALUE`` item.
     """
     metadata = {
         "help": help, "group": group, "metavar": metavar, "choices": choices, "registry": registry,
         "resumable": resumable, "minimum": minimum, "above": above, "maximum": maximum, "off": off,
-        "component": component}
+        "component": component, "repeatable": repeatable}
     if isinstance(default, dict):  # a mutable default: each config gets its own copy
         return field(default_factory=lambda: dict(default), metadata=metadata)
     return field(default=default, metadata=metadata)
@@ -199,6 +200,10 @@ class TrainConfig:
     inception_weights: str | None = option(None, "FID Inception weights for --eval-every: pytorch-fid .pth or "
                                            "NVIDIA TorchScript (default: $GANFORGE_INCEPTION_WEIGHTS, the cache, "
                                            "or a download)", group=FAMILY, resumable=True, metavar="PATH")
+    extractor_weights: dict[str, str] = option({}, "a feature extractor's weight file for --eval-every, NAME=PATH, "
+                                               "repeatable (e.g. dinov2=dinov2_vitl14_pretrain.pth for "
+                                               "fd_dinov2; inception=PATH is --inception-weights)", group=FAMILY,
+                                               resumable=True, metavar="NAME=PATH", repeatable=True)
     # -- the components' own options, declared in their registry entries (ganforge.options) -----------
     model_options: dict[str, Any] = option({}, "an option the model family declares, KEY=VALUE, repeatable",
                                            group=FAMILY, component="model", metavar="KEY=VALUE")

@@ -10,6 +10,7 @@ checking a config reads the registries of models, losses, metrics and loggers, w
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from ganforge.config import (
 from ganforge.config_checks import validate_config
 from ganforge.data import POINTS, dataset_kind
 from ganforge.errors import GanforgeError, did_you_mean
+from ganforge.metrics.extractors import parse_weights
 from ganforge.presets import PRESETS, preset_values
 from ganforge.runfolder import CONFIG_FILE
 from ganforge.training.schedules import parse_schedule
@@ -64,6 +66,8 @@ def _coerce(name: str, value: Any, kind: Any) -> Any:
     """Convert a YAML/flag value to the field's type, with a one-line error when it does not fit."""
     if name == "schedule":
         return parse_schedule(value)
+    if name == "extractor_weights":
+        return weight_files(value)
     if name == "betas":
         if isinstance(value, str):
             value = [v for v in value.replace(",", " ").split() if v]
@@ -102,6 +106,20 @@ def _coerce(name: str, value: Any, kind: Any) -> Any:
     if optional and isinstance(value, (int, float)) and not isinstance(value, bool) and "dir" in name:
         return str(value)
     raise GanforgeError(f"{name} must be text, got {value!r}")
+
+
+def weight_files(value: Any) -> dict[str, str]:
+    """``extractor_weights`` from flags (``['dinov2=PATH', ...]``), a ``NAME=PATH,...`` text or a YAML mapping
+    -> {extractor: path}; an unknown extractor or a bad item is one line."""
+    if value is None or value == "":
+        return {}
+    if isinstance(value, Mapping):
+        value = [f"{name}={path}" for name, path in value.items()]
+    elif isinstance(value, str):
+        value = value.split(",")
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise GanforgeError(f"extractor_weights must be NAME=PATH items or a mapping of name: path, got {value!r}")
+    return {name: str(path) for name, path in parse_weights(value).items()}
 
 
 def preset_layer(*layers: dict[str, Any]) -> dict[str, Any]:

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from ganforge.cli import main
+from ganforge.errors import GanforgeError
 from ganforge.metrics.dinov2 import WEIGHTS_ENV, DinoV2Extractor
 from ganforge.metrics.evaluate import score_images
 from ganforge.metrics.specs import metrics_on, resolve_metrics
@@ -200,3 +201,38 @@ def test_evaluate_scores_a_run_with_fid_and_fd_dinov2_in_one_pass(
     # the same seed and weights through the Python path give the same value
     again = evaluate_run(run, "fd_dinov2", num_samples=4, reference=str(reference), weights={"dinov2": weights})
     assert again["fd_dinov2"] == pytest.approx(record["fd_dinov2"], rel=1e-6)
+
+
+def test_training_time_evaluation_takes_the_weights_from_the_flag_and_the_api_from_weights(
+        weights: Path, tmp_path: Path, write_images: Callable[..., Path], capsys: pytest.CaptureFixture[str]) -> None:
+    import ganforge
+
+    run = tmp_path / "run"
+    reference = write_images(tmp_path / "ref", [(32, 32)] * 6, seed=5)
+    assert main(["train", "--model", "dcgan", "--width", "8", "--z-dim", "8", "--batch-size", "4", "--steps", "2",
+                 "--eval-every", "2", "--eval-metrics", "fd_dinov2", "--eval-samples", "4",
+                 "--eval-reference", str(reference), "--extractor-weights", f"dinov2={weights}",
+                 "--run-dir", str(run), "--threads", "1", "--no-progress"]) == 0
+    record = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
+    assert record["step"] == 2 and record["fd_dinov2"] > 0
+    # the run folder keeps the file it was given, so a resume reads the same weights
+    assert f"dinov2: {weights}" in (run / "config.yaml").read_text()
+    # the API's evaluate takes them the same way; the same seed gives the same value as ganforge evaluate
+    table = ganforge.evaluate(run, metrics="fd_dinov2", num_samples=4, reference=str(reference),
+                              weights={"dinov2": weights})
+    assert table["fd_dinov2"] > 0
+    assert main(["evaluate", str(run), "--metrics", "fd_dinov2", "--num-samples", "4", "--reference",
+                 str(reference), "--extractor-weights", f"dinov2={weights}", "--no-progress"]) == 0
+    last = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
+    assert last["fd_dinov2"] == pytest.approx(table["fd_dinov2"], rel=1e-6)
+    capsys.readouterr()
+    # a wrong name, or the Inception file named twice, is one line before anything is written
+    for extra, words in ((["--extractor-weights", "dinov3=x.pth"], "unknown"),
+                         (["--extractor-weights", f"inception={weights}", "--inception-weights", str(weights)],
+                          "both name the Inception")):
+        assert main(["train", "--steps", "2", "--run-dir", str(tmp_path / "other"), "--no-progress", *extra]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and words in err[0], err
+        assert not (tmp_path / "other").exists()
+    with pytest.raises(GanforgeError, match="unknown"):
+        ganforge.evaluate(run, metrics="fd_dinov2", weights={"dinov3": weights})

@@ -192,6 +192,28 @@ def test_regularizer_options_from_flags(drift_regularizer) -> None:
         flags("--reg-opt", "weight=1")
 
 
+@pytest.mark.parametrize(("keys", "message"), [
+    ({"weight_key": "wieght"}, r"^regularizer 'sloppy' reads its weight from 'wieght', which is neither a config key "
+                               r"nor one of its options \(its options are weight\); its Regularizer entry must "
+                               r"declare OptionSpec\('wieght', \.\.\.\) or name a config key$"),
+    ({"weight_key": "weight", "interval_key": "reg_evry"},
+     r"^regularizer 'sloppy' reads its interval from 'reg_evry', which is not a config key \(did you mean "
+     r"'reg_every'\?\); fix its Regularizer entry's interval_key$"),
+])
+def test_a_plugin_regularizer_naming_a_missing_key_is_one_line(keys, message, capsys) -> None:
+    REGULARIZERS.register("sloppy", Regularizer(
+        "sloppy", "a plugin with a typo (test)", player="d", penalty=lambda inputs, weight: weight,
+        options=(OptionSpec("weight", "float", 0.0, "its weight", minimum=0),), **keys))
+    try:
+        with pytest.raises(GanforgeError, match=message):
+            build_config({})
+        assert main(["train", "--dry-run"]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("ganforge: error: regularizer 'sloppy' reads its ")
+    finally:
+        REGULARIZERS.unregister("sloppy")
+
+
 def test_old_top_level_model_keys_still_load(image_dataset) -> None:
     """A run folder's config.yaml from before options were declared spells every model key at the top,
     defaults included (group_channels 16 for a DCGAN): it builds the same spec it always did."""

@@ -18,7 +18,7 @@ from user_steps import EveryOtherG, TinyD, TinyG, bce_step, hinge_step
 import ganforge
 from ganforge.cli import main
 from ganforge.errors import GanforgeError
-from ganforge.training.run import ScalarWindow
+from ganforge.training.scalars import ScalarWindow
 from ganforge.training.step import step_name
 
 HERE = Path(__file__).resolve().parent

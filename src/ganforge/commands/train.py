@@ -71,6 +71,8 @@ def add_training_flags(parser: argparse.ArgumentParser) -> None:
             groups[group_name].add_argument(option_flag(name), dest=name, action="append", metavar=facts["metavar"],
                                             **kwargs)
             continue
+        if facts.get("repeatable"):  # --extractor-weights NAME=PATH, repeated
+            kwargs["action"] = "append"
         if base_type(types[name]) is bool:
             kwargs["action"] = argparse.BooleanOptionalAction
         else:

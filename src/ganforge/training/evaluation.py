@@ -15,7 +15,7 @@ cached on disk, so each evaluation after the first only extracts the generated i
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,7 +43,9 @@ class EvalSettings:
     reference: str | None = None  # None: the training dataset
     reference_samples: int | None = None  # None: as many as num_samples
     seed: int = 0
-    weights: str | None = None  # FID Inception weights (--inception-weights); None: the usual lookup
+    # weight files by extractor (--extractor-weights, --inception-weights); an extractor not named finds its
+    # own (the cache, a download, or its environment variable such as $GANFORGE_DINOV2_WEIGHTS)
+    weights: dict[str, str] = field(default_factory=dict)
 
 
 def plot_metric_curve(records: list[dict[str, Any]], metric: str, out: Path) -> bool:
@@ -105,9 +107,8 @@ class MetricCallback:
 
     @property
     def weights(self) -> dict[str, str]:
-        """Weight files by extractor: --inception-weights is the Inception one; the others come from their
-        environment variables (e.g. $GANFORGE_DINOV2_WEIGHTS)."""
-        return {"inception": self.settings.weights} if self.settings.weights else {}
+        """Weight files by extractor, as the config names them."""
+        return self.settings.weights
 
     def keep_if_best(self, values: dict[str, Any]) -> bool:
         """Remember ``values`` as the best so far when its checkpoint value beats the best; whether it did."""
@@ -119,12 +120,20 @@ class MetricCallback:
         self.best = value
         return True
 
+    @property
+    def reference_samples(self) -> int | None:
+        """Real images scored: as many as the samples from a dataset; every image of a folder or zip."""
+        reference = self.settings.reference
+        if reference is not None and Path(reference).expanduser().exists():
+            return None
+        return self.settings.reference_samples or self.settings.num_samples
+
     def evaluate(self, trainer: Trainer) -> dict[str, Any]:
         started = time.perf_counter()
         result = score_generator(
             trainer.sampling_generator, [spec.name for spec in self.specs], data=self.data,
             default_samples=self.settings.num_samples, reference=self.settings.reference,
-            reference_samples=self.settings.reference_samples or self.settings.num_samples,
+            reference_samples=self.reference_samples,
             resolution=trainer.dataset.resolution or None, seed=self.settings.seed, device=trainer.device,
             cache_dir=self.cache_dir, weights=self.weights, option="--eval-metrics")
         result["protocol"]["eval_seconds"] = round(time.perf_counter() - started, 3)

@@ -1,6 +1,6 @@
 """A training run: a Trainer plus its run folder, from ``train(config)`` to the finished artifacts.
 
-Each step's scalars are summed on the device (``ScalarWindow``); at a logged row ``TrainingRun.report``
+Each step's scalars are summed on the device (``training.scalars.ScalarWindow``); at a logged row ``TrainingRun.report``
 hands one dict to every logger (``training.loggers``: history.csv, TensorBoard, ...). Sample grids go the
 same way; checkpoints are ``training.checkpoint.RunCheckpoints``. Ctrl-C / SIGTERM stop between steps
 with a checkpoint on disk, or, during start-up, at once with one line (``training.stopping``).
@@ -37,7 +37,6 @@ from ganforge.training.checkpoint import RunCheckpoints, read_training_checkpoin
 from ganforge.training.distributed import (
     SINGLE,
     DistInfo,
-    all_reduce_sum,
     barrier,
     from_main,
     info_from_env,
@@ -58,12 +57,13 @@ from ganforge.training.loggers import (
 )
 from ganforge.training.loggers.live import live_displays
 from ganforge.training.rundir import check_run_dir, clear_run_dir, default_run_dir
+from ganforge.training.scalars import ScalarWindow
 from ganforge.training.step import TrainStep
 from ganforge.training.stopping import StartupInterrupted, StopSignals, TrainingInterrupted, handle_signals
 from ganforge.training.update import Trainer
 from ganforge.viz import render_samples
 
-__all__ = ["Callback", "ScalarWindow", "TrainResult", "TrainingInterrupted", "TrainingRun", "train"]
+__all__ = ["Callback", "TrainResult", "TrainingInterrupted", "TrainingRun", "train"]
 
 
 class Callback(Protocol):
@@ -94,66 +94,6 @@ class TrainResult:
 
     def show(self) -> None:
         show_result(self)
-
-
-class ScalarWindow:
-    """Sums of step scalars kept on the device; read (one host sync) only when a row is logged.
-
-    Each key's mean is over the steps that returned it (``counts``): a training step of one's own may
-    return a G loss only on the steps that update G.
-    """
-
-    def __init__(self) -> None:
-        self.sums: dict[str, torch.Tensor] = {}
-        self.counts: dict[str, int] = {}
-        self.count = 0
-
-    def add(self, scalars: dict[str, torch.Tensor]) -> None:
-        for key, value in scalars.items():
-            self.sums[key] = self.sums[key] + value if key in self.sums else value.clone()
-            self.counts[key] = self.counts.get(key, 0) + 1
-        self.count += 1
-
-    def _reset(self) -> None:
-        self.sums, self.counts, self.count = {}, {}, 0
-
-    def mean_and_reset(self) -> dict[str, float]:
-        values = {key: float(total) / self.counts[key] for key, total in self.sums.items()}
-        self._reset()
-        return values
-
-    def reduce_and_reset(self, dist: DistInfo, device: torch.device,
-                         flags: Sequence[float] = ()) -> tuple[dict[str, float], list[float]]:
-        """Means over every rank's window, plus ``flags`` summed over ranks: one all-reduce, one sync.
-
-        The flags ride along so that stop requests cost no extra collective.
-        """
-        keys = list(self.sums)
-        values = [self.sums[k].float().reshape(1) for k in keys]
-        packed = torch.cat([*values, torch.tensor(list(flags), dtype=torch.float32, device=device)])
-        totals = all_reduce_sum(packed, dist).tolist()
-        means = {key: totals[i] / (max(self.counts[key], 1) * dist.world_size) for i, key in enumerate(keys)}
-        self._reset()
-        return means, totals[len(keys):]
-
-    def state_dict(self, dist: DistInfo = SINGLE) -> dict[str, Any]:
-        """The partial window; in a multi-process run the average of the ranks' windows (a collective).
-
-        Every rank resumes from that average, and the next reduction sums world_size copies of it: the
-        ranks' partial sums, whatever the number of ranks of the resumed run.
-        """
-        sums = self.sums
-        if dist.enabled and sums:
-            keys = list(sums)
-            packed = all_reduce_sum(torch.cat([sums[k].float().reshape(1) for k in keys]), dist)
-            sums = {k: (packed[i] / dist.world_size).to(sums[k].dtype) for i, k in enumerate(keys)}
-        return {"sums": {k: v.cpu() for k, v in sums.items()}, "count": self.count, "counts": dict(self.counts)}
-
-    def load_state_dict(self, state: dict[str, Any], device: torch.device) -> None:
-        self.sums = {k: v.to(device) for k, v in state["sums"].items()}
-        self.count = int(state["count"])
-        # checkpoints from before per-key counts: every key was returned at every step
-        self.counts = {k: int(state.get("counts", {}).get(k, self.count)) for k in self.sums}
 
 
 # What the progress bar shows of a row: ganforge's update's scalars under short labels, with their digits.
@@ -252,7 +192,9 @@ class TrainingRun:
         config = self.config
         settings = EvalSettings(every=config.eval_every, num_samples=config.eval_samples,
                                 metrics=config.eval_metrics, reference=config.eval_reference, seed=config.seed,
-                                weights=config.inception_weights)
+                                weights={**config.extractor_weights,
+                                         **({"inception": config.inception_weights} if config.inception_weights
+                                            else {})})
         return MetricCallback(settings, self)
 
     def _open_run_folder(self, overwrite: bool) -> None:
