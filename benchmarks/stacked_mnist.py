@@ -101,7 +101,7 @@ def run_trial(args: argparse.Namespace, name: str, seed: int, root: Path) -> dic
     if seed == args.seeds[0]:
         args.grids.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(run_dir / "samples" / "final.png", args.grids / f"stacked-{name}.png")
-    return {"config": name, "seed": seed, "steps": steps, "seconds": round(seconds, 1), "width": config.width,
+    return {"config": name, "seed": seed, "steps": steps, "seconds": round(seconds, 1), "width": config.model_options.get("stage_widths") or config.width,
             "batch_size": config.batch_size, "precision": config.precision, "modes": record["stacked_modes"], "kl": record["stacked_kl"],
             "num_samples": record["protocol"]["num_fake"],
             "held_out_accuracy": record["protocol"]["modes"]["held_out_accuracy"]}
