@@ -69,13 +69,24 @@ def atomic_path(path: Path | str) -> Iterator[Path]:
 
 
 def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` runs on this host. A zombie (exited, not yet reaped by its parent: a training
+    process killed under a launcher that has not waited for it) has stopped writing, so it counts as dead."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:  # another user's live process
         return True
-    return True
+    return not _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:  # no procfs (macOS), or the process is gone since os.kill
+        return False
+    # "pid (comm) state ...": comm may hold spaces and parentheses, the state follows the last ')'
+    return stat.rpartition(")")[2].split()[:1] == ["Z"]
 
 
 def stale_temp_files(folder: Path | str) -> list[Path]:

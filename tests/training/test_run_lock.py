@@ -58,6 +58,24 @@ def test_the_record_of_a_dead_process_is_taken_over(tmp_path):
         assert live_writer(tmp_path).pid == os.getpid()
 
 
+def test_the_record_of_an_unreaped_process_is_taken_over(tmp_path):
+    """A writer killed under a launcher that has not waited for it yet is a zombie: its pid exists but it
+    writes nothing, so its record is taken over like a dead one's (and a live process's is not)."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    try:
+        stat = Path(f"/proc/{child.pid}/stat")
+        deadline = time.monotonic() + TIMEOUT
+        while stat.read_text().rpartition(")")[2].split()[0] != "Z":
+            assert time.monotonic() < deadline, "the child never exited"
+            time.sleep(0.05)
+        (tmp_path / LOCK_FILE).write_text(json.dumps({"pid": child.pid, "host": socket.gethostname()}))
+        assert live_writer(tmp_path) is None
+        with RunLock(tmp_path):
+            assert live_writer(tmp_path).pid == os.getpid()
+    finally:
+        child.wait()
+
+
 def test_another_hosts_record_is_not_taken_over(tmp_path):
     write_record(tmp_path, dead_pid(), "some-other-host")
     assert live_writer(tmp_path) == LockHolder(int(json.loads((tmp_path / LOCK_FILE).read_text())["pid"]),
