@@ -128,6 +128,27 @@ def test_hf_sets_from_save_to_disk_and_parquet_train_with_their_labels(tmp_path,
     assert load_dataset(f"hf:{saved}?label=", cache_dir=cache, resolution=32).num_classes == 0
 
 
+@pytest.mark.parametrize(("quiet", "terminal", "bars_while_loading"),
+                         [(False, True, True), (True, True, False), (False, False, False)])
+def test_the_datasets_librarys_bars_follow_ganforges(tmp_path, monkeypatch, quiet, terminal, bars_while_loading):
+    """--no-progress (and a log file instead of a terminal) quiets the library's own bars too; its setting
+    comes back after the load."""
+    from ganforge.data import hf
+    from ganforge.progress import silenced
+
+    saved = tmp_path / "saved"
+    _hf_set().save_to_disk(str(saved))
+    seen = []
+    real_load = datasets.load_from_disk
+    monkeypatch.setattr(datasets, "load_from_disk",
+                        lambda *a, **k: seen.append(not datasets.are_progress_bars_disabled()) or real_load(*a, **k))
+    monkeypatch.setattr(hf, "interactive", lambda stream: terminal)
+    assert not datasets.are_progress_bars_disabled()
+    with silenced(quiet):
+        assert len(hf.open_hf(str(saved))) == 6
+    assert seen == [bars_while_loading] and not datasets.are_progress_bars_disabled()
+
+
 def test_hf_bad_columns_are_one_line(tmp_path, capsys):
     saved = tmp_path / "saved"
     _hf_set().save_to_disk(str(saved))

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
@@ -22,6 +24,7 @@ from ganforge.data.base import IMAGE, DatasetSource, TensorDataset
 from ganforge.data.decoded import DEFAULT_RESOLUTION, load_source
 from ganforge.data.images import ImageSource
 from ganforge.errors import GanforgeError
+from ganforge.progress import interactive, silent
 
 SAVED_MARKERS = ("dataset_info.json", "state.json", "dataset_dict.json")  # what save_to_disk writes
 LABEL_NAMES = ("label", "labels")
@@ -60,6 +63,31 @@ def open_hf(location: str) -> Any:
     """The ``datasets.Dataset`` at ``location``: a saved folder, Parquet files, else a hub name."""
     datasets = _datasets()
     path = Path(location).expanduser()
+    with library_bars(datasets):
+        loaded = _load(datasets, path, location)
+    if isinstance(loaded, datasets.DatasetDict):
+        if SPLIT not in loaded and len(loaded) != 1:
+            raise GanforgeError(f"'{location}' has splits {sorted(loaded)} and no '{SPLIT}'; save one split")
+        loaded = loaded[SPLIT] if SPLIT in loaded else next(iter(loaded.values()))
+    return loaded
+
+
+@contextmanager
+def library_bars(datasets: Any) -> Iterator[None]:
+    """The datasets library's own tqdm bars (resolving files, generating splits) follow ganforge's: none
+    under --no-progress, and none where a terminal does not redraw them (a log file would fill with them)."""
+    quiet = silent() or not interactive(sys.stderr)
+    was_off = datasets.are_progress_bars_disabled()
+    if quiet and not was_off:
+        datasets.disable_progress_bars()
+    try:
+        yield
+    finally:
+        if quiet and not was_off:
+            datasets.enable_progress_bars()
+
+
+def _load(datasets: Any, path: Path, location: str) -> Any:
     try:
         if path.is_dir() and any((path / marker).is_file() for marker in SAVED_MARKERS):
             loaded = datasets.load_from_disk(str(path))
@@ -75,10 +103,6 @@ def open_hf(location: str) -> Any:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise GanforgeError(f"cannot load the Hugging Face dataset '{location}' ({first[:200]}); give a "
                             "save_to_disk folder, Parquet files, or a hub name reachable from here") from None
-    if isinstance(loaded, datasets.DatasetDict):
-        if SPLIT not in loaded and len(loaded) != 1:
-            raise GanforgeError(f"'{location}' has splits {sorted(loaded)} and no '{SPLIT}'; save one split")
-        loaded = loaded[SPLIT] if SPLIT in loaded else next(iter(loaded.values()))
     return loaded
 
 
