@@ -69,6 +69,24 @@ def test_live_training_replaces_its_two_outputs_in_place() -> None:
     assert first.shape[0] > 300 and first.std() > 0  # a drawn figure, 8x6 in at 100 dpi
 
 
+def test_live_curves_of_a_training_step_of_ones_own_draw_its_scalars() -> None:
+    """A user's step returns other names than ganforge's update: the live curves draw those, in one panel,
+    and a name first returned later starts with gaps."""
+    display = FakeDisplay()
+    returned: list[str] = ["critic"]
+    live = LiveTraining("mine", display=display, scalars=lambda: returned)
+    live.log_scalars(1, {"critic": 2.0})
+    returned.append("gen")
+    live.log_scalars(2, {"critic": 1.0, "gen": 0.5})
+    live.log_scalars(2, {"fid": 30.0})  # a callback-only row
+    live.log_image(2, SAMPLES, grid(50))
+    assert live.history["step"] == [1.0, 2.0] and live.history["critic"] == [2.0, 1.0]
+    assert np.isnan(live.history["gen"][0]) and live.history["gen"][1] == 0.5
+    _, curves = display.handles
+    drawn = png_array(curves.shown[-1]._repr_png_())
+    assert drawn.shape[0] == 400 and drawn.std() > 0  # the one-panel figure (8x4 in at 100 dpi)
+
+
 def test_live_display_only_in_a_kernel(monkeypatch: pytest.MonkeyPatch) -> None:
     assert not progress.in_notebook()  # pytest is no Jupyter kernel
     assert live_module.live_displays("t", enabled=True) == []

@@ -214,7 +214,9 @@ class TrainingRun:
         self.samples = SampleGrids(self.paths, config.sample_every, title=title)
         context = LoggerContext(self.paths, config, self.trainer.step if self.resume else None,
                                 resume_window_open=self.resume and self.window.count > 0)
-        self.loggers = Loggers([self.samples, *live_displays(title, self.progress), *build_loggers(context)])
+        step_scalars = None if self.trainer.builtin_update else (lambda: list(self.trainer.scalar_keys))
+        self.loggers = Loggers([self.samples, *live_displays(title, self.progress, step_scalars),
+                                *build_loggers(context)])
         self.loggers.log_config({**config.to_dict(), **_meta()})
 
     # -- artifacts ----------------------------------------------------------------------------------

@@ -30,10 +30,10 @@ def plot_loss_curves(history_csv: Path, out: Path, title: str = "", scalars: Seq
         draw_loss_curves(read_history(history_csv), handle, title, scalars)
 
 
-def loss_curves_png(history: dict[str, list[float]], title: str = "") -> bytes:
+def loss_curves_png(history: dict[str, list[float]], title: str = "", scalars: Sequence[str] | None = None) -> bytes:
     """The picture of :func:`plot_loss_curves` from columns in memory (a notebook's live curves)."""
     buffer = io.BytesIO()
-    draw_loss_curves(history, buffer, title)
+    draw_loss_curves(history, buffer, title, scalars)
     return buffer.getvalue()
 
 
