@@ -68,29 +68,11 @@ def validate_config(config: TrainConfig) -> None:
     if not 0.0 <= config.ema < 1.0:
         raise GanforgeError(f"ema must be a per-step decay in [0, 1) such as 0.999 (0 = off), got {config.ema}")
     validate_names(config)
-    validate_regularizer_keys()
     resolved_options(vars(config))  # each component's options as its registry entry declares them
     validate_loggers(config.log)
     if config.eval_every:
         validate_eval_metrics(config.eval_metrics, config.data)
     validate_combination(config)
-
-
-def validate_regularizer_keys() -> None:
-    """Each registered regularizer (a plugin's too) reads its weight from a config key or one of its own
-    options, and its interval from a config key: a misnamed key is the plugin's bug, named in one line."""
-    keys = config_fields()
-    for name, entry in registry_for("regularizer").items():
-        options = [spec.name for spec in entry.options]
-        if entry.weight_key not in keys and entry.weight_key not in options:
-            declared = f"its options are {', '.join(options)}" if options else "it declares no options"
-            raise GanforgeError(f"regularizer '{name}' reads its weight from '{entry.weight_key}', which is neither a "
-                                f"config key nor one of its options ({declared}); its Regularizer entry must "
-                                f"declare OptionSpec('{entry.weight_key}', ...) or name a config key")
-        if entry.interval_key is not None and entry.interval_key not in keys:
-            raise GanforgeError(f"regularizer '{name}' reads its interval from '{entry.interval_key}', which is not "
-                                f"a config key{did_you_mean(entry.interval_key, list(keys))}; fix its Regularizer "
-                                "entry's interval_key")
 
 
 def validate_names(config: TrainConfig) -> None:

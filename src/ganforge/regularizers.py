@@ -47,6 +47,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ganforge.errors import GanforgeError, did_you_mean
 from ganforge.options import OptionSpec, resolve_options
 from ganforge.registry import Registry
 
@@ -142,11 +143,28 @@ class ActiveRegularizer:
         return self.weight * self.interval
 
 
+def check_keys(entry: Regularizer, config: Any) -> None:
+    """The entry reads its weight from a key of ``config`` (a TrainConfig, or a subclass with fields of its
+    own) or one of its options, and its interval from a key of ``config``: a misnamed key is the plugin's
+    bug, named in one line before anything trains."""
+    options = [spec.name for spec in entry.options]
+    if not entry.weight_is_option and not hasattr(config, entry.weight_key):
+        declared = f"its options are {', '.join(options)}" if options else "it declares no options"
+        raise GanforgeError(f"regularizer '{entry.name}' reads its weight from '{entry.weight_key}', which is neither "
+                            f"a config key nor one of its options ({declared}); its Regularizer entry must declare "
+                            f"OptionSpec('{entry.weight_key}', ...) or name a config key")
+    if entry.interval_key is not None and not hasattr(config, entry.interval_key):
+        raise GanforgeError(f"regularizer '{entry.name}' reads its interval from '{entry.interval_key}', which is "
+                            f"not a config key{did_you_mean(entry.interval_key, list(vars(config)))}; fix its "
+                            "Regularizer entry's interval_key")
+
+
 def active_regularizers(config: Any, scheduled: Container[str] = ()) -> list[ActiveRegularizer]:
     """The registered regularizers ``config`` turns on (a non-zero weight, or a weight in ``scheduled``),
     in registration order, each with the options ``config.reg_options`` gives it."""
     active = []
     for _, entry in REGULARIZERS.items():
+        check_keys(entry, config)
         given = config.reg_options.get(entry.name, {})
         weight = float(entry.settings(given)[entry.weight_key] if entry.weight_is_option
                        else getattr(config, entry.weight_key))

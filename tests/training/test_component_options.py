@@ -200,16 +200,18 @@ def test_regularizer_options_from_flags(drift_regularizer) -> None:
      r"^regularizer 'sloppy' reads its interval from 'reg_evry', which is not a config key \(did you mean "
      r"'reg_every'\?\); fix its Regularizer entry's interval_key$"),
 ])
-def test_a_plugin_regularizer_naming_a_missing_key_is_one_line(keys, message, capsys) -> None:
+def test_a_plugin_regularizer_naming_a_missing_key_is_one_line(keys, message, capsys, tmp_path) -> None:
     REGULARIZERS.register("sloppy", Regularizer(
         "sloppy", "a plugin with a typo (test)", player="d", penalty=lambda inputs, weight: weight,
         options=(OptionSpec("weight", "float", 0.0, "its weight", minimum=0),), **keys))
     try:
         with pytest.raises(GanforgeError, match=message):
-            build_config({})
-        assert main(["train", "--dry-run"]) == 2
+            active_regularizers(build_config({}))
+        run = tmp_path / "run"
+        assert main(["train", "--steps", "1", "--width", "8", "--run-dir", str(run), "--no-progress"]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith("ganforge: error: regularizer 'sloppy' reads its ")
+        assert not run.exists()
     finally:
         REGULARIZERS.unregister("sloppy")
 
