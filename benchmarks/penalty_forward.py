@@ -3,9 +3,11 @@
 
 One step is the rpgan loss + R1 + R2 (one D update, one G update). Both trainers are built from the same
 config and differ only in ``Trainer.shared_penalty_forward``; their steps are timed in alternating rounds,
-so load from other jobs on the machine hits both alike, and the median step time is reported. The last
-column says which path a training run of that precision takes on this device (bf16 shares the forward
-only where the device computes bf16 natively).
+so load from other jobs on the machine hits both alike, and the median step time is reported. The D update
+alone (D's loss + R1 + R2, its backward and optimizer step: the part the shared forward changes) is timed
+the same way from the trainer's own pieces, on fakes drawn before the timer starts. The last column says
+which path a training run of that precision takes on this device (bf16 shares the forward only where the
+device computes bf16 natively).
 
     python benchmarks/penalty_forward.py --threads 1                       # dcgan width 32, batch 64, CPU
     python benchmarks/penalty_forward.py --device cuda --model sagan --batch-size 256 --rounds 10
@@ -41,6 +43,28 @@ def step_seconds(trainer: Trainer, steps: int, device: torch.device) -> list[flo
     return times
 
 
+def d_update_seconds(trainer: Trainer, steps: int, device: torch.device) -> list[float]:
+    """D's update alone, as ``gan_update`` makes it (augment, scores + penalties, loss, backward, step)."""
+    times = []
+    amp = trainer.precision
+    for _ in range(steps):
+        real, labels = trainer.next_real()
+        cond = labels if trainer.config.conditional else None
+        with torch.no_grad(), amp.autocast():
+            fake = trainer.g_net(trainer.noise(), cond)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        start = time.perf_counter()
+        real_scores, fake_scores, terms = trainer.d_scores(trainer.d_input(real), trainer.d_input(fake), cond)
+        loss_d = trainer.loss.d_loss(amp.scores(real_scores), amp.scores(fake_scores))
+        trainer.opt_d.zero_grad(set_to_none=True)
+        amp.backward_and_step(loss_d + sum(terms.values()), trainer.opt_d, amp.scaler_d)
+        float(loss_d)
+        times.append(time.perf_counter() - start)
+        trainer.step += 1  # the penalties' intervals count steps
+    return times
+
+
 def measure(args: argparse.Namespace, precision: str) -> dict[str, float]:
     config = build_config({"model": args.model, "data": args.data, "batch_size": args.batch_size, "width": args.width,
                            "loss": "rpgan", "r1": 0.1, "r2": 0.1, "precision": precision, "device": args.device})
@@ -51,14 +75,20 @@ def measure(args: argparse.Namespace, precision: str) -> dict[str, float]:
     trainers["separate"].shared_penalty_forward = False
     trainers["shared"].shared_penalty_forward = True  # measured even where a run would not use it
     times: dict[str, list[float]] = {mode: [] for mode in MODES}
+    d_times: dict[str, list[float]] = {mode: [] for mode in MODES}
     for trainer in trainers.values():
         step_seconds(trainer, args.warmup, device)
     for _ in range(args.rounds):
         for mode, trainer in trainers.items():
             times[mode] += step_seconds(trainer, args.steps, device)
+            d_times[mode] += d_update_seconds(trainer, args.steps, device)
     median = {mode: statistics.median(values) for mode, values in times.items()}
+    d_median = {mode: statistics.median(values) for mode, values in d_times.items()}
     return {"precision": precision, "separate_img_s": args.batch_size / median["separate"],
             "shared_img_s": args.batch_size / median["shared"], "time_ratio": median["shared"] / median["separate"],
+            "d_separate_img_s": args.batch_size / d_median["separate"],
+            "d_shared_img_s": args.batch_size / d_median["shared"],
+            "d_time_ratio": d_median["shared"] / d_median["separate"],
             "steps_each": len(times["shared"]), "run_uses": "shared" if chosen else "separate"}
 
 
@@ -82,12 +112,14 @@ def main() -> None:
     device = resolve_device(args.device)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} thread(s)"
     print(f"{args.model} width {args.width}, batch {args.batch_size}, rpgan + R1 + R2, {name}")
-    print("| precision | separate forwards (img/s) | shared forward (img/s) | step time shared / separate | "
+    print("| precision | step: separate forwards (img/s) | step: shared forward (img/s) | step time shared / "
+          "separate | D update: separate (img/s) | D update: shared (img/s) | D update time shared / separate | "
           "a run uses |")
-    print("|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     for row in rows:
         print(f"| {row['precision']} | {row['separate_img_s']:.1f} | {row['shared_img_s']:.1f} | "
-              f"{row['time_ratio']:.2f} | {row['run_uses']} |")
+              f"{row['time_ratio']:.2f} | {row['d_separate_img_s']:.1f} | {row['d_shared_img_s']:.1f} | "
+              f"{row['d_time_ratio']:.2f} | {row['run_uses']} |")
     if args.out:
         args.out.write_text(json.dumps({"device": name, "args": vars(args) | {"out": str(args.out)}, "rows": rows},
                                        indent=2))

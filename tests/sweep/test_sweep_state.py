@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import csv
 import json
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -109,6 +112,11 @@ def test_a_run_killed_before_its_first_checkpoint_restarts(write_sweep, tmp_path
     (run,) = sweep.runs
     run.run_dir.mkdir(parents=True)
     (run.run_dir / "samples").mkdir()  # what a kill during start-up can leave: empty folders
+    assert run_status(run, sweep.evaluation).action == NEW
+    # and the writer's lock, taken before config.yaml is written, holding a dead process's record
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (run.run_dir / ".ganforge.lock").write_text(json.dumps({"pid": dead.pid, "host": socket.gethostname()}))
     assert run_status(run, sweep.evaluation).action == NEW
     config = run.config.to_dict()
     (run.run_dir / "config.yaml").write_text(yaml.safe_dump(config))

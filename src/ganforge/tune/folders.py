@@ -20,7 +20,7 @@ from ganforge.errors import GanforgeError
 from ganforge.fileio import stale_temp_files
 from ganforge.metrics.records import MetricRecord, generator_step, last_finite, read_metric_records
 from ganforge.metrics.run import evaluate_run
-from ganforge.runfolder import RunFolder, read_history_columns
+from ganforge.runfolder import LOCK_FILE, RunFolder, read_history_columns
 from ganforge.tune.plan import EvaluationSpec, PlannedRun
 
 NEW, RESTART, RESUME, EVALUATE, DONE = "new", "restart", "resume", "evaluate", "done"
@@ -61,9 +61,10 @@ def check_same_config(run: PlannedRun, paths: RunFolder) -> None:
 
 
 def nothing_written(root: Path) -> bool:
-    """Only folders and the temporary files of writes cut short (a kill before config.yaml was in place)."""
+    """Only folders, the temporary files of writes cut short and the run's lock file: what a kill before
+    config.yaml was in place leaves (the lock is taken first; a live holder is refused when training starts)."""
     stale = set(stale_temp_files(root))
-    return all(p in stale or (p.is_dir() and nothing_written(p)) for p in root.iterdir())
+    return all(p in stale or p.name == LOCK_FILE or (p.is_dir() and nothing_written(p)) for p in root.iterdir())
 
 
 def training_finished(paths: RunFolder, steps: int) -> bool:
