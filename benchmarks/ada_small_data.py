@@ -9,6 +9,7 @@ p = 1, then all groups at p = 0.5) shows what D sees.
 
     python benchmarks/ada_small_data.py --seeds 0 1 2 --steps 3000              # the full run (hours, CPU)
     python benchmarks/ada_small_data.py --smoke                                 # seconds: the script runs
+    python benchmarks/ada_small_data.py --table results/a.json results/b.json  # one table of several runs
 """
 
 from __future__ import annotations
@@ -78,12 +79,21 @@ def mean_se(values: list[float]) -> str:
     return f"{statistics.mean(values):.4g} ± {statistics.stdev(values) / len(values) ** 0.5:.2g}"
 
 
+def ratios_to_none(records: list[dict[str, Any]], augment: str, key: str) -> list[float]:
+    """Per seed: this augmentation's value over the same seed's value without augmentation."""
+    none = {r["seed"]: r["values"][key] for r in records if r["augment"] == "none" and key in r["values"]}
+    return [r["values"][key] / none[r["seed"]] for r in records
+            if r["augment"] == augment and key in r["values"] and r["seed"] in none]
+
+
 def table(records: list[dict[str, Any]], keys: list[str]) -> str:
-    lines = ["| augment | runs | " + " | ".join(keys) + " |", "|---|---|" + "---|" * len(keys)]
+    lines = ["| augment | runs | " + " | ".join(keys) + f" | {keys[0]} / none (per seed) |",
+             "|---|---|" + "---|" * (len(keys) + 1)]
     for augment in dict.fromkeys(r["augment"] for r in records):
         mine = [r for r in records if r["augment"] == augment]
         cells = [mean_se([r["values"][key] for r in mine if key in r["values"]]) for key in keys]
-        lines.append(f"| {augment} | {len(mine)} | " + " | ".join(cells) + " |")
+        ratios = ratios_to_none(records, augment, keys[0])
+        lines.append(f"| {augment} | {len(mine)} | " + " | ".join(cells) + f" | {mean_se(ratios) if ratios else '-'} |")
     return "\n".join(lines)
 
 
@@ -127,7 +137,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--figure", type=Path, default=RESULTS / "ada-small-data-p.png")
     parser.add_argument("--grid", type=Path, default=RESULTS / "ada-augmented-digits.png")
     parser.add_argument("--smoke", action="store_true", help="4 steps at width 4, FD_digits on 16 samples")
+    parser.add_argument("--table", type=Path, nargs="+", help="print the table of these result files and plot "
+                        "their p curves to --figure; trains nothing")
     args = parser.parse_args(argv)
+    if args.table:
+        records = [r for path in args.table for r in json.loads(path.read_text())["results"]]
+        print(table(records, sorted({key for record in records for key in record["values"]})))
+        plot_p_curves([r for r in records if r["augment"] == "ada"], args.figure)
+        return 0
     if args.smoke:
         args.steps, args.width, args.batch_size, args.log_every = 4, 4, 8, 1
         args.metrics, args.num_samples, args.reference_samples = "fd_digits", 16, 32

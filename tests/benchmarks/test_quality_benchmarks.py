@@ -101,3 +101,15 @@ def test_ada_small_data_smoke(scripts: Path, tmp_path: Path, capsys: pytest.Capt
     assert [step for step, _ in ada["p_curve"]] == [1, 2, 3, 4] and records[0]["p_curve"] == []
     assert figure.stat().st_size > 1000 and grid.stat().st_size > 1000
     assert "| ada | 1 |" in capsys.readouterr().out
+    # --table merges result files (e.g. one process per augmentation) into one table with ratios to none
+    halves = tmp_path / "none.json", tmp_path / "ada-only.json"
+    document = json.loads(out.read_text())
+    for path, augment in zip(halves, ("none", "ada"), strict=True):
+        path.write_text(json.dumps({**document, "results": [r for r in records if r["augment"] == augment]}))
+    figure.unlink()
+    assert ada_small_data.main(["--table", *map(str, halves), "--figure", str(figure)]) == 0
+    printed = capsys.readouterr().out
+    ratio = records[1]["values"]["fd_digits"] / records[0]["values"]["fd_digits"]
+    assert f"| none | 1 | {records[0]['values']['fd_digits']:.4g} | 1 |" in printed
+    assert f"| ada | 1 | {records[1]['values']['fd_digits']:.4g} | {ratio:.4g} |" in printed
+    assert "diffaug" not in printed and figure.stat().st_size > 1000
